@@ -1,0 +1,291 @@
+// zod schemas of the protocol objects (DESIGN §2). The inferred types are the public types.
+// Two forms of each input object: a lenient *input* form (accepts safe JSON integers, fills
+// documented defaults) and the strict *canonical* form found inside bundles (decimal strings,
+// every default explicit, unknown fields rejected). `parseX` turns input into canonical form.
+import { z } from 'zod';
+import { u64Input, u64String } from './u64.ts';
+
+export const OUTCOMES = ['success', 'error', 'timeout', 'partial'] as const;
+export const ROUNDING_MODES = ['floor', 'ceil', 'half_up', 'half_even'] as const;
+export const TARIFF_CLASSES = ['usage_linear', 'usage_graduated'] as const;
+export const MAX_TIERS = 4;
+
+const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
+
+/** RFC 3339 timestamp in UTC (`Z`), with a real calendar date. */
+export const utcTimestamp = z.string().refine(
+  (s) => {
+    const m = RFC3339_UTC.exec(s);
+    if (!m) return false;
+    const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+    return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && h < 24 && mi < 60 && se < 60;
+  },
+  { message: 'expected an RFC 3339 UTC timestamp such as 2026-05-29T12:00:00.000Z' },
+);
+
+/** Identifiers: non-empty, at most 256 characters, no control characters. */
+export const ident = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\p{Cc}]+$/u, 'control characters are not allowed');
+
+const dimensions = z.record(z.string().min(1).max(128), z.string().max(1024)).refine((d) => Object.keys(d).length <= 32, {
+  message: 'at most 32 dimensions',
+});
+
+function meterEventSchema<U extends z.ZodType<string, unknown>>(u64: U, lenient: boolean) {
+  return z.strictObject({
+    event_id: ident,
+    event_timestamp: utcTimestamp,
+    tenant_id: ident,
+    api_key_id: ident,
+    endpoint: ident,
+    usage_units: u64,
+    contract_version: ident,
+    billing_window_id: ident,
+    outcome: lenient ? z.enum(OUTCOMES).default('success') : z.enum(OUTCOMES),
+    dimensions: dimensions.optional(),
+  });
+}
+
+/** Canonical meter event as it appears in a bundle. */
+export const MeterEvent = meterEventSchema(u64String, false);
+export type MeterEvent = z.infer<typeof MeterEvent>;
+/** Meter event as a client may send it (numbers allowed, `outcome` defaults to `success`). */
+export const MeterEventInput = meterEventSchema(u64Input, true);
+export type MeterEventInput = z.input<typeof MeterEventInput>;
+
+/** CloudEvents 1.0 envelope carrying a meter event: id → event_id, time → event_timestamp,
+ *  subject → endpoint (unless data.endpoint is given); the rest comes from `data`. */
+export const CloudEventInput = z.strictObject({
+  specversion: z.literal('1.0'),
+  id: ident,
+  source: z.string().min(1).max(1024),
+  type: z.string().min(1).max(256),
+  time: utcTimestamp,
+  subject: ident.optional(),
+  datacontenttype: z.literal('application/json').optional(),
+  data: z.strictObject({
+    tenant_id: ident,
+    api_key_id: ident,
+    endpoint: ident.optional(),
+    usage_units: u64Input,
+    contract_version: ident,
+    billing_window_id: ident,
+    outcome: z.enum(OUTCOMES).optional(),
+    dimensions: dimensions.optional(),
+  }),
+});
+export type CloudEventInput = z.input<typeof CloudEventInput>;
+
+function tierSchema<U extends z.ZodType<string, unknown>>(u64: U) {
+  return z.strictObject({ up_to: u64.nullable(), unit_price_micros: u64 });
+}
+
+function tariffSchema<U extends z.ZodType<string, unknown>>(u64: U, lenient: boolean) {
+  const withDefault = <T extends z.ZodType>(s: T, d: unknown) => (lenient ? s.default(d as never) : s);
+  const common = {
+    tariff_id: ident,
+    tariff_version: ident,
+    currency: z.string().regex(/^[A-Z]{3}$/, 'expected an ISO 4217 currency code'),
+    unit_quantum: withDefault(u64, '1'),
+    min_charge_micros: withDefault(u64, '0'),
+    max_charge_micros: withDefault(u64, '18446744073709551615'),
+    rounding_mode: withDefault(z.enum(ROUNDING_MODES), 'floor'),
+  };
+  return z.discriminatedUnion('tariff_class', [
+    z.strictObject({ ...common, tariff_class: z.literal('usage_linear'), unit_price_micros: u64 }),
+    z.strictObject({
+      ...common,
+      tariff_class: z.literal('usage_graduated'),
+      tiers: z.array(tierSchema(u64)).min(1).max(MAX_TIERS),
+    }),
+  ]);
+}
+
+/** Canonical tariff snapshot (every default explicit). Arithmetic limits are checked by the charge engine. */
+export const TariffSnapshot = tariffSchema(u64String, false);
+export type TariffSnapshot = z.infer<typeof TariffSnapshot>;
+export const TariffSnapshotInput = tariffSchema(u64Input, true);
+export type TariffSnapshotInput = z.input<typeof TariffSnapshotInput>;
+
+export const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 lowercase hex>');
+const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected base64url without padding');
+const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+/** A bn128 scalar field element as a canonical decimal string. */
+export const FieldElement = z.string().regex(/^(0|[1-9][0-9]{0,76})$/, 'expected a field element as a decimal string');
+
+export const STATEMENT_TYPE = 'meterproof/statement/v1';
+export const PROOF_STATEMENT_TYPE = 'meterproof/proof-statement/v1';
+export const BINDING_VERSION = 'bn128-poseidon8-v1';
+
+/** The signed statement: small, digests only, so a redacted bundle still verifies (DESIGN §4). */
+export const Statement = z.strictObject({
+  type: z.literal(STATEMENT_TYPE),
+  tenant_id: ident,
+  billing_window_id: ident,
+  event_digest: Digest,
+  tariff_digest: Digest,
+  tariff_id: ident,
+  tariff_version: ident,
+  billing_verify_fingerprint: Digest,
+  charge_micros: u64String,
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  chain: z.strictObject({
+    /** sha256 over the canonical {tenant_id, endpoint, billing_window_id}: names the chain without revealing the meter. */
+    id: Digest,
+    /** Position in the chain, 0 for the first statement. */
+    seq: u64String,
+    /** Digest of the previous statement of this chain, null for the first. */
+    prev: Digest.nullable(),
+    cumulative_units_before: u64String,
+  }),
+  issued_at: utcTimestamp,
+  key_id: b64url,
+});
+export type Statement = z.infer<typeof Statement>;
+
+/** The statement signed for the additive ZK part (DESIGN §5): ties public signals to a statement. */
+export const ProofStatement = z.strictObject({
+  type: z.literal(PROOF_STATEMENT_TYPE),
+  binding: z.literal(BINDING_VERSION),
+  statement_digest: Digest,
+  binding_commitment: FieldElement,
+  charge_micros: u64String,
+  tariff_commitment: FieldElement,
+  issued_at: utcTimestamp,
+  key_id: b64url,
+});
+export type ProofStatement = z.infer<typeof ProofStatement>;
+
+const G1 = z.tuple([FieldElement, FieldElement, FieldElement]);
+const G2 = z.tuple([z.tuple([FieldElement, FieldElement]), z.tuple([FieldElement, FieldElement]), z.tuple([FieldElement, FieldElement])]);
+export const Groth16Proof = z.strictObject({
+  pi_a: G1,
+  pi_b: G2,
+  pi_c: G1,
+  protocol: z.literal('groth16'),
+  curve: z.literal('bn128'),
+});
+export type Groth16Proof = z.infer<typeof Groth16Proof>;
+
+export const BillingProof = z.strictObject({
+  statement: ProofStatement,
+  key_id: b64url,
+  signature: b64url,
+  proof: Groth16Proof,
+  /** The blinding salt of the event commitment. Withheld in redacted bundles. */
+  blinding: FieldElement.optional(),
+});
+export type BillingProof = z.infer<typeof BillingProof>;
+
+export const PROOF_STATUSES = ['pending', 'proved', 'failed'] as const;
+
+export const Attestation = z.strictObject({
+  statement: Statement,
+  key_id: b64url,
+  signature: b64url,
+  /** Unsigned hint from the service; the verifier trusts only `billing_proof`. */
+  proof_status: z.enum(PROOF_STATUSES).optional(),
+  billing_proof: BillingProof.optional(),
+});
+export type Attestation = z.infer<typeof Attestation>;
+
+export const Billing = z.strictObject({
+  expected_charge_micros: u64String,
+  billing_verify_fingerprint: Digest,
+  cumulative_units_before: u64String,
+});
+export type Billing = z.infer<typeof Billing>;
+
+/** Transparency-log receipt (DESIGN §6). Hashes in standard base64. */
+export const Receipt = z.strictObject({
+  log_origin: z.string().min(1),
+  log_index: u64String,
+  leaf_hash: b64,
+  tree_size: u64String,
+  inclusion_proof: z.array(b64).max(64),
+  /** The signed C2SP checkpoint note the proof verifies against. */
+  checkpoint: z.string().min(1).max(8192),
+});
+export type Receipt = z.infer<typeof Receipt>;
+
+export const FullBundle = z.strictObject({
+  meter_event: MeterEvent,
+  tariff_snapshot: TariffSnapshot,
+  billing: Billing,
+  attestation: Attestation,
+  receipt: Receipt.optional(),
+});
+export type FullBundle = z.infer<typeof FullBundle>;
+
+/** Redacted: the private parts (event, tariff, billing detail, blinding) withheld. */
+export const RedactedBundle = z.strictObject({
+  redacted: z.literal(true),
+  attestation: Attestation,
+  receipt: Receipt.optional(),
+});
+export type RedactedBundle = z.infer<typeof RedactedBundle>;
+
+export const Bundle = z.union([FullBundle, RedactedBundle]);
+export type Bundle = z.infer<typeof Bundle>;
+
+export const CHECK_NAMES = [
+  'schema',
+  'signature',
+  'key_validity',
+  'revocation',
+  'digests',
+  'fingerprint',
+  'charge',
+  'chain',
+  'proof_signature',
+  'commitments',
+  'proof',
+  'inclusion',
+  'checkpoint',
+  'consistency',
+] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
+
+export const VERIFY_CODES = [
+  'SCHEMA_INVALID',
+  'SIGNATURE_INVALID',
+  'KEY_UNKNOWN',
+  'KEY_NOT_VALID_AT_TIME',
+  'REVOKED',
+  'REVOCATION_LIST_INVALID',
+  'DIGEST_MISMATCH',
+  'FINGERPRINT_MISMATCH',
+  'CHARGE_MISMATCH',
+  'TARIFF_INVALID',
+  'CHAIN_INVALID',
+  'PROOF_SIGNATURE_INVALID',
+  'COMMITMENT_MISMATCH',
+  'PROOF_INVALID',
+  'INCLUSION_INVALID',
+  'CHECKPOINT_INVALID',
+  'CONSISTENCY_INVALID',
+  'TRUST_MATERIAL_MISSING',
+  'INTERNAL_ERROR',
+] as const;
+export type VerifyCode = (typeof VERIFY_CODES)[number];
+
+export const CheckResult = z.strictObject({
+  name: z.enum(CHECK_NAMES),
+  status: z.enum(['pass', 'fail', 'skipped']),
+  code: z.enum(VERIFY_CODES).optional(),
+  reason: z.string().optional(),
+});
+export type CheckResult = z.infer<typeof CheckResult>;
+
+export const VerificationReport = z.strictObject({
+  valid: z.boolean(),
+  profile: z.enum(['strict', 'standard']),
+  redacted: z.boolean(),
+  statement_digest: Digest.nullable(),
+  checks: z.array(CheckResult),
+});
+export type VerificationReport = z.infer<typeof VerificationReport>;

@@ -1,0 +1,69 @@
+// Building the signed statement and the reconciliation fingerprint from canonical objects.
+import { digestOf } from './canonical.ts';
+import type { MeterEvent, Statement, TariffSnapshot } from './schemas.ts';
+import { STATEMENT_TYPE } from './schemas.ts';
+
+export const RECONCILIATION_TYPE = 'meterproof/reconciliation/v1';
+export const CHAIN_TYPE = 'meterproof/chain/v1';
+
+/** The reconciliation record: what a billing system compares line by line (DESIGN §4). */
+export function reconciliationRecord(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string) {
+  return {
+    type: RECONCILIATION_TYPE,
+    tenant_id: event.tenant_id,
+    event_id: event.event_id,
+    billing_window_id: event.billing_window_id,
+    usage_units: event.usage_units,
+    tariff_id: tariff.tariff_id,
+    tariff_version: tariff.tariff_version,
+    charge_micros: chargeMicros,
+    currency: tariff.currency,
+  };
+}
+
+export function billingFingerprint(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string): string {
+  return digestOf(reconciliationRecord(event, tariff, chargeMicros));
+}
+
+/** Names the chain of one tenant, meter and window without revealing the meter name. */
+export function chainId(tenantId: string, endpoint: string, windowId: string): string {
+  return digestOf({ type: CHAIN_TYPE, tenant_id: tenantId, endpoint, billing_window_id: windowId });
+}
+
+export interface ChainLink {
+  readonly seq: bigint;
+  readonly prev: string | null;
+  readonly cumulativeBefore: bigint;
+}
+
+export function buildStatement(args: {
+  event: MeterEvent;
+  tariff: TariffSnapshot;
+  chargeMicros: bigint;
+  chain: ChainLink;
+  issuedAt: string;
+  keyId: string;
+}): Statement {
+  const { event, tariff, chain } = args;
+  const charge = args.chargeMicros.toString();
+  return {
+    type: STATEMENT_TYPE,
+    tenant_id: event.tenant_id,
+    billing_window_id: event.billing_window_id,
+    event_digest: digestOf(event),
+    tariff_digest: digestOf(tariff),
+    tariff_id: tariff.tariff_id,
+    tariff_version: tariff.tariff_version,
+    billing_verify_fingerprint: billingFingerprint(event, tariff, charge),
+    charge_micros: charge,
+    currency: tariff.currency,
+    chain: {
+      id: chainId(event.tenant_id, event.endpoint, event.billing_window_id),
+      seq: chain.seq.toString(),
+      prev: chain.prev,
+      cumulative_units_before: chain.cumulativeBefore.toString(),
+    },
+    issued_at: args.issuedAt,
+    key_id: args.keyId,
+  };
+}

@@ -1,0 +1,50 @@
+// Trust material: everything a third party needs to verify offline (DESIGN §8), and the signed
+// revocation list (DESIGN §7). The shape `GET /v1/trust` returns and `meterproof verify --trust` reads.
+import { z } from 'zod';
+import { Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
+import { Jwks } from './keys.ts';
+
+export const REVOCATIONS_TYPE = 'meterproof/revocations/v1';
+
+export const RevocationListBody = z.strictObject({
+  type: z.literal(REVOCATIONS_TYPE),
+  issued_at: utcTimestamp,
+  /** Signatures by these keys on statements issued at or after `revoked_from` are not trusted. */
+  keys: z.array(z.strictObject({ key_id: z.string().min(1), revoked_from: utcTimestamp, reason: z.string().max(1024) })),
+  attestations: z.array(z.strictObject({ statement_digest: Digest, revoked_at: utcTimestamp, reason: z.string().max(1024) })),
+});
+export type RevocationListBody = z.infer<typeof RevocationListBody>;
+
+/** Signed like a statement: Ed25519 over the canonical `list`, by a key of the JWKS. */
+export const SignedRevocationList = z.strictObject({
+  list: RevocationListBody,
+  key_id: z.string().min(1),
+  signature: z.string().min(1),
+});
+export type SignedRevocationList = z.infer<typeof SignedRevocationList>;
+
+export const PublishedTariff = z.strictObject({
+  tariff_id: ident,
+  tariff_version: ident,
+  tariff_commitment: FieldElement,
+});
+
+export const TrustMaterial = z.strictObject({
+  jwks: Jwks,
+  /** snarkjs Groth16 verification key JSON of bn128-poseidon8-v1. */
+  verification_key: z.record(z.string(), z.unknown()).optional(),
+  log: z
+    .strictObject({
+      /** C2SP signed-note verifier key `<name>+<hex id>+<base64 key>`. */
+      verifier_key: z.string().min(1),
+      /** A checkpoint note the verifier already trusts (for consistency checks). */
+      trusted_checkpoint: z.string().optional(),
+      /** Latest checkpoint as published (informational; not trusted by itself). */
+      latest_checkpoint: z.string().optional(),
+    })
+    .optional(),
+  revocations: SignedRevocationList.optional(),
+  /** Tariff commitments of published versions: lets a redacted bundle's tariff be identified. */
+  tariffs: z.array(PublishedTariff).optional(),
+});
+export type TrustMaterial = z.infer<typeof TrustMaterial>;

@@ -1,0 +1,313 @@
+// The verification algorithm (DESIGN §8): one function, every check named, fail closed.
+// Pure: trust material in, report out. Groth16 and the Poseidon commitments are injected
+// (the open verifier in src/verifier wires snarkjs and circomlibjs), as are log checks.
+import { digestOf } from './canonical.ts';
+import { computeCharge, pricingFromTariff } from './charge.ts';
+import { ChargeError } from './errors.ts';
+import { type PublicJwk, verifyObject } from './keys.ts';
+import {
+  Bundle,
+  CHECK_NAMES,
+  type CheckName,
+  type CheckResult,
+  type FullBundle,
+  type Groth16Proof,
+  type MeterEvent,
+  type Receipt,
+  type Statement,
+  type TariffSnapshot,
+  type VerificationReport,
+  type VerifyCode,
+} from './schemas.ts';
+import { billingFingerprint, chainId } from './statement.ts';
+import { TrustMaterial } from './trust.ts';
+
+export type Profile = 'strict' | 'standard';
+
+/** Thrown inside a check to fail it with a stable code. */
+export class VerificationError extends Error {
+  override readonly name = 'VerificationError';
+  constructor(
+    readonly code: VerifyCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A check outcome other than pass: fail (thrown VerificationError) or skipped (returned). */
+export interface Skip {
+  readonly skipped: string;
+}
+const skip = (reason: string): Skip => ({ skipped: reason });
+export const REDACTED = 'redacted';
+
+export interface ZkVerifier {
+  verifyGroth16(vkey: Record<string, unknown>, publicSignals: string[], proof: Groth16Proof): Promise<boolean>;
+  bindingCommitments(args: {
+    event: MeterEvent;
+    tariff: TariffSnapshot;
+    cumulativeBefore: bigint;
+    blinding: bigint;
+    charge: bigint;
+  }): Promise<{ bindingCommitment: bigint; tariffCommitment: bigint }>;
+}
+
+export interface LogVerifier {
+  /** Inclusion of the statement leaf in the receipt's checkpoint tree. Throws VerificationError. */
+  checkInclusion(receipt: Receipt, statement: Statement): void;
+  /** The receipt checkpoint's signature under the log verifier key. Throws VerificationError. */
+  checkCheckpoint(receipt: Receipt, verifierKey: string): void;
+  /** Consistency of the receipt checkpoint with a trusted one. Throws VerificationError. */
+  checkConsistency(receipt: Receipt, trustedCheckpoint: string, verifierKey: string, proof: readonly string[] | undefined): void;
+}
+
+export interface VerifyOptions {
+  readonly profile?: Profile;
+  /** Consistency proof (base64 hashes) between the trusted checkpoint and the receipt's. */
+  readonly consistencyProof?: readonly string[];
+  readonly zk?: ZkVerifier;
+  readonly log?: LogVerifier;
+}
+
+/** Checks that may be skipped without failing a bundle, per profile. A skip for `redacted`
+ *  is always allowed: it is the recomputation the holder chose to withhold. */
+const OPTIONAL: Record<Profile, ReadonlySet<CheckName>> = {
+  strict: new Set(['consistency']),
+  standard: new Set(['revocation', 'proof_signature', 'commitments', 'proof', 'inclusion', 'checkpoint', 'consistency']),
+};
+
+function findKey(trust: TrustMaterial, kid: string): PublicJwk {
+  const jwk = trust.jwks.keys.find((k) => k.kid === kid);
+  if (!jwk) throw new VerificationError('KEY_UNKNOWN', `key ${kid} is not in the trusted JWKS`);
+  return jwk;
+}
+
+const eq = (what: string, a: unknown, b: unknown) => {
+  if (a !== b) throw new VerificationError('DIGEST_MISMATCH', `${what} does not match the signed statement`);
+};
+
+type CheckFn = () => Promise<void | Skip> | void | Skip;
+
+/**
+ * Verify a bundle (full or redacted) against trust material. Never throws; any exception inside
+ * a check fails that check with INTERNAL_ERROR. `valid` is true only when no check failed and no
+ * check required by the profile was skipped.
+ */
+export async function verifyBundle(input: unknown, trustInput: unknown, opts: VerifyOptions = {}): Promise<VerificationReport> {
+  const profile: Profile = opts.profile ?? 'strict';
+  const results = new Map<CheckName, CheckResult>();
+  const record = (name: CheckName, r: Omit<CheckResult, 'name'>) => results.set(name, { name, ...r });
+  const skipAll = (reason: string) => {
+    for (const n of CHECK_NAMES) if (!results.has(n)) record(n, { status: 'skipped', reason });
+  };
+  const finish = (redacted: boolean, statementDigest: string | null): VerificationReport => {
+    skipAll('not reached');
+    const checks = CHECK_NAMES.map((n) => results.get(n)!);
+    const valid =
+      checks.every((c) => c.status !== 'fail') &&
+      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || OPTIONAL[profile].has(c.name));
+    return { valid, profile, redacted, statement_digest: statementDigest, checks };
+  };
+
+  async function run(name: CheckName, fn: CheckFn): Promise<boolean> {
+    try {
+      const r = await fn();
+      if (r && 'skipped' in r) record(name, { status: 'skipped', reason: r.skipped });
+      else record(name, { status: 'pass' });
+      return !r;
+    } catch (e) {
+      if (e instanceof VerificationError) record(name, { status: 'fail', code: e.code, reason: e.message });
+      else record(name, { status: 'fail', code: 'INTERNAL_ERROR', reason: e instanceof Error ? e.message : String(e) });
+      return false;
+    }
+  }
+
+  try {
+    // schema: the bundle and the trust material must parse; unknown fields are rejected.
+    const parsedTrust = TrustMaterial.safeParse(trustInput);
+    const parsed = Bundle.safeParse(input);
+    if (!parsed.success || !parsedTrust.success) {
+      const issue = !parsed.success ? parsed.error.issues[0] : parsedTrust.error!.issues[0];
+      const where = !parsed.success ? 'bundle' : 'trust material';
+      record('schema', {
+        status: 'fail',
+        code: parsed.success ? 'TRUST_MATERIAL_MISSING' : 'SCHEMA_INVALID',
+        reason: `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
+      });
+      skipAll('schema invalid');
+      return finish(false, null);
+    }
+    record('schema', { status: 'pass' });
+    const bundle = parsed.data;
+    const trust = parsedTrust.data;
+    const full: FullBundle | null = 'redacted' in bundle ? null : bundle;
+    const { statement, key_id: keyId, signature } = bundle.attestation;
+    const statementDigest = digestOf(statement);
+
+    await run('signature', () => {
+      if (statement.key_id !== keyId) throw new VerificationError('SIGNATURE_INVALID', 'attestation.key_id differs from statement.key_id');
+      if (!verifyObject(findKey(trust, keyId), statement, signature)) {
+        throw new VerificationError('SIGNATURE_INVALID', 'Ed25519 signature over the canonical statement does not verify');
+      }
+    });
+
+    await run('key_validity', () => {
+      const jwk = findKey(trust, keyId);
+      const t = Date.parse(statement.issued_at);
+      if (t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until))) {
+        throw new VerificationError('KEY_NOT_VALID_AT_TIME', `statement issued at ${statement.issued_at}, outside the key's validity window`);
+      }
+    });
+
+    await run('revocation', () => {
+      const rl = trust.revocations;
+      if (!rl) return skip('no revocation list in the trust material');
+      const signer = trust.jwks.keys.find((k) => k.kid === rl.key_id);
+      if (!signer || !verifyObject(signer, rl.list, rl.signature)) {
+        throw new VerificationError('REVOCATION_LIST_INVALID', 'the revocation list signature does not verify under the JWKS');
+      }
+      const issued = Date.parse(statement.issued_at);
+      const keyIds = [keyId, bundle.attestation.billing_proof?.key_id].filter((k): k is string => !!k);
+      for (const k of rl.list.keys) {
+        if (keyIds.includes(k.key_id) && issued >= Date.parse(k.revoked_from)) {
+          throw new VerificationError('REVOKED', `signing key ${k.key_id} revoked from ${k.revoked_from}: ${k.reason}`);
+        }
+      }
+      const hit = rl.list.attestations.find((a) => a.statement_digest === statementDigest);
+      if (hit) throw new VerificationError('REVOKED', `attestation revoked at ${hit.revoked_at}: ${hit.reason}`);
+    });
+
+    await run('digests', () => {
+      if (!full) return skip(REDACTED);
+      const ev = full.meter_event;
+      const tf = full.tariff_snapshot;
+      eq('meter_event digest', digestOf(ev), statement.event_digest);
+      eq('tariff_snapshot digest', digestOf(tf), statement.tariff_digest);
+      eq('tenant_id', ev.tenant_id, statement.tenant_id);
+      eq('billing_window_id', ev.billing_window_id, statement.billing_window_id);
+      eq('tariff_id', tf.tariff_id, statement.tariff_id);
+      eq('tariff_version', tf.tariff_version, statement.tariff_version);
+      eq('currency', tf.currency, statement.currency);
+      eq('chain id', chainId(ev.tenant_id, ev.endpoint, ev.billing_window_id), statement.chain.id);
+      eq('billing.expected_charge_micros', full.billing.expected_charge_micros, statement.charge_micros);
+      eq('billing.billing_verify_fingerprint', full.billing.billing_verify_fingerprint, statement.billing_verify_fingerprint);
+      eq('billing.cumulative_units_before', full.billing.cumulative_units_before, statement.chain.cumulative_units_before);
+    });
+
+    await run('fingerprint', () => {
+      if (!full) return skip(REDACTED);
+      const fp = billingFingerprint(full.meter_event, full.tariff_snapshot, statement.charge_micros);
+      if (fp !== statement.billing_verify_fingerprint) {
+        throw new VerificationError('FINGERPRINT_MISMATCH', 'the reconciliation fingerprint does not match the event, tariff and charge');
+      }
+    });
+
+    await run('charge', () => {
+      if (!full) return skip(REDACTED);
+      let result;
+      try {
+        result = computeCharge(
+          {
+            units: BigInt(full.meter_event.usage_units),
+            outcome: full.meter_event.outcome,
+            cumulativeBefore: BigInt(statement.chain.cumulative_units_before),
+          },
+          pricingFromTariff(full.tariff_snapshot),
+        );
+      } catch (e) {
+        if (e instanceof ChargeError) throw new VerificationError('TARIFF_INVALID', `${e.code}: ${e.message}`);
+        throw e;
+      }
+      if (result.charge.toString() !== statement.charge_micros) {
+        throw new VerificationError('CHARGE_MISMATCH', `recomputed charge ${result.charge} micros differs from the signed ${statement.charge_micros}`);
+      }
+    });
+
+    await run('chain', () => {
+      const c = statement.chain;
+      const first = c.seq === '0';
+      if (first !== (c.prev === null)) throw new VerificationError('CHAIN_INVALID', 'seq 0 and only seq 0 has no previous statement');
+      if (first && c.cumulative_units_before !== '0') throw new VerificationError('CHAIN_INVALID', 'the first statement of a chain starts at 0 units');
+    });
+
+    const bp = bundle.attestation.billing_proof;
+    const proofOk = await run('proof_signature', () => {
+      if (!bp) return skip(`no billing_proof (proof status: ${bundle.attestation.proof_status ?? 'absent'})`);
+      const ps = bp.statement;
+      if (ps.key_id !== bp.key_id) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof.key_id differs from its statement');
+      if (ps.statement_digest !== statementDigest) {
+        throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof is for another statement');
+      }
+      if (ps.charge_micros !== statement.charge_micros) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof charge differs');
+      const jwk = findKey(trust, bp.key_id);
+      if (!verifyObject(jwk, ps, bp.signature)) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof signature does not verify');
+      const t = Date.parse(ps.issued_at);
+      if (t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until))) {
+        throw new VerificationError('KEY_NOT_VALID_AT_TIME', 'billing_proof signed outside its key validity window');
+      }
+    });
+
+    await run('commitments', async () => {
+      if (!bp) return skip('no billing_proof');
+      const published = trust.tariffs?.find((t) => t.tariff_id === statement.tariff_id && t.tariff_version === statement.tariff_version);
+      if (published && published.tariff_commitment !== bp.statement.tariff_commitment) {
+        throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment differs from the published one for this tariff version');
+      }
+      if (!full) return published ? undefined : skip(REDACTED);
+      if (!opts.zk) return skip('no ZK verifier configured');
+      if (bp.blinding === undefined) throw new VerificationError('COMMITMENT_MISMATCH', 'a full bundle must carry the blinding of its commitment');
+      const c = await opts.zk.bindingCommitments({
+        event: full.meter_event,
+        tariff: full.tariff_snapshot,
+        cumulativeBefore: BigInt(statement.chain.cumulative_units_before),
+        blinding: BigInt(bp.blinding),
+        charge: BigInt(statement.charge_micros),
+      });
+      if (c.tariffCommitment.toString() !== bp.statement.tariff_commitment) {
+        throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment does not match the tariff snapshot');
+      }
+      if (c.bindingCommitment.toString() !== bp.statement.binding_commitment) {
+        throw new VerificationError('COMMITMENT_MISMATCH', 'binding commitment does not match the event, tariff and charge');
+      }
+    });
+
+    await run('proof', async () => {
+      if (!bp) return skip('no billing_proof');
+      if (!proofOk) throw new VerificationError('PROOF_INVALID', 'the proof statement is not authentic');
+      if (!trust.verification_key) throw new VerificationError('TRUST_MATERIAL_MISSING', 'no verification key in the trust material');
+      if (!opts.zk) return skip('no ZK verifier configured');
+      const ps = bp.statement;
+      const ok = await opts.zk.verifyGroth16(trust.verification_key, [ps.binding_commitment, ps.charge_micros, ps.tariff_commitment], bp.proof);
+      if (!ok) throw new VerificationError('PROOF_INVALID', 'Groth16 proof does not verify for the signed public signals');
+    });
+
+    const receipt = bundle.receipt;
+    const logKey = trust.log?.verifier_key;
+    await run('inclusion', () => {
+      if (!receipt) return skip('no receipt');
+      if (!opts.log) return skip('no log verifier configured');
+      opts.log.checkInclusion(receipt, statement);
+    });
+    await run('checkpoint', () => {
+      if (!receipt) return skip('no receipt');
+      if (!logKey) throw new VerificationError('TRUST_MATERIAL_MISSING', 'no log verifier key in the trust material');
+      if (!opts.log) return skip('no log verifier configured');
+      opts.log.checkCheckpoint(receipt, logKey);
+    });
+    await run('consistency', () => {
+      const trusted = trust.log?.trusted_checkpoint;
+      if (!trusted) return skip('no trusted checkpoint given');
+      if (!receipt) throw new VerificationError('CONSISTENCY_INVALID', 'a trusted checkpoint was given but the bundle has no receipt');
+      if (!logKey) throw new VerificationError('TRUST_MATERIAL_MISSING', 'no log verifier key in the trust material');
+      if (!opts.log) return skip('no log verifier configured');
+      opts.log.checkConsistency(receipt, trusted, logKey, opts.consistencyProof);
+    });
+    return finish(full === null, statementDigest);
+  } catch (e) {
+    // Fail closed: an exception outside a check still yields an invalid report.
+    const at = CHECK_NAMES.find((n) => !results.has(n)) ?? 'schema';
+    record(at, { status: 'fail', code: 'INTERNAL_ERROR', reason: e instanceof Error ? e.message : String(e) });
+    return { ...finish(false, null), valid: false };
+  }
+}

@@ -1,0 +1,61 @@
+// Shared test fixtures: the seed's pilot event and tariff, and deterministic keys.
+import fs from 'node:fs';
+import path from 'node:path';
+import { signingKeyFromSeed, publicJwk, type SigningKey } from '../../src/core/keys.ts';
+import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../../src/core/attest.ts';
+import type { TrustMaterial } from '../../src/core/trust.ts';
+
+export const VECTORS = path.resolve(process.cwd(), '../shared/vectors');
+export const hasVectors = (sub: string) => fs.existsSync(path.join(VECTORS, sub));
+
+export const pilotEvent = {
+  event_id: 'evt_pilot_001',
+  event_timestamp: '2026-05-29T12:00:00.000Z',
+  tenant_id: 'tenant_acme',
+  api_key_id: 'api_live_001',
+  endpoint: '/v1/completions',
+  usage_units: 1842,
+  contract_version: 'contract-v1',
+  billing_window_id: '2026-05',
+};
+
+export const pilotTariff = {
+  tariff_id: 'tariff_default',
+  tariff_version: '1.0.0',
+  tariff_class: 'usage_linear',
+  unit_price_micros: 120,
+  min_charge_micros: 50000,
+  max_charge_micros: 5000000000,
+  rounding_mode: 'floor',
+  currency: 'USD',
+};
+
+export const graduatedTariff = {
+  tariff_id: 'tariff_vex',
+  tariff_version: '2026.1',
+  tariff_class: 'usage_graduated',
+  currency: 'USD',
+  tiers: [
+    { up_to: 50000, unit_price_micros: 5000 },
+    { up_to: null, unit_price_micros: 8000 },
+  ],
+  unit_quantum: 1,
+  rounding_mode: 'half_even',
+};
+
+export const keyA: SigningKey = signingKeyFromSeed(new Uint8Array(32).fill(7), '2026-01-01T00:00:00Z');
+export const keyB: SigningKey = signingKeyFromSeed(new Uint8Array(32).fill(9), '2026-01-01T00:00:00Z');
+
+export function trustFor(...keys: SigningKey[]): TrustMaterial {
+  return { jwks: { keys: keys.map((k) => publicJwk(k, '2026-01-01T00:00:00Z')) } };
+}
+
+export function pilotBundle(key = keyA) {
+  return attestEvent({
+    event: normalizeMeterEvent(pilotEvent),
+    tariff: normalizeTariff(pilotTariff),
+    key,
+    chain: GENESIS,
+    issuedAt: '2026-05-29T12:00:01.000Z',
+  });
+}
