@@ -64,7 +64,7 @@ export function attestEvent(args: {
       billing_verify_fingerprint: statement.billing_verify_fingerprint,
       cumulative_units_before: statement.chain.cumulative_units_before,
     },
-    attestation: { statement, key_id: key.keyId, signature: signObject(key, statement) },
+    attestation: { statement, key_id: key.keyId, signature: signObject(key, statement), proof_status: 'pending' },
   };
   return {
     bundle,

@@ -183,14 +183,19 @@ export type BillingProof = z.infer<typeof BillingProof>;
 
 export const PROOF_STATUSES = ['pending', 'proved', 'failed'] as const;
 
-export const Attestation = z.strictObject({
-  statement: Statement,
-  key_id: b64url,
-  signature: b64url,
-  /** Unsigned hint from the service; the verifier trusts only `billing_proof`. */
-  proof_status: z.enum(PROOF_STATUSES).optional(),
-  billing_proof: BillingProof.optional(),
-});
+export const Attestation = z
+  .strictObject({
+    statement: Statement,
+    key_id: b64url,
+    signature: b64url,
+    /** `proved` exactly when `billing_proof` is present; `pending` or `failed` otherwise. */
+    proof_status: z.enum(PROOF_STATUSES),
+    billing_proof: BillingProof.optional(),
+  })
+  .refine((a) => (a.proof_status === 'proved') === (a.billing_proof !== undefined), {
+    message: 'proof_status must be "proved" exactly when billing_proof is present',
+    path: ['proof_status'],
+  });
 export type Attestation = z.infer<typeof Attestation>;
 
 export const Billing = z.strictObject({

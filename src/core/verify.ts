@@ -6,11 +6,11 @@ import { computeCharge, pricingFromTariff } from './charge.ts';
 import { ChargeError } from './errors.ts';
 import { type PublicJwk, verifyObject } from './keys.ts';
 import {
-  Bundle,
+  FullBundle,
+  RedactedBundle,
   CHECK_NAMES,
   type CheckName,
   type CheckResult,
-  type FullBundle,
   type Groth16Proof,
   type MeterEvent,
   type Receipt,
@@ -126,7 +126,8 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
   try {
     // schema: the bundle and the trust material must parse; unknown fields are rejected.
     const parsedTrust = TrustMaterial.safeParse(trustInput);
-    const parsed = Bundle.safeParse(input);
+    const isRedacted = !!input && typeof input === 'object' && 'redacted' in input;
+    const parsed = (isRedacted ? RedactedBundle : FullBundle).safeParse(input);
     if (!parsed.success || !parsedTrust.success) {
       const issue = !parsed.success ? parsed.error.issues[0] : parsedTrust.error!.issues[0];
       const where = !parsed.success ? 'bundle' : 'trust material';
@@ -233,7 +234,7 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
 
     const bp = bundle.attestation.billing_proof;
     const proofOk = await run('proof_signature', () => {
-      if (!bp) return skip(`no billing_proof (proof status: ${bundle.attestation.proof_status ?? 'absent'})`);
+      if (!bp) return skip(`no billing_proof (proof status: ${bundle.attestation.proof_status})`);
       const ps = bp.statement;
       if (ps.key_id !== bp.key_id) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof.key_id differs from its statement');
       if (ps.statement_digest !== statementDigest) {

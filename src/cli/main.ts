@@ -1,0 +1,50 @@
+// `meterproof` command line. Exit codes: 0 ok/valid, 1 invalid, 2 unusable input or usage.
+import { UsageError, err } from './io.ts';
+import { cmdAttestOffline, cmdKeys, cmdRedact, cmdTrust, cmdVerify } from './offline.ts';
+
+const HELP = `meterproof — zero-knowledge billing attestation
+
+  meterproof serve                       serve the API (PORT, DATA_DIR, DATABASE_URL)
+  meterproof verify <bundle> --trust <trust.json> [--json] [--profile strict|standard]
+  meterproof redact <bundle> [-o out]    withhold private fields for an auditor
+  meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
+  meterproof trust --key <key.json> [--vkey keys/verification_key.json]
+  meterproof attest --offline --event e.json --tariff t.json --key k.json
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  verify: async () => cmdVerify,
+  redact: async () => cmdRedact,
+  keys: async () => cmdKeys,
+  trust: async () => cmdTrust,
+  attest: async () => cmdAttestOffline,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(HELP);
+    return name ? 0 : 2;
+  }
+  const load = commands[name];
+  if (!load) {
+    err(`meterproof: unknown command "${name}" (try meterproof --help)`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`meterproof ${name}: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`meterproof ${name}: ${e.message}`);
+      return 2;
+    }
+    err(`meterproof ${name}: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  }
+}

@@ -1,0 +1,150 @@
+// Offline commands: verify, redact, keys, trust, attest --offline. None needs a server.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ZodError } from 'zod';
+import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { ChargeError } from '../core/errors.ts';
+import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
+import { Digest, type CheckResult } from '../core/schemas.ts';
+import { TrustMaterial } from '../core/trust.ts';
+import { redact, verify } from '../verifier/index.ts';
+import { UsageError, err, out, readJsonFile, writeNewFile } from './io.ts';
+
+const describeZod = (e: ZodError) => {
+  const i = e.issues[0];
+  return i ? `${i.path.join('.') || '(root)'}: ${i.message}` : 'invalid';
+};
+
+function glyph(c: CheckResult): string {
+  if (c.status === 'pass') return '✓';
+  if (c.status === 'fail') return '✗';
+  return '–';
+}
+
+export async function cmdVerify(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      trust: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      profile: { type: 'string', default: 'strict' },
+      'consistency-proof': { type: 'string' },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('usage: meterproof verify <bundle.json> --trust <trust.json> [--json] [--profile strict|standard]');
+  if (values.profile !== 'strict' && values.profile !== 'standard') throw new UsageError(`unknown profile ${values.profile}`);
+  const bundle = readJsonFile(positionals[0], 'bundle');
+  const trustRaw = readJsonFile(values.trust, 'trust');
+  const trust = TrustMaterial.safeParse(trustRaw);
+  if (!trust.success) throw new UsageError(`trust file ${values.trust} is not trust material: ${describeZod(trust.error)}`);
+  let consistencyProof: string[] | undefined;
+  if (values['consistency-proof']) {
+    const p = readJsonFile(values['consistency-proof'], 'consistency proof');
+    const hashes = (p as { hashes?: unknown })?.hashes ?? p;
+    if (!Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) throw new UsageError('consistency proof must be a JSON array of base64 hashes');
+    consistencyProof = hashes;
+  }
+  const report = await verify(bundle, trust.data, { profile: values.profile, consistencyProof });
+  const schema = report.checks.find((c) => c.name === 'schema');
+  if (values.json) out(JSON.stringify(report, null, 2));
+  else {
+    for (const c of report.checks) out(`${glyph(c)} ${c.name.padEnd(16)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
+    out(report.valid ? `VALID (${report.profile}${report.redacted ? ', redacted' : ''})` : `INVALID (${report.profile})`);
+  }
+  if (schema?.status === 'fail') {
+    if (!values.json) err(`unusable bundle: ${schema.reason ?? 'schema invalid'}`);
+    return 2;
+  }
+  return report.valid ? 0 : 1;
+}
+
+export async function cmdRedact(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', short: 'o' } } });
+  if (positionals.length !== 1) throw new UsageError('usage: meterproof redact <bundle.json> [-o redacted.json]');
+  let red;
+  try {
+    red = redact(readJsonFile(positionals[0], 'bundle'));
+  } catch (e) {
+    if (e instanceof ZodError) throw new UsageError(`not a full bundle: ${describeZod(e)}`);
+    throw e;
+  }
+  const text = `${JSON.stringify(red, null, 2)}\n`;
+  if (values.out) writeNewFile(values.out, text, 0o644);
+  else out(text);
+  return 0;
+}
+
+export async function cmdKeys(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'generate') throw new UsageError('usage: meterproof keys generate [--out <file>]');
+  const { values } = parseArgs({ args: rest, options: { out: { type: 'string' } } });
+  const key = generateSigningKey();
+  const file = values.out ?? path.join(process.env['DATA_DIR'] ?? 'data', 'keys', `${key.keyId}.key.json`);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  writeNewFile(file, `${JSON.stringify(key.privateJwk, null, 2)}\n`, 0o600);
+  err(`private key written to ${file} (mode 0600; keep it out of git)`);
+  out(JSON.stringify(publicJwk(key, key.privateJwk.created_at!), null, 2));
+  return 0;
+}
+
+function loadKey(file: string | undefined) {
+  try {
+    return signingKeyFromJwk(readJsonFile(file, 'key'));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${file} is not a private key file: ${e instanceof ZodError ? describeZod(e) : (e as Error).message}`);
+  }
+}
+
+/** Trust material for offline verification of bundles signed by local keys. */
+export async function cmdTrust(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { key: { type: 'string', multiple: true }, vkey: { type: 'string' }, 'valid-from': { type: 'string' } } });
+  if (!values.key?.length) throw new UsageError('usage: meterproof trust --key <key.json> [--key …] [--vkey keys/verification_key.json]');
+  const keys = values.key.map((f) => loadKey(f));
+  const trust = {
+    jwks: { keys: keys.map((k) => publicJwk(k, values['valid-from'] ?? k.privateJwk.created_at ?? '1970-01-01T00:00:00Z')) },
+    ...(values.vkey ? { verification_key: readJsonFile(values.vkey, 'verification key') } : {}),
+  };
+  out(JSON.stringify(TrustMaterial.parse(trust), null, 2));
+  return 0;
+}
+
+export async function cmdAttestOffline(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      offline: { type: 'boolean', default: false },
+      event: { type: 'string' },
+      tariff: { type: 'string' },
+      key: { type: 'string' },
+      'cumulative-before': { type: 'string', default: '0' },
+      seq: { type: 'string', default: '0' },
+      prev: { type: 'string' },
+      'issued-at': { type: 'string' },
+    },
+  });
+  if (!values.offline) throw new UsageError('only `meterproof attest --offline` is available from the CLI; use POST /v1/attest on a server');
+  const key = loadKey(values.key);
+  const dec = (s: string, what: string) => {
+    if (!/^(0|[1-9][0-9]*)$/.test(s)) throw new UsageError(`${what} must be a non-negative integer`);
+    return BigInt(s);
+  };
+  if (values.prev !== undefined && !Digest.safeParse(values.prev).success) throw new UsageError('--prev must be sha256:<64 hex>');
+  try {
+    const result = attestEvent({
+      event: normalizeMeterEvent(readJsonFile(values.event, 'event')),
+      tariff: normalizeTariff(readJsonFile(values.tariff, 'tariff')),
+      key,
+      chain: { seq: dec(values.seq, '--seq'), prev: values.prev ?? null, cumulativeBefore: dec(values['cumulative-before'], '--cumulative-before') },
+      issuedAt: values['issued-at'] ?? new Date().toISOString(),
+    });
+    out(JSON.stringify(result.bundle, null, 2));
+    return 0;
+  } catch (e) {
+    if (e instanceof ZodError) throw new UsageError(`invalid input: ${describeZod(e)}`);
+    if (e instanceof ChargeError) throw new UsageError(`${e.code}: ${e.message}`);
+    throw e;
+  }
+}

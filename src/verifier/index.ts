@@ -1,0 +1,30 @@
+// The open verifier: the core algorithm with Groth16 (snarkjs) and the log checks wired in.
+// No server, no database, no network: bundle + trust material in, report out.
+import { verifyBundle, type Profile, type VerifyOptions } from '../core/verify.ts';
+import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
+import { zkVerifier } from './zk.ts';
+import { logVerifier } from './log.ts';
+
+export { verifyBundle } from '../core/verify.ts';
+export type { VerificationReport, CheckResult, Bundle } from '../core/schemas.ts';
+export type { TrustMaterial } from '../core/trust.ts';
+
+export interface VerifyArgs {
+  readonly profile?: Profile;
+  readonly consistencyProof?: readonly string[];
+}
+
+/** Verify with every check this build supports. Same function behind the API, CLI and library. */
+export function verify(bundle: unknown, trust: unknown, args: VerifyArgs = {}): Promise<VerificationReport> {
+  const opts: VerifyOptions = { ...args, zk: zkVerifier, log: logVerifier };
+  return verifyBundle(bundle, trust, opts);
+}
+
+/** The redacted form a customer can hand to an auditor: statement, signatures, proof and
+ *  receipt stay; meter event, tariff, billing detail and the commitment blinding are withheld. */
+export function redact(bundle: unknown): RedactedBundle {
+  const b = FullBundle.parse(bundle); // throws a ZodError on anything but a well-formed full bundle
+  const attestation = structuredClone(b.attestation);
+  if (attestation.billing_proof) delete attestation.billing_proof.blinding;
+  return RedactedBundle.parse({ redacted: true, attestation, ...(b.receipt ? { receipt: b.receipt } : {}) });
+}

@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { pilotEvent, pilotTariff } from './support/fixtures.ts';
+
+const BIN = path.resolve('bin/meterproof.js');
+const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
+
+describe('meterproof CLI', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-cli-'));
+    fs.writeFileSync(path.join(dir, 'event.json'), JSON.stringify(pilotEvent));
+    fs.writeFileSync(path.join(dir, 'tariff.json'), JSON.stringify(pilotTariff));
+  });
+
+  it('keys generate writes a 0600 private key and prints only the public JWK', () => {
+    const r = run(['keys', 'generate', '--out', 'k.json'], dir);
+    expect(r.status).toBe(0);
+    expect(fs.statSync(path.join(dir, 'k.json')).mode & 0o777).toBe(0o600);
+    const pub = JSON.parse(r.stdout);
+    expect(pub).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+    expect(pub.d).toBeUndefined();
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'k.json'), 'utf8')).kid).toBe(pub.kid);
+    // never overwrites
+    expect(run(['keys', 'generate', '--out', 'k.json'], dir).status).toBe(2);
+  });
+
+  it('attest --offline → verify: exit 0 valid, 1 tampered, 2 unusable; --json prints the report', () => {
+    const a = run(['attest', '--offline', '--event', 'event.json', '--tariff', 'tariff.json', '--key', 'k.json'], dir);
+    expect(a.status, a.stderr).toBe(0);
+    const bundle = JSON.parse(a.stdout);
+    expect(bundle.billing.expected_charge_micros).toBe('221040');
+    fs.writeFileSync(path.join(dir, 'bundle.json'), a.stdout);
+    const t = run(['trust', '--key', 'k.json'], dir);
+    expect(t.status).toBe(0);
+    fs.writeFileSync(path.join(dir, 'trust.json'), t.stdout);
+
+    const ok = run(['verify', 'bundle.json', '--trust', 'trust.json', '--profile', 'standard'], dir);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/✓ signature/);
+    expect(ok.stdout).toMatch(/^VALID/m);
+
+    const strict = run(['verify', 'bundle.json', '--trust', 'trust.json'], dir);
+    expect(strict.status).toBe(1); // proof and receipt are required under strict
+
+    const bad = structuredClone(bundle);
+    bad.meter_event.usage_units = '1843';
+    fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify(bad));
+    const r1 = run(['verify', 'bad.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
+    expect(r1.status).toBe(1);
+    const report = JSON.parse(r1.stdout);
+    expect(report.valid).toBe(false);
+    expect(report.checks.find((c: { name: string }) => c.name === 'digests')).toMatchObject({ status: 'fail', code: 'DIGEST_MISMATCH' });
+
+    fs.writeFileSync(path.join(dir, 'garbage.json'), '{not json');
+    for (const args of [
+      ['verify', 'missing.json', '--trust', 'trust.json'],
+      ['verify', 'garbage.json', '--trust', 'trust.json'],
+      ['verify', 'event.json', '--trust', 'trust.json'],
+      ['verify', 'bundle.json', '--trust', 'event.json'],
+      ['verify', 'bundle.json'],
+      ['verify', 'bundle.json', '--trust', 'trust.json', '--bogus'],
+    ]) {
+      const r = run(args, dir);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^(meterproof verify: |unusable bundle: )/);
+      expect(r.stdout).not.toMatch(/^VALID/m);
+    }
+  });
+
+  it('redact writes a bundle without the private fields', () => {
+    const r = run(['redact', 'bundle.json'], dir);
+    expect(r.status, r.stderr).toBe(0);
+    const red = JSON.parse(r.stdout);
+    expect(red.redacted).toBe(true);
+    expect(red.meter_event).toBeUndefined();
+    expect(red.tariff_snapshot).toBeUndefined();
+    expect(red.billing).toBeUndefined();
+    fs.writeFileSync(path.join(dir, 'red.json'), r.stdout);
+    const v = run(['verify', 'red.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
+    expect(v.status).toBe(0);
+    const rep = JSON.parse(v.stdout);
+    expect(rep.redacted).toBe(true);
+    expect(rep.checks.find((c: { name: string }) => c.name === 'charge')).toMatchObject({ status: 'skipped', reason: 'redacted' });
+    expect(run(['redact', 'event.json'], dir).status).toBe(2);
+  });
+
+  it('attest --offline refuses out-of-range tariffs with a named error and exit 2', () => {
+    fs.writeFileSync(path.join(dir, 'bad-tariff.json'), JSON.stringify({ ...pilotTariff, min_charge_micros: 10, max_charge_micros: 1 }));
+    const r = run(['attest', '--offline', '--event', 'event.json', '--tariff', 'bad-tariff.json', '--key', 'k.json'], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/MIN_EXCEEDS_MAX/);
+    expect(r.stdout).toBe('');
+  });
+});

@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { verifyBundle } from '../src/core/verify.ts';
+import type { VerifyCode } from '../src/core/schemas.ts';
+import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../src/core/attest.ts';
+import { keyA, keyB, pilotBundle, trustFor, pilotEvent, graduatedTariff } from './support/fixtures.ts';
+import { generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
+
+const failed = (r: Awaited<ReturnType<typeof verifyBundle>>) => r.checks.filter((c) => c.status === 'fail').map((c) => c.code);
+
+describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
+  const { bundle } = pilotBundle();
+  const trust = trustFor(keyA, keyB);
+
+  it('passes every core check under the standard profile', async () => {
+    const r = await verifyBundle(bundle, trust, { profile: 'standard' });
+    expect(failed(r)).toEqual([]);
+    expect(r.valid).toBe(true);
+    for (const n of ['schema', 'signature', 'key_validity', 'digests', 'fingerprint', 'charge', 'chain'] as const) {
+      expect(r.checks.find((c) => c.name === n)?.status, n).toBe('pass');
+    }
+    expect(r.checks.find((c) => c.name === 'proof')).toMatchObject({ status: 'skipped' });
+  });
+
+  it('is not valid under the strict profile while required checks are skipped', async () => {
+    const r = await verifyBundle(bundle, trust, { profile: 'strict' });
+    expect(failed(r)).toEqual([]);
+    expect(r.valid).toBe(false);
+  });
+
+  it('rejects a key outside its validity window and an unknown key', async () => {
+    const t = { jwks: { keys: [{ ...trust.jwks.keys[0]!, valid_until: '2026-05-01T00:00:00Z' }] } };
+    expect(failed(await verifyBundle(bundle, t, { profile: 'standard' }))).toEqual(['KEY_NOT_VALID_AT_TIME']);
+    const r = await verifyBundle(bundle, trustFor(keyB), { profile: 'standard' });
+    expect(r.valid).toBe(false);
+    expect(failed(r)).toContain('KEY_UNKNOWN');
+  });
+
+  it('reports unusable input as a schema failure, never an exception', async () => {
+    for (const bad of [null, 42, 'x', [], {}, { attestation: {} }, JSON.parse('{"__proto__":{"x":1}}')]) {
+      const r = await verifyBundle(bad, trust);
+      expect(r.valid).toBe(false);
+      expect(failed(r)).toEqual(['SCHEMA_INVALID']);
+    }
+    const r = await verifyBundle(bundle, { jwks: 'nope' });
+    expect(r.valid).toBe(false);
+  });
+
+  it('turns an exception inside a check into INTERNAL_ERROR (fail closed)', async () => {
+    const zk = {
+      verifyGroth16: async () => true,
+      bindingCommitments: async () => {
+        throw new Error('boom');
+      },
+    };
+    const proofBundle = structuredClone(bundle) as typeof bundle;
+    // a well-formed but bogus proof object, so the commitments check runs and throws inside
+    proofBundle.attestation.proof_status = 'proved';
+    proofBundle.attestation.billing_proof = {
+      statement: {
+        type: 'meterproof/proof-statement/v1',
+        binding: 'bn128-poseidon8-v1',
+        statement_digest: 'sha256:' + '0'.repeat(64),
+        binding_commitment: '1',
+        charge_micros: bundle.attestation.statement.charge_micros,
+        tariff_commitment: '2',
+        issued_at: bundle.attestation.statement.issued_at,
+        key_id: keyA.keyId,
+      },
+      key_id: keyA.keyId,
+      signature: 'AA',
+      proof: { pi_a: ['1', '2', '1'], pi_b: [['1', '2'], ['3', '4'], ['1', '0']], pi_c: ['1', '2', '1'], protocol: 'groth16', curve: 'bn128' },
+      blinding: '5',
+    };
+    const r = await verifyBundle(proofBundle, trust, { profile: 'standard', zk });
+    expect(r.valid).toBe(false);
+    expect(r.checks.find((c) => c.name === 'commitments')).toMatchObject({ status: 'fail', code: 'INTERNAL_ERROR' });
+  });
+
+  it('verifies a graduated chain and refuses a statement that lies about its chain position', async () => {
+    const event = normalizeMeterEvent(pilotEvent);
+    const tariff = normalizeTariff(graduatedTariff);
+    const a = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01Z' });
+    const b = attestEvent({ event: { ...event, event_id: 'evt_2', usage_units: '60000' }, tariff, key: keyA, chain: a.next, issuedAt: '2026-05-29T12:00:02Z' });
+    expect(b.statement.chain).toMatchObject({ seq: '1', prev: a.statementDigest, cumulative_units_before: '1842' });
+    expect(b.bundle.billing.expected_charge_micros).toBe(((50000n - 1842n) * 5000n + (60000n - 48158n) * 8000n).toString());
+    expect((await verifyBundle(b.bundle, trust, { profile: 'standard' })).valid).toBe(true);
+    const lie = attestEvent({ event, tariff, key: keyA, chain: { seq: 0n, prev: null, cumulativeBefore: 5n }, issuedAt: '2026-05-29T12:00:01Z' });
+    expect(failed(await verifyBundle(lie.bundle, trust, { profile: 'standard' }))).toEqual(['CHAIN_INVALID']);
+  });
+});
+
+/** Where a mutation lands decides which codes may reject it. */
+function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra'): VerifyCode[] {
+  const p = path.join('.');
+  if (kind === 'extra' && !p.startsWith('meter_event.dimensions')) return ['SCHEMA_INVALID'];
+  if (kind === 'remove' && !/^meter_event\.dimensions\./.test(p) && p !== 'meter_event.dimensions' && !p.startsWith('receipt') && p !== 'attestation.billing_proof') {
+    return ['SCHEMA_INVALID'];
+  }
+  // content changes break the digest binding; recomputations may fail alongside it
+  if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing')) {
+    return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID'];
+  }
+  if (p.startsWith('attestation.statement')) {
+    // the signature breaks first; the statement no longer matches the content either
+    return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN', 'KEY_NOT_VALID_AT_TIME', 'DIGEST_MISMATCH', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'CHAIN_INVALID'];
+  }
+  if (p === 'attestation.signature' || p === 'attestation.key_id') return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN'];
+  if (p.startsWith('attestation.billing_proof')) return ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'KEY_UNKNOWN'];
+  if (p.startsWith('receipt')) return ['INCLUSION_INVALID', 'SCHEMA_INVALID', 'CHECKPOINT_INVALID'];
+  return ['SCHEMA_INVALID'];
+}
+
+describe('tamper suite: every single mutation of a valid bundle is rejected with the expected code', () => {
+  const { bundle } = pilotBundle();
+  const trust = trustFor(keyA, keyB);
+
+  const mutations = generateMutations(bundle, expectedCodes);
+  it(`rejects all ${mutations.length} structural mutations`, async () => {
+    expect(mutations.length).toBeGreaterThan(80);
+    for (const m of mutations) {
+      const r = await verifyBundle(m.bundle, trust, { profile: 'standard' });
+      expect(r.valid, m.desc).toBe(false);
+      const codes = failed(r);
+      expect(codes.length, `${m.desc} failed no check`).toBeGreaterThan(0);
+      for (const c of codes) expect(m.codes, `${m.desc}: unexpected ${c}`).toContain(c);
+      // the first listed code is the primary one (schema is always allowed to catch it first)
+      expect(codes.includes(m.codes[0]!) || codes.includes('SCHEMA_INVALID'), `${m.desc}: ${codes.join(',')}`).toBe(true);
+    }
+  });
+
+  it('rejects every one of the 512 single-bit flips of the signature, and S + L', async () => {
+    const flips = signatureBitFlips(bundle.attestation.signature);
+    expect(flips).toHaveLength(512);
+    for (const sig of [...flips, signaturePlusL(bundle.attestation.signature)]) {
+      const b = structuredClone(bundle);
+      b.attestation.signature = sig;
+      const r = await verifyBundle(b, trust, { profile: 'standard' });
+      expect(r.valid).toBe(false);
+      expect(failed(r)).toEqual(['SIGNATURE_INVALID']);
+    }
+  });
+
+  it('rejects the key_id swapped for another valid key', async () => {
+    const b = structuredClone(bundle);
+    b.attestation.key_id = keyB.keyId;
+    expect(failed(await verifyBundle(b, trust, { profile: 'standard' }))).toEqual(['SIGNATURE_INVALID']);
+    b.attestation.statement.key_id = keyB.keyId;
+    expect(failed(await verifyBundle(b, trust, { profile: 'standard' }))).toEqual(['SIGNATURE_INVALID']);
+  });
+});
