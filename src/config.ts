@@ -1,0 +1,30 @@
+// Environment, parsed once at start-up with a clear message for anything wrong.
+import { z } from 'zod';
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8088),
+  HOST: z.string().default('127.0.0.1'),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: z.string().url().optional(),
+  METERPROOF_ADMIN_TOKEN: z.string().min(24, 'METERPROOF_ADMIN_TOKEN must be at least 24 characters').optional(),
+  /** A private JWK (JSON) to sign statements with instead of a key file in DATA_DIR. */
+  METERPROOF_SIGNING_KEY: z.string().optional(),
+  /** A private JWK (JSON) for checkpoint signatures instead of DATA_DIR/keys/log.key.json. */
+  METERPROOF_LOG_KEY: z.string().optional(),
+  METERPROOF_LOG_ORIGIN: z.string().regex(/^[^\s+]+$/, 'a log origin has no spaces or "+"').default('meterproof.local/log'),
+  /** In-process prover workers (0 = none; run `meterproof worker` elsewhere). */
+  PROVER_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
+  /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay correct. */
+  KEY_ROTATION_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+});
+export type Config = z.infer<typeof Env>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const r = Env.safeParse(env);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return r.data;
+}

@@ -1,0 +1,104 @@
+// The Poseidon commitments of bn128-poseidon8-v1 (DESIGN §5, docs/zk-binding.md), computed in
+// TypeScript exactly as circuits/billing.circom computes them, plus the circuit's witness input.
+// Poseidon is circomlibjs's (the reference of circomlib's poseidon.circom); its wasm is built once.
+import { randomBytes } from 'node:crypto';
+import { buildPoseidon, type Poseidon } from 'circomlibjs';
+import {
+  BN128_P,
+  bindingHashInputs,
+  encodeEvent,
+  encodeTariff,
+  eventHashInputs,
+  privateCircuitInputs,
+  tariffHashInputs,
+  assertField,
+  type EventEncoding,
+  type TariffEncoding,
+} from './field.ts';
+import type { MeterEvent, TariffSnapshot } from './schemas.ts';
+
+let poseidonPromise: Promise<Poseidon> | undefined;
+
+function getPoseidon(): Promise<Poseidon> {
+  poseidonPromise ??= buildPoseidon().catch((e: unknown) => {
+    poseidonPromise = undefined; // let a later call retry
+    throw e;
+  });
+  return poseidonPromise;
+}
+
+/** Poseidon (circomlib parameters, bn128, width inputs.length + 1) of field elements. */
+export async function poseidonHash(inputs: readonly bigint[]): Promise<bigint> {
+  if (inputs.length < 1 || inputs.length > 16) throw new RangeError('Poseidon takes 1 to 16 inputs');
+  inputs.forEach((x, i) => assertField(x, `Poseidon input ${i}`));
+  const poseidon = await getPoseidon();
+  return poseidon.F.toObject(poseidon(inputs));
+}
+
+export interface BindingArgs {
+  readonly event: MeterEvent;
+  readonly tariff: TariffSnapshot;
+  /** Running total of billable units before this event (the statement chain's). */
+  readonly cumulativeBefore: bigint;
+  /** Uniform in [0, p), fresh per event: see randomBlinding(). */
+  readonly blinding: bigint;
+  /** The claimed charge in micros. */
+  readonly charge: bigint;
+}
+
+export interface BindingCommitments {
+  readonly eventCommitment: bigint;
+  readonly tariffCommitment: bigint;
+  readonly bindingCommitment: bigint;
+}
+
+export function tariffCommitmentOf(encoding: TariffEncoding): Promise<bigint> {
+  return poseidonHash(tariffHashInputs(encoding));
+}
+
+export function eventCommitmentOf(encoding: EventEncoding): Promise<bigint> {
+  return poseidonHash(eventHashInputs(encoding));
+}
+
+/** The public commitment of a tariff version: deterministic (no blinding). Throws ChargeError on
+ *  a tariff the charge engine rejects. */
+export function tariffCommitment(tariff: TariffSnapshot): Promise<bigint> {
+  return tariffCommitmentOf(encodeTariff(tariff));
+}
+
+async function commitmentsOf(e: EventEncoding, t: TariffEncoding, charge: bigint): Promise<BindingCommitments> {
+  const [eventCommitment, tariffCommitment] = await Promise.all([eventCommitmentOf(e), tariffCommitmentOf(t)]);
+  const bindingCommitment = await poseidonHash(bindingHashInputs(eventCommitment, tariffCommitment, charge));
+  return { eventCommitment, tariffCommitment, bindingCommitment };
+}
+
+/** Event, tariff and binding commitments; the digests are computed here from the canonical JSON. */
+export function bindingCommitments(args: BindingArgs): Promise<BindingCommitments> {
+  const e = encodeEvent(args.event, args.cumulativeBefore, args.blinding);
+  const t = encodeTariff(args.tariff);
+  return commitmentsOf(e, t, args.charge);
+}
+
+/** The witness input object of circuits/billing.circom (decimal strings; arrays for the tiers).
+ *  The claimed charge is passed through unchecked: a wrong one has no witness. */
+export async function circuitInputs(args: BindingArgs): Promise<Record<string, string | string[]>> {
+  const e = encodeEvent(args.event, args.cumulativeBefore, args.blinding);
+  const t = encodeTariff(args.tariff);
+  const c = await commitmentsOf(e, t, args.charge);
+  return {
+    binding_commitment: c.bindingCommitment.toString(),
+    charge: args.charge.toString(),
+    tariff_commitment: c.tariffCommitment.toString(),
+    ...privateCircuitInputs(e, t),
+  };
+}
+
+/** A blinding salt uniform in [0, p): rejection sampling of 254-bit strings from node:crypto. */
+export function randomBlinding(): bigint {
+  for (;;) {
+    const b = randomBytes(32);
+    b[0]! &= 0x3f; // keep 254 bits: p > 2^253, so each try succeeds with probability > 1/2
+    const v = BigInt(`0x${b.toString('hex')}`);
+    if (v < BN128_P) return v;
+  }
+}

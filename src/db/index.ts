@@ -1,0 +1,83 @@
+// Opening the store: embedded PGlite (default) or PostgreSQL through postgres.js when a URL is
+// given. Both are drizzle PgDatabase instances over the same schema and migrations.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema.ts';
+
+export { schema };
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+/** Advisory lock keys (arbitrary constants, documented in docs/operations.md). */
+export const LOCK_MIGRATE = 7_265_001;
+export const LOCK_SEQUENCER = 7_265_002;
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: 'pglite' | 'postgres';
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** postgres:// URL; when absent the embedded PGlite store is used. */
+  readonly url?: string;
+  /** PGlite data directory; absent = in memory. */
+  readonly dataDir?: string;
+  readonly maxConnections?: number;
+}
+
+export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  if (opts.url) {
+    const client = postgres(opts.url, { max: opts.maxConnections ?? 10, onnotice: () => {}, prepare: true });
+    const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    return {
+      db,
+      kind: 'postgres',
+      async migrate() {
+        // One migrator at a time across processes: hold a session advisory lock on a reserved connection.
+        const conn = await client.reserve();
+        try {
+          await conn`select pg_advisory_lock(${LOCK_MIGRATE})`;
+          await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder: MIGRATIONS });
+        } finally {
+          await conn`select pg_advisory_unlock(${LOCK_MIGRATE})`.catch(() => {});
+          conn.release();
+        }
+      },
+      close: () => client.end({ timeout: 5 }),
+    };
+  }
+  if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
+  const pg = new PGlite(opts.dataDir);
+  const db = drizzlePglite(pg, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'pglite',
+    migrate: () => migratePglite(drizzlePglite(pg, { schema }), { migrationsFolder: MIGRATIONS }),
+    close: () => pg.close(),
+  };
+}
+
+/** True when `e` is a unique-constraint violation (SQLSTATE 23505) from either driver. */
+export function isUniqueViolation(e: unknown): boolean {
+  for (let cur: unknown = e, i = 0; cur && i < 5; i++) {
+    if ((cur as { code?: string }).code === '23505') return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+export async function ping(db: Db): Promise<void> {
+  await db.execute(sql`select 1`);
+}

@@ -1,0 +1,148 @@
+// The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
+// u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
+import { bigint, bigserial, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => new Uint8Array(v),
+  toDriver: (v) => Buffer.from(v),
+});
+const u64 = (name: string) => numeric(name, { precision: 20, scale: 0 });
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const tenants = pgTable('tenants', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const apiKeys = pgTable('api_keys', {
+  id: text('id').primaryKey(),
+  /** sha256 of the secret; the secret itself is shown once and never stored. */
+  secretHash: text('secret_hash').notNull().unique(),
+  name: text('name').notNull(),
+  scopes: jsonb('scopes').$type<string[]>().notNull(),
+  /** null: every tenant; otherwise the tenants this key may act for. */
+  tenants: jsonb('tenants').$type<string[] | null>(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  revokedAt: ts('revoked_at'),
+});
+
+export const tariffs = pgTable(
+  'tariffs',
+  {
+    tariffId: text('tariff_id').notNull(),
+    tariffVersion: text('tariff_version').notNull(),
+    snapshot: jsonb('snapshot').notNull(),
+    tariffDigest: text('tariff_digest').notNull(),
+    tariffCommitment: text('tariff_commitment').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],
+);
+
+/** Public half and validity window of each statement-signing key; private keys live in the data directory. */
+export const signingKeys = pgTable('signing_keys', {
+  kid: text('kid').primaryKey(),
+  x: text('x').notNull(),
+  validFrom: ts('valid_from').notNull(),
+  validUntil: ts('valid_until'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/** Head of each hash-linked chain (tenant, meter, window). */
+export const chains = pgTable('chains', {
+  chainId: text('chain_id').primaryKey(),
+  tenantId: text('tenant_id').notNull(),
+  nextSeq: bigint('next_seq', { mode: 'bigint' }).notNull(),
+  prevDigest: text('prev_digest'),
+  cumulativeUnits: u64('cumulative_units').notNull(),
+});
+
+export const attestations = pgTable(
+  'attestations',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    eventId: text('event_id').notNull(),
+    /** Digest of the normalized request (event + tariff): an exact replay has the same one. */
+    requestDigest: text('request_digest').notNull(),
+    statementDigest: text('statement_digest').notNull().unique(),
+    billingWindowId: text('billing_window_id').notNull(),
+    chainId: text('chain_id').notNull(),
+    seq: bigint('seq', { mode: 'bigint' }).notNull(),
+    chargeMicros: u64('charge_micros').notNull(),
+    currency: text('currency').notNull(),
+    /** The bundle without receipt; billing_proof is added when the proof job finishes. */
+    bundle: jsonb('bundle').notNull(),
+    /** Blinding of the event commitment (private; in the full bundle once proved). */
+    blinding: text('blinding').notNull(),
+    proofStatus: text('proof_status').notNull(),
+    logIndex: bigint('log_index', { mode: 'number' }),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** Monotonic cursor for pagination. */
+    cursor: bigserial('cursor', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('attestations_tenant_event').on(t.tenantId, t.eventId),
+    index('attestations_tenant_window').on(t.tenantId, t.billingWindowId, t.cursor),
+    index('attestations_tenant_cursor').on(t.tenantId, t.cursor),
+  ],
+);
+
+export const proofJobs = pgTable(
+  'proof_jobs',
+  {
+    attestationId: text('attestation_id').primaryKey(),
+    status: text('status').notNull(), // queued | running | done | failed
+    attempts: integer('attempts').notNull().default(0),
+    runAfter: ts('run_after').notNull().defaultNow(),
+    lockedBy: text('locked_by'),
+    lockedAt: ts('locked_at'),
+    lastError: text('last_error'),
+  },
+  (t) => [index('proof_jobs_ready').on(t.status, t.runAfter)],
+);
+
+/** Attestations acknowledged but not yet integrated into the log. */
+export const logQueue = pgTable('log_queue', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  attestationId: text('attestation_id').notNull().unique(),
+});
+
+/** Log leaves: index → the canonical statement bytes' leaf hash. */
+export const logLeaves = pgTable('log_leaves', {
+  idx: bigint('idx', { mode: 'number' }).primaryKey(),
+  attestationId: text('attestation_id').notNull().unique(),
+  leafHash: bytea('leaf_hash').notNull(),
+});
+
+/** Hashes of perfect subtrees: (level, index) = hash of leaves [index·2^level, (index+1)·2^level). */
+export const logNodes = pgTable(
+  'log_nodes',
+  {
+    level: integer('level').notNull(),
+    idx: bigint('idx', { mode: 'number' }).notNull(),
+    hash: bytea('hash').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.level, t.idx] })],
+);
+
+export const logCheckpoints = pgTable('log_checkpoints', {
+  treeSize: bigint('tree_size', { mode: 'number' }).primaryKey(),
+  rootHash: bytea('root_hash').notNull(),
+  note: text('note').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+export const revocations = pgTable(
+  'revocations',
+  {
+    kind: text('kind').notNull(), // key | attestation
+    subject: text('subject').notNull(), // kid or statement digest
+    effectiveAt: ts('effective_at').notNull(),
+    reason: text('reason').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.subject] })],
+);

@@ -1,0 +1,243 @@
+// The HTTP API, built from injected dependencies (`createApp(deps)`); src/main.ts wires real ones.
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import type { Receipt, VerificationReport, FullBundle } from '../core/schemas.ts';
+import type { TrustMaterial } from '../core/trust.ts';
+import type { Db } from '../db/index.ts';
+import { type AttestationRow, type AttestService } from '../service/attest.ts';
+import { type Auth, type Principal, requireScope } from '../service/auth.ts';
+import { ServiceError, zodIssues } from '../service/errors.ts';
+import type { KeyRing } from '../service/keyring.ts';
+import type { ProofQueue } from '../service/proofs.ts';
+import type { TariffService } from '../service/tariffs.ts';
+import type { AdminService } from '../service/admin.ts';
+import { problemResponse, toProblem } from './problem.ts';
+import { openApiDocument } from './openapi.ts';
+
+/** What the transparency log offers the HTTP layer (issue: transparency log). */
+export interface LogApi {
+  receipt(row: AttestationRow): Promise<Receipt | undefined>;
+  routes(app: Hono<Env>): void;
+  size(): Promise<number>;
+}
+
+export interface AppDeps {
+  readonly db: Db;
+  readonly storeKind: 'pglite' | 'postgres';
+  readonly auth: Auth;
+  readonly attest: AttestService;
+  readonly tariffs: TariffService;
+  readonly keys: KeyRing;
+  readonly proofs: ProofQueue;
+  readonly admin: AdminService;
+  readonly trust: () => Promise<TrustMaterial>;
+  readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
+  readonly log?: LogApi;
+  readonly onAttested?: () => void;
+  readonly bodyLimitBytes?: number;
+  readonly syncProofTimeoutMs?: number;
+  readonly version?: string;
+}
+
+export type Env = { Variables: { principal: Principal } };
+
+const MAX_BATCH = 1000;
+
+async function jsonBody(c: Context): Promise<unknown> {
+  const ct = c.req.header('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(ct)) throw new ServiceError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
+  const r = schema.safeParse(c.req.query());
+  if (!r.success) throw new ServiceError(400, 'INVALID_QUERY', 'invalid query parameters', zodIssues(r.error, ''));
+  return r.data;
+}
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<Env>();
+
+  app.onError((e, c) => {
+    const p = toProblem(e);
+    if (p.status >= 500 && p.code === 'INTERNAL') console.error('unhandled error', c.req.method, c.req.path, e);
+    return problemResponse(c, p);
+  });
+  app.notFound((c) => problemResponse(c, { type: 'about:blank', title: 'Not Found', status: 404, code: 'NOT_FOUND', detail: `no route for ${c.req.method} ${c.req.path}` }));
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes ?? 2 * 1024 * 1024,
+      onError: () => {
+        throw new ServiceError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${deps.bodyLimitBytes ?? 2 * 1024 * 1024} bytes`);
+      },
+    }),
+  );
+
+  const authed = async (c: Context<Env>, next: () => Promise<void>) => {
+    c.set('principal', await deps.auth.authenticate(c.req.header('authorization')));
+    await next();
+  };
+
+  async function render(row: AttestationRow): Promise<FullBundle> {
+    const bundle = row.bundle as FullBundle;
+    const receipt = await deps.log?.receipt(row);
+    return receipt ? { ...bundle, receipt } : bundle;
+  }
+
+  async function waitForProof(row: AttestationRow): Promise<AttestationRow> {
+    if (row.proofStatus !== 'pending') return row;
+    const deadline = Date.now() + (deps.syncProofTimeoutMs ?? 30_000);
+    while (Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 250);
+        deps.proofs.events.once(`done:${row.id}`, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      const fresh = await deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, row.id);
+      if (fresh.proofStatus !== 'pending') return fresh;
+    }
+    return row;
+  }
+
+  const bundleHeaders = (row: AttestationRow) => ({
+    location: `/v1/attestations/${row.id}`,
+    'x-attestation-id': row.id,
+    'x-proof-status': row.proofStatus,
+  });
+
+  // ── public ────────────────────────────────────────────────────────────────────────────
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/v1/status', async (c) => {
+    const key = await deps.keys.current();
+    return c.json({
+      status: 'operational',
+      version: deps.version ?? '0.0.0',
+      store: deps.storeKind,
+      signing_key_id: key.keyId,
+      proof_jobs: await deps.proofs.counts(),
+      log_size: deps.log ? await deps.log.size() : null,
+    });
+  });
+  app.get('/.well-known/jwks.json', async (c) => c.json(await deps.keys.jwks()));
+  app.get('/v1/trust', async (c) => c.json(await deps.trust()));
+  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+
+  app.post('/v1/verify', async (c) => {
+    const q = query(c, z.strictObject({ profile: z.enum(['strict', 'standard']).default('strict') }));
+    const body = await jsonBody(c);
+    return c.json(await deps.verify(body, await deps.trust(), q.profile));
+  });
+
+  // ── attest ────────────────────────────────────────────────────────────────────────────
+  app.post('/v1/attest', authed, async (c) => {
+    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async') }));
+    const body = await jsonBody(c);
+    const result = await deps.attest.attest(c.get('principal'), body);
+    const created = result.created;
+    let row = result.row;
+    if (created) deps.onAttested?.();
+    if (q.proof === 'sync') row = await waitForProof(row);
+    return c.json(await render(row), created ? 201 : 200, bundleHeaders(row));
+  });
+
+  app.post('/v1/attest/batch', authed, async (c) => {
+    const body = (await jsonBody(c)) as { events?: unknown } | null;
+    const items = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+    if (!Array.isArray(items) || Object.keys(body ?? {}).length !== 1) {
+      throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
+    }
+    if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
+    const principal = c.get('principal');
+    requireScope(principal, 'attest');
+    const results = [];
+    let createdAny = false;
+    for (const [index, item] of items.entries()) {
+      try {
+        const { created, row } = await deps.attest.attest(principal, item);
+        createdAny ||= created;
+        results.push({ index, status: created ? 201 : 200, id: row.id, bundle: await render(row) });
+      } catch (e) {
+        const p = toProblem(e);
+        if (p.status >= 500) throw e;
+        results.push({ index, status: p.status, error: p });
+      }
+    }
+    if (createdAny) deps.onAttested?.();
+    return c.json({ results }, 200);
+  });
+
+  app.get('/v1/attestations/:id', authed, async (c) => {
+    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async') }));
+    let row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
+    if (q.proof === 'sync') row = await waitForProof(row);
+    return c.json(await render(row), 200, bundleHeaders(row));
+  });
+
+  app.get('/v1/attestations', authed, async (c) => {
+    const q = query(
+      c,
+      z.strictObject({
+        tenant_id: z.string().min(1),
+        window: z.string().min(1).optional(),
+        cursor: z.string().regex(/^\d{1,15}$/).optional(),
+        limit: z.coerce.number().int().min(1).max(500).default(100),
+      }),
+    );
+    const rows = await deps.attest.list(c.get('principal'), { tenantId: q.tenant_id, windowId: q.window, after: q.cursor ? Number(q.cursor) : undefined, limit: q.limit });
+    const items = await Promise.all(rows.map(async (r) => ({ id: r.id, proof_status: r.proofStatus, bundle: await render(r) })));
+    const last = rows.at(-1);
+    return c.json({ items, next_cursor: rows.length === q.limit && last ? String(last.cursor) : null });
+  });
+
+  app.get('/v1/tariffs/:id/:version', authed, async (c) => {
+    requireScope(c.get('principal'), 'read');
+    const t = await deps.tariffs.get(c.req.param('id') ?? '', c.req.param('version') ?? '');
+    if (!t) throw new ServiceError(404, 'NOT_FOUND', 'tariff version not found');
+    return c.json({ tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment, published_at: t.createdAt.toISOString() });
+  });
+
+  // ── admin ─────────────────────────────────────────────────────────────────────────────
+  const admin = new Hono<Env>();
+  admin.use('*', authed, async (c, next) => {
+    requireScope(c.get('principal'), 'admin');
+    await next();
+  });
+  admin.post('/tenants', async (c) => {
+    const r = await deps.tariffs.createTenant(await jsonBody(c));
+    return c.json(r.tenant, r.created ? 201 : 200);
+  });
+  admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
+  admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
+  admin.get('/api-keys', async (c) => c.json({ items: await deps.admin.listApiKeys() }));
+  admin.delete('/api-keys/:id', async (c) => c.json(await deps.admin.revokeApiKey(c.req.param('id') ?? '')));
+  admin.post('/tariffs', async (c) => {
+    const r = await deps.tariffs.publish(await jsonBody(c));
+    const t = r.tariff;
+    return c.json(
+      { tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment, published_at: t.createdAt.toISOString() },
+      r.created ? 201 : 200,
+    );
+  });
+  admin.get('/tariffs', async (c) =>
+    c.json({ items: (await deps.tariffs.list()).map((t) => ({ tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment })) }),
+  );
+  admin.post('/keys/rotate', async (c) => {
+    const key = await deps.keys.rotate();
+    return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);
+  });
+  admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
+  app.route('/v1/admin', admin);
+
+  deps.log?.routes(app);
+  return app;
+}

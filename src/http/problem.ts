@@ -1,0 +1,52 @@
+// RFC 9457 problem details: one error handler maps every error to application/problem+json.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ServiceError } from '../service/errors.ts';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  errors?: { path: string; message: string }[];
+}
+
+export function problemResponse(c: Context, p: Problem): Response {
+  return c.body(JSON.stringify(p), p.status as 400, { 'content-type': 'application/problem+json' });
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function toProblem(e: unknown): Problem {
+  if (e instanceof ServiceError) {
+    return {
+      type: `https://meterproof.dev/problems/${e.code.toLowerCase().replace(/_/g, '-')}`,
+      title: TITLES[e.status] ?? 'Error',
+      status: e.status,
+      code: e.code,
+      detail: e.message,
+      ...(e.fields ? { errors: [...e.fields] } : {}),
+    };
+  }
+  if (e instanceof HTTPException) {
+    const status = e.status;
+    return { type: 'about:blank', title: TITLES[status] ?? 'Error', status, code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'HTTP_ERROR', detail: e.message || (TITLES[status] ?? 'error') };
+  }
+  if ((e as { code?: string })?.code === 'KEY_UNAVAILABLE') {
+    return { type: 'about:blank', title: TITLES[503]!, status: 503, code: 'KEY_UNAVAILABLE', detail: (e as Error).message };
+  }
+  return { type: 'about:blank', title: TITLES[500]!, status: 500, code: 'INTERNAL', detail: 'internal error' };
+}

@@ -1,0 +1,40 @@
+// Admin operations on API keys (and, with the transparency log, revocations).
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { type Db, schema } from '../db/index.ts';
+import { SCOPES, hashSecret, newSecret } from './auth.ts';
+import { ServiceError, zodIssues } from './errors.ts';
+
+export const CreateApiKey = z.strictObject({
+  name: z.string().min(1).max(128).default('api key'),
+  scopes: z.array(z.enum(SCOPES)).min(1),
+  tenants: z.array(z.string().min(1).max(256)).min(1).max(1000).nullable().optional(),
+});
+
+export class AdminService {
+  constructor(private readonly db: Db) {}
+
+  async createApiKey(body: unknown) {
+    const r = CreateApiKey.safeParse(body);
+    if (!r.success) throw new ServiceError(400, 'INVALID_API_KEY_REQUEST', 'invalid API key request', zodIssues(r.error, ''));
+    const secret = newSecret();
+    const id = `key_${randomBytes(9).toString('base64url')}`;
+    const [row] = await this.db
+      .insert(schema.apiKeys)
+      .values({ id, secretHash: hashSecret(secret), name: r.data.name, scopes: r.data.scopes, tenants: r.data.tenants ?? null })
+      .returning();
+    return { id, secret, name: row!.name, scopes: row!.scopes, tenants: row!.tenants, created_at: row!.createdAt.toISOString(), note: 'the secret is shown once; store it now' };
+  }
+
+  async listApiKeys() {
+    const rows = await this.db.select().from(schema.apiKeys).orderBy(schema.apiKeys.createdAt);
+    return rows.map((r) => ({ id: r.id, name: r.name, scopes: r.scopes, tenants: r.tenants, created_at: r.createdAt.toISOString(), revoked_at: r.revokedAt?.toISOString() ?? null }));
+  }
+
+  async revokeApiKey(id: string) {
+    const rows = await this.db.update(schema.apiKeys).set({ revokedAt: new Date() }).where(eq(schema.apiKeys.id, id)).returning();
+    if (!rows.length) throw new ServiceError(404, 'NOT_FOUND', 'API key not found');
+    return { id, revoked_at: rows[0]!.revokedAt!.toISOString() };
+  }
+}

@@ -1,0 +1,85 @@
+// Composition: builds every service over one database and returns the app's dependencies.
+// `src/cli/serve.ts` calls it with real parts; tests call it with a PGlite or Postgres store.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { TrustMaterial } from '../core/trust.ts';
+import type { TariffSnapshot } from '../core/schemas.ts';
+import type { SigningKey } from '../core/keys.ts';
+import type { Database } from '../db/index.ts';
+import type { AppDeps, LogApi } from '../http/app.ts';
+import { verify } from '../verifier/index.ts';
+import { AdminService } from './admin.ts';
+import { AttestService } from './attest.ts';
+import { Auth, hashSecret } from './auth.ts';
+import { KeyRing } from './keyring.ts';
+import { ProofQueue } from './proofs.ts';
+import { TariffService } from './tariffs.ts';
+
+export interface ZkParts {
+  readonly tariffCommitment: (t: TariffSnapshot) => Promise<bigint>;
+  readonly verificationKey?: Record<string, unknown>;
+}
+
+export interface ContainerOptions {
+  readonly database: Database;
+  readonly dataDir: string;
+  readonly adminToken: string;
+  readonly zk: ZkParts;
+  readonly signingKey?: SigningKey;
+  readonly keyRotationGraceMs?: number;
+  readonly clock?: () => Date;
+  readonly log?: (c: { keys: KeyRing }) => LogApi & { trust(): Promise<TrustMaterial['log']>; revocations?(): Promise<TrustMaterial['revocations']> };
+}
+
+export interface Container {
+  readonly deps: AppDeps;
+  readonly keys: KeyRing;
+  readonly proofs: ProofQueue;
+  readonly attest: AttestService;
+  readonly tariffs: TariffService;
+}
+
+export async function buildContainer(o: ContainerOptions): Promise<Container> {
+  const db = o.database.db;
+  const keys = new KeyRing(db, path.join(o.dataDir, 'keys'), o.signingKey, o.keyRotationGraceMs);
+  await keys.init();
+  const tariffs = new TariffService(db, o.zk.tariffCommitment);
+  const attest = new AttestService(db, keys, tariffs, o.clock);
+  const proofs = new ProofQueue(db);
+  const log = o.log?.({ keys });
+  const trust = async (): Promise<TrustMaterial> => {
+    const published = await tariffs.list();
+    const logTrust = await log?.trust();
+    const revocations = await log?.revocations?.();
+    return {
+      jwks: await keys.jwks(),
+      ...(o.zk.verificationKey ? { verification_key: o.zk.verificationKey } : {}),
+      ...(logTrust ? { log: logTrust } : {}),
+      ...(revocations ? { revocations } : {}),
+      tariffs: published.map((t) => ({ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment })),
+    };
+  };
+  const deps: AppDeps = {
+    db,
+    storeKind: o.database.kind,
+    auth: new Auth(db, hashSecret(o.adminToken)),
+    attest,
+    tariffs,
+    keys,
+    proofs,
+    admin: new AdminService(db),
+    trust,
+    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof }),
+    ...(log ? { log } : {}),
+    version: readVersion(),
+  };
+  return { deps, keys, proofs, attest, tariffs };
+}
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}

@@ -1,0 +1,154 @@
+// Asynchronous proofs: one job row per attestation, claimed by workers with FOR UPDATE SKIP LOCKED,
+// retried with exponential backoff (never dropped). The proof and its signed proof statement are
+// an additive part of the bundle (DESIGN §5): the statement signed at attest time never changes.
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import { and, eq, inArray, lte, sql } from 'drizzle-orm';
+import type { BillingProof, FullBundle } from '../core/schemas.ts';
+import { type Db, schema } from '../db/index.ts';
+
+export const MAX_ATTEMPTS = 12;
+
+/** Turns a stored attestation into its billing proof (commitments, Groth16 proof, signature). */
+export type ProveFn = (args: { bundle: FullBundle; blinding: bigint; statementDigest: string }) => Promise<BillingProof>;
+
+export function backoffMs(attempts: number): number {
+  return Math.min(60_000, 250 * 2 ** Math.max(0, attempts - 1));
+}
+
+export class ProofQueue {
+  /** Emits `done:<attestation id>` in this process when a proof is stored. */
+  readonly events = new EventEmitter();
+  constructor(private readonly db: Db) {
+    this.events.setMaxListeners(0);
+  }
+
+  /** Claim up to `n` ready jobs. Runs in its own short transaction; claimed jobs are `running`. */
+  async claim(n: number, workerId: string, now = new Date()): Promise<string[]> {
+    const j = schema.proofJobs;
+    return this.db.transaction(async (tx) => {
+      const ready = await tx
+        .select({ id: j.attestationId })
+        .from(j)
+        .where(and(inArray(j.status, ['queued', 'running']), lte(j.runAfter, now)))
+        .orderBy(j.runAfter)
+        .limit(n)
+        .for('update', { skipLocked: true });
+      if (!ready.length) return [];
+      const ids = ready.map((r) => r.id);
+      // A running job whose worker died becomes ready again when its lease (run_after) expires.
+      await tx
+        .update(j)
+        .set({ status: 'running', lockedBy: workerId, lockedAt: now, attempts: sql`${j.attempts} + 1`, runAfter: new Date(now.getTime() + 120_000) })
+        .where(inArray(j.attestationId, ids));
+      return ids;
+    });
+  }
+
+  async complete(id: string, proof: BillingProof): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const a = schema.attestations;
+      const [row] = await tx.select({ bundle: a.bundle }).from(a).where(eq(a.id, id)).for('update');
+      if (!row) return;
+      const bundle = row.bundle as FullBundle;
+      const updated: FullBundle = { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: proof } };
+      await tx.update(a).set({ bundle: updated, proofStatus: 'proved' }).where(eq(a.id, id));
+      await tx.update(schema.proofJobs).set({ status: 'done', lastError: null }).where(eq(schema.proofJobs.attestationId, id));
+    });
+    this.events.emit(`done:${id}`);
+  }
+
+  async fail(id: string, error: string, now = new Date()): Promise<void> {
+    const j = schema.proofJobs;
+    const [job] = await this.db.select().from(j).where(eq(j.attestationId, id));
+    if (!job) return;
+    const final = job.attempts >= MAX_ATTEMPTS;
+    await this.db
+      .update(j)
+      .set({ status: final ? 'failed' : 'queued', lastError: error.slice(0, 2000), runAfter: new Date(now.getTime() + backoffMs(job.attempts)) })
+      .where(eq(j.attestationId, id));
+    if (final) {
+      await this.db.update(schema.attestations).set({ proofStatus: 'failed' }).where(eq(schema.attestations.id, id));
+      const [row] = await this.db.select({ bundle: schema.attestations.bundle }).from(schema.attestations).where(eq(schema.attestations.id, id));
+      const b = row?.bundle as FullBundle | undefined;
+      if (b) await this.db.update(schema.attestations).set({ bundle: { ...b, attestation: { ...b.attestation, proof_status: 'failed' } } }).where(eq(schema.attestations.id, id));
+      this.events.emit(`done:${id}`);
+    }
+  }
+
+  /** Put failed jobs back in the queue (admin action after fixing the cause). */
+  async requeueFailed(): Promise<number> {
+    const j = schema.proofJobs;
+    const rows = await this.db.update(j).set({ status: 'queued', attempts: 0, runAfter: new Date() }).where(eq(j.status, 'failed')).returning({ id: j.attestationId });
+    if (rows.length) await this.db.update(schema.attestations).set({ proofStatus: 'pending' }).where(inArray(schema.attestations.id, rows.map((r) => r.id)));
+    return rows.length;
+  }
+
+  async counts(): Promise<Record<string, number>> {
+    const rows = await this.db
+      .select({ status: schema.proofJobs.status, n: sql<number>`count(*)::int` })
+      .from(schema.proofJobs)
+      .groupBy(schema.proofJobs.status);
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}
+
+export interface WorkerOptions {
+  readonly concurrency?: number;
+  readonly pollMs?: number;
+  readonly id?: string;
+  readonly onError?: (e: unknown) => void;
+}
+
+/** A worker loop: claims jobs, proves them, stores the result. `stop()` waits for in-flight work. */
+export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts: WorkerOptions = {}) {
+  const id = opts.id ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const concurrency = opts.concurrency ?? 1;
+  const pollMs = opts.pollMs ?? 100;
+  let stopped = false;
+  let wake: (() => void) | null = null;
+  const loop = async () => {
+    while (!stopped) {
+      let ids: string[] = [];
+      try {
+        ids = await queue.claim(concurrency, id);
+      } catch (e) {
+        opts.onError?.(e);
+      }
+      if (!ids.length) {
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, pollMs);
+          wake = () => {
+            clearTimeout(t);
+            r();
+          };
+        });
+        wake = null;
+        continue;
+      }
+      const rows = await db.select().from(schema.attestations).where(inArray(schema.attestations.id, ids));
+      await Promise.all(
+        rows.map(async (row) => {
+          try {
+            const proof = await prove({ bundle: row.bundle as FullBundle, blinding: BigInt(row.blinding), statementDigest: row.statementDigest });
+            await queue.complete(row.id, proof);
+          } catch (e) {
+            opts.onError?.(e);
+            await queue.fail(row.id, e instanceof Error ? e.message : String(e)).catch(opts.onError);
+          }
+        }),
+      );
+    }
+  };
+  const running = loop();
+  return {
+    id,
+    /** Nudge the worker to poll now (after an attest in this process). */
+    poke: () => wake?.(),
+    async stop() {
+      stopped = true;
+      wake?.();
+      await running;
+    },
+  };
+}

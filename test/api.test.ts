@@ -1,0 +1,266 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyBundle } from '../src/core/verify.ts';
+import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { testService, type TestService } from './support/service.ts';
+
+let s: TestService;
+let attestKey: string;
+let readAcme: string;
+let readOther: string;
+
+const ev = (over: Record<string, unknown> = {}) => ({ ...pilotEvent, ...over });
+
+beforeAll(async () => {
+  s = await testService();
+  for (const id of ['tenant_acme', 'tenant_other']) expect((await s.call('POST', '/v1/admin/tenants', { body: { id, name: id } })).status).toBe(201);
+  attestKey = (await s.call('POST', '/v1/admin/api-keys', { body: { name: 'backend', scopes: ['attest'] } })).body.secret;
+  readAcme = (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['read'], tenants: ['tenant_acme'] } })).body.secret;
+  readOther = (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['read'], tenants: ['tenant_other'] } })).body.secret;
+});
+afterAll(async () => s?.close());
+
+describe('public endpoints', () => {
+  it('serves health, status, JWKS, trust and OpenAPI', async () => {
+    expect((await s.call('GET', '/health', { token: null })).body).toEqual({ status: 'ok' });
+    const st = await s.call('GET', '/v1/status', { token: null });
+    expect(st.body).toMatchObject({ status: 'operational', store: s.store.database.kind });
+    const jwks = await s.call('GET', '/.well-known/jwks.json', { token: null });
+    expect(jwks.body.keys).toHaveLength(1);
+    expect(jwks.body.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', valid_until: null });
+    expect(jwks.body.keys[0].d).toBeUndefined();
+    const trust = await s.call('GET', '/v1/trust', { token: null });
+    expect(trust.body.jwks).toEqual(jwks.body);
+    const oa = await s.call('GET', '/openapi.json', { token: null });
+    expect(oa.body.openapi).toBe('3.1.0');
+    expect(Object.keys(oa.body.paths)).toContain('/v1/attest');
+  });
+});
+
+describe('auth', () => {
+  it('refuses missing, unknown and under-scoped keys with problem+json', async () => {
+    const none = await s.call('POST', '/v1/attest', { token: null, body: {} });
+    expect(none.status).toBe(401);
+    expect(none.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(none.body).toMatchObject({ status: 401, code: 'UNAUTHENTICATED' });
+    expect((await s.call('POST', '/v1/attest', { token: 'mp_nope', body: {} })).status).toBe(401);
+    expect((await s.call('POST', '/v1/attest', { token: readAcme, body: { meter_event: ev(), tariff_snapshot: pilotTariff } })).body.code).toBe('FORBIDDEN');
+    expect((await s.call('GET', '/v1/admin/tenants', { token: attestKey })).status).toBe(403);
+  });
+  it('stores API keys only as hashes and shows the secret once', async () => {
+    const list = await s.call('GET', '/v1/admin/api-keys');
+    expect(JSON.stringify(list.body)).not.toContain(attestKey);
+    expect(list.body.items.length).toBeGreaterThanOrEqual(3);
+  });
+  it('an attest key with a tenant allowlist cannot attest for another tenant', async () => {
+    const k = (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['attest'], tenants: ['tenant_other'] } })).body.secret;
+    const r = await s.call('POST', '/v1/attest', { token: k, body: { meter_event: ev({ event_id: 'x-allow' }), tariff_snapshot: pilotTariff } });
+    expect(r.status).toBe(403);
+    expect(r.body.code).toBe('TENANT_FORBIDDEN');
+  });
+});
+
+describe('attest', () => {
+  let first: any;
+  it("attests the seed's pilot event: 201, charge 221,040 micros, signed bundle that verifies", async () => {
+    const r = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    first = r.body;
+    expect(Object.keys(first).sort()).toEqual(['attestation', 'billing', 'meter_event', 'tariff_snapshot'].sort().concat(first.receipt ? ['receipt'] : []).sort());
+    expect(first.billing.expected_charge_micros).toBe('221040');
+    expect(r.headers.get('location')).toBe(`/v1/attestations/${r.headers.get('x-attestation-id')}`);
+    const rep = await s.call('POST', '/v1/verify?profile=standard', { token: null, body: first });
+    expect(rep.body.valid, JSON.stringify(rep.body)).toBe(true);
+    // the same verdict offline from /v1/trust
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    expect((await verifyBundle(first, trust, { profile: 'standard' })).valid).toBe(true);
+  });
+
+  it('answers an exact replay with 200 and the original bundle; other content with 409', async () => {
+    const again = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } });
+    expect(again.status).toBe(200);
+    expect(again.body.attestation).toEqual(first.attestation);
+    // number vs string form of the same units is the same event
+    const sameNormalized = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: { ...pilotEvent, usage_units: '1842' }, tariff_snapshot: pilotTariff } });
+    expect(sameNormalized.status).toBe(200);
+    const conflict = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ usage_units: 1843 }), tariff_snapshot: pilotTariff } });
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.code).toBe('IDEMPOTENCY_CONFLICT');
+  });
+
+  it('attests against a published tariff version and refuses an inline snapshot that differs from it', async () => {
+    const pub = await s.call('POST', '/v1/admin/tariffs', { body: graduatedTariff });
+    expect(pub.status).toBe(201);
+    expect(pub.body.tariff_commitment).toMatch(/^\d+$/);
+    expect((await s.call('POST', '/v1/admin/tariffs', { body: graduatedTariff })).status).toBe(200);
+    const changed = await s.call('POST', '/v1/admin/tariffs', { body: { ...graduatedTariff, rounding_mode: 'floor' } });
+    expect(changed.status).toBe(409);
+    expect(changed.body.code).toBe('TARIFF_VERSION_EXISTS');
+    const ref = { tariff_id: graduatedTariff.tariff_id, tariff_version: graduatedTariff.tariff_version };
+    const a = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'g-1', endpoint: '/v1/vex', usage_units: 49_000 }), tariff: ref } });
+    expect(a.status).toBe(201);
+    expect(a.body.tariff_snapshot).toMatchObject(ref);
+    const b = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'g-2', endpoint: '/v1/vex', usage_units: 2000 }), tariff: ref } });
+    expect(b.body.billing.cumulative_units_before).toBe('49000');
+    expect(b.body.billing.expected_charge_micros).toBe(String(1000 * 5000 + 1000 * 8000));
+    expect(b.body.attestation.statement.chain.prev).toBe(`sha256:${a.headers.get('x-attestation-id')}`);
+    // error outcome does not advance the running total
+    const c = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'g-3', endpoint: '/v1/vex', usage_units: 5, outcome: 'error' }), tariff: ref } });
+    expect(c.body.billing.expected_charge_micros).toBe('0');
+    const d = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'g-4', endpoint: '/v1/vex', usage_units: 1 }), tariff: ref } });
+    expect(d.body.billing.cumulative_units_before).toBe('51000');
+    const mismatch = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'g-5' }), tariff: ref, tariff_snapshot: { ...graduatedTariff, currency: 'EUR' } } });
+    expect(mismatch.status).toBe(422);
+    expect(mismatch.body.code).toBe('TARIFF_MISMATCH');
+  });
+
+  it('accepts the CloudEvents 1.0 form of an event', async () => {
+    const ce = {
+      specversion: '1.0',
+      id: 'ce-1',
+      source: 'urn:acme:gateway',
+      type: 'dev.meterproof.usage',
+      time: '2026-05-29T12:00:00Z',
+      subject: '/v1/completions',
+      data: { tenant_id: 'tenant_acme', api_key_id: 'k', usage_units: 10, contract_version: 'c1', billing_window_id: '2026-05' },
+    };
+    const r = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ce, tariff_snapshot: pilotTariff } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    expect(r.body.meter_event).toMatchObject({ event_id: 'ce-1', endpoint: '/v1/completions', usage_units: '10', outcome: 'success' });
+  });
+
+  it('processes a batch with a result per item', async () => {
+    const events = [
+      { meter_event: ev({ event_id: 'b-1' }), tariff_snapshot: pilotTariff },
+      { meter_event: pilotEvent, tariff_snapshot: pilotTariff },
+      { meter_event: ev({ event_id: 'b-1', usage_units: 1 }), tariff_snapshot: pilotTariff },
+      { meter_event: ev({ event_id: 'b-3', usage_units: -1 }), tariff_snapshot: pilotTariff },
+      { meter_event: ev({ event_id: 'b-4', tenant_id: 'tenant_nobody' }), tariff_snapshot: pilotTariff },
+      'garbage',
+    ];
+    const r = await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events } });
+    expect(r.status).toBe(200);
+    expect(r.body.results.map((x: { status: number }) => x.status)).toEqual([201, 200, 409, 400, 422, 400]);
+    expect(r.body.results[3].error.errors[0].path).toBe('meter_event.usage_units');
+    expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
+  });
+});
+
+describe('reading attestations', () => {
+  it('gets one by id and lists by tenant and window with cursor pagination', async () => {
+    const list1 = await s.call('GET', '/v1/attestations?tenant_id=tenant_acme&window=2026-05&limit=2', { token: readAcme });
+    expect(list1.status).toBe(200);
+    expect(list1.body.items).toHaveLength(2);
+    const seen = new Set(list1.body.items.map((i: { id: string }) => i.id));
+    let cursor = list1.body.next_cursor;
+    while (cursor) {
+      const page = await s.call('GET', `/v1/attestations?tenant_id=tenant_acme&window=2026-05&limit=2&cursor=${cursor}`, { token: readAcme });
+      for (const i of page.body.items) {
+        expect(seen.has(i.id)).toBe(false);
+        seen.add(i.id);
+      }
+      cursor = page.body.next_cursor;
+    }
+    expect(seen.size).toBeGreaterThanOrEqual(7);
+    const id = [...seen][0] as string;
+    const one = await s.call('GET', `/v1/attestations/${id}`, { token: readAcme });
+    expect(one.status).toBe(200);
+    expect(one.headers.get('x-proof-status')).toMatch(/pending|proved/);
+  });
+  it("a read key of one tenant sees nothing of another's", async () => {
+    const list = await s.call('GET', '/v1/attestations?tenant_id=tenant_acme', { token: readOther });
+    expect(list.status).toBe(403);
+    const anyId = (await s.call('GET', '/v1/attestations?tenant_id=tenant_acme&limit=1', { token: readAcme })).body.items[0].id;
+    const one = await s.call('GET', `/v1/attestations/${anyId}`, { token: readOther });
+    expect(one.status).toBe(404);
+  });
+});
+
+describe('bad input never yields a 5xx', () => {
+  const cases: [string, string, { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }, number][] = [
+    ['POST', '/v1/attest', { raw: '{bad json' }, 400],
+    ['POST', '/v1/attest', { raw: '[]' }, 400],
+    ['POST', '/v1/attest', { raw: 'null' }, 400],
+    ['POST', '/v1/attest', { raw: '"x"' }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: pilotEvent } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff, extra: 1 } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, usage_units: '18446744073709551616' }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_timestamp: '2026-02-30T00:00:00Z' }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: pilotEvent, tariff_snapshot: { ...pilotTariff, min_charge_micros: 9, max_charge_micros: 1 } } }, 422],
+    ['POST', '/v1/attest', { body: { meter_event: pilotEvent, tariff: { tariff_id: 'nope', tariff_version: '1' } } }, 422],
+    ['POST', '/v1/attest', { body: { meter_event: pilotEvent, tariff: 'x' } }, 400],
+    ['POST', '/v1/attest', { raw: JSON.stringify({ meter_event: pilotEvent, tariff_snapshot: pilotTariff }), headers: { 'content-type': 'text/plain' } }, 415],
+    ['POST', '/v1/attest?proof=maybe', { body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest', { raw: JSON.stringify({ meter_event: { ...pilotEvent, event_id: 'x'.repeat(3 * 1024 * 1024) } }) }, 413],
+    ['POST', '/v1/attest/batch', { body: { events: 'x' } }, 400],
+    ['POST', '/v1/attest/batch', { body: [] }, 400],
+    ['GET', '/v1/attestations/zzz', {}, 404],
+    ['GET', '/v1/attestations/' + 'a'.repeat(64), {}, 404],
+    ['GET', '/v1/attestations', {}, 400],
+    ['GET', '/v1/attestations?tenant_id=tenant_acme&limit=0', {}, 400],
+    ['GET', '/v1/attestations?tenant_id=tenant_acme&cursor=-1', {}, 400],
+    ['POST', '/v1/verify', { raw: '{', token: null }, 400],
+    ['POST', '/v1/verify?profile=lax', { body: {}, token: null }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: '' } }, 400],
+    ['POST', '/v1/admin/tenants', { body: [] }, 400],
+    ['POST', '/v1/admin/api-keys', { body: { scopes: ['root'] } }, 400],
+    ['POST', '/v1/admin/api-keys', { body: { scopes: [] } }, 400],
+    ['POST', '/v1/admin/tariffs', { body: { tariff_id: 'x' } }, 400],
+    ['POST', '/v1/admin/tariffs', { body: { ...graduatedTariff, tariff_version: 'bad', tiers: [{ up_to: 5, unit_price_micros: 1 }, { up_to: 5, unit_price_micros: 1 }, { up_to: null, unit_price_micros: 1 }] } }, 422],
+    ['DELETE', '/v1/admin/api-keys/nope', {}, 404],
+    ['GET', '/v1/tariffs/nope/1', {}, 404],
+    ['GET', '/nope', {}, 404],
+  ];
+  for (const [method, url, opts, status] of cases) {
+    it(`${method} ${url.slice(0, 60)} ${opts.raw?.slice(0, 20) ?? JSON.stringify(opts.body ?? '').slice(0, 60)} → ${status}`, async () => {
+      const r = await s.call(method, url, opts);
+      expect(r.status, JSON.stringify(r.body).slice(0, 300)).toBe(status);
+      expect(r.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(typeof r.body.code).toBe('string');
+    });
+  }
+  it('POST /v1/verify answers garbage with an invalid report, not an error', async () => {
+    for (const body of [{}, [], 'x', 1, null, { attestation: { statement: {} } }]) {
+      const r = await s.call('POST', '/v1/verify', { body, token: null });
+      expect(r.status).toBe(200);
+      expect(r.body.valid).toBe(false);
+    }
+  });
+});
+
+describe('concurrency', () => {
+  it('200 concurrent attests with 20% duplicate ids → exactly one attestation per event', async () => {
+    const ids = Array.from({ length: 160 }, (_, i) => `conc-${i}`);
+    const reqs = [...ids, ...ids.slice(0, 40)].map((id) => ({ meter_event: ev({ event_id: id, endpoint: `/m${Number(id.split('-')[1]) % 3}` }), tariff_snapshot: pilotTariff }));
+    const res = await Promise.all(reqs.map((body) => s.call('POST', '/v1/attest', { token: attestKey, body })));
+    const statuses = res.map((r) => r.status);
+    expect(statuses.filter((x) => x === 201)).toHaveLength(160);
+    expect(statuses.filter((x) => x === 200)).toHaveLength(40);
+    const byId = new Map<string, string>();
+    for (const r of res) {
+      const eid = r.body.meter_event.event_id;
+      const sid = r.headers.get('x-attestation-id')!;
+      if (byId.has(eid)) expect(byId.get(eid)).toBe(sid);
+      byId.set(eid, sid);
+    }
+    // chains stay linear: seq 0..n-1 with no gaps per meter
+    for (const m of ['/m0', '/m1', '/m2']) {
+      const seqs = res.filter((r) => r.status === 201 && r.body.meter_event.endpoint === m).map((r) => Number(r.body.attestation.statement.chain.seq)).sort((a, b) => a - b);
+      expect(seqs).toEqual(seqs.map((_, i) => i));
+    }
+  });
+});
+
+describe('key rotation', () => {
+  it('signs new bundles with the new key; old bundles keep verifying', async () => {
+    const before = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'rot-1' }), tariff_snapshot: pilotTariff } });
+    const rot = await s.call('POST', '/v1/admin/keys/rotate');
+    expect(rot.status).toBe(201);
+    expect(rot.body.jwks.keys).toHaveLength(2);
+    const after = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: 'rot-2' }), tariff_snapshot: pilotTariff } });
+    expect(after.body.attestation.key_id).toBe(rot.body.key_id);
+    expect(before.body.attestation.key_id).not.toBe(rot.body.key_id);
+    for (const b of [before.body, after.body]) expect((await s.call('POST', '/v1/verify?profile=standard', { token: null, body: b })).body.valid).toBe(true);
+    const jwks = (await s.call('GET', '/.well-known/jwks.json', { token: null })).body.keys;
+    expect(jwks.find((k: { kid: string }) => k.kid === before.body.attestation.key_id).valid_until).not.toBeNull();
+  });
+});
