@@ -264,3 +264,48 @@ describe('key rotation', () => {
     expect(jwks.find((k: { kid: string }) => k.kid === before.body.attestation.key_id).valid_until).not.toBeNull();
   });
 });
+
+describe('revocation', () => {
+  it('revokes one attestation and a signing key; verify fails those bundles with REVOKED, others stay valid', async () => {
+    const mk = async (id: string) => (await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ev({ event_id: id }), tariff_snapshot: pilotTariff } })).body;
+    const a = await mk('rev-1');
+    const b = await mk('rev-2');
+    const verifyStd = async (x: unknown) => (await s.call('POST', '/v1/verify?profile=standard', { token: null, body: x })).body;
+    expect((await verifyStd(a)).valid).toBe(true);
+
+    const r1 = await s.call('POST', '/v1/admin/revocations/attestations', { body: { statement_digest: await digest(a), reason: 'duplicate billing' } });
+    expect(r1.status).toBe(201);
+    const ra = await verifyStd(a);
+    expect(ra.valid).toBe(false);
+    expect(ra.checks.find((c: { name: string }) => c.name === 'revocation')).toMatchObject({ status: 'fail', code: 'REVOKED' });
+    expect((await verifyStd(b)).valid).toBe(true);
+
+    // revoking the current key rotates first, so new bundles are signed by a good key
+    const kid = b.attestation.key_id;
+    const r2 = await s.call('POST', '/v1/admin/revocations/keys', { body: { key_id: kid, revoked_from: b.attestation.statement.issued_at, reason: 'key compromise drill' } });
+    expect(r2.status).toBe(201);
+    expect(r2.body.rotated_to).toBeTruthy();
+    expect((await verifyStd(b)).checks.find((c: { name: string }) => c.name === 'revocation').code).toBe('REVOKED');
+    const c = await mk('rev-3');
+    expect(c.attestation.key_id).toBe(r2.body.rotated_to);
+    expect((await verifyStd(c)).valid).toBe(true);
+
+    const list = await s.call('GET', '/.well-known/billing-revocations.json', { token: null });
+    expect(list.body.list.keys.map((k: { key_id: string }) => k.key_id)).toContain(kid);
+    expect(list.body.key_id).toBe(r2.body.rotated_to);
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    expect(trust.revocations.list.attestations).toHaveLength(1);
+    // offline with the trust file: same verdict
+    expect((await verifyBundle(b, trust, { profile: 'standard' })).checks.find((x) => x.name === 'revocation')?.code).toBe('REVOKED');
+    // a list signed by a rotated-out key is refused
+    const forged = { ...trust, revocations: { ...trust.revocations, key_id: kid } };
+    expect((await verifyBundle(c, forged, { profile: 'standard' })).checks.find((x) => x.name === 'revocation')?.code).toBe('REVOCATION_LIST_INVALID');
+    expect((await s.call('POST', '/v1/admin/revocations/keys', { body: { key_id: 'nope', reason: 'x' } })).status).toBe(404);
+    expect((await s.call('POST', '/v1/admin/revocations/attestations', { body: { reason: 'x' } })).status).toBe(400);
+  });
+});
+
+async function digest(bundle: any): Promise<string> {
+  const { digestOf } = await import('../src/core/canonical.ts');
+  return digestOf(bundle.attestation.statement);
+}

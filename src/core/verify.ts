@@ -164,9 +164,11 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     await run('revocation', () => {
       const rl = trust.revocations;
       if (!rl) return skip('no revocation list in the trust material');
+      // Only the current key (open validity window) may sign the list: a stolen, rotated-out key
+      // cannot produce an acceptable list that omits itself.
       const signer = trust.jwks.keys.find((k) => k.kid === rl.key_id);
-      if (!signer || !verifyObject(signer, rl.list, rl.signature)) {
-        throw new VerificationError('REVOCATION_LIST_INVALID', 'the revocation list signature does not verify under the JWKS');
+      if (!signer || signer.valid_until || !verifyObject(signer, rl.list, rl.signature)) {
+        throw new VerificationError('REVOCATION_LIST_INVALID', 'the revocation list is not signed by the current key of the JWKS');
       }
       const issued = Date.parse(statement.issued_at);
       const keyIds = [keyId, bundle.attestation.billing_proof?.key_id].filter((k): k is string => !!k);

@@ -12,6 +12,7 @@ import type { KeyRing } from '../service/keyring.ts';
 import type { ProofQueue } from '../service/proofs.ts';
 import type { TariffService } from '../service/tariffs.ts';
 import type { AdminService } from '../service/admin.ts';
+import type { RevocationService } from '../service/revocations.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { openApiDocument } from './openapi.ts';
 
@@ -31,6 +32,7 @@ export interface AppDeps {
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
   readonly admin: AdminService;
+  readonly revocations: RevocationService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
   readonly log?: LogApi;
@@ -130,6 +132,7 @@ export function createApp(deps: AppDeps) {
   });
   app.get('/.well-known/jwks.json', async (c) => c.json(await deps.keys.jwks()));
   app.get('/v1/trust', async (c) => c.json(await deps.trust()));
+  app.get('/.well-known/billing-revocations.json', async (c) => c.json(await deps.revocations.signedList()));
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.post('/v1/verify', async (c) => {
@@ -235,6 +238,8 @@ export function createApp(deps: AppDeps) {
     const key = await deps.keys.rotate();
     return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);
   });
+  admin.post('/revocations/keys', async (c) => c.json(await deps.revocations.revokeKey(await jsonBody(c)), 201));
+  admin.post('/revocations/attestations', async (c) => c.json(await deps.revocations.revokeAttestation(await jsonBody(c)), 201));
   admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
   app.route('/v1/admin', admin);
 

@@ -14,6 +14,7 @@ import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
 import { TariffService } from './tariffs.ts';
+import { RevocationService } from './revocations.ts';
 
 export interface ZkParts {
   readonly tariffCommitment: (t: TariffSnapshot) => Promise<bigint>;
@@ -28,7 +29,7 @@ export interface ContainerOptions {
   readonly signingKey?: SigningKey;
   readonly keyRotationGraceMs?: number;
   readonly clock?: () => Date;
-  readonly log?: (c: { keys: KeyRing }) => LogApi & { trust(): Promise<TrustMaterial['log']>; revocations?(): Promise<TrustMaterial['revocations']> };
+  readonly log?: (c: { keys: KeyRing }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
 }
 
 export interface Container {
@@ -37,6 +38,7 @@ export interface Container {
   readonly proofs: ProofQueue;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
+  readonly revocations: RevocationService;
 }
 
 export async function buildContainer(o: ContainerOptions): Promise<Container> {
@@ -46,16 +48,16 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const tariffs = new TariffService(db, o.zk.tariffCommitment);
   const attest = new AttestService(db, keys, tariffs, o.clock);
   const proofs = new ProofQueue(db);
+  const revocations = new RevocationService(db, keys, o.clock);
   const log = o.log?.({ keys });
   const trust = async (): Promise<TrustMaterial> => {
     const published = await tariffs.list();
     const logTrust = await log?.trust();
-    const revocations = await log?.revocations?.();
     return {
       jwks: await keys.jwks(),
       ...(o.zk.verificationKey ? { verification_key: o.zk.verificationKey } : {}),
       ...(logTrust ? { log: logTrust } : {}),
-      ...(revocations ? { revocations } : {}),
+      revocations: await revocations.signedList(),
       tariffs: published.map((t) => ({ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment })),
     };
   };
@@ -68,12 +70,13 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     keys,
     proofs,
     admin: new AdminService(db),
+    revocations,
     trust,
     verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof }),
     ...(log ? { log } : {}),
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs };
+  return { deps, keys, proofs, attest, tariffs, revocations };
 }
 
 function readVersion(): string {
