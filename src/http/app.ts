@@ -160,21 +160,15 @@ export function createApp(deps: AppDeps) {
       throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
     }
     if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
-    const principal = c.get('principal');
-    requireScope(principal, 'attest');
-    const results = [];
+    const outcomes = await deps.attest.attestMany(c.get('principal'), items);
     let createdAny = false;
-    for (const [index, item] of items.entries()) {
-      try {
-        const { created, row } = await deps.attest.attest(principal, item);
-        createdAny ||= created;
-        results.push({ index, status: created ? 201 : 200, id: row.id, bundle: await render(row) });
-      } catch (e) {
-        const p = toProblem(e);
-        if (p.status >= 500) throw e;
-        results.push({ index, status: p.status, error: p });
-      }
-    }
+    const results = await Promise.all(
+      outcomes.map(async (o, index) => {
+        if (o instanceof ServiceError) return { index, status: o.status, error: toProblem(o) };
+        createdAny ||= o.created;
+        return { index, status: o.created ? 201 : 200, id: o.row.id, bundle: await render(o.row) };
+      }),
+    );
     if (createdAny) deps.onAttested?.();
     return c.json({ results }, 200);
   });

@@ -1,15 +1,14 @@
-// The attest path: normalize, dedupe on (tenant, event_id), lock the chain head, price, sign,
-// and in the same transaction store the attestation, enqueue its proof job and its log entry.
+// The attest path: normalize, dedupe on (tenant, event_id), then per chain price, sign and store
+// the attestations with their proof jobs and log entries in one atomic statement (chain-writer.ts).
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
-import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { ChainWriter, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
-import { randomBlinding } from '../core/commitment.ts';
 import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
-import { U64_MAX } from '../core/u64.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
@@ -24,15 +23,19 @@ export interface AttestOutcome {
 }
 
 export class AttestService {
+  private readonly writer: ChainWriter;
+
   constructor(
     private readonly db: Db,
     private readonly keys: KeyRing,
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+  ) {
+    this.writer = new ChainWriter(db);
+  }
 
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
-  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffSnapshot }> {
+  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffSnapshot; inline: boolean }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
     const b = body as Record<string, unknown>;
     const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
@@ -62,105 +65,128 @@ export class AttestService {
       }
       const published = await this.tariffs.get(r['tariff_id'], r['tariff_version']);
       if (!published) throw new ServiceError(422, 'TARIFF_NOT_PUBLISHED', `tariff ${r['tariff_id']}@${r['tariff_version']} is not published`);
-      if (inline && digestOf(inline) !== digestOf(published.snapshot)) {
+      if (inline && digestOf(inline) !== published.tariffDigest) {
         throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot differs from the published version it names');
       }
-      return { event, tariff: published.snapshot };
+      return { event, tariff: published.snapshot, inline: false };
     }
     if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
-    if (published && digestOf(inline) !== digestOf(published.snapshot)) {
+    if (published && digestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
     }
-    return { event, tariff: inline };
+    return { event, tariff: inline, inline: !published };
   }
 
+  /** Attest one event: 201 with a new attestation, 200 for an exact replay, 409 otherwise. */
   async attest(principal: Principal, body: unknown): Promise<AttestOutcome> {
+    const [r] = await this.attestMany(principal, [body]);
+    if (r instanceof ServiceError) throw r;
+    return r!;
+  }
+
+  /**
+   * Attest several events; one result per item, in order (an AttestOutcome or the ServiceError of
+   * that item). Duplicates are found with one query; new events are written with one statement
+   * per chain (tenant, meter, window), in input order within each chain.
+   */
+  async attestMany(principal: Principal, bodies: readonly unknown[]): Promise<(AttestOutcome | ServiceError)[]> {
     requireScope(principal, 'attest');
-    const { event, tariff } = await this.normalize(body);
-    requireTenant(principal, event.tenant_id);
-    await this.tariffs.requireTenant(event.tenant_id);
-    const requestDigest = digestOf({ meter_event: event, tariff_snapshot: tariff });
+    const results: (AttestOutcome | ServiceError | undefined)[] = new Array(bodies.length);
+    const pending: { index: number; item: PendingEvent; cid: string }[] = [];
+    await Promise.all(
+      bodies.map(async (body, index) => {
+        try {
+          const { event, tariff, inline } = await this.normalize(body);
+          requireTenant(principal, event.tenant_id);
+          await this.tariffs.requireTenant(event.tenant_id);
+          const requestDigest = requestDigestOf(event, tariff);
+          const item: PendingEvent = { event, tariff, requestDigest, ...(inline ? { inlineTariffDigest: digestOf(tariff) } : {}) };
+          pending.push({ index, item, cid: chainId(event.tenant_id, event.endpoint, event.billing_window_id) });
+        } catch (e) {
+          if (e instanceof ServiceError) results[index] = e;
+          else throw e;
+        }
+      }),
+    );
+    pending.sort((a, b) => a.index - b.index);
 
-    const replay = await this.findReplay(event.tenant_id, event.event_id, requestDigest);
-    if (replay) return { created: false, row: replay };
+    // Replays and conflicts with what is already stored, and duplicates inside this request.
+    const existing = await this.existing(pending.map((p) => p.item.event));
+    const firstInBatch = new Map<string, number>();
+    const fresh: typeof pending = [];
+    const laterDuplicates: typeof pending = [];
+    for (const p of pending) {
+      const k = `${p.item.event.tenant_id}\u0000${p.item.event.event_id}`;
+      const row = existing.get(k);
+      if (row) results[p.index] = row.requestDigest === p.item.requestDigest ? { created: false, row } : conflict(p.item.event.event_id);
+      else if (firstInBatch.has(k)) laterDuplicates.push(p);
+      else {
+        firstInBatch.set(k, p.index);
+        fresh.push(p);
+      }
+    }
 
+    const byChain = new Map<string, typeof pending>();
+    for (const p of fresh) byChain.set(p.cid, [...(byChain.get(p.cid) ?? []), p]);
+    await Promise.all([...byChain].map(([cid, group]) => this.writeGroup(cid, group, results)));
+
+    for (const p of laterDuplicates) {
+      const first = results[firstInBatch.get(`${p.item.event.tenant_id}\u0000${p.item.event.event_id}`)!];
+      if (first && !(first instanceof ServiceError) && first.row.requestDigest === p.item.requestDigest) results[p.index] = { created: false, row: first.row };
+      else results[p.index] = first instanceof ServiceError ? first : conflict(p.item.event.event_id);
+    }
+    return results.map((r) => r ?? new ServiceError(503, 'NOT_PROCESSED', 'item was not processed'));
+  }
+
+  private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<void> {
+    const tenantId = group[0]!.item.event.tenant_id;
     try {
-      return await this.insert(event, tariff, requestDigest);
+      const key = await this.keys.current(this.clock());
+      const written = await this.writer.withChain(cid, () => this.writer.write(cid, tenantId, group.map((g) => g.item), key, this.clock().toISOString()));
+      const rows = await this.rowsByIds(written.map((w) => w.id));
+      group.forEach((g, i) => (results[g.index] = { created: true, row: rows.get(written[i]!.id)! }));
     } catch (e) {
-      // A concurrent request with the same (tenant, event_id) won the race: answer as a replay.
-      if (isUniqueViolation(e)) {
-        const again = await this.findReplay(event.tenant_id, event.event_id, requestDigest);
-        if (again) return { created: false, row: again };
+      this.writer.forget(cid);
+      if (e instanceof ChargeError) return group.forEach((g) => (results[g.index] = chargeProblem(e, 'meter_event')));
+      if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e));
+      if (e instanceof TariffMismatch || isUniqueViolation(e)) {
+        // Something in the group raced with another request: settle the items one by one.
+        if (group.length > 1) {
+          for (const g of group) await this.writeGroup(cid, [g], results);
+          return;
+        }
+        const g = group[0]!;
+        if (e instanceof TariffMismatch) {
+          results[g.index] = new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
+          return;
+        }
+        const again = (await this.existing([g.item.event])).get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
+        if (again) {
+          results[g.index] = again.requestDigest === g.item.requestDigest ? { created: false, row: again } : conflict(g.item.event.event_id);
+          return;
+        }
       }
       throw e;
     }
   }
 
-  private async findReplay(tenantId: string, eventId: string, requestDigest: string): Promise<AttestationRow | null> {
-    const [row] = await this.db
-      .select()
-      .from(schema.attestations)
-      .where(and(eq(schema.attestations.tenantId, tenantId), eq(schema.attestations.eventId, eventId)));
-    if (!row) return null;
-    if (row.requestDigest !== requestDigest) {
-      throw new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
+  private async existing(events: readonly MeterEvent[]): Promise<Map<string, AttestationRow>> {
+    const out = new Map<string, AttestationRow>();
+    if (!events.length) return out;
+    const a = schema.attestations;
+    const byTenant = new Map<string, string[]>();
+    for (const e of events) byTenant.set(e.tenant_id, [...(byTenant.get(e.tenant_id) ?? []), e.event_id]);
+    for (const [tenant, ids] of byTenant) {
+      const rows = await this.db.select().from(a).where(and(eq(a.tenantId, tenant), inArray(a.eventId, ids)));
+      for (const r of rows) out.set(`${r.tenantId}\u0000${r.eventId}`, r);
     }
-    return row;
+    return out;
   }
 
-  private async insert(event: MeterEvent, tariff: TariffSnapshot, requestDigest: string): Promise<AttestOutcome> {
-    const key = await this.keys.current(this.clock());
-    const cid = chainId(event.tenant_id, event.endpoint, event.billing_window_id);
-    return this.db.transaction(async (tx) => {
-      await tx.insert(schema.chains).values({ chainId: cid, tenantId: event.tenant_id, nextSeq: 0n, prevDigest: null, cumulativeUnits: '0' }).onConflictDoNothing();
-      const [head] = await tx.select().from(schema.chains).where(eq(schema.chains.chainId, cid)).for('update');
-      if (!head) throw new Error('chain head vanished');
-      // Re-check under the chain lock: a duplicate on this chain has committed by now if it exists.
-      const [dup] = await tx
-        .select({ d: schema.attestations.requestDigest })
-        .from(schema.attestations)
-        .where(and(eq(schema.attestations.tenantId, event.tenant_id), eq(schema.attestations.eventId, event.event_id)));
-      if (dup) throw Object.assign(new Error('duplicate'), { code: '23505' });
-
-      const chain = { seq: head.nextSeq, prev: head.prevDigest, cumulativeBefore: BigInt(head.cumulativeUnits) };
-      let result;
-      try {
-        result = attestEvent({ event, tariff, key, chain, issuedAt: this.clock().toISOString() });
-      } catch (e) {
-        if (e instanceof ChargeError) throw chargeProblem(e, 'meter_event');
-        throw e;
-      }
-      if (result.next.cumulativeBefore > U64_MAX) {
-        throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
-      }
-      const id = result.statementDigest.slice('sha256:'.length);
-      const [row] = await tx
-        .insert(schema.attestations)
-        .values({
-          id,
-          tenantId: event.tenant_id,
-          eventId: event.event_id,
-          requestDigest,
-          statementDigest: result.statementDigest,
-          billingWindowId: event.billing_window_id,
-          chainId: cid,
-          seq: chain.seq,
-          chargeMicros: result.statement.charge_micros,
-          currency: result.statement.currency,
-          bundle: result.bundle,
-          blinding: randomBlinding().toString(),
-          proofStatus: 'pending',
-        })
-        .returning();
-      await tx
-        .update(schema.chains)
-        .set({ nextSeq: result.next.seq, prevDigest: result.next.prev, cumulativeUnits: result.next.cumulativeBefore.toString() })
-        .where(eq(schema.chains.chainId, cid));
-      await tx.insert(schema.proofJobs).values({ attestationId: id, status: 'queued' });
-      await tx.insert(schema.logQueue).values({ attestationId: id });
-      return { created: true, row: row! };
-    });
+  private async rowsByIds(ids: readonly string[]): Promise<Map<string, AttestationRow>> {
+    const rows = await this.db.select().from(schema.attestations).where(inArray(schema.attestations.id, [...ids]));
+    return new Map(rows.map((r) => [r.id, r]));
   }
 
   async get(principal: Principal, id: string): Promise<AttestationRow> {
@@ -192,3 +218,5 @@ export class AttestService {
 }
 
 export type { FullBundle };
+
+const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
