@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../src/core/verify.ts';
+import { verify } from '../src/verifier/index.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 
@@ -309,3 +310,31 @@ async function digest(bundle: any): Promise<string> {
   const { digestOf } = await import('../src/core/canonical.ts');
   return digestOf(bundle.attestation.statement);
 }
+
+describe('log receipts', () => {
+  it('?log=sync returns a receipt that verifies; a later GET refreshes it to the latest checkpoint', async () => {
+    const r = await s.call('POST', '/v1/attest?log=sync', { token: attestKey, body: { meter_event: ev({ event_id: 'log-1' }), tariff_snapshot: pilotTariff } });
+    expect(r.status).toBe(201);
+    const receipt = r.body.receipt;
+    expect(receipt).toMatchObject({ log_origin: 'test.meterproof/log' });
+    const rep = (await s.call('POST', '/v1/verify?profile=standard', { token: null, body: r.body })).body;
+    for (const n of ['inclusion', 'checkpoint']) expect(rep.checks.find((c: any) => c.name === n), n).toMatchObject({ status: 'pass' });
+    // more entries, then the same bundle comes back with a receipt against a bigger tree
+    for (let i = 2; i <= 4; i++) await s.call('POST', '/v1/attest?log=sync', { token: attestKey, body: { meter_event: ev({ event_id: `log-${i}` }), tariff_snapshot: pilotTariff } });
+    const again = await s.call('GET', `/v1/attestations/${r.headers.get('x-attestation-id')}`, { token: readAcme });
+    expect(BigInt(again.body.receipt.tree_size)).toBeGreaterThan(BigInt(receipt.tree_size));
+    expect(again.body.receipt.log_index).toBe(receipt.log_index);
+    const rep2 = (await s.call('POST', '/v1/verify?profile=standard', { token: null, body: again.body })).body;
+    expect(rep2.valid).toBe(true);
+    // the old receipt's checkpoint as trusted checkpoint: consistency through a proof from the log
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    trust.log.trusted_checkpoint = receipt.checkpoint;
+    const proof = (await s.call('GET', `/v1/log/proof/consistency?from=${receipt.tree_size}&to=${again.body.receipt.tree_size}`, { token: null })).body;
+    const rep3 = await verify(again.body, trust, { profile: 'standard', consistencyProof: proof.hashes });
+    expect(rep3.checks.find((c) => c.name === 'consistency')).toMatchObject({ status: 'pass' });
+    // tampered receipt
+    const bad = structuredClone(again.body);
+    bad.receipt.log_index = String(Number(bad.receipt.log_index) + 1);
+    expect((await verify(bad, trust, { profile: 'standard', consistencyProof: proof.hashes })).checks.find((c) => c.name === 'inclusion')?.code).toBe('INCLUSION_INVALID');
+  });
+});

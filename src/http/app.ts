@@ -94,19 +94,21 @@ export function createApp(deps: AppDeps) {
     return receipt ? { ...bundle, receipt } : bundle;
   }
 
-  async function waitForProof(row: AttestationRow): Promise<AttestationRow> {
-    if (row.proofStatus !== 'pending') return row;
+  const reread = (id: string) => deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, id);
+
+  /** Wait (bounded) until the proof is no longer pending and/or the log has integrated the row. */
+  async function waitFor(row: AttestationRow, what: { proof: boolean; log: boolean }): Promise<AttestationRow> {
+    const done = (r: AttestationRow) => (!what.proof || r.proofStatus !== 'pending') && (!what.log || !deps.log || r.logIndex !== null);
     const deadline = Date.now() + (deps.syncProofTimeoutMs ?? 30_000);
-    while (Date.now() < deadline) {
+    while (!done(row) && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 250);
+        const t = setTimeout(resolve, what.proof && row.proofStatus === 'pending' ? 250 : 10);
         deps.proofs.events.once(`done:${row.id}`, () => {
           clearTimeout(t);
           resolve();
         });
       });
-      const fresh = await deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, row.id);
-      if (fresh.proofStatus !== 'pending') return fresh;
+      row = await reread(row.id);
     }
     return row;
   }
@@ -143,13 +145,14 @@ export function createApp(deps: AppDeps) {
 
   // ── attest ────────────────────────────────────────────────────────────────────────────
   app.post('/v1/attest', authed, async (c) => {
-    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async') }));
+    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async'), log: z.enum(['async', 'sync']).default('async') }));
     const body = await jsonBody(c);
     const result = await deps.attest.attest(c.get('principal'), body);
     const created = result.created;
     let row = result.row;
     if (created) deps.onAttested?.();
-    if (q.proof === 'sync') row = await waitForProof(row);
+    // proof=sync waits for the proof and the receipt: the bundle is then complete (strict-valid).
+    if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     return c.json(await render(row), created ? 201 : 200, bundleHeaders(row));
   });
 
@@ -174,9 +177,9 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/v1/attestations/:id', authed, async (c) => {
-    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async') }));
+    const q = query(c, z.strictObject({ proof: z.enum(['async', 'sync']).default('async'), log: z.enum(['async', 'sync']).default('async') }));
     let row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
-    if (q.proof === 'sync') row = await waitForProof(row);
+    if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     return c.json(await render(row), 200, bundleHeaders(row));
   });
 

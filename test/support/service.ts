@@ -5,6 +5,8 @@ import path from 'node:path';
 import { createApp } from '../../src/http/app.ts';
 import { buildContainer, type Container, type ContainerOptions } from '../../src/service/container.ts';
 import { zkParts } from '../../src/service/zk.ts';
+import { createLogService, type LogService } from '../../src/log/service.ts';
+import { generateSigningKey } from '../../src/core/keys.ts';
 import { testStore, type TestStore } from './db.ts';
 
 export const ADMIN = 'test-admin-token-0123456789abcdef';
@@ -14,6 +16,7 @@ export interface TestService {
   readonly container: Container;
   readonly store: TestStore;
   readonly dataDir: string;
+  readonly log: LogService;
   call(method: string, url: string, opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
@@ -21,13 +24,25 @@ export interface TestService {
 export async function testService(over: Partial<ContainerOptions> = {}): Promise<TestService> {
   const store = await testStore();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-svc-'));
-  const container = await buildContainer({ database: store.database, dataDir, adminToken: ADMIN, zk: await zkParts(), ...over });
-  const app = createApp(container.deps);
+  const logKey = generateSigningKey();
+  const container = await buildContainer({
+    database: store.database,
+    dataDir,
+    adminToken: ADMIN,
+    zk: await zkParts(),
+    log: () => createLogService({ db: store.database.db, origin: 'test.meterproof/log', logKey }),
+    ...over,
+  });
+  const log = container.deps.log as LogService;
+  await log.init();
+  const sequencer = log.startSequencer({ intervalMs: 5 });
+  const app = createApp({ ...container.deps, onAttested: () => sequencer.poke() });
   return {
     app,
     container,
     store,
     dataDir,
+    log,
     async call(method, url, opts = {}) {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const token = opts.token === undefined ? ADMIN : opts.token;
@@ -46,6 +61,7 @@ export async function testService(over: Partial<ContainerOptions> = {}): Promise
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async close() {
+      await sequencer.stop();
       await store.cleanup();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
