@@ -21,6 +21,7 @@ export const MIGRATIONS = path.join(path.dirname(fileURLToPath(import.meta.url))
 /** Advisory lock keys (arbitrary constants, documented in docs/operations.md). */
 export const LOCK_MIGRATE = 7_265_001;
 export const LOCK_SEQUENCER = 7_265_002;
+export const LOCK_KEYS = 7_265_003;
 
 export interface Database {
   readonly db: Db;

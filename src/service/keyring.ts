@@ -3,10 +3,10 @@
 // new key and closes the old one's window after a short grace period; old keys stay published.
 import fs from 'node:fs';
 import path from 'node:path';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull, sql } from 'drizzle-orm';
 import { type SigningKey, type PublicJwk, generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import type { Jwks } from '../core/keys.ts';
-import { type Db, schema } from '../db/index.ts';
+import { type Db, type Tx, LOCK_KEYS, schema } from '../db/index.ts';
 
 const REFRESH_MS = 1000;
 
@@ -35,25 +35,29 @@ export class KeyRing {
     if (envKey) this.keys.set(envKey.keyId, envKey);
   }
 
-  /** Make sure a current key exists (creating one on first start). */
+  /** Make sure a current key exists (creating one on first start). Several processes starting
+   *  at once agree on one key: the check-and-create runs under an advisory lock. */
   async init(now = new Date()): Promise<void> {
-    const current = await this.currentRow(now);
-    if (this.envKey) {
-      if (current?.kid !== this.envKey.keyId) {
-        const existing = await this.db.select().from(schema.signingKeys).where(eq(schema.signingKeys.kid, this.envKey.keyId));
-        if (!existing.length) await this.activate(this.envKey, now);
+    await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_KEYS})`);
+      const current = await this.currentRow(now, tx);
+      if (this.envKey) {
+        if (current?.kid !== this.envKey.keyId) {
+          const existing = await tx.select().from(schema.signingKeys).where(eq(schema.signingKeys.kid, this.envKey.keyId));
+          if (!existing.length) await this.activate(this.envKey, now, tx);
+        }
+      } else if (!current) {
+        const key = generateSigningKey(now.toISOString());
+        writePrivateKey(this.keyDir, `${key.keyId}.key.json`, key);
+        this.keys.set(key.keyId, key);
+        await this.activate(key, now, tx);
       }
-    } else if (!current) {
-      const key = generateSigningKey(now.toISOString());
-      writePrivateKey(this.keyDir, `${key.keyId}.key.json`, key);
-      this.keys.set(key.keyId, key);
-      await this.activate(key, now);
-    }
+    });
     await this.current(now, true);
   }
 
-  private async currentRow(now: Date) {
-    const rows = await this.db
+  private async currentRow(now: Date, db: Db | Tx = this.db) {
+    const rows = await db
       .select()
       .from(schema.signingKeys)
       .orderBy(desc(schema.signingKeys.validFrom))
@@ -61,12 +65,14 @@ export class KeyRing {
     return rows.find((r) => r.validFrom <= now && (!r.validUntil || r.validUntil > now)) ?? null;
   }
 
-  private async activate(key: SigningKey, now: Date): Promise<void> {
-    await this.db.transaction(async (tx) => {
+  private async activate(key: SigningKey, now: Date, outer?: Tx): Promise<void> {
+    const run = async (tx: Tx) => {
       const until = new Date(now.getTime() + this.graceMs);
       await tx.update(schema.signingKeys).set({ validUntil: until }).where(isNull(schema.signingKeys.validUntil));
       await tx.insert(schema.signingKeys).values({ kid: key.keyId, x: key.privateJwk.x, validFrom: now, validUntil: null });
-    });
+    };
+    if (outer) await run(outer);
+    else await this.db.transaction(run);
     this.cached = null;
   }
 
@@ -96,7 +102,10 @@ export class KeyRing {
     const key = generateSigningKey(now.toISOString());
     writePrivateKey(this.keyDir, `${key.keyId}.key.json`, key);
     this.keys.set(key.keyId, key);
-    await this.activate(key, now);
+    await this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_KEYS})`);
+      await this.activate(key, now, tx);
+    });
     return key;
   }
 
