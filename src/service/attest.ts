@@ -63,7 +63,7 @@ export class AttestService {
       if (!r || typeof r !== 'object' || typeof r['tariff_id'] !== 'string' || typeof r['tariff_version'] !== 'string' || Object.keys(r).length !== 2) {
         throw new ServiceError(400, 'INVALID_TARIFF_REF', 'tariff must be {tariff_id, tariff_version}', [{ path: 'tariff', message: 'expected {tariff_id, tariff_version}' }]);
       }
-      const published = await this.tariffs.get(r['tariff_id'], r['tariff_version']);
+      const published = await this.tariffs.get(r['tariff_id'], r['tariff_version'], { fresh: true });
       if (!published) throw new ServiceError(422, 'TARIFF_NOT_PUBLISHED', `tariff ${r['tariff_id']}@${r['tariff_version']} is not published`);
       if (inline && digestOf(inline) !== published.tariffDigest) {
         throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot differs from the published version it names');
@@ -112,7 +112,9 @@ export class AttestService {
     pending.sort((a, b) => a.index - b.index);
 
     // Replays and conflicts with what is already stored, and duplicates inside this request.
-    const existing = await this.existing(pending.map((p) => p.item.event));
+    // A single event skips the look-up: the unique index turns a duplicate into a failed write,
+    // which is then settled as a replay or a conflict (one round trip for a new event).
+    const existing = bodies.length > 1 ? await this.existing(pending.map((p) => p.item.event)) : new Map<string, AttestationRow>();
     const firstInBatch = new Map<string, number>();
     const fresh: typeof pending = [];
     const laterDuplicates: typeof pending = [];
@@ -143,9 +145,31 @@ export class AttestService {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
       const key = await this.keys.current(this.clock());
-      const written = await this.writer.withChain(cid, () => this.writer.write(cid, tenantId, group.map((g) => g.item), key, this.clock().toISOString()));
-      const rows = await this.rowsByIds(written.map((w) => w.id));
-      group.forEach((g, i) => (results[g.index] = { created: true, row: rows.get(written[i]!.id)! }));
+      const issuedAt = this.clock();
+      const written = await this.writer.withChain(cid, () => this.writer.write(cid, tenantId, group.map((g) => g.item), key, issuedAt.toISOString()));
+      group.forEach((g, i) => {
+        const w = written[i]!;
+        const st = w.bundle.attestation.statement;
+        const row: AttestationRow = {
+          id: w.id,
+          tenantId,
+          eventId: g.item.event.event_id,
+          requestDigest: g.item.requestDigest,
+          statementDigest: w.statementDigest,
+          billingWindowId: g.item.event.billing_window_id,
+          chainId: cid,
+          seq: w.seq,
+          chargeMicros: st.charge_micros,
+          currency: st.currency,
+          bundle: w.bundle,
+          blinding: w.blinding,
+          proofStatus: 'pending',
+          logIndex: null,
+          createdAt: issuedAt,
+          cursor: w.cursor,
+        };
+        results[g.index] = { created: true, row };
+      });
     } catch (e) {
       this.writer.forget(cid);
       if (e instanceof ChargeError) return group.forEach((g) => (results[g.index] = chargeProblem(e, 'meter_event')));
@@ -182,11 +206,6 @@ export class AttestService {
       for (const r of rows) out.set(`${r.tenantId}\u0000${r.eventId}`, r);
     }
     return out;
-  }
-
-  private async rowsByIds(ids: readonly string[]): Promise<Map<string, AttestationRow>> {
-    const rows = await this.db.select().from(schema.attestations).where(inArray(schema.attestations.id, [...ids]));
-    return new Map(rows.map((r) => [r.id, r]));
   }
 
   async get(principal: Principal, id: string): Promise<AttestationRow> {

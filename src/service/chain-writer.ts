@@ -27,6 +27,9 @@ export interface WrittenAttestation {
   readonly id: string;
   readonly bundle: FullBundle;
   readonly statementDigest: string;
+  readonly seq: bigint;
+  readonly blinding: string;
+  readonly cursor: number;
 }
 
 export class StaleHead extends Error {}
@@ -83,15 +86,16 @@ export class ChainWriter {
 
   private async tryWrite(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string, start: Head): Promise<WrittenAttestation[]> {
     let link = start;
-    const out: (WrittenAttestation & { values: SQL })[] = [];
+    const out: (Omit<WrittenAttestation, 'cursor'> & { values: SQL })[] = [];
     for (const it of items) {
       const r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt });
       if (r.next.cumulativeBefore > U64_MAX) {
         throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
       }
       const id = r.statementDigest.slice('sha256:'.length);
-      const values = sql`(${id}, ${tenantId}, ${it.event.event_id}, ${it.requestDigest}, ${r.statementDigest}, ${it.event.billing_window_id}, ${cid}, ${link.seq.toString()}::bigint, ${r.statement.charge_micros}::numeric, ${r.statement.currency}, ${JSON.stringify(r.bundle)}::jsonb, ${randomBlinding().toString()}, 'pending', ${issuedAt}::timestamptz)`;
-      out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, values });
+      const blinding = randomBlinding().toString();
+      const values = sql`(${id}, ${tenantId}, ${it.event.event_id}, ${it.requestDigest}, ${r.statementDigest}, ${it.event.billing_window_id}, ${cid}, ${link.seq.toString()}::bigint, ${r.statement.charge_micros}::numeric, ${r.statement.currency}, ${JSON.stringify(r.bundle)}::jsonb, ${blinding}, 'pending', ${issuedAt}::timestamptz)`;
+      out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, seq: link.seq, blinding, values });
       link = r.next;
     }
     // Inline tariffs that might be published meanwhile: refuse the write when a published version
@@ -119,19 +123,22 @@ export class ChainWriter {
           sql`, `,
         )}) v
         where exists (select 1 from c)
-        returning id, seq
+        returning id, seq, cursor
       ), j as (
         insert into proof_jobs (attestation_id, status) select id, 'queued' from a
       ), q as (
         insert into log_queue (attestation_id) select id from a order by seq
       )
-      select (select count(*) from c)::int as chain_ok, (select count(*) from a)::int as inserted,
+      select (select count(*) from c)::int as chain_ok, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         ${guards.length ? sql`not ${tariffGuard}` : sql`false`} as tariff_mismatch`;
     const [res] = rowsOf(await this.db.execute(statement));
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     if (Number(res?.['chain_ok'] ?? 0) !== 1) throw new StaleHead();
     this.heads.set(cid, link);
-    return out.map(({ id, bundle, statementDigest }) => ({ id, bundle, statementDigest }));
+    const raw = res?.['cursors'];
+    const pairs = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [string, number][];
+    const cursors = new Map(pairs.map(([id, c]) => [id, Number(c)]));
+    return out.map(({ values: _values, ...w }) => ({ ...w, cursor: cursors.get(w.id)! }));
   }
 
   /** Forget a cached head (after a failed write whose effect is unknown). */

@@ -21,19 +21,29 @@ export type TariffCommitmentFn = (t: TariffSnapshot) => Promise<bigint>;
 export class TariffService {
   private readonly cache = new Map<string, PublishedTariff>();
   private readonly tenantCache = new Map<string, number>();
+  private readonly missing = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
     private readonly commit: TariffCommitmentFn,
   ) {}
 
-  async get(id: string, version: string): Promise<PublishedTariff | null> {
+  /** A published version. Found versions are cached forever (immutable); "not published" for a
+   *  few seconds — safe because the attest write re-checks inline tariffs in SQL. */
+  async get(id: string, version: string, opts: { fresh?: boolean } = {}): Promise<PublishedTariff | null> {
     const k = `${id}\u0000${version}`;
     const hit = this.cache.get(k);
-    if (hit) return hit; // immutable once published: safe to cache forever
+    if (hit) return hit;
+    const miss = this.missing.get(k);
+    if (!opts.fresh && miss && Date.now() - miss < 5000) return null;
     const t = schema.tariffs;
     const [row] = await this.db.select().from(t).where(and(eq(t.tariffId, id), eq(t.tariffVersion, version)));
-    if (!row) return null;
+    if (!row) {
+      if (this.missing.size > 10_000) this.missing.clear();
+      this.missing.set(k, Date.now());
+      return null;
+    }
+    this.missing.delete(k);
     const p = { snapshot: row.snapshot as TariffSnapshot, tariffDigest: row.tariffDigest, tariffCommitment: row.tariffCommitment, createdAt: row.createdAt };
     this.cache.set(k, p);
     return p;
@@ -54,7 +64,7 @@ export class TariffService {
       throw e;
     }
     const digest = digestOf(snapshot);
-    const existing = await this.get(snapshot.tariff_id, snapshot.tariff_version);
+    const existing = await this.get(snapshot.tariff_id, snapshot.tariff_version, { fresh: true });
     if (existing) {
       if (existing.tariffDigest !== digest) throw new ServiceError(409, 'TARIFF_VERSION_EXISTS', `${snapshot.tariff_id}@${snapshot.tariff_version} is published with other content; publish a new version`);
       return { created: false, tariff: existing };
@@ -66,7 +76,7 @@ export class TariffService {
       if (isUniqueViolation(e)) return this.publish(body);
       throw e;
     }
-    return { created: true, tariff: (await this.get(snapshot.tariff_id, snapshot.tariff_version))! };
+    return { created: true, tariff: (await this.get(snapshot.tariff_id, snapshot.tariff_version, { fresh: true }))! };
   }
 
   async createTenant(body: unknown): Promise<{ created: boolean; tenant: { id: string; name: string; created_at: string } }> {
