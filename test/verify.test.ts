@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { verifyBundle } from '../src/core/verify.ts';
-import type { VerifyCode } from '../src/core/schemas.ts';
 import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../src/core/attest.ts';
 import { keyA, keyB, pilotBundle, trustFor, pilotEvent, graduatedTariff } from './support/fixtures.ts';
-import { generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
+import { expectedCodes, generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
 
 const failed = (r: Awaited<ReturnType<typeof verifyBundle>>) => r.checks.filter((c) => c.status === 'fail').map((c) => c.code);
 
@@ -88,27 +87,6 @@ describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
     expect(failed(await verifyBundle(lie.bundle, trust, { profile: 'standard' }))).toEqual(['CHAIN_INVALID']);
   });
 });
-
-/** Where a mutation lands decides which codes may reject it. */
-function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra'): VerifyCode[] {
-  const p = path.join('.');
-  if (kind === 'extra' && !p.startsWith('meter_event.dimensions')) return ['SCHEMA_INVALID'];
-  if (kind === 'remove' && !/^meter_event\.dimensions\./.test(p) && p !== 'meter_event.dimensions' && !p.startsWith('receipt') && p !== 'attestation.billing_proof') {
-    return ['SCHEMA_INVALID'];
-  }
-  // content changes break the digest binding; recomputations may fail alongside it
-  if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing')) {
-    return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID'];
-  }
-  if (p.startsWith('attestation.statement')) {
-    // the signature breaks first; the statement no longer matches the content either
-    return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN', 'KEY_NOT_VALID_AT_TIME', 'DIGEST_MISMATCH', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'CHAIN_INVALID'];
-  }
-  if (p === 'attestation.signature' || p === 'attestation.key_id') return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN'];
-  if (p.startsWith('attestation.billing_proof')) return ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'KEY_UNKNOWN'];
-  if (p.startsWith('receipt')) return ['INCLUSION_INVALID', 'SCHEMA_INVALID', 'CHECKPOINT_INVALID'];
-  return ['SCHEMA_INVALID'];
-}
 
 describe('tamper suite: every single mutation of a valid bundle is rejected with the expected code', () => {
   const { bundle } = pilotBundle();

@@ -5,6 +5,9 @@ import { cmdAttestOffline, cmdKeys, cmdRedact, cmdTrust, cmdVerify } from './off
 const HELP = `meterproof — zero-knowledge billing attestation
 
   meterproof serve                       serve the API (PORT, DATA_DIR, DATABASE_URL)
+  meterproof worker                      a prover process on the shared PostgreSQL
+  meterproof migrate                     apply database migrations
+  meterproof log monitor --log <url> --state <file>
   meterproof verify <bundle> --trust <trust.json> [--json] [--profile strict|standard]
   meterproof redact <bundle> [-o out]    withhold private fields for an auditor
   meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
@@ -20,6 +23,10 @@ const commands: Record<string, () => Promise<Command>> = {
   keys: async () => cmdKeys,
   trust: async () => cmdTrust,
   attest: async () => cmdAttestOffline,
+  serve: async () => (await import('./serve.ts')).cmdServe,
+  worker: async () => (await import('./serve.ts')).cmdWorker,
+  migrate: async () => (await import('./serve.ts')).cmdMigrate,
+  log: async () => (await import('./log.ts')).cmdLog,
 };
 
 export async function main(argv: string[]): Promise<number> {

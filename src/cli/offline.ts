@@ -8,7 +8,7 @@ import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import { Digest, type CheckResult } from '../core/schemas.ts';
 import { TrustMaterial } from '../core/trust.ts';
-import { redact, verify } from '../verifier/index.ts';
+import { redact, releaseZk, verify } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -47,6 +47,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     consistencyProof = hashes;
   }
   const report = await verify(bundle, trust.data, { profile: values.profile, consistencyProof });
+  await releaseZk();
   const schema = report.checks.find((c) => c.name === 'schema');
   if (values.json) out(JSON.stringify(report, null, 2));
   else {

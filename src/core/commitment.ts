@@ -62,7 +62,7 @@ export function eventCommitmentOf(encoding: EventEncoding): Promise<bigint> {
 
 /** The public commitment of a tariff version: deterministic (no blinding). Throws ChargeError on
  *  a tariff the charge engine rejects. */
-export function tariffCommitment(tariff: TariffSnapshot): Promise<bigint> {
+export async function tariffCommitment(tariff: TariffSnapshot): Promise<bigint> {
   return tariffCommitmentOf(encodeTariff(tariff));
 }
 
@@ -73,7 +73,7 @@ async function commitmentsOf(e: EventEncoding, t: TariffEncoding, charge: bigint
 }
 
 /** Event, tariff and binding commitments; the digests are computed here from the canonical JSON. */
-export function bindingCommitments(args: BindingArgs): Promise<BindingCommitments> {
+export async function bindingCommitments(args: BindingArgs): Promise<BindingCommitments> {
   const e = encodeEvent(args.event, args.cumulativeBefore, args.blinding);
   const t = encodeTariff(args.tariff);
   return commitmentsOf(e, t, args.charge);

@@ -3,6 +3,7 @@
 import { verifyBundle, type Profile, type VerifyOptions } from '../core/verify.ts';
 import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
 import { zkVerifier } from './zk.ts';
+export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
 
 export { verifyBundle } from '../core/verify.ts';

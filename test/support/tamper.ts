@@ -88,3 +88,39 @@ export function signaturePlusL(sigB64Url: string): string {
   for (let i = 0; i < 32; i++) sig[32 + i] = Number((s >> BigInt(8 * i)) & 0xffn);
   return sig.toString('base64url');
 }
+
+/** Where a mutation lands decides which codes may reject it. */
+export function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra'): VerifyCode[] {
+  const p = path.join('.');
+  if (kind === 'extra' && !p.startsWith('meter_event.dimensions')) return ['SCHEMA_INVALID'];
+  if (kind === 'remove' && p === 'attestation.billing_proof.blinding') return ['COMMITMENT_MISMATCH'];
+  if (kind === 'remove' && !/^meter_event\.dimensions\./.test(p) && p !== 'meter_event.dimensions' && !p.startsWith('receipt') && p !== 'attestation.billing_proof') {
+    return ['SCHEMA_INVALID'];
+  }
+  // content changes break the digest binding; recomputations may fail alongside it
+  if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing')) {
+    return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID', 'COMMITMENT_MISMATCH'];
+  }
+  if (p.startsWith('attestation.statement')) {
+    // the signature breaks first; the statement no longer matches the content either
+    return [
+      'SIGNATURE_INVALID',
+      'SCHEMA_INVALID',
+      'KEY_UNKNOWN',
+      'KEY_NOT_VALID_AT_TIME',
+      'DIGEST_MISMATCH',
+      'FINGERPRINT_MISMATCH',
+      'CHARGE_MISMATCH',
+      'CHAIN_INVALID',
+      // with a proof and a receipt, the statement digest also ties both of them
+      'PROOF_SIGNATURE_INVALID',
+      'PROOF_INVALID',
+      'INCLUSION_INVALID',
+      'COMMITMENT_MISMATCH',
+    ];
+  }
+  if (p === 'attestation.signature' || p === 'attestation.key_id') return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN'];
+  if (p.startsWith('attestation.billing_proof')) return ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'KEY_UNKNOWN'];
+  if (p.startsWith('receipt')) return ['INCLUSION_INVALID', 'SCHEMA_INVALID', 'CHECKPOINT_INVALID'];
+  return ['SCHEMA_INVALID'];
+}

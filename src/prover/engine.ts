@@ -1,0 +1,80 @@
+// One proving engine: the proving key and the circuit's witness calculator loaded once, proofs
+// made from memory (no file reads per proof). Used in-process and inside each pool worker.
+import * as snarkjs from 'snarkjs';
+import { WitnessCalculatorBuilder } from 'circom_runtime';
+
+/** A snarkjs Groth16 proof object (affine coordinates as decimal strings). */
+export interface Groth16ProofJson {
+  pi_a: string[];
+  pi_b: string[][];
+  pi_c: string[];
+  protocol: string;
+  curve: string;
+}
+
+export interface ProofResult {
+  proof: Groth16ProofJson;
+  publicSignals: string[];
+}
+
+export type CircuitInput = Record<string, string | string[]>;
+
+export interface ProvingKeys {
+  /** The final proving key (keys/billing.zkey). */
+  readonly zkey: Uint8Array;
+  /** The circuit's witness calculator (keys/billing.wasm). */
+  readonly wasm: Uint8Array;
+}
+
+export interface ProvingEngine {
+  prove(input: CircuitInput): Promise<ProofResult>;
+}
+
+const silent: snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Thrown when the input has no witness (e.g. a wrong claimed charge): a circuit assertion failed. */
+export class WitnessError extends Error {
+  override readonly name = 'WitnessError';
+  readonly code = 'WITNESS_FAILED';
+}
+
+/** Makes snarkjs compute on this thread only: ffjavascript reuses `globalThis.curve_bn128` as its
+ *  bn128 curve when one is set, so a single-thread curve placed there first is used by every
+ *  proof. In a pool of workers this avoids each worker starting its own helper threads. */
+export async function useSingleThreadCurve(): Promise<void> {
+  const g = globalThis as { curve_bn128?: unknown };
+  if (g.curve_bn128) return;
+  g.curve_bn128 = await snarkjs.curves.getCurveFromName('bn128', { singleThread: true });
+}
+
+/** The newest circom assertion in a witness-calculator error (its message accumulates them). */
+function lastAssertion(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const lines = msg.split('\n').filter((l) => l.trim() !== '');
+  return lines.at(-1) ?? msg;
+}
+
+export async function createEngine(keys: ProvingKeys, opts: { singleThreadCurve?: boolean } = {}): Promise<ProvingEngine> {
+  if (opts.singleThreadCurve) await useSingleThreadCurve();
+  let wc = await WitnessCalculatorBuilder(keys.wasm);
+  let queue: Promise<unknown> = Promise.resolve();
+  const witness = async (input: CircuitInput): Promise<Uint8Array> => {
+    try {
+      return await wc.calculateWTNSBin(input, true);
+    } catch (e) {
+      // a failed run leaves the calculator with stale error text: start from a fresh instance
+      wc = await WitnessCalculatorBuilder(keys.wasm);
+      throw new WitnessError(`no witness for this input: ${lastAssertion(e)}`);
+    }
+  };
+  return {
+    async prove(input) {
+      // the calculator owns one wasm instance: run witness computations one at a time
+      const wtns = queue.then(() => witness(input));
+      queue = wtns.catch(() => undefined);
+      const data = await wtns;
+      const { proof, publicSignals } = await snarkjs.groth16.prove({ type: 'mem', data: keys.zkey }, { type: 'mem', data }, silent);
+      return { proof, publicSignals };
+    },
+  };
+}
