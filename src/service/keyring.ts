@@ -37,9 +37,11 @@ export class KeyRing {
 
   /** Make sure a current key exists (creating one on first start). Several processes starting
    *  at once agree on one key: the check-and-create runs under an advisory lock. */
-  async init(now = new Date()): Promise<void> {
+  async init(clock: () => Date = () => new Date()): Promise<void> {
+    let now = clock();
     await this.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_KEYS})`);
+      now = clock(); // read the time under the lock: a key another process just made is valid by now
       const current = await this.currentRow(now, tx);
       if (this.envKey) {
         if (current?.kid !== this.envKey.keyId) {
@@ -104,7 +106,7 @@ export class KeyRing {
     this.keys.set(key.keyId, key);
     await this.db.transaction(async (tx) => {
       await tx.execute(sql`select pg_advisory_xact_lock(${LOCK_KEYS})`);
-      await this.activate(key, now, tx);
+      await this.activate(key, new Date(Math.max(now.getTime(), Date.now())), tx);
     });
     return key;
   }
