@@ -2,10 +2,11 @@
 // (running total and previous statement) and the clock. Used by the service, the CLI's
 // `attest --offline`, the tests and the docs' tour.
 import { computeCharge, pricingFromTariff, unitsAdvanced } from './charge.ts';
-import { type SigningKey, signObject } from './keys.ts';
+import type { SigningKey } from './keys.ts';
+import { toB64Url } from './bytes.ts';
 import { CloudEventInput, MeterEvent, MeterEventInput, TariffSnapshot, TariffSnapshotInput } from './schemas.ts';
 import { type ChainLink, buildStatement } from './statement.ts';
-import { digestOf } from './canonical.ts';
+import { canonicalBytes, digestBytes } from './canonical.ts';
 import type { FullBundle, Statement } from './schemas.ts';
 
 /** Accepts a meter event in its plain or CloudEvents 1.0 form; returns the canonical event.
@@ -50,12 +51,28 @@ export function attestEvent(args: {
   key: SigningKey;
   chain: ChainLink;
   issuedAt: string;
+  /** Precomputed digests of the event and tariff and the chain id, when the caller has them. */
+  eventDigest?: string;
+  tariffDigest?: string;
+  chainId?: string;
 }): AttestResult {
   const { event, tariff, key, chain } = args;
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
-  const statement = buildStatement({ event, tariff, chargeMicros: charge, chain, issuedAt: args.issuedAt, keyId: key.keyId });
-  const statementDigest = digestOf(statement);
+  const statement = buildStatement({
+    event,
+    tariff,
+    chargeMicros: charge,
+    chain,
+    issuedAt: args.issuedAt,
+    keyId: key.keyId,
+    ...(args.eventDigest ? { eventDigest: args.eventDigest } : {}),
+    ...(args.tariffDigest ? { tariffDigest: args.tariffDigest } : {}),
+    ...(args.chainId ? { chainId: args.chainId } : {}),
+  });
+  // One canonicalization serves both the digest and the signature.
+  const bytes = canonicalBytes(statement);
+  const statementDigest = digestBytes(bytes);
   const bundle: FullBundle = {
     meter_event: event,
     tariff_snapshot: tariff,
@@ -64,7 +81,7 @@ export function attestEvent(args: {
       billing_verify_fingerprint: statement.billing_verify_fingerprint,
       cumulative_units_before: statement.chain.cumulative_units_before,
     },
-    attestation: { statement, key_id: key.keyId, signature: signObject(key, statement), proof_status: 'pending' },
+    attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
   };
   return {
     bundle,

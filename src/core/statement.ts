@@ -43,6 +43,10 @@ export function buildStatement(args: {
   chain: ChainLink;
   issuedAt: string;
   keyId: string;
+  /** Precomputed digests (callers that already hold them skip a canonicalization). */
+  eventDigest?: string;
+  tariffDigest?: string;
+  chainId?: string;
 }): Statement {
   const { event, tariff, chain } = args;
   const charge = args.chargeMicros.toString();
@@ -50,15 +54,15 @@ export function buildStatement(args: {
     type: STATEMENT_TYPE,
     tenant_id: event.tenant_id,
     billing_window_id: event.billing_window_id,
-    event_digest: digestOf(event),
-    tariff_digest: digestOf(tariff),
+    event_digest: args.eventDigest ?? digestOf(event),
+    tariff_digest: args.tariffDigest ?? digestOf(tariff),
     tariff_id: tariff.tariff_id,
     tariff_version: tariff.tariff_version,
     billing_verify_fingerprint: billingFingerprint(event, tariff, charge),
     charge_micros: charge,
     currency: tariff.currency,
     chain: {
-      id: chainId(event.tenant_id, event.endpoint, event.billing_window_id),
+      id: args.chainId ?? chainId(event.tenant_id, event.endpoint, event.billing_window_id),
       seq: chain.seq.toString(),
       prev: chain.prev,
       cumulative_units_before: chain.cumulativeBefore.toString(),

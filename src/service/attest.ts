@@ -65,14 +65,14 @@ export class AttestService {
       }
       const published = await this.tariffs.get(r['tariff_id'], r['tariff_version'], { fresh: true });
       if (!published) throw new ServiceError(422, 'TARIFF_NOT_PUBLISHED', `tariff ${r['tariff_id']}@${r['tariff_version']} is not published`);
-      if (inline && digestOf(inline) !== published.tariffDigest) {
+      if (inline && tariffDigestOf(inline) !== published.tariffDigest) {
         throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot differs from the published version it names');
       }
       return { event, tariff: published.snapshot, inline: false };
     }
     if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
-    if (published && digestOf(inline) !== published.tariffDigest) {
+    if (published && tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
     }
     return { event, tariff: inline, inline: !published };
@@ -100,9 +100,11 @@ export class AttestService {
           const { event, tariff, inline } = await this.normalize(body);
           requireTenant(principal, event.tenant_id);
           await this.tariffs.requireTenant(event.tenant_id);
-          const requestDigest = requestDigestOf(event, tariff);
-          const item: PendingEvent = { event, tariff, requestDigest, ...(inline ? { inlineTariffDigest: digestOf(tariff) } : {}) };
-          pending.push({ index, item, cid: chainId(event.tenant_id, event.endpoint, event.billing_window_id) });
+          const eventDigest = digestOf(event);
+          const tariffDigest = tariffDigestOf(tariff);
+          const requestDigest = requestDigestOf(eventDigest, tariffDigest);
+          const item: PendingEvent = { event, tariff, eventDigest, tariffDigest, requestDigest, ...(inline ? { inlineTariffDigest: tariffDigest } : {}) };
+          pending.push({ index, item, cid: chainIdOf(event) });
         } catch (e) {
           if (e instanceof ServiceError) results[index] = e;
           else throw e;
@@ -239,3 +241,23 @@ export class AttestService {
 export type { FullBundle };
 
 const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
+
+/** Tariff digests, memoized per snapshot object (published snapshots are shared, cached objects). */
+const tariffDigests = new WeakMap<TariffSnapshot, string>();
+function tariffDigestOf(t: TariffSnapshot): string {
+  let d = tariffDigests.get(t);
+  if (!d) tariffDigests.set(t, (d = digestOf(t)));
+  return d;
+}
+
+/** Chain ids, memoized (a bounded map: the set of active meters is small). */
+const chainIds = new Map<string, string>();
+function chainIdOf(e: MeterEvent): string {
+  const k = `${e.tenant_id}\u0000${e.endpoint}\u0000${e.billing_window_id}`;
+  let id = chainIds.get(k);
+  if (!id) {
+    if (chainIds.size > 50_000) chainIds.clear();
+    chainIds.set(k, (id = chainId(e.tenant_id, e.endpoint, e.billing_window_id)));
+  }
+  return id;
+}

@@ -3,7 +3,7 @@
 // we read it (optimistic check on next_seq, so several API processes stay correct), and the
 // attestations, their proof jobs and their log-queue entries are inserted by data-modifying CTEs
 // of the same statement. A unique violation on (tenant, event_id) aborts the whole statement.
-import { sql, type SQL } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import { attestEvent } from '../core/attest.ts';
 import { randomBlinding } from '../core/commitment.ts';
 import { digestOf } from '../core/canonical.ts';
@@ -17,6 +17,8 @@ import { ServiceError } from './errors.ts';
 export interface PendingEvent {
   readonly event: MeterEvent;
   readonly tariff: TariffSnapshot;
+  readonly eventDigest: string;
+  readonly tariffDigest: string;
   readonly requestDigest: string;
   /** Set when the tariff was given inline and is not known to be published: the write must fail
    *  if a published version with this id and version exists with another digest. */
@@ -86,16 +88,32 @@ export class ChainWriter {
 
   private async tryWrite(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string, start: Head): Promise<WrittenAttestation[]> {
     let link = start;
-    const out: (Omit<WrittenAttestation, 'cursor'> & { values: SQL })[] = [];
+    const out: Omit<WrittenAttestation, 'cursor'>[] = [];
+    const rows: unknown[] = [];
     for (const it of items) {
-      const r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt });
+      const r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventDigest: it.eventDigest, tariffDigest: it.tariffDigest, chainId: cid });
       if (r.next.cumulativeBefore > U64_MAX) {
         throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
       }
       const id = r.statementDigest.slice('sha256:'.length);
       const blinding = randomBlinding().toString();
-      const values = sql`(${id}, ${tenantId}, ${it.event.event_id}, ${it.requestDigest}, ${r.statementDigest}, ${it.event.billing_window_id}, ${cid}, ${link.seq.toString()}::bigint, ${r.statement.charge_micros}::numeric, ${r.statement.currency}, ${JSON.stringify(r.bundle)}::jsonb, ${blinding}, 'pending', ${issuedAt}::timestamptz)`;
-      out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, seq: link.seq, blinding, values });
+      // One JSON parameter for all rows (jsonb_to_recordset below): cheap to build and to parse.
+      rows.push({
+        id,
+        tenant_id: tenantId,
+        event_id: it.event.event_id,
+        request_digest: it.requestDigest,
+        statement_digest: r.statementDigest,
+        billing_window_id: it.event.billing_window_id,
+        chain_id: cid,
+        seq: link.seq.toString(),
+        charge_micros: r.statement.charge_micros,
+        currency: r.statement.currency,
+        bundle: r.bundle,
+        blinding,
+        created_at: issuedAt,
+      });
+      out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
     }
     // Inline tariffs that might be published meanwhile: refuse the write when a published version
@@ -118,10 +136,8 @@ export class ChainWriter {
         returning 1
       ), a as (
         insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select * from (values ${sql.join(
-          out.map((o) => o.values),
-          sql`, `,
-        )}) v
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle, v.blinding, 'pending', v.created_at
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz)
         where exists (select 1 from c)
         returning id, seq, cursor
       ), j as (
@@ -138,7 +154,7 @@ export class ChainWriter {
     const raw = res?.['cursors'];
     const pairs = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [string, number][];
     const cursors = new Map(pairs.map(([id, c]) => [id, Number(c)]));
-    return out.map(({ values: _values, ...w }) => ({ ...w, cursor: cursors.get(w.id)! }));
+    return out.map((w) => ({ ...w, cursor: cursors.get(w.id)! }));
   }
 
   /** Forget a cached head (after a failed write whose effect is unknown). */
@@ -147,4 +163,5 @@ export class ChainWriter {
   }
 }
 
-export const requestDigestOf = (event: MeterEvent, tariff: TariffSnapshot) => digestOf({ meter_event: event, tariff_snapshot: tariff });
+/** Identifies a request's content for idempotency: the digests of its normalized event and tariff. */
+export const requestDigestOf = (eventDigest: string, tariffDigest: string) => digestOf({ event_digest: eventDigest, tariff_digest: tariffDigest });
