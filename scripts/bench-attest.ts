@@ -83,7 +83,10 @@ function signingRate(): number {
 
 async function main() {
   const name = `mp_bench_${Date.now().toString(36)}`;
-  const admin = postgres(BASE, { max: 1, onnotice: () => {} });
+  const baseUrl = new URL(BASE);
+  const socketDir = baseUrl.searchParams.get('host');
+  baseUrl.searchParams.delete('host');
+  const admin = postgres(baseUrl.toString(), { max: 1, onnotice: () => {}, ...(socketDir ? { host: socketDir } : {}) });
   await admin.unsafe(`create database ${name}`);
   const url = new URL(BASE);
   url.pathname = `/${name}`;
@@ -182,7 +185,7 @@ async function main() {
     agent.destroy();
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`machine: ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; PostgreSQL on loopback`);
+  console.log(`machine: ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; PostgreSQL via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
   for (const r of results) console.log(r);
 }
 

@@ -40,7 +40,11 @@ export interface OpenOptions {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.url) {
-    const client = postgres(opts.url, { max: opts.maxConnections ?? 10, onnotice: () => {}, prepare: true });
+    // libpq-style `?host=/var/run/postgresql` selects a Unix socket directory (cheaper than TCP).
+    const url = new URL(opts.url);
+    const socketDir = url.searchParams.get('host');
+    url.searchParams.delete('host');
+    const client = postgres(url.toString(), { max: opts.maxConnections ?? 10, onnotice: () => {}, prepare: true, ...(socketDir ? { host: socketDir } : {}) });
     const db = drizzlePostgres(client, { schema }) as unknown as Db;
     return {
       db,
