@@ -863,6 +863,19 @@ describe('Groth16 with the committed keys', () => {
     expect(await verifyGroth16(vkey, again.publicSignals, again.proof)).toBe(true);
   }, 60_000);
 
+  it('fails to start, without retrying forever, when the keys are broken', async () => {
+    const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'meterproof-broken-keys-'));
+    try {
+      fs.copyFileSync(path.join(keysDir, 'billing.zkey'), path.join(broken, 'billing.zkey'));
+      fs.writeFileSync(path.join(broken, 'billing.wasm'), 'not wasm');
+      await expect(createProver({ keysDir: broken, workers: 1 })).rejects.toThrow(/prover worker/);
+      await expect(createProver({ keysDir: broken, workers: 0 })).rejects.toThrow();
+      await expect(createProver({ keysDir: path.join(broken, 'missing') })).rejects.toThrow(/ENOENT/);
+    } finally {
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('proves in-process too, and refuses work after close()', async () => {
     const local = await createProver({ keysDir, workers: 0 });
     const { proof, publicSignals } = await local.prove(pilot.input);

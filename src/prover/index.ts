@@ -95,6 +95,7 @@ async function poolProver(keys: ProvingKeys, size: number): Promise<Prover> {
   const slots: Slot[] = [];
   let nextId = 1;
   let closing = false;
+  let respawning = 0;
   const inFlight = new Set<Promise<unknown>>();
 
   const send = (slot: Slot, m: ToWorker) => slot.worker.postMessage(m);
@@ -112,8 +113,8 @@ async function poolProver(keys: ProvingKeys, size: number): Promise<Prover> {
   const spawn = (): Promise<Slot> =>
     new Promise((resolve, reject) => {
       // snarkjs's multi-threaded curve cannot start its helper threads from inside a worker thread
-      // (its web-worker shim takes any non-main thread for one of its own), and on this workload
-      // it is no faster than one thread: each pool worker computes on its own thread.
+      // (its web-worker shim takes any non-main thread for one of its own), and for one proof of
+      // this size it is barely faster than one thread: each pool worker computes on its own thread.
       // ffjavascript's web-worker shim runs its worker-side bootstrap in every non-main thread it is
       // imported in and loads `workerData.mod`: give it an empty module rather than an error.
       const workerData = { ...keys, singleThreadCurve: true, mod: 'data:text/javascript,', name: 'meterproof-prover' };
@@ -149,20 +150,25 @@ async function poolProver(keys: ProvingKeys, size: number): Promise<Prover> {
         const i = slots.indexOf(slot);
         if (i >= 0) slots.splice(i, 1);
         job?.reject(new Error('prover worker exited'));
-        if (closing) return;
-        // an unexpected exit: replace the worker
-        void spawn().then(
-          (s) => {
-            if (closing) send(s, { type: 'close' });
-            else {
-              slots.push(s);
-              dispatch();
-            }
-          },
-          (e: unknown) => {
-            for (const j of queue.splice(0)) j.reject(e instanceof Error ? e : new Error(String(e)));
-          },
-        );
+        // an unexpected exit of a worker that had started: replace it (one that never started
+        // is reported by its spawn() instead, so a broken set-up cannot loop)
+        if (closing || !ready) return;
+        respawning++;
+        void spawn()
+          .then(
+            (s) => {
+              if (closing) send(s, { type: 'close' });
+              else {
+                slots.push(s);
+                dispatch();
+              }
+            },
+            (e: unknown) => {
+              if (slots.length > 0) return;
+              for (const j of queue.splice(0)) j.reject(e instanceof Error ? e : new Error(String(e)));
+            },
+          )
+          .finally(() => respawning--);
       });
     });
 
@@ -179,6 +185,7 @@ async function poolProver(keys: ProvingKeys, size: number): Promise<Prover> {
     workers: size,
     prove(input) {
       if (closing) return Promise.reject(new ProverClosedError('prover is closed'));
+      if (slots.length === 0 && respawning === 0) return Promise.reject(new Error('no prover worker is running'));
       const p = new Promise<ProofResult>((resolve, reject) => {
         queue.push({ id: nextId++, input, resolve, reject });
         dispatch();

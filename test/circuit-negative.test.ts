@@ -1,0 +1,1018 @@
+// Negative tests of the bn128-poseidon8-v1 circuit (circuits/billing.circom and
+// circuits/lib/billing_lib.circom, compiled here from source), complementing test/circuit.test.ts:
+//   1. the prover-chosen tier indices (k0, k1 of MinWithBounds) tampered with;
+//   2. the quotient/remainder hints tampered with under ceil, half_even (the quotient's parity
+//      bit) and the clamp paths;
+//   3. 2^64 as the last finite tier bound followed by INF;
+//   4. a price behind INF padding (a 4th price behind B3 = INF, a linear tariff with a 2nd price);
+//   5. plausible wrong charges: error/timeout claiming the minimum, a charge that skips the clamp
+//      or the 2^64 cap, a charge rounded the other way.
+// 1, 2 and 5 are checked against the compiled R1CS, not the witness calculator's assertions: an
+// honest witness of the real circuit is patched consistently (every signal that depends on the
+// tampered value recomputed with the circuit's own formulas, found by name in the .sym file; the
+// binding commitment's Poseidon signals recomputed for the claimed charge) and must violate some
+// constraint of the .r1cs, while the unpatched witness satisfies all of them. The binding hash's
+// signals for a claimed charge come from circomlib's Poseidon(4) compiled alone (the real
+// circuit's calculator stops at the failed charge equality, before the commitments).
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as snarkjs from 'snarkjs';
+import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
+import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { computeCharge, pricingFromTariff, type ChargeBreakdown, type Outcome, type PricingTariff, type RoundingMode } from '../src/core/charge.ts';
+import { bindingCommitments, circuitInputs, poseidonHash, randomBlinding } from '../src/core/commitment.ts';
+import {
+  BN128_P,
+  TAG_BINDING,
+  TIER_BOUND_INF,
+  bindingHashInputs,
+  eventHashInputs,
+  tariffHashInputs,
+  type EventEncoding,
+  type Quad,
+  type TariffEncoding,
+  type Triple,
+} from '../src/core/field.ts';
+import type { MeterEvent, TariffSnapshot } from '../src/core/schemas.ts';
+import { terminateCurve } from '../src/prover/verify.ts';
+
+const P = BN128_P;
+const TWO64 = 1n << 64n;
+const U64_MAX = TWO64 - 1n;
+const INF = TIER_BOUND_INF;
+const mod = (x: bigint) => ((x % P) + P) % P;
+type Input = Record<string, string | string[]>;
+
+/** x^-1 mod p (Fermat). */
+function inv(x: bigint): bigint {
+  let [b, e, r] = [mod(x), P - 2n, 1n];
+  while (e > 0n) {
+    if (e & 1n) r = (r * b) % P;
+    b = (b * b) % P;
+    e >>= 1n;
+  }
+  return r;
+}
+
+/** Floor division and the remainder in [0, d) (BigInt's / truncates towards 0). */
+function euclid(a: bigint, d: bigint): [bigint, bigint] {
+  let q = a / d;
+  if (a % d !== 0n && a < 0n) q -= 1n;
+  return [q, a - q * d];
+}
+
+/** Runs f with console.error/log silenced (the witness calculator prints every failed assertion). */
+async function quiet<T>(f: () => Promise<T>): Promise<T> {
+  const [error, log] = [console.error, console.log];
+  console.error = () => {};
+  console.log = () => {};
+  try {
+    return await f();
+  } finally {
+    console.error = error;
+    console.log = log;
+  }
+}
+
+// ---------------------------------------------------------------- build: circuit, r1cs, symbols
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CIRCUIT = path.join(ROOT, 'circuits', 'billing.circom');
+const LIB = path.join(ROOT, 'circuits', 'lib', 'billing_lib.circom');
+const run = promisify(execFile);
+
+/** circom2 (the npm WASI build of circom), run from the repository root like the ceremony does. */
+async function circom(source: string, outDir: string, flags: string[]): Promise<void> {
+  const cli = path.join(ROOT, 'node_modules', 'circom2', 'cli.js');
+  await run(process.execPath, [cli, source, ...flags, '--wasm', '--sym', '-l', 'node_modules/circomlib/circuits', '-o', outDir], {
+    cwd: ROOT,
+    maxBuffer: 64 << 20,
+  });
+}
+
+/** signal name → witness index, from a .sym file (signals O2 eliminated have index -1: skipped). */
+function readSym(file: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const [, varIdx, , name] = line.split(',');
+    if (name && Number(varIdx) >= 0) m.set(name, Number(varIdx));
+  }
+  return m;
+}
+
+type Lc = [number, bigint][];
+interface R1cs {
+  nWires: number;
+  constraints: [Lc, Lc, Lc][];
+}
+
+/** Minimal reader of the iden3 .r1cs binary format (header + constraints sections). */
+function readR1cs(buf: Buffer): R1cs {
+  if (buf.toString('ascii', 0, 4) !== 'r1cs') throw new Error('not an r1cs file');
+  const nSections = buf.readUInt32LE(8);
+  let pos = 12;
+  let n8 = 32;
+  let nWires = 0;
+  let nConstraints = 0;
+  let constraintsAt = -1;
+  const field = (at: number) => BigInt(`0x${Buffer.from(buf.subarray(at, at + n8)).reverse().toString('hex')}`);
+  for (let s = 0; s < nSections; s++) {
+    const type = buf.readUInt32LE(pos);
+    const size = Number(buf.readBigUInt64LE(pos + 4));
+    const body = pos + 12;
+    if (type === 1) {
+      n8 = buf.readUInt32LE(body);
+      if (field(body + 4) !== P) throw new Error('r1cs is not over bn128');
+      nWires = buf.readUInt32LE(body + 4 + n8);
+      nConstraints = buf.readUInt32LE(body + 4 + n8 + 24);
+    }
+    if (type === 2) constraintsAt = body;
+    pos = body + size;
+  }
+  if (constraintsAt < 0) throw new Error('r1cs without constraints section');
+  pos = constraintsAt;
+  const lc = (): Lc => {
+    const n = buf.readUInt32LE(pos);
+    pos += 4;
+    const terms: Lc = [];
+    for (let i = 0; i < n; i++) {
+      terms.push([buf.readUInt32LE(pos), field(pos + 4)]);
+      pos += 4 + n8;
+    }
+    return terms;
+  };
+  const constraints: [Lc, Lc, Lc][] = [];
+  for (let i = 0; i < nConstraints; i++) constraints.push([lc(), lc(), lc()]);
+  return { nWires, constraints };
+}
+
+/** iden3 .wtns (version 2) of a full witness, for snarkjs.wtns.check. */
+function writeWtns(file: string, w: readonly bigint[]): void {
+  const n8 = 32;
+  const le = (v: bigint) => {
+    const b = Buffer.alloc(n8);
+    let x = v;
+    for (let i = 0; i < n8; i++) {
+      b[i] = Number(x & 255n);
+      x >>= 8n;
+    }
+    return b;
+  };
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const section = (type: number, body: Buffer) => {
+    const h = Buffer.alloc(12);
+    h.writeUInt32LE(type, 0);
+    h.writeBigUInt64LE(BigInt(body.length), 4);
+    return Buffer.concat([h, body]);
+  };
+  const head = Buffer.concat([Buffer.from('wtns', 'ascii'), u32(2), u32(2)]);
+  fs.writeFileSync(file, Buffer.concat([head, section(1, Buffer.concat([u32(n8), le(P), u32(w.length)])), section(2, Buffer.concat(w.map(le)))]));
+}
+
+let tmp: string;
+let r1csFile: string;
+/** The real circuit's witness calculator (throws on a failed assertion). */
+let wc: WitnessCalculator;
+/** Poseidon(4) of circomlib compiled alone (--O0, every signal a wire): the binding hash's
+ *  internal signals for a claimed charge the real circuit's calculator would refuse. */
+let poseidon4: WitnessCalculator;
+let wires: Map<string, number>;
+/** every signal name of the circuit, including those O2 eliminated (no wire) */
+let labels: Set<string>;
+let names: Map<number, string>;
+/** [billing wire of main.bindingHash.X, Poseidon(4) wire of main.X] */
+let bindingHashWires: [number, number][];
+let poseidonOut: number;
+let r1cs: R1cs;
+let constraintsOf: number[][];
+let libSource: string[];
+let mainSource: string[];
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meterproof-circuit-negative-'));
+  const helper = path.join(tmp, 'poseidon4.circom');
+  fs.writeFileSync(helper, 'pragma circom 2.1.5;\ninclude "poseidon.circom";\ncomponent main = Poseidon(4);\n');
+  await Promise.all([circom(CIRCUIT, tmp, ['--r1cs', '--O2']), circom(helper, tmp, ['--O0'])]);
+  r1csFile = path.join(tmp, 'billing.r1cs');
+  wc = await WitnessCalculatorBuilder(new Uint8Array(fs.readFileSync(path.join(tmp, 'billing_js', 'billing.wasm'))));
+  poseidon4 = await WitnessCalculatorBuilder(new Uint8Array(fs.readFileSync(path.join(tmp, 'poseidon4_js', 'poseidon4.wasm'))));
+  r1cs = readR1cs(fs.readFileSync(r1csFile));
+  wires = readSym(path.join(tmp, 'billing.sym'));
+  labels = new Set(fs.readFileSync(path.join(tmp, 'billing.sym'), 'utf8').split('\n').map((l) => l.split(',')[3] ?? '').filter(Boolean));
+  names = new Map([...wires].map(([n, w]) => [w, n]));
+  const helperWires = readSym(path.join(tmp, 'poseidon4.sym'));
+  bindingHashWires = [...wires]
+    .filter(([n]) => n.startsWith('main.bindingHash.'))
+    .map(([n, w]) => {
+      const h = helperWires.get(`main.${n.slice('main.bindingHash.'.length)}`);
+      if (h === undefined) throw new Error(`Poseidon(4) has no wire for ${n}`);
+      return [w, h];
+    });
+  poseidonOut = helperWires.get('main.out') ?? -1;
+  constraintsOf = Array.from({ length: r1cs.nWires }, () => []);
+  r1cs.constraints.forEach((c, i) => {
+    for (const w of new Set(c.flat().map(([wire]) => wire))) constraintsOf[w]!.push(i);
+  });
+  libSource = fs.readFileSync(LIB, 'utf8').split('\n');
+  mainSource = fs.readFileSync(CIRCUIT, 'utf8').split('\n');
+}, 120_000);
+
+afterAll(async () => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  await terminateCurve(); // snarkjs.wtns.check starts bn128 worker threads
+});
+
+const wire = (name: string): number => {
+  const w = wires.get(name);
+  if (w === undefined) throw new Error(`no witness wire for ${name}`);
+  return w;
+};
+
+/** Witnesses checked to satisfy every constraint (by expectHonest). */
+const satisfying = new WeakSet<readonly bigint[]>();
+
+/** Indices of the constraints (A·w)(B·w) = C·w that the witness violates. With `base` (a witness
+ *  already shown to satisfy every constraint), only the constraints that involve a wire where w
+ *  differs from base are evaluated: the others are satisfied as they are in base. */
+function unsatisfied(w: readonly bigint[], base?: readonly bigint[]): number[] {
+  if (w.length !== r1cs.nWires) throw new Error(`witness has ${w.length} wires, the r1cs ${r1cs.nWires}`);
+  let which: Iterable<number> = r1cs.constraints.keys();
+  if (base) {
+    if (!satisfying.has(base)) throw new Error('the base witness was not checked to satisfy the r1cs');
+    const s = new Set<number>();
+    w.forEach((v, i) => {
+      if (v !== base[i]) for (const c of constraintsOf[i]!) s.add(c);
+    });
+    which = [...s].sort((a, b) => a - b);
+  }
+  const ev = (l: Lc) => l.reduce((acc, [wi, coef]) => (acc + coef * w[wi]!) % P, 0n);
+  const bad: number[] = [];
+  for (const i of which) {
+    const [a, b, c] = r1cs.constraints[i]!;
+    if ((ev(a) * ev(b) - ev(c)) % P !== 0n) bad.push(i);
+  }
+  return bad;
+}
+
+/** Witness wires of the signals whose names start with one of the prefixes. */
+const wiresOf = (...prefixes: string[]) => new Set([...wires].filter(([n]) => prefixes.some((p) => n.startsWith(p))).map(([, i]) => i));
+const touches = (i: number, ws: Set<number>) => r1cs.constraints[i]!.some((lc) => lc.some(([w]) => ws.has(w)));
+const describeConstraint = (i: number) =>
+  `constraint ${i}: ${[...new Set(r1cs.constraints[i]!.flat().map(([w]) => names.get(w) ?? `wire ${w}`))].join(' ')}`;
+
+// ---------------------------------------------------------------- building cases
+
+interface TariffSpec {
+  price?: bigint;
+  tiers?: [bigint | null, bigint][];
+  quantum?: bigint;
+  min?: bigint;
+  max?: bigint;
+  mode?: RoundingMode;
+}
+
+let seq = 0;
+function tariffOf(s: TariffSpec): TariffSnapshot {
+  const common = {
+    tariff_id: 'tariff_negative',
+    tariff_version: `v${seq++}`,
+    currency: 'USD',
+    unit_quantum: String(s.quantum ?? 1n),
+    min_charge_micros: String(s.min ?? 0n),
+    max_charge_micros: String(s.max ?? U64_MAX),
+    rounding_mode: s.mode ?? 'floor',
+  };
+  return normalizeTariff(
+    s.tiers
+      ? { ...common, tariff_class: 'usage_graduated', tiers: s.tiers.map(([upTo, price]) => ({ up_to: upTo === null ? null : String(upTo), unit_price_micros: String(price) })) }
+      : { ...common, tariff_class: 'usage_linear', unit_price_micros: String(s.price ?? 1n) },
+  );
+}
+
+function eventOf(units: bigint, outcome: Outcome): MeterEvent {
+  return normalizeMeterEvent({
+    event_id: `evt_negative_${seq++}`,
+    event_timestamp: '2026-05-29T12:00:00.000Z',
+    tenant_id: 'tenant_acme',
+    api_key_id: 'api_live_001',
+    endpoint: '/v1/completions',
+    usage_units: String(units),
+    contract_version: 'contract-v1',
+    billing_window_id: '2026-05',
+    outcome,
+  });
+}
+
+/** The circuit numerics of an input object (integers). */
+interface Numerics {
+  u: bigint;
+  c: bigint;
+  outcome: bigint;
+  quantum: bigint;
+  min: bigint;
+  max: bigint;
+  mode: bigint;
+  prices: bigint[];
+  bounds: bigint[];
+}
+
+function numericsOf(i: Input): Numerics {
+  const n = (k: string) => BigInt(i[k] as string);
+  return {
+    u: n('usage_units'),
+    c: n('cumulative_units_before'),
+    outcome: n('outcome'),
+    quantum: n('unit_quantum'),
+    min: n('min_charge_micros'),
+    max: n('max_charge_micros'),
+    mode: n('rounding_mode'),
+    prices: (i.tier_price as string[]).map(BigInt),
+    bounds: (i.tier_bound as string[]).map(BigInt),
+  };
+}
+
+/** A valid (tariff, event, running total) with its reference charge and the real circuit's
+ *  witness, checked to claim that charge. */
+interface Case {
+  readonly name: string;
+  readonly ref: ChargeBreakdown;
+  readonly input: Input;
+  readonly numerics: Numerics;
+  readonly eventCommitment: bigint;
+  readonly tariffCommitment: bigint;
+  readonly honest: readonly bigint[];
+}
+
+async function makeCase(name: string, spec: TariffSpec, units: bigint, cumulativeBefore: bigint, outcome: Outcome = 'success'): Promise<Case> {
+  const tariff = tariffOf(spec);
+  const ref = computeCharge({ units, outcome, cumulativeBefore }, pricingFromTariff(tariff));
+  const args = { event: eventOf(units, outcome), tariff, cumulativeBefore, blinding: randomBlinding(), charge: ref.charge };
+  const input = await circuitInputs(args);
+  const c = await bindingCommitments(args);
+  const honest = await wc.calculateWitness(input, true);
+  expect(honest[wire('main.charge')], name).toBe(ref.charge);
+  return { name, ref, input, numerics: numericsOf(input), eventCommitment: c.eventCommitment, tariffCommitment: c.tariffCommitment, honest };
+}
+
+// ---------------------------------------------------------------- the witness model
+
+/** What a cheating prover chooses; unset, everything is honest. The hints (`<--`) of the circuit
+ *  are the tier indices and the division; `set` overrides any other signal of the model by name
+ *  (a gadget's output, a bit, an intermediate), and everything downstream is computed from the
+ *  overridden value, so the one lie is the only inconsistency. */
+interface Tamper {
+  /** tier index hints (k = k0 + 2·k1) of MinWithBounds for c and for c + u */
+  kStart?: bigint;
+  kEnd?: bigint;
+  /** quotient and remainder hints of the division of the raw charge by the quantum (if only q
+   *  is given, r = raw − q·Q) */
+  q?: bigint;
+  r?: bigint;
+  set?: Readonly<Record<string, bigint>>;
+}
+
+/** Every signal of main outside the commitments that depends on a hint, a gadget output or the
+ *  charge, computed with the formulas of billing.circom / billing_lib.circom (integers, stored
+ *  mod p), for the prover's choices t. Returns the signals and the charge they compute. */
+function model(n: Numerics, t: Tamper): { signals: Map<string, bigint>; charge: bigint } {
+  const s = new Map<string, bigint>();
+  const used = new Set<string>();
+  /** records signal `name` (the override if there is one) and returns its value */
+  const sig = (name: string, v: bigint): bigint => {
+    const o = t.set?.[name];
+    if (o !== undefined) used.add(name);
+    const x = o ?? v;
+    s.set(name, mod(x));
+    return x;
+  };
+  const bitsOf = (v: bigint, len: number) => Array.from({ length: len }, (_, i) => (mod(v) >> BigInt(i)) & 1n);
+  const bitSignals = (prefix: string, bits: bigint[]) => bits.map((b, i) => sig(`${prefix}[${i}]`, b));
+  const isZero = (prefix: string, v: bigint) => {
+    const out = sig(`${prefix}.out`, mod(v) === 0n ? 1n : 0n);
+    // for a lying out = 1 with v != 0, inv = 0 keeps out = 1 - v·inv; then v·out = 0 fails
+    sig(`${prefix}.inv`, mod(v) === 0n || out === 1n ? 0n : inv(v));
+    return out;
+  };
+  // NonNegative(len): bits of v + 2^len; out is bit len (the same signal as bits.out[len])
+  const nonNegative = (prefix: string, v: bigint, len: number) => {
+    const bits = bitsOf(v + (1n << BigInt(len)), len + 1);
+    bits[len] = sig(`${prefix}.out`, bits[len]!);
+    bitSignals(`${prefix}.bits.out`, bits);
+    return bits[len]!;
+  };
+  const { u, c, prices, bounds, quantum: Q, min, max } = n;
+  const [p0, p1, p2, p3] = prices as [bigint, bigint, bigint, bigint];
+  const [B1, B2, B3] = bounds as [bigint, bigint, bigint];
+
+  // outcome: billable = success (00) or partial (11)
+  const [o0, o1] = bitSignals('main.outcomeBits.out', bitsOf(n.outcome, 2)) as [bigint, bigint];
+  const outcomeBoth = sig('main.outcomeBoth', o0 * o1);
+  const billable = sig('main.billable', 1n - o0 - o1 + 2n * outcomeBoth);
+  const [m0, m1] = bitSignals('main.modeBits.out', bitsOf(n.mode, 2)) as [bigint, bigint];
+
+  // MinWithBounds: min(x, B_i) from the claimed tier index k of x
+  const minWithBounds = (prefix: string, x: bigint, xBits: number, k: bigint) => {
+    const k0 = sig(`${prefix}.k0`, k & 1n);
+    const k1 = sig(`${prefix}.k1`, (k >> 1n) & 1n);
+    const k01 = sig(`${prefix}.k01`, k0 * k1);
+    const [s0, s1, s2, s3] = [1n - k0 - k1 + k01, k0 - k01, k1 - k01, k01];
+    const lo = [s1 * B1, s2 * B2, s3 * B3].map((v, i) => sig(`${prefix}.lo[${i}]`, v));
+    const hi = [s0 * B1, s1 * B2, s2 * B3].map((v, i) => sig(`${prefix}.hi[${i}]`, v));
+    bitSignals(`${prefix}.aboveLo.bits.out`, bitsOf(x - lo.reduce((a, b) => a + b), xBits));
+    bitSignals(`${prefix}.belowHi.bits.out`, bitsOf(hi.reduce((a, b) => a + b) + s3 * INF - x - 1n, 65));
+    return [B1 + s0 * (x - B1), B2 + (1n - k1) * (x - B2), B3 + (1n - k01) * (x - B3)].map((v, i) => sig(`${prefix}.out[${i}]`, v));
+  };
+  const tierOf = (x: bigint) => BigInt(bounds.filter((b) => b <= x).length);
+  const atStart = minWithBounds('main.atStart', c, 64, t.kStart ?? tierOf(c));
+  const atEnd = minWithBounds('main.atEnd', c + u, 65, t.kEnd ?? tierOf(c + u));
+  const below = atEnd.map((e, i) => e - atStart[i]!) as [bigint, bigint, bigint];
+  const tierCharge = [below[0] * p0, (below[1] - below[0]) * p1, (below[2] - below[1]) * p2, (u - below[2]) * p3].map((v, i) => sig(`main.tierCharge[${i}]`, v));
+  const raw = tierCharge.reduce((a, b) => a + b);
+
+  // division and rounding
+  const [hq, hr] = euclid(raw, Q);
+  const q = sig('main.quotient', t.q ?? hq);
+  const r = sig('main.remainder', t.r ?? (t.q === undefined ? hr : raw - q * Q));
+  const qb = bitSignals('main.quotientBits.out', bitsOf(q, 128));
+  bitSignals('main.remainderRange.bits.out', bitsOf(r, 64));
+  bitSignals('main.remainderBelowQuantum.bits.out', bitsOf(Q - r - 1n, 64));
+  const rz = isZero('main.remainderZero', r);
+  const ge = nonNegative('main.halfOrMore', 2n * r - Q, 65);
+  const eq = isZero('main.exactlyHalf', 2n * r - Q);
+  const ceilUp = sig('main.ceilUp', m0 * (1n - rz));
+  const ceilUpHigh = sig('main.ceilUpHigh', m1 * ceilUp);
+  const halfUp = sig('main.halfUp', m1 * ge);
+  const halfEven = sig('main.halfEven', m1 * m0);
+  const tieEvenQuotient = sig('main.tieEvenQuotient', eq * (1n - qb[0]!));
+  const tieDown = sig('main.tieDown', halfEven * tieEvenQuotient);
+  const up = ceilUp - ceilUpHigh + halfUp - tieDown;
+
+  // cap at 2^64, clamp to [min, max], zero unless billable
+  const quotientLow = qb.slice(0, 64).reduce((a, b, i) => a + (b << BigInt(i)), 0n);
+  const quotientHigh = qb.slice(64).reduce((a, b, i) => a + (b << BigInt(i)), 0n);
+  const small = isZero('main.quotientSmall', quotientHigh);
+  const roundedSmall = quotientLow + up;
+  const capped = sig('main.capped', roundedSmall + (1n - small) * (TWO64 - roundedSmall));
+  const geMin = nonNegative('main.atLeastMin', capped - min, 65);
+  const leMax = nonNegative('main.atMostMax', max - capped, 65);
+  const raised = sig('main.raised', capped + (1n - geMin) * (min - capped));
+  const clamped = sig('main.clamped', raised + (1n - leMax) * (max - raised));
+  const charge = sig('main.computedCharge', billable * clamped);
+  const unknown = Object.keys(t.set ?? {}).filter((k) => !used.has(k));
+  if (unknown.length > 0) throw new Error(`the model has no signal ${unknown.join(', ')}`);
+  return { signals: s, charge: mod(charge) };
+}
+
+/** Input signals and the components that only see inputs (range checks, tier-bound validation,
+ *  the event and tariff commitments): a tamper never changes them. */
+const INPUT_ONLY = [
+  'main.binding_commitment', // recomputed with the charge, below
+  'main.charge',
+  'main.tariff_commitment',
+  'main.event_digest_hi',
+  'main.event_digest_lo',
+  'main.usage_units',
+  'main.outcome',
+  'main.cumulative_units_before',
+  'main.blinding',
+  'main.tariff_digest_hi',
+  'main.tariff_digest_lo',
+  'main.unit_quantum',
+  'main.min_charge_micros',
+  'main.max_charge_micros',
+  'main.rounding_mode',
+  'main.tier_price[',
+  'main.tier_bound[',
+  'main.unitsRange.',
+  'main.cumulativeRange.',
+  'main.quantumRange.',
+  'main.minRange.',
+  'main.maxRange.',
+  'main.minLeMax.',
+  'main.priceRange[',
+  'main.bounds.',
+  'main.tariffHash.',
+  'main.eventHash.',
+  'main.bindingHash.', // recomputed with the charge, below
+];
+
+/** The honest witness of k with the prover's choices t applied consistently: every signal of the
+ *  model, the claimed charge (the one the model computes, unless `claim` overrides it) and the
+ *  binding commitment with its Poseidon signals for that charge. */
+async function craft(k: Case, t: Tamper = {}, claim?: bigint): Promise<{ w: bigint[]; charge: bigint }> {
+  const m = model(k.numerics, t);
+  const charge = claim === undefined ? m.charge : mod(claim);
+  const w = [...k.honest];
+  for (const [name, v] of m.signals) {
+    const idx = wires.get(name);
+    if (idx !== undefined) w[idx] = v;
+  }
+  // the binding hash over the claimed charge as a field element (no range check here: the
+  // circuit's Poseidon takes any; a forced comparison may compute a charge >= 2^64)
+  const h = await poseidon4.calculateWitness({ inputs: [TAG_BINDING, k.eventCommitment, k.tariffCommitment, charge].map(String) }, true);
+  for (const [bw, hw] of bindingHashWires) w[bw] = h[hw]!;
+  w[wire('main.charge')] = charge;
+  w[wire('main.binding_commitment')] = h[poseidonOut]!;
+  return { w, charge };
+}
+
+/** The honest witness satisfies every constraint and crafting with no tamper reproduces it
+ *  exactly: the patching is faithful, so a crafted witness differs only where the lie does. */
+async function expectHonest(k: Case): Promise<void> {
+  expect(k.honest.length, k.name).toBe(r1cs.nWires);
+  expect(unsatisfied(k.honest), `${k.name}: honest witness`).toEqual([]);
+  satisfying.add(k.honest);
+  const { w, charge } = await craft(k);
+  expect(charge, k.name).toBe(k.ref.charge);
+  expect(w, `${k.name}: the model reproduces the real circuit's witness`).toEqual(k.honest);
+}
+
+/** The crafted witness violates at least one constraint, and every violated constraint belongs to
+ *  one of the named checks (so the patch is consistent everywhere else). */
+function expectCaughtBy(k: Case, what: string, w: readonly bigint[], ...checks: string[]): number[] {
+  const bad = unsatisfied(w, k.honest);
+  expect(bad.length, `${k.name}, ${what}: the R1CS must reject`).toBeGreaterThan(0);
+  const ws = wiresOf(...checks);
+  expect(ws.size, checks.join(', ')).toBeGreaterThan(0);
+  for (const i of bad) expect(touches(i, ws), `${k.name}, ${what}: ${describeConstraint(i)} is outside ${checks.join(', ')}`).toBe(true);
+  return bad;
+}
+
+/** Witness generation fails; returns the failed assertion's trace, innermost first, as
+ *  "Template:line" (the calculator accumulates error text across runs: only the new part). */
+let seenErrors = '';
+async function expectNoWitness(input: Input, what: string): Promise<string[]> {
+  let message = '';
+  await quiet(async () => {
+    try {
+      await wc.calculateWitness(input, true);
+    } catch (e) {
+      message = e instanceof Error ? e.message : String(e);
+    }
+  });
+  expect(message, `${what}: expected no witness`).toMatch(/Assert Failed/);
+  const errors = message.slice(message.indexOf('Assert Failed.') + 'Assert Failed.'.length);
+  const fresh = errors.startsWith(seenErrors) ? errors.slice(seenErrors.length) : errors;
+  seenErrors = errors;
+  return [...fresh.matchAll(/Error in template (\w+?)_\d+ line: (\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
+}
+
+const lineIn = (source: string[], snippet: string): number => {
+  const i = source.findIndex((l) => l.includes(snippet));
+  if (i < 0) throw new Error(`no source line with ${snippet}`);
+  return i + 1;
+};
+
+/** Recomputes the three commitments for (possibly out-of-domain) raw numerics with the
+ *  reference hash inputs of src/core/field.ts, so only the circuit's own checks can reject. */
+async function reseal(input: Input): Promise<Input> {
+  const n = numericsOf(input);
+  const big = (k: string) => BigInt(input[k] as string);
+  const t: TariffEncoding = {
+    digest: '',
+    digestHi: big('tariff_digest_hi'),
+    digestLo: big('tariff_digest_lo'),
+    quantum: n.quantum,
+    min: n.min,
+    max: n.max,
+    rounding: n.mode,
+    prices: n.prices as unknown as Quad,
+    bounds: n.bounds as unknown as Triple,
+  };
+  const e: EventEncoding = {
+    digest: '',
+    digestHi: big('event_digest_hi'),
+    digestLo: big('event_digest_lo'),
+    units: n.u,
+    outcome: n.outcome,
+    cumulativeBefore: n.c,
+    blinding: big('blinding'),
+  };
+  const tariffC = await poseidonHash(tariffHashInputs(t));
+  const eventC = await poseidonHash(eventHashInputs(e));
+  const bindingC = await poseidonHash(bindingHashInputs(eventC, tariffC, big('charge')));
+  return { ...input, tariff_commitment: tariffC.toString(), binding_commitment: bindingC.toString() };
+}
+
+// ---------------------------------------------------------------- the tests
+
+describe('the witness patching used below', () => {
+  it('covers every signal a tamper can change, and reproduces honest witnesses exactly', async () => {
+    const k = await makeCase('graduated half_even', { tiers: [[100n, 50n], [1000n, 40n], [5000n, 30n], [null, 20n]], quantum: 7n, mode: 'half_even', min: 10n }, 777n, 60n);
+    await expectHonest(k);
+    const modelled = new Set(model(k.numerics, {}).signals.keys());
+    const uncovered = [...wires.keys()].filter((n) => n !== 'one' && !modelled.has(n) && !INPUT_ONLY.some((p) => n.startsWith(p)));
+    expect(uncovered).toEqual([]);
+    // and the model names only real signals (some without a wire: O2 eliminated them)
+    expect([...modelled].filter((n) => !labels.has(n))).toEqual([]);
+    // a changed charge alone is caught by the charge equality (and nothing else)
+    const { w } = await craft(k, {}, k.ref.charge + 1n);
+    expectCaughtBy(k, 'charge + 1', w, 'main.charge');
+  });
+});
+
+describe('gap 1: tampered tier-index hints k0/k1 of MinWithBounds (R1CS)', () => {
+  const G: [bigint | null, bigint][] = [[100n, 50n], [1000n, 40n], [5000n, 30n], [null, 20n]];
+  const cases: [string, TariffSpec, bigint, bigint][] = [
+    ['c in tier 0, c + u in tier 1', { tiers: G, quantum: 7n, mode: 'half_even', min: 10n, max: 1_000_000n }, 777n, 60n],
+    ['c on B1, c + u on B2 (boundaries)', { tiers: G, quantum: 3n, mode: 'ceil' }, 900n, 100n],
+    ['c + u on B3, last finite bound', { tiers: G, quantum: 1n }, 4999n, 1n],
+    ['two tiers with INF padding', { tiers: [[10n, 9n], [null, 2n]], quantum: 4n, mode: 'half_up' }, 6n, 8n],
+    ['linear tariff (all bounds INF), largest positions', { price: 3n, quantum: 5n, mode: 'ceil' }, U64_MAX, U64_MAX],
+    ['bounds 1, 2, 2^64 - 1; c + u beyond 2^64', { tiers: [[1n, 3n], [2n, 5n], [U64_MAX, 7n], [null, 11n]], quantum: 2n, mode: 'half_even' }, 4n, U64_MAX - 1n],
+  ];
+
+  it.each(cases)('%s: only the true tier indices satisfy the R1CS; all 15 other (kStart, kEnd) fail a position check', async (name, spec, u, c) => {
+    const k = await makeCase(name, spec, u, c);
+    await expectHonest(k);
+    const tierOf = (x: bigint) => BigInt(k.numerics.bounds.filter((b) => b <= x).length);
+    const [ks, ke] = [tierOf(c), tierOf(c + u)];
+    let wrongCharges = 0;
+    for (let kStart = 0n; kStart < 4n; kStart++) {
+      for (let kEnd = 0n; kEnd < 4n; kEnd++) {
+        if (kStart === ks && kEnd === ke) continue;
+        const { w, charge } = await craft(k, { kStart, kEnd });
+        if (charge !== k.ref.charge) wrongCharges++;
+        const what = `kStart ${kStart} (true ${ks}), kEnd ${kEnd} (true ${ke})`;
+        // caught by B_k <= x < B_{k+1} of a lying position, or (when the lie makes the raw charge
+        // negative) by the quotient range as well; never elsewhere
+        const lying = [...(kStart !== ks ? ['main.atStart.aboveLo.', 'main.atStart.belowHi.'] : []), ...(kEnd !== ke ? ['main.atEnd.aboveLo.', 'main.atEnd.belowHi.'] : [])];
+        const bad = expectCaughtBy(k, what, w, ...lying, 'main.quotientBits.');
+        const positionChecks = wiresOf(...lying);
+        expect(bad.some((i) => touches(i, positionChecks)), `${name}, ${what}: a position check fails`).toBe(true);
+      }
+    }
+    // the lies are not harmless: some of them would change the charge
+    expect(wrongCharges, name).toBeGreaterThan(0);
+  });
+
+  it('non-boolean tier-index bits (2, −1, 1/2 for k0 or k1, at either position) fail', async () => {
+    const k = await makeCase('non-boolean', { tiers: G, quantum: 7n, mode: 'half_even' }, 777n, 60n);
+    await expectHonest(k);
+    for (const pos of ['main.atStart', 'main.atEnd']) {
+      for (const bit of ['k0', 'k1']) {
+        for (const v of [2n, P - 1n, inv(2n)]) {
+          const { w } = await craft(k, { set: { [`${pos}.${bit}`]: v } });
+          expectCaughtBy(k, `${pos}.${bit} = ${v}`, w, `${pos}.k`, `${pos}.aboveLo.`, `${pos}.belowHi.`, 'main.quotientBits.');
+        }
+      }
+    }
+  });
+});
+
+describe('gap 2: tampered quotient/remainder hints under ceil, half_even and the clamp (R1CS)', () => {
+  it('ceil: quotient − 1 with remainder + quantum would claim the floor result; only remainder < quantum catches it', async () => {
+    const k = await makeCase('ceil', { price: 7n, quantum: 10n, mode: 'ceil' }, 1234n, 0n);
+    await expectHonest(k);
+    expect([k.ref.quotient, k.ref.remainder, k.ref.charge]).toEqual([863n, 8n, 864n]);
+    const { w, charge } = await craft(k, { q: 862n, r: 18n });
+    expect(charge).toBe(863n);
+    expectCaughtBy(k, 'q − 1, r + Q', w, 'main.remainderBelowQuantum.');
+  });
+
+  it('ceil: quotient + 1 with a negative remainder is caught by the remainder range check', async () => {
+    const k = await makeCase('ceil', { price: 7n, quantum: 10n, mode: 'ceil' }, 1234n, 0n);
+    await expectHonest(k);
+    const { w, charge } = await craft(k, { q: 864n, r: -2n });
+    expect(charge).toBe(865n);
+    expectCaughtBy(k, 'q + 1, r − Q', w, 'main.remainderRange.');
+  });
+
+  it('ceil: remainder 0 with the quotient solving the division mod p (claims no rounding up) fails the quotient range', async () => {
+    const k = await makeCase('ceil', { price: 7n, quantum: 10n, mode: 'ceil', max: 100_000n }, 1234n, 0n);
+    await expectHonest(k);
+    const q = mod(8638n * inv(10n));
+    expect(mod(q * 10n)).toBe(8638n);
+    const { w } = await craft(k, { q, r: 0n });
+    expectCaughtBy(k, 'r = 0, q = raw / Q mod p', w, 'main.quotientBits.');
+  });
+
+  // bit 0 is both the parity and the lowest bit of the quotient, so the flip moves the quotient too
+  it.each([
+    ['even quotient 2 rounds down to 2: parity 1 would round up (to 3 + 1)', 25n, 2n, 1n, 4n],
+    ['odd quotient 3 rounds up to 4: parity 0 would round down (to 3 − 1)', 35n, 4n, 0n, 2n],
+  ])('half_even on an exact half, %s; the flipped parity bit fails the quotient decomposition', async (_what, units, honestCharge, parity, lie) => {
+    const k = await makeCase('half_even tie', { price: 1n, quantum: 10n, mode: 'half_even' }, units, 0n);
+    await expectHonest(k);
+    expect([k.ref.remainder, k.ref.charge]).toEqual([5n, honestCharge]);
+    const { w, charge } = await craft(k, { set: { 'main.quotientBits.out[0]': parity } });
+    expect(charge).toBe(lie);
+    expectCaughtBy(k, `parity ${parity}`, w, 'main.quotientBits.');
+  });
+
+  it('half_even on an exact half: quotient ± 1 with remainder ∓ quantum fails the remainder checks', async () => {
+    const k = await makeCase('half_even tie', { price: 1n, quantum: 10n, mode: 'half_even' }, 35n, 0n);
+    await expectHonest(k);
+    const down = await craft(k, { q: 2n, r: 15n });
+    expect(down.charge).toBe(3n);
+    expectCaughtBy(k, 'q − 1, r + Q', down.w, 'main.remainderBelowQuantum.');
+    const upper = await craft(k, { q: 4n, r: -5n });
+    expect(upper.charge).toBe(4n); // r < 0: not "half or more", so no rounding: q = 4
+    expectCaughtBy(k, 'q + 1, r − Q', upper.w, 'main.remainderRange.', 'main.halfOrMore.');
+  });
+
+  it('clamp: a quotient ≥ 2^64 (capped, clamped to max) replaced by a small one, the remainder absorbing the rest, fails the remainder checks', async () => {
+    const k = await makeCase('huge quotient', { price: U64_MAX, quantum: 3n, max: 1_000_000n }, 1n << 40n, 0n);
+    await expectHonest(k);
+    expect(k.ref.quotient >= TWO64 && k.ref.clamped === 'max').toBe(true);
+    const q = 5n;
+    const { w, charge } = await craft(k, { q, r: k.ref.raw - q * 3n });
+    expect(charge).toBe(5n);
+    expectCaughtBy(k, 'q = 5', w, 'main.remainderRange.', 'main.remainderBelowQuantum.', 'main.halfOrMore.');
+  });
+
+  it('clamp: below the minimum, quotient − 1 with remainder + quantum keeps the clamped charge but still fails remainder < quantum', async () => {
+    const k = await makeCase('min clamp', { price: 7n, quantum: 10n, mode: 'half_up', min: 1000n }, 105n, 0n);
+    await expectHonest(k);
+    expect([k.ref.quotient, k.ref.remainder, k.ref.clamped]).toEqual([73n, 5n, 'min']);
+    const { w, charge } = await craft(k, { q: 72n, r: 15n });
+    expect(charge).toBe(1000n);
+    expectCaughtBy(k, 'q − 1, r + Q', w, 'main.remainderBelowQuantum.');
+  });
+
+  const divisionCases: [string, TariffSpec, bigint, bigint][] = [
+    ['ceil', { price: 7n, quantum: 10n, mode: 'ceil' }, 1234n, 0n],
+    ['half_up', { tiers: [[100n, 5n], [null, 3n]], quantum: 9n, mode: 'half_up' }, 123n, 50n],
+    ['half_even exact half, even quotient', { price: 1n, quantum: 10n, mode: 'half_even' }, 25n, 0n],
+    ['half_even exact half, odd quotient', { price: 1n, quantum: 10n, mode: 'half_even' }, 35n, 0n],
+    ['floor clamped to the minimum', { price: 7n, quantum: 10n, min: 1000n, max: 5000n }, 105n, 0n],
+    ['ceil clamped to the maximum', { price: 10n, quantum: 3n, mode: 'ceil', min: 10n, max: 2000n }, 1000n, 0n],
+    ['quotient ≥ 2^64 capped and clamped, half_even', { price: U64_MAX, quantum: U64_MAX - 1n, mode: 'half_even', max: 77n }, U64_MAX, 0n],
+    ['quantum 2^64 − 1, ceil', { price: 5n, quantum: U64_MAX, mode: 'ceil' }, 3n, 0n],
+  ];
+
+  it.each(divisionCases)('%s: every alternative (quotient, remainder) fails the division range checks', async (name, spec, u, c) => {
+    const k = await makeCase(name, spec, u, c);
+    await expectHonest(k);
+    const { raw, quotient: q, remainder: r } = k.ref;
+    const Q = k.numerics.quantum;
+    const alternatives: [bigint, bigint][] = [-2n, -1n, 1n, 2n].map((d) => [q + d, r - d * Q]);
+    // every in-range remainder r' != r: the quotient then solves the division only modulo p
+    for (const r2 of new Set([0n, 1n, Q / 2n, (Q + 1n) / 2n, Q - 1n, r - 1n, r + 1n])) {
+      if (r2 >= 0n && r2 < Q && r2 !== r) alternatives.push([mod((raw - r2) * inv(Q)), r2]);
+    }
+    expect(alternatives.length).toBeGreaterThanOrEqual(6);
+    for (const [q2, r2] of alternatives) {
+      expect(mod(q2 * Q + r2), 'each alternative satisfies raw = q·Q + r mod p').toBe(mod(raw));
+      const { w } = await craft(k, { q: q2, r: r2 });
+      expectCaughtBy(k, `q = ${q2}, r = ${r2}`, w, 'main.quotientBits.', 'main.remainderRange.', 'main.remainderBelowQuantum.', 'main.halfOrMore.');
+    }
+  });
+});
+
+describe('gap 3: 2^64 as the last finite tier bound before INF (witness calculator)', () => {
+  const I = INF.toString();
+  const lastBoundCheck = () => `TierBounds:${lineIn(libSource, 'lastBits.in <==')}`;
+
+  /** An input for raw bounds/prices, claiming the charge computeCharge gives for them (it does
+   *  not validate a PricingTariff), with the commitments recomputed. */
+  async function rawTariffInput(bounds: bigint[], prices: bigint[], u: bigint, c: bigint): Promise<{ input: Input; charge: bigint }> {
+    const base = await makeCase('base', { tiers: [[100n, 1n], [null, 1n]] }, u, c);
+    const nTiers = bounds.filter((b) => b !== INF).length + 1;
+    const pricing: PricingTariff = {
+      tiers: prices.slice(0, nTiers).map((price, i) => ({ upTo: i < nTiers - 1 ? bounds[i]! : null, price })),
+      quantum: 1n,
+      min: 0n,
+      max: U64_MAX,
+      rounding: 'floor',
+    };
+    const charge = computeCharge({ units: u, outcome: 'success', cumulativeBefore: c }, pricing).charge;
+    const input = await reseal({ ...base.input, tier_bound: bounds.map(String), tier_price: prices.map(String), charge: charge.toString() });
+    return { input, charge };
+  }
+
+  it.each([
+    ['[2^64, INF, INF]', [TWO64, INF, INF], [5n, 4n, 0n, 0n]],
+    ['[1, 2^64, INF]', [1n, TWO64, INF], [5n, 4n, 3n, 0n]],
+  ])('bounds %s have no witness: the last finite bound must be < 2^64', async (what, bounds, prices) => {
+    for (const [u, c] of [
+      [2n, U64_MAX - 1n],
+      [U64_MAX, U64_MAX],
+      [10n, 0n],
+    ] as const) {
+      const { input, charge } = await rawTariffInput(bounds, prices, u, c);
+      expect(input.tier_bound).toEqual(bounds.map(String));
+      const trace = await expectNoWitness(input, `${what}, u ${u}, c ${c}, charge ${charge}`);
+      expect(trace, what).toContain(lastBoundCheck());
+    }
+    // and no tariff snapshot encodes to them: up_to must be < 2^64
+    expect(() => tariffOf({ tiers: [[TWO64, 5n], [null, 4n]] })).toThrow();
+  });
+
+  it('bounds [2^64 − 1, INF, INF] are accepted, agree with computeCharge, and satisfy the R1CS', async () => {
+    for (const [u, c] of [
+      [2n, U64_MAX - 1n], // one unit on each side of the bound
+      [U64_MAX, U64_MAX],
+      [10n, 0n],
+    ] as const) {
+      const k = await makeCase('[2^64 − 1, INF, INF]', { tiers: [[U64_MAX, 5n], [null, 4n]], quantum: 3n, mode: 'half_up' }, u, c);
+      expect(k.input.tier_bound).toEqual([U64_MAX.toString(), I, I]);
+      expect(unsatisfied(k.honest)).toEqual([]);
+      if (c === U64_MAX - 1n) expect(k.ref.tierUnits).toEqual([1n, 1n]);
+      // a wrong charge for the same tariff has no witness (the charge equality fails)
+      const trace = await expectNoWitness(await reseal({ ...k.input, charge: (k.ref.charge ^ 1n).toString() }), 'charge with bit 0 flipped');
+      expect(trace[0]).toBe(`Billing:${lineIn(mainSource, 'charge === computedCharge')}`);
+    }
+  });
+});
+
+describe('gap 4: a price behind the INF padding (witness calculator)', () => {
+  const I = INF.toString();
+  const priceBehindInf = () => `Billing:${lineIn(mainSource, 'bounds.isInf[i] * tier_price[i + 1] === 0')}`;
+
+  it('a 4th price behind B3 = INF has no witness (it would not change the charge); with price 0 it is accepted', async () => {
+    const k = await makeCase('three tiers', { tiers: [[100n, 5n], [1000n, 4n], [null, 3n]], quantum: 3n, mode: 'half_even' }, 2000n, 50n);
+    expect(k.input.tier_bound).toEqual(['100', '1000', I]);
+    expect(k.input.tier_price).toEqual(['5', '4', '3', '0']);
+    await expect(wc.calculateWitness(await reseal(k.input), true)).resolves.toEqual(k.honest);
+    for (const p3 of [1n, U64_MAX]) {
+      const trace = await expectNoWitness(await reseal({ ...k.input, tier_price: ['5', '4', '3', p3.toString()] }), `tier_price[3] = ${p3}`);
+      expect(trace[0]).toBe(priceBehindInf());
+    }
+  });
+
+  it('a linear tariff with a 2nd (or 3rd, 4th) price ≠ 0 has no witness; with zeros it is accepted', async () => {
+    const k = await makeCase('linear', { price: 5n, quantum: 2n, mode: 'ceil', min: 7n }, 1001n, 3n);
+    expect(k.input.tier_bound).toEqual([I, I, I]);
+    expect(k.input.tier_price).toEqual(['5', '0', '0', '0']);
+    await expect(wc.calculateWitness(await reseal(k.input), true)).resolves.toEqual(k.honest);
+    for (const prices of [
+      ['5', '1', '0', '0'],
+      ['5', '5', '0', '0'],
+      ['5', '0', '1', '0'],
+      ['5', '0', '0', '1'],
+    ]) {
+      const trace = await expectNoWitness(await reseal({ ...k.input, tier_price: prices }), `prices ${prices.join(',')}`);
+      expect(trace[0]).toBe(priceBehindInf());
+    }
+  });
+});
+
+describe('gap 5: plausible wrong charges (R1CS)', () => {
+  const OUTCOME_CHECK = ['main.outcome', 'main.outcomeBoth', 'main.billable'];
+
+  it.each(['error', 'timeout'] as const)('%s claiming the minimum: rejected as a plain claim and when decoded as billable', async (outcome) => {
+    const k = await makeCase(outcome, { price: 3n, quantum: 10n, min: 500n }, 40n, 0n, outcome);
+    await expectHonest(k);
+    expect(k.ref.charge).toBe(0n);
+    // plain: everything honest but the charge
+    const plain = await craft(k, {}, 500n);
+    const bad = expectCaughtBy(k, 'charge = min', plain.w, 'main.charge');
+    expect(bad.every((i) => touches(i, wiresOf('main.billable')))).toBe(true);
+    // consistent: the outcome decoded as success (00) or partial (11), so billable = 1 and the
+    // computed charge is the minimum
+    for (const bits of [
+      [0n, 0n],
+      [1n, 1n],
+    ] as [bigint, bigint][]) {
+      const { w, charge } = await craft(k, { set: { 'main.outcomeBits.out[0]': bits[0], 'main.outcomeBits.out[1]': bits[1] } });
+      expect(charge).toBe(500n);
+      const caught = expectCaughtBy(k, `outcome bits ${bits.join('')}`, w, ...OUTCOME_CHECK);
+      expect(caught.some((i) => touches(i, wiresOf('main.charge'))), 'not the charge equality').toBe(false);
+    }
+    // consistent: billable = 1 claimed directly, the decoding left honest
+    const direct = await craft(k, { set: { 'main.billable': 1n } });
+    expect(direct.charge).toBe(500n);
+    expectCaughtBy(k, 'billable = 1', direct.w, ...OUTCOME_CHECK);
+  });
+
+  it('skipping the minimum (claiming the unclamped rounded value) fails the ≥ min comparison', async () => {
+    const k = await makeCase('min', { price: 7n, quantum: 10n, min: 1000n, max: 2000n }, 100n, 0n);
+    await expectHonest(k);
+    expect([k.ref.rounded, k.ref.charge]).toEqual([70n, 1000n]);
+    expectCaughtBy(k, 'plain 70', (await craft(k, {}, 70n)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { 'main.atLeastMin.out': 1n } });
+    expect(charge).toBe(70n);
+    expectCaughtBy(k, 'capped >= min claimed', w, 'main.atLeastMin.');
+    const direct = await craft(k, { set: { 'main.raised': 70n } });
+    expect(direct.charge).toBe(70n);
+    expectCaughtBy(k, 'raised = capped claimed', direct.w, 'main.raised');
+  });
+
+  it('skipping the maximum (claiming the unclamped rounded value) fails the ≤ max comparison', async () => {
+    const k = await makeCase('max', { price: 10n, quantum: 1n, min: 1000n, max: 2000n }, 300n, 0n);
+    await expectHonest(k);
+    expect([k.ref.rounded, k.ref.charge]).toEqual([3000n, 2000n]);
+    expectCaughtBy(k, 'plain 3000', (await craft(k, {}, 3000n)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { 'main.atMostMax.out': 1n } });
+    expect(charge).toBe(3000n);
+    expectCaughtBy(k, 'capped <= max claimed', w, 'main.atMostMax.');
+    const direct = await craft(k, { set: { 'main.clamped': 3000n } });
+    expect(direct.charge).toBe(3000n);
+    expectCaughtBy(k, 'clamped = raised claimed', direct.w, 'main.clamped');
+  });
+
+  it('skipping the 2^64 cap of a huge quotient (claiming its low 64 bits) fails the quotient-is-small check', async () => {
+    const k = await makeCase('huge', { price: U64_MAX, quantum: 1n, max: 12_345n }, U64_MAX, 0n);
+    await expectHonest(k);
+    expect([k.ref.quotient, k.ref.charge]).toEqual([U64_MAX * U64_MAX, 12_345n]);
+    const low = (U64_MAX * U64_MAX) % TWO64;
+    expect(low).toBe(1n);
+    expectCaughtBy(k, 'plain low bits', (await craft(k, {}, low)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { 'main.quotientSmall.out': 1n } });
+    expect(charge).toBe(low);
+    expectCaughtBy(k, 'quotient < 2^64 claimed', w, 'main.quotientSmall.');
+    const direct = await craft(k, { set: { 'main.capped': low } });
+    expect(direct.charge).toBe(low);
+    expectCaughtBy(k, 'capped = low bits claimed', direct.w, 'main.capped');
+  });
+
+  it('ceil claiming the floor result (remainder claimed zero) fails the remainder-is-zero check', async () => {
+    const k = await makeCase('ceil', { price: 7n, quantum: 10n, mode: 'ceil' }, 1234n, 0n);
+    await expectHonest(k);
+    expectCaughtBy(k, 'plain 863', (await craft(k, {}, 863n)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { 'main.remainderZero.out': 1n } });
+    expect(charge).toBe(863n);
+    expectCaughtBy(k, 'remainder = 0 claimed', w, 'main.remainderZero.');
+  });
+
+  it.each([
+    ['half_up above half claiming down', 'half_up', 26n, 3n, { set: { 'main.halfOrMore.out': 0n } }, 2n, 'main.halfOrMore.'],
+    ['half_up on the half claiming down', 'half_up', 25n, 3n, { set: { 'main.halfOrMore.out': 0n } }, 2n, 'main.halfOrMore.'],
+    ['half_up below half claiming up', 'half_up', 24n, 2n, { set: { 'main.halfOrMore.out': 1n } }, 3n, 'main.halfOrMore.'],
+    ['half_even above half claiming down', 'half_even', 26n, 3n, { set: { 'main.halfOrMore.out': 0n } }, 2n, 'main.halfOrMore.'],
+    ['half_even tie, even quotient, claiming up (no tie)', 'half_even', 25n, 2n, { set: { 'main.exactlyHalf.out': 0n } }, 3n, 'main.exactlyHalf.'],
+    ['half_even just above half claiming a tie with an even quotient', 'half_even', 26n, 3n, { set: { 'main.exactlyHalf.out': 1n } }, 2n, 'main.exactlyHalf.'],
+  ] as [string, RoundingMode, bigint, bigint, Tamper, bigint, string][])('%s fails that comparison', async (what, mode, units, honestCharge, tamper, lie, check) => {
+    const k = await makeCase(what, { price: 1n, quantum: 10n, mode }, units, 0n);
+    await expectHonest(k);
+    expect(k.ref.charge).toBe(honestCharge);
+    expectCaughtBy(k, `plain ${lie}`, (await craft(k, {}, lie)).w, 'main.charge');
+    const { w, charge } = await craft(k, tamper);
+    expect(charge).toBe(lie);
+    expectCaughtBy(k, what, w, check);
+  });
+
+  it('a floor tariff claiming the ceil result (rounding mode decoded as ceil) fails the mode decoding', async () => {
+    const k = await makeCase('floor', { price: 7n, quantum: 10n, mode: 'floor' }, 1234n, 0n);
+    await expectHonest(k);
+    expect(k.ref.charge).toBe(863n);
+    expectCaughtBy(k, 'plain 864', (await craft(k, {}, 864n)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { 'main.modeBits.out[0]': 1n, 'main.modeBits.out[1]': 0n } });
+    expect(charge).toBe(864n);
+    expectCaughtBy(k, 'mode bits 10', w, 'main.modeBits.', 'main.rounding_mode');
+  });
+
+  const DERIVED = [
+    'main.outcomeBoth',
+    'main.billable',
+    'main.remainderZero.out',
+    'main.halfOrMore.out',
+    'main.exactlyHalf.out',
+    'main.ceilUp',
+    'main.ceilUpHigh',
+    'main.halfUp',
+    'main.halfEven',
+    'main.tieEvenQuotient',
+    'main.tieDown',
+    'main.quotientSmall.out',
+    'main.capped',
+    'main.atLeastMin.out',
+    'main.atMostMax.out',
+    'main.raised',
+    'main.clamped',
+  ];
+  const derivedCases: [string, TariffSpec, bigint, bigint, Outcome][] = [
+    ['ceil', { price: 7n, quantum: 10n, mode: 'ceil' }, 1234n, 0n, 'success'],
+    ['half_even tie', { price: 1n, quantum: 10n, mode: 'half_even' }, 35n, 0n, 'success'],
+    ['half_up, minimum', { price: 7n, quantum: 10n, mode: 'half_up', min: 1000n }, 105n, 0n, 'partial'],
+    ['maximum', { price: 10n, quantum: 1n, min: 1000n, max: 2000n }, 300n, 0n, 'success'],
+    ['huge quotient', { price: U64_MAX, quantum: 1n, max: 12_345n, mode: 'ceil' }, U64_MAX, 0n, 'success'],
+    ['error', { price: 3n, quantum: 10n, min: 500n, mode: 'half_even' }, 40n, 0n, 'error'],
+  ];
+
+  it.each(derivedCases)('%s: a lie about any one rounding, clamp or billing signal (downstream consistent) is rejected by its own constraint', async (name, spec, u, c, outcome) => {
+    const k = await makeCase(name, spec, u, c, outcome);
+    await expectHonest(k);
+    const honest = model(k.numerics, {}).signals;
+    for (const signal of DERIVED) {
+      expect(wires.has(signal), signal).toBe(true);
+      const h = honest.get(signal)!;
+      const lie = h === 0n ? 1n : h === 1n ? 0n : h + 1n;
+      const { w } = await craft(k, { set: { [signal]: lie } });
+      expectCaughtBy(k, `${signal} = ${lie}`, w, signal);
+    }
+  });
+
+  it('snarkjs wtns.check on the .r1cs agrees: the honest witness passes, the crafted ones fail', async () => {
+    const k = await makeCase('ceil', { price: 7n, quantum: 10n, mode: 'ceil', min: 500n }, 1234n, 0n, 'error');
+    await expectHonest(k);
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const check = async (w: readonly bigint[], file: string) => {
+      writeWtns(path.join(tmp, file), w);
+      return snarkjs.wtns.check(r1csFile, path.join(tmp, file), logger);
+    };
+    expect(await check(k.honest, 'honest.wtns')).toBe(true);
+    expect(await check((await craft(k, { set: { 'main.outcomeBits.out[0]': 0n, 'main.outcomeBits.out[1]': 0n } })).w, 'billable.wtns')).toBe(false);
+    expect(await check((await craft(k, {}, 500n)).w, 'plain.wtns')).toBe(false);
+  });
+});
