@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as snarkjs from 'snarkjs';
 import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
-import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { normalizeMeterEvent } from '../src/core/attest.ts';
 import { computeCharge, pricingFromTariff, type ChargeBreakdown, type Outcome, type PricingTariff, type RoundingMode } from '../src/core/charge.ts';
 import { bindingCommitments, circuitInputs, poseidonHash, randomBlinding } from '../src/core/commitment.ts';
 import {
@@ -38,8 +38,9 @@ import {
   type TariffEncoding,
   type Triple,
 } from '../src/core/field.ts';
-import type { MeterEvent, TariffSnapshot } from '../src/core/schemas.ts';
+import type { MeterEvent } from '../src/core/schemas.ts';
 import { terminateCurve } from '../src/prover/verify.ts';
+import { tariffOf as tariffOfSpec, type TariffSpec } from './support/tariffs.ts';
 
 const P = BN128_P;
 const TWO64 = 1n << 64n;
@@ -271,32 +272,8 @@ const describeConstraint = (i: number) =>
 
 // ---------------------------------------------------------------- building cases
 
-interface TariffSpec {
-  price?: bigint;
-  tiers?: [bigint | null, bigint][];
-  quantum?: bigint;
-  min?: bigint;
-  max?: bigint;
-  mode?: RoundingMode;
-}
-
+const tariffOf = (s: TariffSpec) => tariffOfSpec(s, 'tariff_negative');
 let seq = 0;
-function tariffOf(s: TariffSpec): TariffSnapshot {
-  const common = {
-    tariff_id: 'tariff_negative',
-    tariff_version: `v${seq++}`,
-    currency: 'USD',
-    unit_quantum: String(s.quantum ?? 1n),
-    min_charge_micros: String(s.min ?? 0n),
-    max_charge_micros: String(s.max ?? U64_MAX),
-    rounding_mode: s.mode ?? 'floor',
-  };
-  return normalizeTariff(
-    s.tiers
-      ? { ...common, tariff_class: 'usage_graduated', tiers: s.tiers.map(([upTo, price]) => ({ up_to: upTo === null ? null : String(upTo), unit_price_micros: String(price) })) }
-      : { ...common, tariff_class: 'usage_linear', unit_price_micros: String(s.price ?? 1n) },
-  );
-}
 
 function eventOf(units: bigint, outcome: Outcome): MeterEvent {
   return normalizeMeterEvent({

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
 import { compileCircuit, CIRCUIT } from '../scripts/ceremony.ts';
 import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
-import { computeCharge, pricingFromTariff, type ChargeBreakdown, type Outcome, type RoundingMode } from '../src/core/charge.ts';
+import { computeCharge, pricingFromTariff, type ChargeBreakdown, type Outcome } from '../src/core/charge.ts';
 import {
   bindingCommitments,
   circuitInputs,
@@ -26,6 +26,7 @@ import { BN128_P, TAG_BINDING, TAG_EVENT, TAG_TARIFF, TIER_BOUND_INF, digestLimb
 import { digestOf } from '../src/core/canonical.ts';
 import type { MeterEvent, TariffSnapshot } from '../src/core/schemas.ts';
 import { createProver, ProverClosedError, terminateCurve, verifyGroth16, WitnessError, type Prover } from '../src/prover/index.ts';
+import { tariffOf, type TariffSpec } from './support/tariffs.ts';
 
 const P = BN128_P;
 const TWO64 = 1n << 64n;
@@ -177,32 +178,6 @@ function prng(seed: number) {
   return { int, bits, pick, u64 };
 }
 
-interface TariffSpec {
-  price?: bigint;
-  tiers?: [bigint | null, bigint][];
-  quantum?: bigint;
-  min?: bigint;
-  max?: bigint;
-  mode?: RoundingMode;
-}
-
-let tariffSeq = 0;
-function tariffOf(s: TariffSpec): TariffSnapshot {
-  const common = {
-    tariff_id: 'tariff_test',
-    tariff_version: `v${tariffSeq++}`,
-    currency: 'USD',
-    unit_quantum: String(s.quantum ?? 1n),
-    min_charge_micros: String(s.min ?? 0n),
-    max_charge_micros: String(s.max ?? U64_MAX),
-    rounding_mode: s.mode ?? 'floor',
-  };
-  return normalizeTariff(
-    s.tiers
-      ? { ...common, tariff_class: 'usage_graduated', tiers: s.tiers.map(([upTo, price]) => ({ up_to: upTo === null ? null : String(upTo), unit_price_micros: String(price) })) }
-      : { ...common, tariff_class: 'usage_linear', unit_price_micros: String(s.price ?? 1n) },
-  );
-}
 
 let eventSeq = 0;
 function eventOf(units: bigint, outcome: Outcome = 'success'): MeterEvent {
