@@ -102,11 +102,14 @@ export function createApp(deps: AppDeps) {
     const deadline = Date.now() + (deps.syncProofTimeoutMs ?? 30_000);
     while (!done(row) && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, what.proof && row.proofStatus === 'pending' ? 250 : 10);
-        deps.proofs.events.once(`done:${row.id}`, () => {
+        const event = `done:${row.id}`;
+        const wake = () => {
           clearTimeout(t);
+          deps.proofs.events.off(event, wake); // whichever fires first, leave no listener behind
           resolve();
-        });
+        };
+        const t = setTimeout(wake, what.proof && row.proofStatus === 'pending' ? 250 : 10);
+        deps.proofs.events.on(event, wake);
       });
       row = await reread(row.id);
     }
