@@ -39,7 +39,7 @@ import {
   type Triple,
 } from '../src/core/field.ts';
 import type { MeterEvent } from '../src/core/schemas.ts';
-import { terminateCurve } from '../src/prover/verify.ts';
+import { terminateCurve } from '../src/verifier/groth16.ts';
 import { tariffOf as tariffOfSpec, type TariffSpec } from './support/tariffs.ts';
 
 const P = BN128_P;

@@ -8,9 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { createEngine, WitnessError, type CircuitInput, type ProofResult, type ProvingKeys } from './engine.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { terminateCurve } from './verify.ts';
+import { terminateCurve } from '../verifier/groth16.ts';
 
-export { verifyGroth16, terminateCurve } from './verify.ts';
+export { verifyGroth16, terminateCurve } from '../verifier/groth16.ts';
 export { WitnessError, type CircuitInput, type Groth16ProofJson, type ProofResult } from './engine.ts';
 
 export const DEFAULT_KEYS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'keys');

@@ -2,7 +2,7 @@
 // time, and on `close` stops snarkjs's curve threads so the thread can exit.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, type ProvingKeys } from './engine.ts';
-import { terminateCurve } from './verify.ts';
+import { terminateCurve } from '../verifier/groth16.ts';
 import type { ToWorker, FromWorker } from './protocol.ts';
 
 const port = parentPort;

@@ -7,7 +7,7 @@ import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { ChainWriter, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
-import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
+import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
@@ -238,7 +238,6 @@ export class AttestService {
   }
 }
 
-export type { FullBundle };
 
 const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
 

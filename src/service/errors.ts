@@ -19,7 +19,6 @@ export class ServiceError extends Error {
   }
 }
 
-export const notFound = (what: string) => new ServiceError(404, 'NOT_FOUND', `${what} not found`);
 
 export function zodIssues(e: ZodError, prefix: string): FieldIssue[] {
   return e.issues.slice(0, 20).map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)', message: i.message }));

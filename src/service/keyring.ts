@@ -3,7 +3,7 @@
 // new key and closes the old one's window after a short grace period; old keys stay published.
 import fs from 'node:fs';
 import path from 'node:path';
-import { and, desc, eq, isNull, sql } from 'drizzle-orm';
+import { desc, eq, isNull, sql } from 'drizzle-orm';
 import { type SigningKey, type PublicJwk, generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import type { Jwks } from '../core/keys.ts';
 import { type Db, type Tx, LOCK_KEYS, schema } from '../db/index.ts';
@@ -125,7 +125,7 @@ export class KeyRing {
   }
 
   async isKnown(kid: string): Promise<boolean> {
-    const r = await this.db.select({ kid: schema.signingKeys.kid }).from(schema.signingKeys).where(and(eq(schema.signingKeys.kid, kid)));
+    const r = await this.db.select({ kid: schema.signingKeys.kid }).from(schema.signingKeys).where(eq(schema.signingKeys.kid, kid));
     return r.length > 0;
   }
 }

@@ -2,7 +2,7 @@
 // into the core verify algorithm. Loads no proving key and starts no prover.
 import { bindingCommitments } from '../core/commitment.ts';
 import type { ZkVerifier } from '../core/verify.ts';
-import { terminateCurve, verifyGroth16 } from '../prover/verify.ts';
+import { terminateCurve, verifyGroth16 } from './groth16.ts';
 
 export const zkVerifier: ZkVerifier = {
   verifyGroth16: (vkey, publicSignals, proof) => verifyGroth16(vkey, publicSignals, proof),
