@@ -3,7 +3,6 @@
 import { asc } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { fromB64, toB64, utf8 } from '../src/core/bytes.ts';
 import { canonicalString } from '../src/core/canonical.ts';
 import { signingKeyFromSeed } from '../src/core/keys.ts';
@@ -14,37 +13,17 @@ import { type Db, schema } from '../src/db/index.ts';
 import { problemResponse, toProblem } from '../src/http/problem.ts';
 import { type LogService, createLogService } from '../src/log/service.ts';
 import { testStore, type TestStore } from './support/db.ts';
-import { keyA, pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { queueAttestations } from './support/log-rows.ts';
 
 const ORIGIN = 'log.meterproof.test/http';
 const LOG_KEY = signingKeyFromSeed(new Uint8Array(32).fill(51));
-const tariff = normalizeTariff(pilotTariff);
 let seq = 0;
 
 async function enqueue(db: Db, n: number): Promise<void> {
-  const rows = Array.from({ length: n }, () => {
+  await queueAttestations(db, Array.from({ length: n }, () => {
     const k = seq++;
-    const event = normalizeMeterEvent({ ...pilotEvent, event_id: `evt_http_${k}`, usage_units: k });
-    const r = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
-    const id = r.statementDigest.slice('sha256:'.length);
-    return {
-      id,
-      tenantId: event.tenant_id,
-      eventId: event.event_id,
-      requestDigest: r.statementDigest,
-      statementDigest: r.statementDigest,
-      billingWindowId: event.billing_window_id,
-      chainId: r.statement.chain.id,
-      seq: 0n,
-      chargeMicros: r.statement.charge_micros,
-      currency: r.statement.currency,
-      bundle: r.bundle,
-      blinding: '1',
-      proofStatus: 'pending',
-    };
-  });
-  await db.insert(schema.attestations).values(rows);
-  await db.insert(schema.logQueue).values(rows.map((r) => ({ attestationId: r.id })));
+    return [`evt_http_${k}`, k] as const;
+  }));
 }
 
 describe('log HTTP endpoints', () => {

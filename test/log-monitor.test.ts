@@ -10,44 +10,24 @@ import { asc } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cmdLog } from '../src/cli/log.ts';
-import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { signingKeyFromSeed } from '../src/core/keys.ts';
 import { ed25519NoteSigner, formatVerifierKey, openCheckpoint, parseVerifierKey, signCheckpoint } from '../src/core/note.ts';
 import { type Db, schema } from '../src/db/index.ts';
 import { problemResponse, toProblem } from '../src/http/problem.ts';
 import { type LogService, createLogService } from '../src/log/service.ts';
 import { testStore, type TestStore } from './support/db.ts';
-import { keyA, pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { queueAttestations } from './support/log-rows.ts';
 
 const ORIGIN = 'log.meterproof.test/monitor';
 const LOG_KEY = signingKeyFromSeed(new Uint8Array(32).fill(61));
 const OTHER_KEY = signingKeyFromSeed(new Uint8Array(32).fill(62));
-const tariff = normalizeTariff(pilotTariff);
 let seq = 0;
 
 async function append(log: LogService, db: Db, n: number, tag: string): Promise<void> {
-  const rows = Array.from({ length: n }, () => {
+  await queueAttestations(db, Array.from({ length: n }, () => {
     const k = seq++;
-    const event = normalizeMeterEvent({ ...pilotEvent, event_id: `evt_mon_${tag}_${k}`, usage_units: k });
-    const r = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
-    return {
-      id: r.statementDigest.slice('sha256:'.length),
-      tenantId: event.tenant_id,
-      eventId: event.event_id,
-      requestDigest: r.statementDigest,
-      statementDigest: r.statementDigest,
-      billingWindowId: event.billing_window_id,
-      chainId: r.statement.chain.id,
-      seq: 0n,
-      chargeMicros: r.statement.charge_micros,
-      currency: r.statement.currency,
-      bundle: r.bundle,
-      blinding: '1',
-      proofStatus: 'pending',
-    };
-  });
-  await db.insert(schema.attestations).values(rows);
-  await db.insert(schema.logQueue).values(rows.map((r) => ({ attestationId: r.id })));
+    return [`evt_mon_${tag}_${k}`, k] as const;
+  }));
   expect(await log.integrate()).toBe(n);
 }
 

@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { asc, count, isNull, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { fromB64, toB64 } from '../src/core/bytes.ts';
 import { canonicalBytes } from '../src/core/canonical.ts';
 import { type SigningKey, signingKeyFromSeed } from '../src/core/keys.ts';
@@ -18,42 +17,21 @@ import { type Database, type Db, openDatabase, schema } from '../src/db/index.ts
 import { type LogService, createLogService, loadOrCreateLogKey } from '../src/log/service.ts';
 import { logVerifier } from '../src/verifier/log.ts';
 import { testStore, usingPostgres, type TestStore } from './support/db.ts';
-import { keyA, pilotEvent, pilotTariff, trustFor } from './support/fixtures.ts';
+import { keyA, trustFor } from './support/fixtures.ts';
+import { queueAttestations } from './support/log-rows.ts';
 
 const ORIGIN = 'log.meterproof.test/v1';
 const LOG_KEY = signingKeyFromSeed(new Uint8Array(32).fill(42));
 const OTHER_KEY = signingKeyFromSeed(new Uint8Array(32).fill(43));
 const VKEY = formatVerifierKey(ORIGIN, LOG_KEY.publicKey);
-const tariff = normalizeTariff(pilotTariff);
 let seq = 0;
 
 /** Attestation rows with real signed bundles, plus their log_queue rows, in one transaction. */
-async function enqueue(db: Db, n: number): Promise<string[]> {
-  const rows = Array.from({ length: n }, () => {
+function enqueue(db: Db, n: number): Promise<string[]> {
+  return queueAttestations(db, Array.from({ length: n }, () => {
     const k = seq++;
-    const event = normalizeMeterEvent({ ...pilotEvent, event_id: `evt_log_${k}`, usage_units: 1000 + k });
-    const r = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
-    return {
-      id: r.statementDigest.slice('sha256:'.length),
-      tenantId: event.tenant_id,
-      eventId: event.event_id,
-      requestDigest: r.statementDigest,
-      statementDigest: r.statementDigest,
-      billingWindowId: event.billing_window_id,
-      chainId: r.statement.chain.id,
-      seq: 0n,
-      chargeMicros: r.statement.charge_micros,
-      currency: r.statement.currency,
-      bundle: r.bundle,
-      blinding: '1',
-      proofStatus: 'pending',
-    };
-  });
-  await db.transaction(async (tx) => {
-    await tx.insert(schema.attestations).values(rows);
-    await tx.insert(schema.logQueue).values(rows.map((r) => ({ attestationId: r.id })));
-  });
-  return rows.map((r) => r.id);
+    return [`evt_log_${k}`, 1000 + k] as const;
+  }));
 }
 
 async function attestationRows(db: Db) {
