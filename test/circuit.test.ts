@@ -27,6 +27,7 @@ import { digestOf } from '../src/core/canonical.ts';
 import type { MeterEvent, TariffSnapshot } from '../src/core/schemas.ts';
 import { createProver, ProverClosedError, terminateCurve, verifyGroth16, WitnessError, type Prover } from '../src/prover/index.ts';
 import { tariffOf, type TariffSpec } from './support/tariffs.ts';
+import { readR1cs, type Lc, type R1cs } from './support/r1cs.ts';
 
 const P = BN128_P;
 const TWO64 = 1n << 64n;
@@ -50,52 +51,6 @@ const lineOf = (snippet: string): number => {
   return i + 1;
 };
 
-type Lc = [number, bigint][];
-interface R1cs {
-  nWires: number;
-  constraints: [Lc, Lc, Lc][];
-}
-
-/** Minimal reader of the iden3 .r1cs binary format (header + constraints sections). */
-function readR1cs(buf: Buffer): R1cs {
-  if (buf.toString('ascii', 0, 4) !== 'r1cs') throw new Error('not an r1cs file');
-  const nSections = buf.readUInt32LE(8);
-  let pos = 12;
-  let n8 = 32;
-  let nWires = 0;
-  let nConstraints = 0;
-  let constraintsAt = -1;
-  for (let s = 0; s < nSections; s++) {
-    const type = buf.readUInt32LE(pos);
-    const size = Number(buf.readBigUInt64LE(pos + 4));
-    const body = pos + 12;
-    if (type === 1) {
-      n8 = buf.readUInt32LE(body);
-      const prime = BigInt(`0x${Buffer.from(buf.subarray(body + 4, body + 4 + n8)).reverse().toString('hex')}`);
-      if (prime !== P) throw new Error('r1cs is not over bn128');
-      nWires = buf.readUInt32LE(body + 4 + n8);
-      nConstraints = buf.readUInt32LE(body + 4 + n8 + 24);
-    }
-    if (type === 2) constraintsAt = body;
-    pos = body + size;
-  }
-  const constraints: [Lc, Lc, Lc][] = [];
-  pos = constraintsAt;
-  const lc = (): Lc => {
-    const n = buf.readUInt32LE(pos);
-    pos += 4;
-    const terms: Lc = [];
-    for (let i = 0; i < n; i++) {
-      const wire = buf.readUInt32LE(pos);
-      const coef = BigInt(`0x${Buffer.from(buf.subarray(pos + 4, pos + 4 + n8)).reverse().toString('hex')}`);
-      terms.push([wire, coef]);
-      pos += 4 + n8;
-    }
-    return terms;
-  };
-  for (let i = 0; i < nConstraints; i++) constraints.push([lc(), lc(), lc()]);
-  return { nWires, constraints };
-}
 
 /** Indices of the constraints (A·w)(B·w) = C·w that the witness violates. */
 function unsatisfied(w: readonly bigint[]): number[] {
