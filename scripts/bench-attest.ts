@@ -21,6 +21,7 @@ const { values: opt } = parseArgs({
     batch: { type: 'string', default: '1000' },
     'batch-concurrency': { type: 'string', default: '2' },
     port: { type: 'string', default: '18088' },
+    only: { type: 'string' },
   },
 });
 const DURATION = Number(opt.duration) * 1000;
@@ -91,7 +92,7 @@ async function main() {
   const url = new URL(BASE);
   url.pathname = `/${name}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-bench-'));
-  const server = spawn(process.execPath, ['bin/meterproof.js', 'serve'], {
+  const server = spawn(process.execPath, [...(process.env['BENCH_SERVER_NODE_ARGS']?.split(' ').filter(Boolean) ?? []), 'bin/meterproof.js', 'serve'], {
     env: { ...process.env, PORT: String(PORT), DATABASE_URL: url.toString(), DATA_DIR: dataDir, METERPROOF_ADMIN_TOKEN: ADMIN, PROVER_WORKERS: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -110,10 +111,11 @@ async function main() {
     // warm-up
     for (let i = 0; i < 300; i++) check(await request('POST', '/v1/attest', event('warm'), key));
 
+    const phase = (p: string) => !opt.only || opt.only.split(',').includes(p);
     // 1. open loop at a fixed rate: latency measured from the scheduled send time
     const rate = Number(opt.rate);
     const lat: number[] = [];
-    {
+    if (phase('fixed')) {
       const start = performance.now();
       const total = Math.floor((rate * DURATION) / 1000);
       const inflight: Promise<void>[] = [];
@@ -132,7 +134,7 @@ async function main() {
     }
 
     // 2. closed loop: maximum single-event throughput
-    {
+    if (phase('max')) {
       const conc = Number(opt.concurrency);
       const l: number[] = [];
       let n = 0;
@@ -152,7 +154,7 @@ async function main() {
     }
 
     // 3. batch endpoint
-    {
+    if (phase('batch')) {
       const size = Number(opt.batch);
       const conc = Number(opt['batch-concurrency']);
       const l: number[] = [];

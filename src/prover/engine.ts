@@ -1,7 +1,9 @@
-// One proving engine: the proving key and the circuit's witness calculator loaded once, proofs
-// made from memory (no file reads per proof). Used in-process and inside each pool worker.
+// One proving engine: the proving key parsed and the circuit's witness calculator built once,
+// proofs made from memory by groth16-prove.ts (no file reads, no zkey parsing per proof). Used
+// in-process and inside each pool worker.
 import * as snarkjs from 'snarkjs';
 import { WitnessCalculatorBuilder } from 'circom_runtime';
+import { groth16Prove, readProvingKey, witnessOf, type ProvingCurve } from './groth16-prove.ts';
 
 /** A snarkjs Groth16 proof object (affine coordinates as decimal strings). */
 export interface Groth16ProofJson {
@@ -30,8 +32,6 @@ export interface ProvingEngine {
   prove(input: CircuitInput): Promise<ProofResult>;
 }
 
-const silent: snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
 /** Thrown when the input has no witness (e.g. a wrong claimed charge): a circuit assertion failed. */
 export class WitnessError extends Error {
   override readonly name = 'WitnessError';
@@ -56,6 +56,10 @@ function lastAssertion(e: unknown): string {
 
 export async function createEngine(keys: ProvingKeys, opts: { singleThreadCurve?: boolean } = {}): Promise<ProvingEngine> {
   if (opts.singleThreadCurve) await useSingleThreadCurve();
+  // the global curve when one is set (the single-thread one above), else snarkjs's shared default
+  const g = globalThis as { curve_bn128?: unknown };
+  const curve = (g.curve_bn128 ?? (await snarkjs.curves.getCurveFromName('bn128'))) as unknown as ProvingCurve;
+  const pk = readProvingKey(keys.zkey);
   let wc = await WitnessCalculatorBuilder(keys.wasm);
   let queue: Promise<unknown> = Promise.resolve();
   const witness = async (input: CircuitInput): Promise<Uint8Array> => {
@@ -72,9 +76,7 @@ export async function createEngine(keys: ProvingKeys, opts: { singleThreadCurve?
       // the calculator owns one wasm instance: run witness computations one at a time
       const wtns = queue.then(() => witness(input));
       queue = wtns.catch(() => undefined);
-      const data = await wtns;
-      const { proof, publicSignals } = await snarkjs.groth16.prove({ type: 'mem', data: keys.zkey }, { type: 'mem', data }, silent);
-      return { proof, publicSignals };
+      return groth16Prove(curve, pk, witnessOf(await wtns, pk));
     },
   };
 }
