@@ -45,7 +45,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     const socketDir = url.searchParams.get('host');
     url.searchParams.delete('host');
     const client = postgres(url.toString(), { max: opts.maxConnections ?? 10, onnotice: () => {}, prepare: true, ...(socketDir ? { host: socketDir } : {}) });
-    const db = drizzlePostgres(client, { schema }) as unknown as Db;
+    const db = drizzlePostgres(preparedByDefault(client), { schema }) as unknown as Db;
     return {
       db,
       kind: 'postgres',
@@ -72,6 +72,39 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     migrate: () => migratePglite(drizzlePglite(pg, { schema }), { migrationsFolder: MIGRATIONS }),
     close: () => pg.close(),
   };
+}
+
+/** Statements with at most this many parameters are prepared (named) once per connection. */
+const PREPARE_MAX_PARAMS = 32;
+
+/**
+ * drizzle sends every query through postgres.js `unsafe(..., { prepare: false })` unless it is a
+ * named drizzle prepared query, and postgres.js then describes each parameterized statement
+ * before binding it: two round trips and two socket writes per query. Preparing fixed-shape
+ * statements (few parameters, so the set of distinct texts stays small) makes each later
+ * execution one round trip. Statements with long parameter lists (IN lists, multi-row VALUES)
+ * vary in shape and stay unnamed. Applies inside transactions too.
+ */
+type Unsafe = (query: string, params?: unknown[], options?: Record<string, unknown>) => unknown;
+type Begin = (...args: unknown[]) => unknown;
+function preparedByDefault<T extends object>(client: T): T {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === 'unsafe') {
+        const unsafe = (target as { unsafe: Unsafe }).unsafe;
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
+          unsafe.call(target, query, params, { ...options, prepare: !!params?.length && params.length <= PREPARE_MAX_PARAMS });
+      }
+      if (prop === 'begin') {
+        const begin = (target as { begin: Begin }).begin;
+        return (...args: unknown[]) => {
+          const fn = args.at(-1) as (tx: object) => unknown;
+          return begin.call(target, ...args.slice(0, -1), (tx: object) => fn(preparedByDefault(tx)));
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
 }
 
 /** True when `e` is a unique-constraint violation (SQLSTATE 23505) from either driver. */

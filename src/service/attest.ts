@@ -1,7 +1,7 @@
 // The attest path: normalize, dedupe on (tenant, event_id), then per chain price, sign and store
 // the attestations with their proof jobs and log entries in one atomic statement (chain-writer.ts).
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
 import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { ChainWriter, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
@@ -23,7 +23,7 @@ export interface AttestOutcome {
 }
 
 export class AttestService {
-  private readonly writer: ChainWriter;
+  readonly writer: ChainWriter;
 
   constructor(
     private readonly db: Db,
@@ -204,7 +204,8 @@ export class AttestService {
     const byTenant = new Map<string, string[]>();
     for (const e of events) byTenant.set(e.tenant_id, [...(byTenant.get(e.tenant_id) ?? []), e.event_id]);
     for (const [tenant, ids] of byTenant) {
-      const rows = await this.db.select().from(a).where(and(eq(a.tenantId, tenant), inArray(a.eventId, ids)));
+      // one array parameter rather than one per id: a fixed-shape statement that is cheap to build
+      const rows = await this.db.select().from(a).where(and(eq(a.tenantId, tenant), sql`${a.eventId} = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)))`));
       for (const r of rows) out.set(`${r.tenantId}\u0000${r.eventId}`, r);
     }
     return out;

@@ -1,8 +1,8 @@
-// Writing attestations of one chain: an in-process mutex per chain and a cached chain head, then
-// ONE atomic SQL statement per group of events — the chain head moves only if it is still where
-// we read it (optimistic check on next_seq, so several API processes stay correct), and the
-// attestations, their proof jobs and their log-queue entries are inserted by data-modifying CTEs
-// of the same statement. A unique violation on (tenant, event_id) aborts the whole statement.
+// Writing attestations: an in-process mutex per chain and a cached chain head; signed rows are
+// stored by ONE atomic SQL statement per group commit — chain heads move only if they are still
+// where we read them (optimistic check on next_seq, so several API processes stay correct), and
+// the attestations, their proof jobs and their log-queue entries are inserted by data-modifying
+// CTEs of the same statement. A unique violation on (tenant, event_id) aborts the whole statement.
 import { sql } from 'drizzle-orm';
 import { attestEvent } from '../core/attest.ts';
 import { randomBlinding } from '../core/commitment.ts';
@@ -11,7 +11,7 @@ import type { SigningKey } from '../core/keys.ts';
 import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
-import type { Db } from '../db/index.ts';
+import { type Db, isUniqueViolation } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
 
 export interface PendingEvent {
@@ -43,9 +43,62 @@ function rowsOf(r: unknown): Record<string, unknown>[] {
   return (Array.isArray(r) ? r : (r as { rows: Record<string, unknown>[] }).rows) ?? [];
 }
 
+/** One chain's signed rows, ready to be stored if the chain head is still `start`. */
+interface Prepared {
+  readonly cid: string;
+  readonly tenantId: string;
+  readonly start: Head;
+  readonly link: Head;
+  readonly rows: readonly Record<string, unknown>[];
+  readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
+  readonly guards: readonly PendingEvent[];
+}
+
+interface Waiting {
+  readonly p: Prepared;
+  resolve(w: WrittenAttestation[]): void;
+  reject(e: unknown): void;
+}
+
+/** Attempts to write a chain whose head another process keeps moving (then the request fails). */
+const MAX_STALE_RETRIES = 50;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Statements in flight at once (each on its own connection), and events per statement. */
+const MAX_IN_FLIGHT = 2;
+const MAX_EVENTS_PER_STATEMENT = 2_000;
+
+/** SQLSTATE 40P01: two statements locked chain rows in opposite orders; one was cancelled. */
+const isDeadlock = (e: unknown) => (e as { code?: string } | null)?.code === '40P01' || (e as { cause?: { code?: string } } | null)?.cause?.code === '40P01';
+
+const ROW_COLUMNS = sql.raw(
+  'v(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz)',
+);
+const INSERT_ATTESTATIONS = sql.raw(
+  `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle, v.blinding, 'pending', v.created_at`,
+);
+
+/**
+ * Writes chains' attestations. Events of one chain are serialized in this process (withChain) and
+ * signed from the cached chain head; the signed rows then go to a group commit: every chain group
+ * waiting while a statement is in flight is stored by the next statement, together. Under load
+ * one statement (one round trip, one commit) carries the events of many requests, across chains.
+ * Each chain's head moves only if it is still where this process read it (optimistic check on
+ * next_seq), so several API processes stay correct; a chain that lost the race is re-read and
+ * re-signed. Anything that aborts a shared statement (a duplicate event id, a tariff published
+ * meanwhile, a deadlock with another process) is retried one chain group per statement, so it
+ * only ever affects the group that caused it.
+ */
 export class ChainWriter {
   private readonly heads = new Map<string, Head>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly waiting: Waiting[] = [];
+  private inFlight = 0;
+  private pumpScheduled = false;
+  /** Statements that stored attestations, and the attestations they stored (group commit at work
+   *  when events > statements). */
+  readonly stats = { statements: 0, events: 0 };
 
   constructor(private readonly db: Db) {}
 
@@ -78,18 +131,27 @@ export class ChainWriter {
     let head = this.heads.get(cid) ?? (await this.readHead(cid));
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.tryWrite(cid, tenantId, items, key, issuedAt, head);
+        const prepared = this.prepare(cid, tenantId, items, key, issuedAt, head);
+        const written = await new Promise<WrittenAttestation[]>((resolve, reject) => {
+          this.waiting.push({ p: prepared, resolve, reject });
+          this.schedulePump();
+        });
+        this.heads.set(cid, prepared.link);
+        return written;
       } catch (e) {
-        if (!(e instanceof StaleHead) || attempt >= 20) throw e;
+        if (!(e instanceof StaleHead) || attempt >= MAX_STALE_RETRIES) throw e;
+        // Another process moved this chain meanwhile. Back off a little (random, growing) so that
+        // two processes writing the same chain do not keep invalidating each other, then re-read.
+        await sleep(Math.random() * Math.min(50, 2 ** attempt));
         head = await this.readHead(cid);
       }
     }
   }
 
-  private async tryWrite(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string, start: Head): Promise<WrittenAttestation[]> {
+  private prepare(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string, start: Head): Prepared {
     let link = start;
     const out: Omit<WrittenAttestation, 'cursor'>[] = [];
-    const rows: unknown[] = [];
+    const rows: Record<string, unknown>[] = [];
     for (const it of items) {
       const r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventDigest: it.eventDigest, tariffDigest: it.tariffDigest, chainId: cid });
       if (r.next.cumulativeBefore > U64_MAX) {
@@ -97,7 +159,7 @@ export class ChainWriter {
       }
       const id = r.statementDigest.slice('sha256:'.length);
       const blinding = randomBlinding().toString();
-      // One JSON parameter for all rows (jsonb_to_recordset below): cheap to build and to parse.
+      // One JSON parameter for all rows (jsonb_to_recordset): cheap to build and to parse.
       rows.push({
         id,
         tenant_id: tenantId,
@@ -116,51 +178,173 @@ export class ChainWriter {
       out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
     }
-    // Inline tariffs that might be published meanwhile: refuse the write when a published version
-    // with the same id and version has another digest.
-    const guards = items.filter((i) => i.inlineTariffDigest);
-    const tariffGuard = guards.length
+    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
+  }
+
+  /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Start statements for waiting chain groups while fewer than MAX_IN_FLIGHT are running. */
+  private pump(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length) {
+      const batch: Waiting[] = [];
+      let events = 0;
+      while (this.waiting.length && (batch.length === 0 || events + this.waiting[0]!.p.rows.length <= MAX_EVENTS_PER_STATEMENT)) {
+        const w = this.waiting.shift()!;
+        events += w.p.rows.length;
+        batch.push(w);
+      }
+      this.inFlight++;
+      void this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Waiting[]): Promise<void> {
+    if (batch.length === 1) return this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
+    let stored: Map<string, Map<string, number>>;
+    try {
+      stored = await this.storeMany(batch.map((w) => w.p));
+    } catch (e) {
+      if (!(e instanceof TariffMismatch || isUniqueViolation(e) || isDeadlock(e))) {
+        for (const w of batch) w.reject(e);
+        return;
+      }
+      // The shared statement was aborted by one of its groups: store them one by one.
+      for (const w of batch) await this.settle(w, () => this.storeOne(w.p));
+      return;
+    }
+    for (const w of batch) {
+      const cursors = stored.get(w.p.cid);
+      if (cursors) w.resolve(w.p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! })));
+      else w.reject(new StaleHead());
+    }
+  }
+
+  private async settle(w: Waiting, store: () => Promise<WrittenAttestation[]>): Promise<void> {
+    try {
+      w.resolve(await store());
+    } catch (e) {
+      w.reject(e);
+    }
+  }
+
+  /** The tariff guard of inline tariffs that might be published meanwhile: true when no
+   *  published version with the same id and version has another digest. */
+  private tariffGuard(guards: readonly PendingEvent[]) {
+    return guards.length
       ? sql`not exists (select 1 from tariffs t join (values ${sql.join(
           guards.map((g) => sql`(${g.tariff.tariff_id}, ${g.tariff.tariff_version}, ${g.inlineTariffDigest!})`),
           sql`, `,
         )}) as g(id, version, digest) on t.tariff_id = g.id and t.tariff_version = g.version and t.tariff_digest <> g.digest)`
       : sql`true`;
-    const expected = start.seq.toString();
+  }
+
+  /** One chain group in one statement (the chain row is created or moved with an upsert). */
+  private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
+    const guard = this.tariffGuard(p.guards);
     const statement = sql`
       with c as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
-        select ${cid}, ${tenantId}, ${link.seq.toString()}::bigint, ${link.prev}, ${link.cumulativeBefore.toString()}::numeric
-        where ${tariffGuard}
+        select ${p.cid}, ${p.tenantId}, ${p.link.seq.toString()}::bigint, ${p.link.prev}, ${p.link.cumulativeBefore.toString()}::numeric
+        where ${guard}
         on conflict (chain_id) do update set next_seq = excluded.next_seq, prev_digest = excluded.prev_digest, cumulative_units = excluded.cumulative_units
-          where chains.next_seq = ${expected}::bigint
+          where chains.next_seq = ${p.start.seq.toString()}::bigint
         returning 1
       ), a as (
-        insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle, v.blinding, 'pending', v.created_at
-        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz)
+        ${INSERT_ATTESTATIONS}
+        from jsonb_to_recordset(${JSON.stringify(p.rows)}::jsonb) as ${ROW_COLUMNS}
         where exists (select 1 from c)
-        returning id, seq, cursor
+        returning id, cursor
       ), j as (
         insert into proof_jobs (attestation_id, status) select id, 'queued' from a
       ), q as (
-        insert into log_queue (attestation_id) select id from a order by seq
+        insert into log_queue (attestation_id) select id from a order by cursor
       )
       select (select count(*) from c)::int as chain_ok, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        ${guards.length ? sql`not ${tariffGuard}` : sql`false`} as tariff_mismatch`;
+        ${p.guards.length ? sql`not ${guard}` : sql`false`} as tariff_mismatch`;
     const [res] = rowsOf(await this.db.execute(statement));
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     if (Number(res?.['chain_ok'] ?? 0) !== 1) throw new StaleHead();
-    this.heads.set(cid, link);
-    const raw = res?.['cursors'];
-    const pairs = (typeof raw === 'string' ? JSON.parse(raw) : raw) as [string, number][];
-    const cursors = new Map(pairs.map(([id, c]) => [id, Number(c)]));
-    return out.map((w) => ({ ...w, cursor: cursors.get(w.id)! }));
+    const cursors = cursorMap(res?.['cursors']);
+    this.stats.statements++;
+    this.stats.events += cursors.size;
+    return p.out.map((w) => ({ ...w, cursor: cursors.get(w.id)! }));
+  }
+
+  /** Several chain groups (distinct chains) in one statement. Chains whose head moved elsewhere
+   *  store nothing; the others are stored. Returns chain id → (attestation id → cursor) of the
+   *  stored ones. */
+  private async storeMany(ps: readonly Prepared[]): Promise<Map<string, Map<string, number>>> {
+    const chains = ps.map((p) => ({
+      chain_id: p.cid,
+      tenant_id: p.tenantId,
+      next_seq: p.link.seq.toString(),
+      prev_digest: p.link.prev,
+      cumulative_units: p.link.cumulativeBefore.toString(),
+      expected: p.start.seq.toString(),
+    }));
+    const guards = ps.flatMap((p) => p.guards);
+    const guard = this.tariffGuard(guards);
+    const statement = sql`
+      with i as (
+        select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
+          as x(chain_id text, tenant_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+      ), g as (
+        select ${guard} as ok
+      ), u as (
+        update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
+        from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
+        returning chains.chain_id
+      ), n as (
+        insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
+        select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
+        on conflict (chain_id) do nothing
+        returning chain_id
+      ), ok as (
+        select chain_id from u union all select chain_id from n
+      ), a as (
+        ${INSERT_ATTESTATIONS}
+        from jsonb_to_recordset(${JSON.stringify(ps.flatMap((p) => p.rows))}::jsonb) as ${ROW_COLUMNS}
+        where v.chain_id in (select chain_id from ok)
+        returning id, chain_id, cursor
+      ), j as (
+        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
+      ), q as (
+        insert into log_queue (attestation_id) select id from a order by cursor
+      )
+      select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
+        not (select ok from g) as tariff_mismatch`;
+    const [res] = rowsOf(await this.db.execute(statement));
+    if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
+    const raw = res?.['chains'];
+    const ok = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const cursors = cursorMap(res?.['cursors']);
+    this.stats.statements++;
+    this.stats.events += cursors.size;
+    const out = new Map<string, Map<string, number>>();
+    for (const p of ps) if (ok.has(p.cid)) out.set(p.cid, new Map(p.out.map((o) => [o.id, cursors.get(o.id)!])));
+    return out;
   }
 
   /** Forget a cached head (after a failed write whose effect is unknown). */
   forget(cid: string): void {
     this.heads.delete(cid);
   }
+}
+
+function cursorMap(raw: unknown): Map<string, number> {
+  const pairs = ((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as [string, number][];
+  return new Map(pairs.map(([id, c]) => [id, Number(c)]));
 }
 
 /** Identifies a request's content for idempotency: the digests of its normalized event and tariff. */

@@ -1,0 +1,92 @@
+// The attest write path under concurrency (src/service/chain-writer.ts): group commit stores the
+// events of many concurrent requests with few statements, and two writers with separate caches
+// (as two API processes are) keep every chain linear, lose nothing and store each event once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { AttestService } from '../src/service/attest.ts';
+import { ServiceError } from '../src/service/errors.ts';
+import type { Principal } from '../src/service/auth.ts';
+import { pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { testService, type TestService } from './support/service.ts';
+
+let s: TestService;
+let one: AttestService;
+let two: AttestService;
+const principal: Principal = { id: 'test', scopes: new Set(['attest', 'read']), tenants: null };
+
+beforeAll(async () => {
+  s = await testService();
+  await s.call('POST', '/v1/admin/tenants', { body: { id: 'tenant_acme' } });
+  one = s.container.attest;
+  // a second writer over the same database: its own chain-head cache, its own group commit
+  two = new AttestService(s.store.database.db, s.container.keys, s.container.tariffs);
+}, 60_000);
+afterAll(async () => s?.close());
+
+const body = (id: string, endpoint: string, units = 10) => ({ meter_event: { ...pilotEvent, event_id: id, endpoint, usage_units: units }, tariff_snapshot: pilotTariff });
+
+const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: Record<string, unknown>[] }).rows) as Record<string, unknown>[];
+
+describe('chain writer', () => {
+  it('stores concurrent single events with fewer statements than events (group commit)', async () => {
+    const before = { ...one.writer.stats };
+    const res = await Promise.all(Array.from({ length: 120 }, (_, i) => one.attest(principal, body(`gc-${i}`, `/gc${i % 12}`))));
+    expect(res.every((r) => r.created)).toBe(true);
+    const statements = one.writer.stats.statements - before.statements;
+    expect(one.writer.stats.events - before.events).toBe(120);
+    expect(statements).toBeLessThan(120);
+  }, 60_000);
+
+  it('two writers on shared chains: each event once, replays answered, conflicts refused, chains linear', async () => {
+    const reqs: { svc: AttestService; id: string; b: ReturnType<typeof body>; kind: 'new' | 'replay' | 'conflict' }[] = [];
+    for (let i = 0; i < 240; i++) {
+      const b = body(`mw-${i}`, `/mw${i % 4}`, 1 + (i % 7));
+      reqs.push({ svc: i % 2 ? one : two, id: b.meter_event.event_id, b, kind: 'new' });
+      if (i % 6 === 0) reqs.push({ svc: i % 2 ? two : one, id: b.meter_event.event_id, b, kind: 'replay' });
+      if (i % 10 === 3) reqs.push({ svc: i % 2 ? two : one, id: b.meter_event.event_id, b: body(b.meter_event.event_id, `/mw${i % 4}`, 999), kind: 'conflict' });
+    }
+    const out = await Promise.all(reqs.map((r) => r.svc.attest(principal, r.b).then((o) => ({ r, o }), (e: unknown) => ({ r, e }))));
+    // per event id: exactly one stored attestation; every other request for it is a replay of
+    // it (same content) or a 409 (different content) — whichever request got there first
+    const stored = new Map<string, string>();
+    for (const x of out) {
+      if ('o' in x && x.o.created) {
+        expect(stored.has(x.r.id)).toBe(false);
+        stored.set(x.r.id, x.o.row.id);
+      }
+    }
+    expect(stored.size).toBe(240);
+    for (const x of out) {
+      if ('e' in x) {
+        expect(x.e, String((x.e as Error).stack)).toBeInstanceOf(ServiceError);
+        expect((x.e as ServiceError).code).toBe('IDEMPOTENCY_CONFLICT');
+      } else if (!x.o.created) {
+        expect(x.o.row.id).toBe(stored.get(x.r.id));
+      }
+    }
+    const db = s.store.database.db;
+    const rows = rowsOf(
+      await db.execute(sql`select chain_id, seq, statement_digest, bundle -> 'attestation' -> 'statement' -> 'chain' as chain from attestations where event_id like 'mw-%' order by chain_id, seq`),
+    );
+    expect(rows).toHaveLength(240);
+    const byChain = new Map<string, Record<string, unknown>[]>();
+    for (const r of rows) byChain.set(r['chain_id'] as string, [...(byChain.get(r['chain_id'] as string) ?? []), r]);
+    expect(byChain.size).toBe(4);
+    for (const chain of byChain.values()) {
+      chain.forEach((r, i) => {
+        const link = (typeof r['chain'] === 'string' ? JSON.parse(r['chain']) : r['chain']) as { seq: string; prev: string | null };
+        expect(Number(r['seq'])).toBe(i);
+        expect(link.seq).toBe(String(i));
+        expect(link.prev).toBe(i === 0 ? null : chain[i - 1]!['statement_digest']);
+      });
+    }
+    // every stored attestation has its proof job and its log entry (queued or integrated)
+    const [counts] = rowsOf(
+      await db.execute(sql`select
+        (select count(*) from proof_jobs j join attestations a on a.id = j.attestation_id where a.event_id like 'mw-%')::int as jobs,
+        ((select count(*) from log_queue q join attestations a on a.id = q.attestation_id where a.event_id like 'mw-%')
+          + (select count(*) from log_leaves l join attestations a on a.id = l.attestation_id where a.event_id like 'mw-%'))::int as logged`),
+    );
+    expect(counts).toEqual({ jobs: 240, logged: 240 });
+  }, 120_000);
+});
