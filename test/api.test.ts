@@ -1,4 +1,8 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve as serveHttp } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/http/app.ts';
 import { verifyBundle } from '../src/core/verify.ts';
 import { verify } from '../src/verifier/index.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
@@ -339,5 +343,67 @@ describe('log receipts', () => {
     const bad = structuredClone(again.body);
     bad.receipt.log_index = String(Number(bad.receipt.log_index) + 1);
     expect((await verify(bad, trust, { profile: 'standard', consistencyProof: proof.hashes })).checks.find((c) => c.name === 'inclusion')?.code).toBe('INCLUSION_INVALID');
+  });
+});
+
+describe('over a real socket (@hono/node-server)', () => {
+  // The body is read straight from the Node request there; these cases exercise that path.
+  let server: ReturnType<typeof serveHttp>;
+  let port: number;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  beforeAll(async () => {
+    server = serveHttp({ fetch: createApp({ ...s.container.deps, bodyLimitBytes: 64 * 1024 }).fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise<void>((r) => server.once('listening', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    agent.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  /** POST `chunks` (Content-Length unless chunked) and read the JSON answer. */
+  const post = (path: string, chunks: string[], chunked = false) =>
+    new Promise<{ status: number; body: any; type: string }>((resolve, reject) => {
+      const size = chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path, agent, headers: { authorization: `Bearer ${attestKey}`, 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': size }) } },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text), type: String(res.headers['content-type']) }));
+        },
+      );
+      req.on('error', reject);
+      (async () => {
+        for (const c of chunks) {
+          req.write(c);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        req.end();
+      })().catch(reject);
+    });
+
+  const body = (id: string, pad = 0) => JSON.stringify({ meter_event: ev({ event_id: id, endpoint: '/sock' }), tariff_snapshot: { ...pilotTariff, ...(pad ? { description: 'x'.repeat(pad) } : {}) } });
+
+  it('attests with a Content-Length body and with a chunked one', async () => {
+    expect((await post('/v1/attest', [body('sock-1')])).status).toBe(201);
+    const whole = body('sock-2');
+    const r = await post('/v1/attest', [whole.slice(0, 50), whole.slice(50, 200), whole.slice(200)], true);
+    expect(r.status).toBe(201);
+    expect(r.body.meter_event.event_id).toBe('sock-2');
+  });
+
+  it('refuses a body over the limit with 413 problem+json, declared or chunked; the connection keeps working', async () => {
+    const big = body('sock-3', 70 * 1024);
+    const declared = await post('/v1/attest', [big]);
+    expect(declared.status).toBe(413);
+    expect(declared.type).toMatch(/application\/problem\+json/);
+    expect(declared.body.code).toBe('PAYLOAD_TOO_LARGE');
+    const pieces = Array.from({ length: 8 }, (_, i) => big.slice((i * big.length) / 8, ((i + 1) * big.length) / 8));
+    const streamed = await post('/v1/attest', pieces, true);
+    expect(streamed.status).toBe(413);
+    expect(streamed.body.code).toBe('PAYLOAD_TOO_LARGE');
+    // nothing was stored for it (the same event id is new afterwards), and the connection serves on
+    expect((await post('/v1/attest', [body('sock-3')])).status).toBe(201);
   });
 });
