@@ -1,6 +1,5 @@
 // The log's HTTP endpoints on a minimal Hono app: content types, proofs that verify with nothing
 // but the specs (RFC 9162, C2SP signed-note/tlog-checkpoint), and strict query validation (4xx only).
-import { asc } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, toB64, utf8 } from '../src/core/bytes.ts';
@@ -9,11 +8,11 @@ import { signingKeyFromSeed } from '../src/core/keys.ts';
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/core/merkle.ts';
 import { openCheckpoint, parseVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
-import { type Db, schema } from '../src/db/index.ts';
+import type { Db } from '../src/db/index.ts';
 import { problemResponse, toProblem } from '../src/http/problem.ts';
 import { type LogService, createLogService } from '../src/log/service.ts';
 import { testStore, type TestStore } from './support/db.ts';
-import { queueAttestations } from './support/log-rows.ts';
+import { attestationRows, queueAttestations } from './support/log-rows.ts';
 
 const ORIGIN = 'log.meterproof.test/http';
 const LOG_KEY = signingKeyFromSeed(new Uint8Array(32).fill(51));
@@ -92,7 +91,7 @@ describe('log HTTP endpoints', () => {
     }
     expect(sizes).toEqual([3, 10, 11, 21]);
 
-    const rows = await db.select().from(schema.attestations).orderBy(asc(schema.attestations.cursor));
+    const rows = await attestationRows(db);
     const leafOf = (i: number) => leafHash(utf8(canonicalString((rows[i]!.bundle as FullBundle).attestation.statement)));
     for (const n of sizes) {
       for (let i = 0; i < n; i++) {

@@ -41,6 +41,8 @@ export interface AttestResult {
   readonly bundle: FullBundle;
   readonly statement: Statement;
   readonly statementDigest: string;
+  /** The RFC 8785 canonical bytes of the statement (what is signed and, as a leaf, logged). */
+  readonly statementBytes: Uint8Array;
   /** The chain state after this event, for the next statement of the same chain. */
   readonly next: ChainLink;
 }
@@ -87,6 +89,7 @@ export function attestEvent(args: {
     bundle,
     statement,
     statementDigest,
+    statementBytes: bytes,
     next: { seq: chain.seq + 1n, prev: statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) },
   };
 }

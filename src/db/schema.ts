@@ -78,7 +78,6 @@ export const attestations = pgTable(
     /** Blinding of the event commitment (private; in the full bundle once proved). */
     blinding: text('blinding').notNull(),
     proofStatus: text('proof_status').notNull(),
-    logIndex: bigint('log_index', { mode: 'number' }),
     createdAt: ts('created_at').notNull().defaultNow(),
     /** Monotonic cursor for pagination. */
     cursor: bigserial('cursor', { mode: 'number' }).notNull(),
@@ -108,6 +107,9 @@ export const proofJobs = pgTable(
 export const logQueue = pgTable('log_queue', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   attestationId: text('attestation_id').notNull().unique(),
+  /** RFC 9162 leaf hash of the statement's canonical bytes, computed when the attestation is
+   *  written (null only for rows queued before this column existed: computed then from the bundle). */
+  leafHash: bytea('leaf_hash'),
 });
 
 /** Log leaves: index → the canonical statement bytes' leaf hash. */

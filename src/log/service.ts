@@ -8,7 +8,7 @@
 // current one is assembled from O(log n) stored nodes (src/core/merkle.ts).
 //
 // Integration is one transaction: lock, read the latest checkpoint and its right edge, append a
-// batch of queued leaves, store leaves + nodes + attestations.log_index, delete the queue rows,
+// batch of queued leaves, store leaves + nodes, delete the queue rows,
 // sign and store the new checkpoint. Either all of it commits or none of it does, so the log
 // never signs a checkpoint that does not extend the previous one and a crash loses nothing.
 import fs from 'node:fs';
@@ -217,12 +217,6 @@ export function createLogService(opts: LogServiceOptions): LogService {
       for (const chunk of chunks(appended.nodes.map((n) => ({ level: n.level, idx: Number(n.index), hash: n.hash })))) {
         await tx.insert(t.nodes).values(chunk);
       }
-      if (end > first) {
-        await tx.execute(sql`
-          update ${t.att} set log_index = l.idx
-          from ${t.leaves} l
-          where l.attestation_id = ${t.att.id} and l.idx >= ${first}::bigint and l.idx < ${end}::bigint`);
-      }
       if (queued.length > 0) {
         await tx.delete(t.queue).where(
           inArray(
@@ -241,30 +235,41 @@ export function createLogService(opts: LogServiceOptions): LogService {
     return signed.count;
   }
 
-  /** Leaf hashes of the queued attestations, in queue order; rows already in the log are skipped. */
-  async function loadLeaves(tx: Tx, queued: readonly { attestationId: string }[]): Promise<{ attestationId: string; hash: Uint8Array }[]> {
+  /**
+   * Leaf hashes of the queued attestations, in queue order. The attest statement stores each
+   * leaf hash with its queue row (DESIGN §6: the hash of the statement's RFC 8785 canonical
+   * bytes, which it has just signed); rows queued without one are hashed here from the stored
+   * statement. Rows whose attestation is already in the log are skipped (leftovers: the queue
+   * row is written with the attestation and deleted with its leaf, so this does not happen).
+   */
+  async function loadLeaves(tx: Tx, queued: readonly { attestationId: string; leafHash: Uint8Array | null }[]): Promise<{ attestationId: string; hash: Uint8Array }[]> {
     if (queued.length === 0) return [];
-    const rows = await tx
-      .select({ id: t.att.id, logIndex: t.att.logIndex, statement: sql<unknown>`${t.att.bundle} -> 'attestation' -> 'statement'` })
-      .from(t.att)
-      .where(
-        inArray(
-          t.att.id,
-          queued.map((q) => q.attestationId),
-        ),
-      );
-    const byId = new Map(rows.map((r) => [r.id, r]));
+    const ids = JSON.stringify(queued.map((q) => q.attestationId));
+    const logged = new Set(
+      (await tx.select({ id: t.leaves.attestationId }).from(t.leaves).where(sql`${t.leaves.attestationId} = any(array(select jsonb_array_elements_text(${ids}::jsonb)))`)).map((r) => r.id),
+    );
+    const missing = queued.filter((q) => !q.leafHash && !logged.has(q.attestationId)).map((q) => q.attestationId);
+    const statements = new Map<string, unknown>();
+    if (missing.length) {
+      const rows = await tx
+        .select({ id: t.att.id, statement: sql<unknown>`${t.att.bundle} -> 'attestation' -> 'statement'` })
+        .from(t.att)
+        .where(inArray(t.att.id, missing));
+      for (const r of rows) statements.set(r.id, typeof r.statement === 'string' ? (JSON.parse(r.statement) as unknown) : r.statement);
+    }
     const out: { attestationId: string; hash: Uint8Array }[] = [];
     for (const q of queued) {
-      const row = byId.get(q.attestationId);
-      // The queue row is written in the attestation's transaction, so a missing attestation or one
-      // already logged is a leftover (its queue row is deleted with the batch, nothing is appended).
-      if (!row || row.logIndex !== null) continue;
-      const statement = typeof row.statement === 'string' ? (JSON.parse(row.statement) as unknown) : row.statement;
+      if (logged.has(q.attestationId)) continue;
+      if (q.leafHash) {
+        if (q.leafHash.length !== 32) throw new Error(`queued leaf hash of ${q.attestationId} is not 32 bytes`);
+        out.push({ attestationId: q.attestationId, hash: new Uint8Array(q.leafHash) });
+        continue;
+      }
+      const statement = statements.get(q.attestationId);
+      if (statement === undefined) continue; // no such attestation: a leftover queue row
       if (!statement || typeof statement !== 'object' || Array.isArray(statement)) {
         throw new Error(`attestation ${q.attestationId} has no statement to log`);
       }
-      // DESIGN §6: the leaf is the RFC 8785 canonical bytes of the statement.
       out.push({ attestationId: q.attestationId, hash: leafHash(canonicalBytes(statement)) });
     }
     return out;

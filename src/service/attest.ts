@@ -1,7 +1,7 @@
 // The attest path: normalize, dedupe on (tenant, event_id), then per chain price, sign and store
 // the attestations with their proof jobs and log entries in one atomic statement (chain-writer.ts).
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
 import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { ChainWriter, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
@@ -15,7 +15,19 @@ import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { TariffService } from './tariffs.ts';
 
-export type AttestationRow = typeof schema.attestations.$inferSelect;
+/** A stored attestation with its log index (null until the log has integrated it). */
+export type AttestationRow = typeof schema.attestations.$inferSelect & { logIndex: number | null };
+
+/** Attestations joined with their log leaf: the log index lives only in log_leaves, so storing
+ *  a leaf never rewrites the attestation row. */
+function selectRows(db: Db) {
+  const a = schema.attestations;
+  const l = schema.logLeaves;
+  return db
+    .select({ ...getTableColumns(a), logIndex: l.idx })
+    .from(a)
+    .leftJoin(l, eq(l.attestationId, a.id));
+}
 
 export interface AttestOutcome {
   readonly created: boolean;
@@ -205,7 +217,7 @@ export class AttestService {
     for (const e of events) byTenant.set(e.tenant_id, [...(byTenant.get(e.tenant_id) ?? []), e.event_id]);
     for (const [tenant, ids] of byTenant) {
       // one array parameter rather than one per id: a fixed-shape statement that is cheap to build
-      const rows = await this.db.select().from(a).where(and(eq(a.tenantId, tenant), sql`${a.eventId} = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)))`));
+      const rows = await selectRows(this.db).where(and(eq(a.tenantId, tenant), sql`${a.eventId} = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)))`));
       for (const r of rows) out.set(`${r.tenantId}\u0000${r.eventId}`, r);
     }
     return out;
@@ -214,7 +226,7 @@ export class AttestService {
   async get(principal: Principal, id: string): Promise<AttestationRow> {
     requireScope(principal, 'read');
     if (!/^[0-9a-f]{64}$/.test(id)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
-    const [row] = await this.db.select().from(schema.attestations).where(eq(schema.attestations.id, id));
+    const [row] = await selectRows(this.db).where(eq(schema.attestations.id, id));
     // A key that may not see the tenant gets the same answer as for a missing attestation.
     if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     return row;
@@ -224,9 +236,7 @@ export class AttestService {
     requireScope(principal, 'read');
     requireTenant(principal, q.tenantId);
     const a = schema.attestations;
-    return this.db
-      .select()
-      .from(a)
+    return selectRows(this.db)
       .where(
         and(
           eq(a.tenantId, q.tenantId),

@@ -23,6 +23,7 @@ export function newSecret(): string {
 
 export class Auth {
   private readonly cache = new Map<string, { p: Principal | null; at: number }>();
+  private readonly loading = new Map<string, Promise<Principal | null>>();
   constructor(
     private readonly db: Db,
     private readonly adminTokenHash: string,
@@ -37,12 +38,23 @@ export class Auth {
     let p: Principal | null;
     if (hit && Date.now() - hit.at < 2000) p = hit.p;
     else {
-      const [row] = await this.db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, h));
-      p = row && !row.revokedAt ? { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null } : null;
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(h, { p, at: Date.now() });
+      // one look-up per key at a time: concurrent requests with a stale entry share it
+      let pending = this.loading.get(h);
+      if (!pending) {
+        pending = this.load(h).finally(() => this.loading.delete(h));
+        this.loading.set(h, pending);
+      }
+      p = await pending;
     }
     if (!p) throw new ServiceError(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
+    return p;
+  }
+
+  private async load(h: string): Promise<Principal | null> {
+    const [row] = await this.db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, h));
+    const p = row && !row.revokedAt ? { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null } : null;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(h, { p, at: Date.now() });
     return p;
   }
 }

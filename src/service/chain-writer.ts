@@ -11,6 +11,8 @@ import type { SigningKey } from '../core/keys.ts';
 import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
+import { toHex } from '../core/bytes.ts';
+import { leafHash } from '../core/merkle.ts';
 import { type Db, isUniqueViolation } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
 
@@ -72,12 +74,19 @@ const MAX_EVENTS_PER_STATEMENT = 2_000;
 const isDeadlock = (e: unknown) => (e as { code?: string } | null)?.code === '40P01' || (e as { cause?: { code?: string } } | null)?.cause?.code === '40P01';
 
 const ROW_COLUMNS = sql.raw(
-  'v(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz)',
+  'x(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz, leaf_hash text)',
 );
 const INSERT_ATTESTATIONS = sql.raw(
   `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle, v.blinding, 'pending', v.created_at`,
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle, v.blinding, 'pending', v.created_at
+        from v`,
 );
+/** The proof job and the log-queue entry (with its precomputed leaf hash) of each stored row. */
+const QUEUE_WORK = sql.raw(`j as (
+        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
+      ), q as (
+        insert into log_queue (attestation_id, leaf_hash) select a.id, decode(v.leaf_hash, 'hex') from a join v on v.id = a.id order by a.cursor
+      )`);
 
 /**
  * Writes chains' attestations. Events of one chain are serialized in this process (withChain) and
@@ -174,6 +183,7 @@ export class ChainWriter {
         bundle: r.bundle,
         blinding,
         created_at: issuedAt,
+        leaf_hash: toHex(leafHash(r.statementBytes)),
       });
       out.push({ id, bundle: r.bundle, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
@@ -260,16 +270,12 @@ export class ChainWriter {
         on conflict (chain_id) do update set next_seq = excluded.next_seq, prev_digest = excluded.prev_digest, cumulative_units = excluded.cumulative_units
           where chains.next_seq = ${p.start.seq.toString()}::bigint
         returning 1
+      ), v as (
+        select * from jsonb_to_recordset(${JSON.stringify(p.rows)}::jsonb) as ${ROW_COLUMNS} where exists (select 1 from c)
       ), a as (
         ${INSERT_ATTESTATIONS}
-        from jsonb_to_recordset(${JSON.stringify(p.rows)}::jsonb) as ${ROW_COLUMNS}
-        where exists (select 1 from c)
         returning id, cursor
-      ), j as (
-        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
-      ), q as (
-        insert into log_queue (attestation_id) select id from a order by cursor
-      )
+      ), ${QUEUE_WORK}
       select (select count(*) from c)::int as chain_ok, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         ${p.guards.length ? sql`not ${guard}` : sql`false`} as tariff_mismatch`;
     const [res] = rowsOf(await this.db.execute(statement));
@@ -312,16 +318,13 @@ export class ChainWriter {
         returning chain_id
       ), ok as (
         select chain_id from u union all select chain_id from n
+      ), v as (
+        select * from jsonb_to_recordset(${JSON.stringify(ps.flatMap((p) => p.rows))}::jsonb) as ${ROW_COLUMNS}
+        where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}
-        from jsonb_to_recordset(${JSON.stringify(ps.flatMap((p) => p.rows))}::jsonb) as ${ROW_COLUMNS}
-        where v.chain_id in (select chain_id from ok)
         returning id, chain_id, cursor
-      ), j as (
-        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
-      ), q as (
-        insert into log_queue (attestation_id) select id from a order by cursor
-      )
+      ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         not (select ok from g) as tariff_mismatch`;
     const [res] = rowsOf(await this.db.execute(statement));

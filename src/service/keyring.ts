@@ -25,6 +25,7 @@ export function readPrivateKey(file: string): SigningKey | null {
 export class KeyRing {
   private readonly keys = new Map<string, SigningKey>();
   private cached: { key: SigningKey; until: Date | null; at: number } | null = null;
+  private refreshing: Promise<SigningKey> | null = null;
 
   constructor(
     private readonly db: Db,
@@ -92,11 +93,22 @@ export class KeyRing {
   async current(now = new Date(), force = false): Promise<SigningKey> {
     const c = this.cached;
     if (!force && c && Date.now() - c.at < REFRESH_MS && (!c.until || c.until > now)) return c.key;
-    const row = await this.currentRow(now);
-    if (!row) throw Object.assign(new Error('no signing key is valid now'), { code: 'KEY_UNAVAILABLE' });
-    const key = this.privateKey(row.kid);
-    this.cached = { key, until: row.validUntil, at: Date.now() };
-    return key;
+    // one refresh at a time: concurrent requests that find the cache stale share its query
+    if (!force && this.refreshing) return this.refreshing;
+    const refresh = (async () => {
+      const row = await this.currentRow(now);
+      if (!row) throw Object.assign(new Error('no signing key is valid now'), { code: 'KEY_UNAVAILABLE' });
+      const key = this.privateKey(row.kid);
+      this.cached = { key, until: row.validUntil, at: Date.now() };
+      return key;
+    })();
+    if (force) return refresh;
+    this.refreshing = refresh;
+    try {
+      return await refresh;
+    } finally {
+      this.refreshing = null;
+    }
   }
 
   /** Start signing with a new key; the old one stays published with its closed window. */
