@@ -44,8 +44,6 @@ export const MAX_ENTRIES = 1000;
 /** Default and largest number of queued attestations integrated per checkpoint. */
 export const DEFAULT_BATCH = 1000;
 const MAX_BATCH = 10_000;
-/** Rows per INSERT statement (keeps bind parameters well under the protocol limit). */
-const INSERT_CHUNK = 2000;
 /** The file a generated log key is kept in, under DATA_DIR. */
 export const LOG_KEY_FILE = path.join('keys', 'log.key.json');
 
@@ -211,19 +209,22 @@ export function createLogService(opts: LogServiceOptions): LogService {
       const first = Number(size);
       const end = Number(appended.size);
 
-      for (const chunk of chunks(leaves.map((l, i) => ({ idx: first + i, attestationId: l.attestationId, leafHash: l.hash })))) {
-        await tx.insert(t.leaves).values(chunk);
+      // Rows travel as one jsonb parameter each (hashes in hex): one bind parameter instead of
+      // three per row, which drizzle would otherwise build one by one.
+      if (leaves.length) {
+        const rows = JSON.stringify(leaves.map((l, i) => [first + i, l.attestationId, toHex(l.hash)]));
+        await tx.execute(sql`insert into ${t.leaves} (idx, attestation_id, leaf_hash)
+          select (r->>0)::bigint, r->>1, decode(r->>2, 'hex') from jsonb_array_elements(${rows}::jsonb) as r`);
       }
-      for (const chunk of chunks(appended.nodes.map((n) => ({ level: n.level, idx: Number(n.index), hash: n.hash })))) {
-        await tx.insert(t.nodes).values(chunk);
+      if (appended.nodes.length) {
+        const rows = JSON.stringify(appended.nodes.map((n) => [n.level, n.index.toString(), toHex(n.hash)]));
+        await tx.execute(sql`insert into ${t.nodes} (level, idx, hash)
+          select (r->>0)::int, (r->>1)::bigint, decode(r->>2, 'hex') from jsonb_array_elements(${rows}::jsonb) as r`);
       }
       if (queued.length > 0) {
-        await tx.delete(t.queue).where(
-          inArray(
-            t.queue.id,
-            queued.map((q) => q.id),
-          ),
-        );
+        // exactly the rows read above (a row with a lower id may commit later: it stays queued)
+        const ids = JSON.stringify(queued.map((q) => q.id));
+        await tx.delete(t.queue).where(sql`${t.queue.id} = any(array(select (jsonb_array_elements_text(${ids}::jsonb))::bigint))`);
       }
       if (latest && end === first) return null; // only stale queue rows were removed
       const note = signCheckpoint({ origin, size: appended.size, rootHash: appended.root }, signer);
@@ -507,8 +508,4 @@ function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : ((result as { rows?: T[] }).rows ?? [])) as T[];
 }
 
-function chunks<T>(items: readonly T[]): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += INSERT_CHUNK) out.push(items.slice(i, i + INSERT_CHUNK));
-  return out;
-}
+
