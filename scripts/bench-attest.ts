@@ -3,7 +3,11 @@
 // prints throughput and p50/p95/p99 for /v1/attest and /v1/attest/batch next to this machine's
 // raw Ed25519 signing rate measured in the same run.
 //
-//   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000]
+//   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
+//                            --batch-concurrency 4 --only fixed,max,max-minimal,batch,batch-minimal]
+// Phases: fixed (open loop at --rate), max and max-minimal (closed loop; full bundles, then
+// `Prefer: return=minimal`), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
+// the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import os from 'node:os';
@@ -19,7 +23,7 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '32' },
     batch: { type: 'string', default: '1000' },
-    'batch-concurrency': { type: 'string', default: '2' },
+    'batch-concurrency': { type: 'string', default: '4' },
     port: { type: 'string', default: '18088' },
     only: { type: 'string' },
   },
@@ -30,11 +34,11 @@ const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/
 const ADMIN = `bench-admin-${Date.now()}-0123456789abcdef`;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
 
-function request(method: string, p: string, body: unknown, token: string): Promise<{ status: number; text: string }> {
+function request(method: string, p: string, body: unknown, token: string, extra: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: PORT, method, path: p, agent, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } },
+      { host: '127.0.0.1', port: PORT, method, path: p, agent, headers: { authorization: `Bearer ${token}`, ...extra, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -133,9 +137,12 @@ async function main() {
       results.push(`/v1/attest at a fixed ${rate} req/s for ${(DURATION / 1000).toFixed(0)} s: achieved ${(total / secs).toFixed(0)} req/s, ${fmt(lat)}`);
     }
 
-    // 2. closed loop: maximum single-event throughput
-    if (phase('max')) {
+    // 2. closed loop: maximum single-event throughput, with the full bundle in each response
+    //    and with `Prefer: return=minimal`
+    for (const minimal of [false, true]) {
+      if (!phase(minimal ? 'max-minimal' : 'max')) continue;
       const conc = Number(opt.concurrency);
+      const headers: Record<string, string> = minimal ? { prefer: 'return=minimal' } : {};
       const l: number[] = [];
       let n = 0;
       const start = performance.now();
@@ -143,20 +150,22 @@ async function main() {
         Array.from({ length: conc }, async () => {
           while (performance.now() - start < DURATION) {
             const t = performance.now();
-            check(await request('POST', '/v1/attest', event('max'), key));
+            check(await request('POST', '/v1/attest', event('max'), key, headers));
             l.push(performance.now() - t);
             n++;
           }
         }),
       );
       const secs = (performance.now() - start) / 1000;
-      results.push(`/v1/attest max, ${conc} connections: ${(n / secs).toFixed(0)} events/s, ${fmt(l)}`);
+      results.push(`/v1/attest max${minimal ? ' (Prefer: return=minimal)' : ''}, ${conc} connections: ${(n / secs).toFixed(0)} events/s, ${fmt(l)}`);
     }
 
-    // 3. batch endpoint
-    if (phase('batch')) {
+    // 3. batch endpoint, full bundles and minimal results; every item must be 201
+    for (const minimal of [false, true]) {
+      if (!phase(minimal ? 'batch-minimal' : 'batch')) continue;
       const size = Number(opt.batch);
       const conc = Number(opt['batch-concurrency']);
+      const headers: Record<string, string> = minimal ? { prefer: 'return=minimal' } : {};
       const l: number[] = [];
       let n = 0;
       const start = performance.now();
@@ -165,17 +174,17 @@ async function main() {
           while (performance.now() - start < DURATION) {
             const events = Array.from({ length: size }, () => event('batch'));
             const t = performance.now();
-            const r = await request('POST', '/v1/attest/batch', { events }, key);
+            const r = await request('POST', '/v1/attest/batch', { events }, key, headers);
             if (r.status !== 200) throw new Error(`batch ${r.status}: ${r.text.slice(0, 300)}`);
             const body = JSON.parse(r.text) as { results: { status: number }[] };
-            if (body.results.some((x) => x.status !== 201)) throw new Error('a batch item failed');
+            if (body.results.length !== size || body.results.some((x) => x.status !== 201)) throw new Error('a batch item failed');
             l.push(performance.now() - t);
             n += size;
           }
         }),
       );
       const secs = (performance.now() - start) / 1000;
-      results.push(`/v1/attest/batch, ${size} events per request, ${conc} connections: ${(n / secs).toFixed(0)} events/s, per request ${fmt(l)}`);
+      results.push(`/v1/attest/batch${minimal ? ' (Prefer: return=minimal)' : ''}, ${size} events per request, ${conc} connections: ${(n / secs).toFixed(0)} events/s, per request ${fmt(l)}`);
     }
     results.push(`raw Ed25519 signing (node:crypto, one core, same run): ${signingRate().toFixed(0)} signatures/s`);
   } finally {

@@ -148,6 +148,32 @@ describe('attest', () => {
     expect(r.body.results[3].error.errors[0].path).toBe('meter_event.usage_units');
     expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
   });
+
+  it('honours Prefer: return=minimal on both attest routes; the bundle stays one GET away', async () => {
+    const headers = { prefer: 'respond-async, return=minimal' };
+    const one = await s.call('POST', '/v1/attest', { token: attestKey, headers, body: { meter_event: ev({ event_id: 'min-1' }), tariff_snapshot: pilotTariff } });
+    expect(one.status).toBe(201);
+    expect(one.headers.get('preference-applied')).toBe('return=minimal');
+    expect(Object.keys(one.body).sort()).toEqual(['charge_micros', 'id', 'proof_status', 'statement_digest']);
+    expect(one.body).toMatchObject({ id: one.headers.get('x-attestation-id'), charge_micros: '221040', proof_status: 'pending' });
+    const full = await s.call('GET', `/v1/attestations/${one.body.id}`, { token: attestKey });
+    expect(full.status).toBe(403); // an attest-only key; the bundle is for read keys
+    const bundle = (await s.call('GET', `/v1/attestations/${one.body.id}`)).body;
+    expect(`sha256:${one.body.id}`).toBe(one.body.statement_digest);
+    expect(bundle.attestation.statement.charge_micros).toBe(one.body.charge_micros);
+    // a replay is answered minimally too, with 200
+    expect((await s.call('POST', '/v1/attest', { token: attestKey, headers, body: { meter_event: ev({ event_id: 'min-1' }), tariff_snapshot: pilotTariff } })).status).toBe(200);
+
+    const events = [{ meter_event: ev({ event_id: 'min-2' }), tariff_snapshot: pilotTariff }, { meter_event: ev({ event_id: 'min-1', usage_units: 5 }), tariff_snapshot: pilotTariff }];
+    const batch = await s.call('POST', '/v1/attest/batch', { token: attestKey, headers: { prefer: 'return=minimal' }, body: { events } });
+    expect(batch.headers.get('preference-applied')).toBe('return=minimal');
+    expect(batch.body.results[0]).toEqual({ index: 0, status: 201, id: expect.stringMatching(/^[0-9a-f]{64}$/), statement_digest: expect.stringMatching(/^sha256:/), charge_micros: '221040', proof_status: 'pending' });
+    expect(batch.body.results[1]).toMatchObject({ index: 1, status: 409, error: { code: 'IDEMPOTENCY_CONFLICT' } });
+    // without the preference: bundles, no Preference-Applied
+    const plain = await s.call('POST', '/v1/attest/batch', { token: attestKey, headers: { prefer: 'return=representation' }, body: { events: [events[0]] } });
+    expect(plain.headers.get('preference-applied')).toBeNull();
+    expect(plain.body.results[0].bundle.meter_event.event_id).toBe('min-2');
+  });
 });
 
 describe('reading attestations', () => {

@@ -150,6 +150,11 @@ export function createApp(deps: AppDeps) {
     return row;
   }
 
+  /** RFC 7240 `Prefer: return=minimal`: answer with the attestation's identity and charge
+   *  instead of the whole bundle (fetch it later with GET /v1/attestations/{id}). */
+  const wantsMinimal = (c: Context) => /(^|,)\s*return\s*=\s*"?minimal"?\s*(;|,|$)/i.test(c.req.header('prefer') ?? '');
+  const minimal = (row: AttestationRow) => ({ id: row.id, statement_digest: row.statementDigest, charge_micros: row.chargeMicros, proof_status: row.proofStatus });
+
   const bundleHeaders = (row: AttestationRow) => ({
     location: `/v1/attestations/${row.id}`,
     'x-attestation-id': row.id,
@@ -190,6 +195,7 @@ export function createApp(deps: AppDeps) {
     if (created) deps.onAttested?.();
     // proof=sync waits for the proof and the receipt: the bundle is then complete (strict-valid).
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
+    if (wantsMinimal(c)) return c.json(minimal(row), created ? 201 : 200, { ...bundleHeaders(row), 'preference-applied': 'return=minimal' });
     return c.json(await render(row), created ? 201 : 200, bundleHeaders(row));
   });
 
@@ -201,16 +207,18 @@ export function createApp(deps: AppDeps) {
     }
     if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
     const outcomes = await deps.attest.attestMany(c.get('principal'), items);
+    const small = wantsMinimal(c);
     let createdAny = false;
     const results = await Promise.all(
       outcomes.map(async (o, index) => {
         if (o instanceof ServiceError) return { index, status: o.status, error: toProblem(o) };
         createdAny ||= o.created;
-        return { index, status: o.created ? 201 : 200, id: o.row.id, bundle: await render(o.row) };
+        const status = o.created ? 201 : 200;
+        return small ? { index, status, ...minimal(o.row) } : { index, status, id: o.row.id, bundle: await render(o.row) };
       }),
     );
     if (createdAny) deps.onAttested?.();
-    return c.json({ results }, 200);
+    return c.json({ results }, 200, small ? { 'preference-applied': 'return=minimal' } : {});
   });
 
   app.get('/v1/attestations/:id', authed, async (c) => {

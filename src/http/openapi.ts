@@ -56,7 +56,10 @@ export function openApiDocument(): object {
         post: {
           summary: 'Attest one billable event',
           security: [{ bearer: [] }],
-          parameters: [{ name: 'proof', in: 'query', schema: { enum: ['async', 'sync'], default: 'async' } }],
+          parameters: [
+            { name: 'proof', in: 'query', schema: { enum: ['async', 'sync'], default: 'async' } },
+            { name: 'Prefer', in: 'header', description: '`return=minimal`: {id, statement_digest, charge_micros, proof_status} instead of the bundle (RFC 7240)', schema: { type: 'string' } },
+          ],
           requestBody: { required: true, ...json('AttestRequest') },
           responses: {
             '201': { description: 'attested', ...json('Bundle') },
@@ -75,6 +78,7 @@ export function openApiDocument(): object {
           summary: 'Attest up to 1,000 events, one result per item',
           security: [{ bearer: [] }],
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['events'], properties: { events: { type: 'array', maxItems: 1000, items: { $ref: '#/components/schemas/AttestRequest' } } } } } } },
+          parameters: [{ name: 'Prefer', in: 'header', description: '`return=minimal`: per item {index, status, id, statement_digest, charge_micros, proof_status} instead of the bundle (RFC 7240)', schema: { type: 'string' } }],
           responses: { '200': { description: 'per-item results (status, id, bundle or problem)' }, '400': err('invalid batch') },
         },
       },
