@@ -68,7 +68,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Statements in flight at once (each on its own connection), and events per statement. */
 const MAX_IN_FLIGHT = 2;
-const MAX_EVENTS_PER_STATEMENT = 2_000;
+const MAX_EVENTS_PER_STATEMENT = 250;
+/** With this many events waiting (batches), up to MAX_IN_FLIGHT_BULK statements run at once: a
+ *  large statement executes on one PostgreSQL backend, several use several. */
+const BULK_WAITING = 200;
+const MAX_IN_FLIGHT_BULK = 6;
 
 /** SQLSTATE 40P01: two statements locked chain rows in opposite orders; one was cancelled. */
 const isDeadlock = (e: unknown) => (e as { code?: string } | null)?.code === '40P01' || (e as { cause?: { code?: string } } | null)?.cause?.code === '40P01';
@@ -201,9 +205,16 @@ export class ChainWriter {
     });
   }
 
+  private waitingEvents(): number {
+    let n = 0;
+    for (const w of this.waiting) if ((n += w.p.rows.length) >= BULK_WAITING) break;
+    return n;
+  }
+
   /** Start statements for waiting chain groups while fewer than MAX_IN_FLIGHT are running. */
   private pump(): void {
-    while (this.inFlight < MAX_IN_FLIGHT && this.waiting.length) {
+    const limit = () => (this.waitingEvents() >= BULK_WAITING ? MAX_IN_FLIGHT_BULK : MAX_IN_FLIGHT);
+    while (this.inFlight < limit() && this.waiting.length) {
       const batch: Waiting[] = [];
       let events = 0;
       while (this.waiting.length && (batch.length === 0 || events + this.waiting[0]!.p.rows.length <= MAX_EVENTS_PER_STATEMENT)) {
