@@ -197,6 +197,9 @@ export class ChainWriter {
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
   private schedulePump(): void {
+    // nothing in flight: store at once (an idle writer adds no latency); otherwise gather what
+    // arrives during this turn of the event loop
+    if (this.inFlight === 0 && !this.pumpScheduled) return this.pump();
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => {
