@@ -222,6 +222,11 @@ describe('bad input never yields a 5xx', () => {
     ['POST', '/v1/attest', { raw: JSON.stringify({ meter_event: pilotEvent, tariff_snapshot: pilotTariff }), headers: { 'content-type': 'text/plain' } }, 415],
     ['POST', '/v1/attest?proof=maybe', { body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } }, 400],
     ['POST', '/v1/attest', { raw: JSON.stringify({ meter_event: { ...pilotEvent, event_id: 'x'.repeat(3 * 1024 * 1024) } }) }, 413],
+    // U+0000: refused before the store (PostgreSQL text and jsonb cannot hold it)
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'nul-1', dimensions: { model: 'a\u0000b' } }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'nul-2', dimensions: { 'a\u0000': 'b' } }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: 'tenant_nul', name: 'x\u0000y' } }, 400],
+    ['POST', '/v1/admin/api-keys', { body: { name: '\u0000', scopes: ['read'] } }, 400],
     ['POST', '/v1/attest/batch', { body: { events: 'x' } }, 400],
     ['POST', '/v1/attest/batch', { body: [] }, 400],
     ['GET', '/v1/attestations/zzz', {}, 404],

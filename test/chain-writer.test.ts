@@ -90,3 +90,45 @@ describe('chain writer', () => {
     expect(counts).toEqual({ jobs: 240, logged: 240 });
   }, 120_000);
 });
+
+describe('a store failure reaches only its own chain group', () => {
+  // A real database error for one event (a trigger refusing it), not a mock: the other events
+  // of the same group commit (other requests, other chains) are stored; the failing one gets a
+  // retryable 503 STORE_FAILED.
+  const db = () => s.store.database.db;
+  beforeAll(async () => {
+    await db().execute(sql.raw(`create or replace function mp_test_refuse() returns trigger language plpgsql as $$
+      begin if new.event_id like 'refuse-%' then raise exception 'refused by test trigger'; end if; return new; end $$`));
+    await db().execute(sql.raw(`create trigger mp_test_refuse before insert on attestations for each row execute function mp_test_refuse()`));
+  });
+  afterAll(async () => {
+    await db().execute(sql.raw('drop trigger if exists mp_test_refuse on attestations'));
+  });
+
+  it('concurrent single events: the refused one fails alone', async () => {
+    const ids = Array.from({ length: 40 }, (_, i) => (i === 17 ? 'refuse-1' : `iso-${i}`));
+    const out = await Promise.all(ids.map((id, i) => one.attest(principal, body(id, `/iso${i % 8}`)).then((o) => o, (e: unknown) => e)));
+    out.forEach((o, i) => {
+      if (ids[i] === 'refuse-1') {
+        expect(o).toBeInstanceOf(ServiceError);
+        expect((o as ServiceError).status).toBe(503);
+        expect((o as ServiceError).code).toBe('STORE_FAILED');
+      } else expect((o as { created: boolean }).created).toBe(true);
+    });
+    // the chain of the refused event goes on without a gap
+    const next = await one.attest(principal, body('iso-after', '/iso1'));
+    expect(next.created).toBe(true);
+    const seqs = rowsOf(await db().execute(sql`select seq from attestations where chain_id = ${next.row.chainId} order by seq`)).map((r) => Number(r['seq']));
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+  }, 60_000);
+
+  it('a batch: per-item results, the refused chain group fails, the rest is stored', async () => {
+    const items = Array.from({ length: 30 }, (_, i) => body(i === 4 ? 'refuse-2' : `isob-${i}`, `/isob${i % 6}`));
+    const res = await one.attestMany(principal, items);
+    const failed = res.map((r, i) => (r instanceof ServiceError ? i : -1)).filter((i) => i >= 0);
+    // the refused event's chain group (/isob4: items 4, 10, 16, 22, 28) is stored in one statement
+    expect(failed).toEqual([4, 10, 16, 22, 28]);
+    for (const i of failed) expect((res[i] as ServiceError).code).toBe('STORE_FAILED');
+    expect(res.filter((r) => !(r instanceof ServiceError) && r.created)).toHaveLength(25);
+  }, 60_000);
+});

@@ -31,9 +31,19 @@ export const ident = z
   .max(256)
   .regex(/^[^\p{Cc}]+$/u, 'control characters are not allowed');
 
-const dimensions = z.record(z.string().min(1).max(128), z.string().max(1024)).refine((d) => Object.keys(d).length <= 32, {
-  message: 'at most 32 dimensions',
-});
+/** Dimensions: keys are like identifiers (no control characters); values are free text except
+ *  U+0000, which no PostgreSQL text or jsonb value can hold. */
+const dimensions = z
+  .record(
+    z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'control characters are not allowed'),
+    z
+      .string()
+      .max(1024)
+      .refine((v) => !v.includes('\u0000'), 'U+0000 is not allowed'),
+  )
+  .refine((d) => Object.keys(d).length <= 32, {
+    message: 'at most 32 dimensions',
+  });
 
 function meterEventSchema<U extends z.ZodType<string, unknown>>(u64: U, lenient: boolean) {
   return z.strictObject({

@@ -107,14 +107,17 @@ function preparedByDefault<T extends object>(client: T): T {
   });
 }
 
-/** True when `e` is a unique-constraint violation (SQLSTATE 23505) from either driver. */
-export function isUniqueViolation(e: unknown): boolean {
+/** True when `e` (or an error it wraps, as drizzle does) carries SQLSTATE `code`, from either driver. */
+export function hasSqlState(e: unknown, code: string): boolean {
   for (let cur: unknown = e, i = 0; cur && i < 5; i++) {
-    if ((cur as { code?: string }).code === '23505') return true;
+    if ((cur as { code?: string }).code === code) return true;
     cur = (cur as { cause?: unknown }).cause;
   }
   return false;
 }
+
+/** True when `e` is a unique-constraint violation (SQLSTATE 23505) from either driver. */
+export const isUniqueViolation = (e: unknown): boolean => hasSqlState(e, '23505');
 
 export async function ping(db: Db): Promise<void> {
   await db.execute(sql`select 1`);

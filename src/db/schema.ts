@@ -84,6 +84,8 @@ export const attestations = pgTable(
   },
   (t) => [
     uniqueIndex('attestations_tenant_event').on(t.tenantId, t.eventId),
+    // a chain never forks: one statement per (chain, seq), whatever a writer does
+    uniqueIndex('attestations_chain_seq').on(t.chainId, t.seq),
     index('attestations_tenant_window').on(t.tenantId, t.billingWindowId, t.cursor),
     index('attestations_tenant_cursor').on(t.tenantId, t.cursor),
   ],

@@ -80,11 +80,32 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   const ct = c.req.header('content-type') ?? '';
   if (!/^application\/(.+\+)?json\b/i.test(ct)) throw new ServiceError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
   const text = await readText(c, limit);
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
   }
+  // PostgreSQL text and jsonb cannot hold U+0000: refuse it here, for every route, rather than
+  // let the store fail. (In JSON text it can only appear escaped, so most bodies skip the walk.)
+  if (/\\u0000/i.test(text)) {
+    const path = nulPath(value, '');
+    if (path !== null) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', 'strings may not contain U+0000', [{ path, message: 'U+0000 is not allowed' }]);
+  }
+  return value;
+}
+
+/** The path of the first string or key holding U+0000, or null. */
+function nulPath(v: unknown, path: string): string | null {
+  if (typeof v === 'string') return v.includes('\u0000') ? path : null;
+  if (!v || typeof v !== 'object') return null;
+  for (const [k, x] of Object.entries(v)) {
+    const p = path ? `${path}.${k}` : k;
+    if (k.includes('\u0000')) return p;
+    const found = nulPath(x, p);
+    if (found !== null) return found;
+  }
+  return null;
 }
 
 // Query schemas are built once: zod compiles a schema on first use, so a schema created per

@@ -205,7 +205,11 @@ export class AttestService {
           return;
         }
       }
-      throw e;
+      // Anything else (the store failed or is unreachable): this group's items fail alone, with
+      // a retryable answer; the other items of a batch keep their results.
+      console.error(`attest: storing ${group.length} event(s) of chain ${cid} failed: ${describeStoreError(e)}`);
+      const failed = new ServiceError(503, 'STORE_FAILED', 'the attestation could not be stored; retry the request (if it was stored after all, the retry is answered as a replay)');
+      group.forEach((g) => (results[g.index] = failed));
     }
   }
 
@@ -249,6 +253,15 @@ export class AttestService {
   }
 }
 
+
+/** A store error in one line: its SQLSTATE and message, without the statement or its parameters
+ *  (drizzle's error message repeats both, i.e. whole bundles). */
+function describeStoreError(e: unknown): string {
+  const inner = (e as { cause?: unknown } | null)?.cause ?? e;
+  const code = (inner as { code?: unknown } | null)?.code;
+  const msg = inner instanceof Error ? inner.message : String(inner);
+  return `${typeof code === 'string' ? `[${code}] ` : ''}${msg.split('\n')[0]!.slice(0, 300)}`;
+}
 
 const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
 

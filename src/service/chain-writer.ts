@@ -13,7 +13,7 @@ import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
-import { type Db, isUniqueViolation } from '../db/index.ts';
+import { type Db, hasSqlState } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
 
 export interface PendingEvent {
@@ -75,7 +75,7 @@ const BULK_WAITING = 200;
 const MAX_IN_FLIGHT_BULK = 6;
 
 /** SQLSTATE 40P01: two statements locked chain rows in opposite orders; one was cancelled. */
-const isDeadlock = (e: unknown) => (e as { code?: string } | null)?.code === '40P01' || (e as { cause?: { code?: string } } | null)?.cause?.code === '40P01';
+const DEADLOCK = '40P01';
 
 const ROW_COLUMNS = sql.raw(
   'x(id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, bundle jsonb, blinding text, created_at timestamptz, leaf_hash text)',
@@ -152,9 +152,14 @@ export class ChainWriter {
         this.heads.set(cid, prepared.link);
         return written;
       } catch (e) {
-        if (!(e instanceof StaleHead) || attempt >= MAX_STALE_RETRIES) throw e;
-        // Another process moved this chain meanwhile. Back off a little (random, growing) so that
-        // two processes writing the same chain do not keep invalidating each other, then re-read.
+        const retry = e instanceof StaleHead || hasSqlState(e, DEADLOCK);
+        if (!retry || attempt >= MAX_STALE_RETRIES) {
+          this.heads.delete(cid);
+          throw e;
+        }
+        // Another process moved this chain meanwhile (or locked its row in the opposite order).
+        // Back off a little (random, growing) so that two processes writing the same chain do not
+        // keep invalidating each other, then re-read.
         await sleep(Math.random() * Math.min(50, 2 ** attempt));
         head = await this.readHead(cid);
       }
@@ -219,38 +224,56 @@ export class ChainWriter {
     const limit = () => (this.waitingEvents() >= BULK_WAITING ? MAX_IN_FLIGHT_BULK : MAX_IN_FLIGHT);
     while (this.inFlight < limit() && this.waiting.length) {
       const batch: Waiting[] = [];
+      const chains = new Set<string>();
       let events = 0;
-      while (this.waiting.length && (batch.length === 0 || events + this.waiting[0]!.p.rows.length <= MAX_EVENTS_PER_STATEMENT)) {
-        const w = this.waiting.shift()!;
+      // Take waiting groups in order up to the statement size; a chain appears at most once per
+      // statement (withChain already guarantees it; a repeat would stay queued for the next one).
+      for (let i = 0; i < this.waiting.length; ) {
+        const w = this.waiting[i]!;
+        if (batch.length > 0 && events + w.p.rows.length > MAX_EVENTS_PER_STATEMENT) break;
+        if (chains.has(w.p.cid)) {
+          i++;
+          continue;
+        }
+        this.waiting.splice(i, 1);
+        chains.add(w.p.cid);
         events += w.p.rows.length;
         batch.push(w);
       }
+      batch.sort((x, y) => (x.p.cid < y.p.cid ? -1 : x.p.cid > y.p.cid ? 1 : 0));
       this.inFlight++;
-      void this.flush(batch).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      void this.flush(batch)
+        .catch(() => undefined) // every entry is settled by flush itself
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 
   private async flush(batch: Waiting[]): Promise<void> {
-    if (batch.length === 1) return this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
-    let stored: Map<string, Map<string, number>>;
     try {
-      stored = await this.storeMany(batch.map((w) => w.p));
-    } catch (e) {
-      if (!(e instanceof TariffMismatch || isUniqueViolation(e) || isDeadlock(e))) {
-        for (const w of batch) w.reject(e);
+      if (batch.length === 1) return await this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
+      let stored: Map<string, Map<string, number>>;
+      try {
+        stored = await this.storeMany(batch.map((w) => w.p));
+      } catch {
+        // The shared statement failed as a whole: a duplicate event id, a tariff published
+        // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
+        // one by one so that the error reaches only the group it belongs to. (After a lost
+        // connection the statement may have committed: each group then finds its chain head moved,
+        // re-reads it and settles its events as replays through the unique index.)
+        for (const w of batch) await this.settle(w, () => this.storeOne(w.p));
         return;
       }
-      // The shared statement was aborted by one of its groups: store them one by one.
-      for (const w of batch) await this.settle(w, () => this.storeOne(w.p));
-      return;
-    }
-    for (const w of batch) {
-      const cursors = stored.get(w.p.cid);
-      if (cursors) w.resolve(w.p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! })));
-      else w.reject(new StaleHead());
+      for (const w of batch) {
+        const cursors = stored.get(w.p.cid);
+        if (cursors) w.resolve(w.p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! })));
+        else w.reject(new StaleHead());
+      }
+    } finally {
+      // never leave a request waiting (resolve/reject after settlement are no-ops)
+      for (const w of batch) w.reject(new Error('chain group was not settled'));
     }
   }
 

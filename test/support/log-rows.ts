@@ -13,7 +13,8 @@ const tariff = normalizeTariff(pilotTariff);
  *  before leaf_hash existed: the sequencer hashes the stored statement). */
 export async function queueAttestations(db: Db, events: readonly (readonly [string, number])[], opts: { legacy?: boolean } = {}): Promise<string[]> {
   const rows = events.map(([eventId, units]) => {
-    const event = normalizeMeterEvent({ ...pilotEvent, event_id: eventId, usage_units: units });
+    // each event on its own meter, so each row is seq 0 of its own chain (unique per chain and seq)
+    const event = normalizeMeterEvent({ ...pilotEvent, event_id: eventId, usage_units: units, endpoint: `/log/${eventId}` });
     const r = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
     return {
       id: r.statementDigest.slice('sha256:'.length),

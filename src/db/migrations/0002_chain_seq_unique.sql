@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "attestations_chain_seq" ON "attestations" USING btree ("chain_id","seq");
