@@ -67,7 +67,8 @@ export const attestations = pgTable(
     eventId: text('event_id').notNull(),
     /** Digest of the normalized request (event + tariff): an exact replay has the same one. */
     requestDigest: text('request_digest').notNull(),
-    statementDigest: text('statement_digest').notNull().unique(),
+    /** `sha256:` + id (the id is the digest's hex, so the primary key already makes it unique). */
+    statementDigest: text('statement_digest').notNull(),
     billingWindowId: text('billing_window_id').notNull(),
     chainId: text('chain_id').notNull(),
     seq: bigint('seq', { mode: 'bigint' }).notNull(),

@@ -50,7 +50,8 @@ export class RevocationService {
       throw new ServiceError(400, 'INVALID_REVOCATION', 'expected {attestation_id | statement_digest, reason}', r.success ? [] : zodIssues(r.error, ''));
     }
     const digest = r.data.statement_digest ?? `sha256:${r.data.attestation_id}`;
-    const [row] = await this.db.select({ id: schema.attestations.id }).from(schema.attestations).where(eq(schema.attestations.statementDigest, digest));
+    // the id is the statement digest's hex (primary key)
+    const [row] = await this.db.select({ id: schema.attestations.id }).from(schema.attestations).where(eq(schema.attestations.id, digest.slice('sha256:'.length)));
     if (!row) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     const now = this.clock();
     await this.db.insert(schema.revocations).values({ kind: 'attestation', subject: digest, effectiveAt: now, reason: r.data.reason }).onConflictDoNothing();

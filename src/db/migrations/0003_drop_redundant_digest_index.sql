@@ -1,0 +1,1 @@
+ALTER TABLE "attestations" DROP CONSTRAINT "attestations_statement_digest_unique";
