@@ -2,7 +2,8 @@
 // stored by ONE atomic SQL statement per group commit — chain heads move only if they are still
 // where we read them (optimistic check on next_seq, so several API processes stay correct), and
 // the attestations, their proof jobs and their log-queue entries are inserted by data-modifying
-// CTEs of the same statement. A unique violation on (tenant, event_id) aborts the whole statement.
+// CTEs of the same statement. An error (e.g. a unique violation on (tenant, event_id)) aborts the
+// whole statement; its chain groups are then stored one by one.
 import { sql } from 'drizzle-orm';
 import { attestEvent } from '../core/attest.ts';
 import { randomBlinding } from '../core/commitment.ts';
@@ -100,8 +101,8 @@ const QUEUE_WORK = sql.raw(`j as (
  * Each chain's head moves only if it is still where this process read it (optimistic check on
  * next_seq), so several API processes stay correct; a chain that lost the race is re-read and
  * re-signed. Anything that aborts a shared statement (a duplicate event id, a tariff published
- * meanwhile, a deadlock with another process) is retried one chain group per statement, so it
- * only ever affects the group that caused it.
+ * meanwhile, a deadlock with another process, any other database error) is retried one chain
+ * group per statement, so it only ever affects the group that caused it.
  */
 export class ChainWriter {
   private readonly heads = new Map<string, Head>();
