@@ -283,6 +283,10 @@ describe('concurrency', () => {
       const seqs = res.filter((r) => r.status === 201 && r.body.meter_event.endpoint === m).map((r) => Number(r.body.attestation.statement.chain.seq)).sort((a, b) => a - b);
       expect(seqs).toEqual(seqs.map((_, i) => i));
     }
+    // /v1/status counts them, and shows the group commit at work: fewer statements than attestations
+    const { store_writes: w } = (await s.call('GET', '/v1/status', { token: null })).body;
+    expect(w.attestations).toBeGreaterThanOrEqual(160);
+    expect(w.statements).toBeLessThan(w.attestations);
   });
 });
 

@@ -37,6 +37,29 @@ describe('chain writer', () => {
     expect(statements).toBeLessThan(120);
   }, 60_000);
 
+  it('one hot meter: concurrent requests share statements; replays and conflicts in the crowd are answered', async () => {
+    const before = { ...one.writer.stats };
+    const reqs = Array.from({ length: 80 }, (_, i) => body(`hot-${i}`, '/hot', 1 + (i % 9)));
+    // ten replays of events in the same crowd, and five with other content (conflicts)
+    const replays = reqs.slice(0, 10);
+    const conflicts = reqs.slice(10, 15).map((b) => body(b.meter_event.event_id, '/hot', 1000));
+    const out = await Promise.all([...reqs, ...replays, ...conflicts].map((b) => one.attest(principal, b).then((o) => o, (e: unknown) => e)));
+    const created = out.slice(0, 80) as { created: boolean; row: { id: string; seq: bigint } }[];
+    const later = out.slice(80);
+    // whichever copy came first is the stored one; the other gets 200 (same content) or 409
+    const ids = new Map<string, string>();
+    for (const o of [...created, ...later]) if (!(o instanceof ServiceError) && (o as { created: boolean }).created) ids.set((o as { row: { eventId: string } }).row.eventId, (o as { row: { id: string } }).row.id);
+    expect(ids.size).toBe(80);
+    const codes = out.filter((o) => o instanceof ServiceError).map((o) => (o as ServiceError).code);
+    expect(codes.every((c) => c === 'IDEMPOTENCY_CONFLICT')).toBe(true);
+    expect(codes).toHaveLength(5);
+    const stored = one.writer.stats.events - before.events;
+    expect(stored).toBe(80);
+    expect(one.writer.stats.statements - before.statements).toBeLessThan(40); // a handful of rounds, not one statement per request
+    const seqs = rowsOf(await s.store.database.db.execute(sql`select seq from attestations where event_id like 'hot-%' order by seq`)).map((r) => Number(r['seq']));
+    expect(seqs).toEqual(seqs.map((_, i) => i));
+  }, 60_000);
+
   it('two writers on shared chains: each event once, replays answered, conflicts refused, chains linear', async () => {
     const reqs: { svc: AttestService; id: string; b: ReturnType<typeof body>; kind: 'new' | 'replay' | 'conflict' }[] = [];
     for (let i = 0; i < 240; i++) {

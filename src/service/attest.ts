@@ -158,9 +158,7 @@ export class AttestService {
   private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<void> {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
-      const key = await this.keys.current(this.clock());
-      const issuedAt = this.clock();
-      const written = await this.writer.withChain(cid, () => this.writer.write(cid, tenantId, group.map((g) => g.item), key, issuedAt.toISOString()));
+      const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), async () => ({ key: await this.keys.current(this.clock()), issuedAt: this.clock() }));
       group.forEach((g, i) => {
         const w = written[i]!;
         const st = w.bundle.attestation.statement;
@@ -179,7 +177,7 @@ export class AttestService {
           blinding: w.blinding,
           proofStatus: 'pending',
           logIndex: null,
-          createdAt: issuedAt,
+          createdAt: new Date(st.issued_at),
           cursor: w.cursor,
         };
         results[g.index] = { created: true, row };

@@ -57,6 +57,17 @@ interface Prepared {
   readonly guards: readonly PendingEvent[];
 }
 
+export interface Signing {
+  readonly key: SigningKey;
+  readonly issuedAt: Date;
+}
+
+interface ChainRequest {
+  readonly items: readonly PendingEvent[];
+  resolve(w: WrittenAttestation[]): void;
+  reject(e: unknown): void;
+}
+
 interface Waiting {
   readonly p: Prepared;
   resolve(w: WrittenAttestation[]): void;
@@ -94,7 +105,7 @@ const QUEUE_WORK = sql.raw(`j as (
       )`);
 
 /**
- * Writes chains' attestations. Events of one chain are serialized in this process (withChain) and
+ * Writes chains' attestations. Events of one chain are serialized in this process (submit) and
  * signed from the cached chain head; the signed rows then go to a group commit: every chain group
  * waiting while a statement is in flight is stored by the next statement, together. Under load
  * one statement (one round trip, one commit) carries the events of many requests, across chains.
@@ -106,7 +117,8 @@ const QUEUE_WORK = sql.raw(`j as (
  */
 export class ChainWriter {
   private readonly heads = new Map<string, Head>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Per chain, the requests waiting while the chain is being written (a key = a busy chain). */
+  private readonly queues = new Map<string, ChainRequest[]>();
   private readonly waiting: Waiting[] = [];
   private inFlight = 0;
   private pumpScheduled = false;
@@ -116,17 +128,61 @@ export class ChainWriter {
 
   constructor(private readonly db: Db) {}
 
-  /** Run `fn` with this process's lock on the chain (other processes are handled optimistically). */
-  async withChain<T>(cid: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(cid) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(cid, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(cid) === tail) this.locks.delete(cid);
+  /**
+   * Price, sign and store `items` (all of chain `cid`, in order) after everything submitted
+   * earlier for the chain in this process. While the chain is being written, later submissions
+   * wait and are then written together as one group (a hot meter's concurrent requests share a
+   * statement, as different meters do through the group commit). If a combined group fails, each
+   * submission is written again on its own, so an error reaches only the request it belongs to.
+   * `signing` gives the key and the issue time, read when the group is signed.
+   */
+  submit(cid: string, tenantId: string, items: readonly PendingEvent[], signing: () => Promise<Signing>): Promise<WrittenAttestation[]> {
+    return new Promise((resolve, reject) => {
+      const request = { items, resolve, reject };
+      const queue = this.queues.get(cid);
+      if (queue) return void queue.push(request);
+      this.queues.set(cid, [request]);
+      void this.drain(cid, tenantId, signing);
+    });
+  }
+
+  private async drain(cid: string, tenantId: string, signing: () => Promise<Signing>): Promise<void> {
+    const writeAll = async (rs: readonly ChainRequest[]) => {
+      const { key, issuedAt } = await signing();
+      return this.write(cid, tenantId, rs.flatMap((r) => r.items), key, issuedAt.toISOString());
+    };
+    // Write `rs` as one group; if that fails, halve it until the failing requests stand alone
+    // (a replayed event id makes the whole group fail: a few of them cost a few statements).
+    const writeSplit = async (rs: readonly ChainRequest[]): Promise<void> => {
+      try {
+        const written = await writeAll(rs);
+        let at = 0;
+        for (const r of rs) r.resolve(written.slice(at, (at += r.items.length)));
+      } catch (e) {
+        if (rs.length === 1) return rs[0]!.reject(e);
+        const half = Math.ceil(rs.length / 2);
+        await writeSplit(rs.slice(0, half));
+        await writeSplit(rs.slice(half));
+      }
+    };
+    for (let queue = this.queues.get(cid)!; queue.length; ) {
+      // everything waiting, except a request repeating an event id of an earlier one: it waits for
+      // the next round, when the first is stored and it is answered as a replay or a conflict
+      const taken: ChainRequest[] = [];
+      const ids = new Set<string>();
+      for (let i = 0; i < queue.length; ) {
+        const r = queue[i]!;
+        if (r.items.some((it) => ids.has(it.event.event_id))) {
+          i++;
+          continue;
+        }
+        for (const it of r.items) ids.add(it.event.event_id);
+        taken.push(r);
+        queue.splice(i, 1);
+      }
+      await writeSplit(taken);
     }
+    this.queues.delete(cid);
   }
 
   private async readHead(cid: string): Promise<Head> {
@@ -140,8 +196,8 @@ export class ChainWriter {
     return head;
   }
 
-  /** Price, sign and store `items` (all of chain `cid`, in order). Call inside withChain(cid). */
-  async write(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string): Promise<WrittenAttestation[]> {
+  /** Price, sign and store `items` (all of chain `cid`, in order); the caller serializes per chain. */
+  private async write(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string): Promise<WrittenAttestation[]> {
     let head = this.heads.get(cid) ?? (await this.readHead(cid));
     for (let attempt = 0; ; attempt++) {
       try {
@@ -228,7 +284,7 @@ export class ChainWriter {
       const chains = new Set<string>();
       let events = 0;
       // Take waiting groups in order up to the statement size; a chain appears at most once per
-      // statement (withChain already guarantees it; a repeat would stay queued for the next one).
+      // statement (submit already guarantees it; a repeat would stay queued for the next one).
       for (let i = 0; i < this.waiting.length; ) {
         const w = this.waiting[i]!;
         if (batch.length > 0 && events + w.p.rows.length > MAX_EVENTS_PER_STATEMENT) break;
@@ -269,7 +325,7 @@ export class ChainWriter {
       }
       for (const w of batch) {
         const cursors = stored.get(w.p.cid);
-        if (cursors) w.resolve(w.p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! })));
+        if (cursors) w.resolve(withCursors(w.p, cursors));
         else w.reject(new StaleHead());
       }
     } finally {
@@ -287,47 +343,26 @@ export class ChainWriter {
   }
 
   /** The tariff guard of inline tariffs that might be published meanwhile: true when no
-   *  published version with the same id and version has another digest. */
+   *  published version with the same id and version has another digest. Each distinct inline
+   *  tariff is checked once, as one jsonb parameter however many events carry it. */
   private tariffGuard(guards: readonly PendingEvent[]) {
-    return guards.length
-      ? sql`not exists (select 1 from tariffs t join (values ${sql.join(
-          guards.map((g) => sql`(${g.tariff.tariff_id}, ${g.tariff.tariff_version}, ${g.inlineTariffDigest!})`),
-          sql`, `,
-        )}) as g(id, version, digest) on t.tariff_id = g.id and t.tariff_version = g.version and t.tariff_digest <> g.digest)`
-      : sql`true`;
+    if (!guards.length) return sql`true`;
+    const distinct = new Map(guards.map((g) => [`${g.tariff.tariff_id}\u0000${g.tariff.tariff_version}\u0000${g.inlineTariffDigest}`, { id: g.tariff.tariff_id, version: g.tariff.tariff_version, digest: g.inlineTariffDigest }]));
+    return sql`not exists (select 1 from tariffs t join jsonb_to_recordset(${JSON.stringify([...distinct.values()])}::jsonb) as g(id text, version text, digest text)
+      on t.tariff_id = g.id and t.tariff_version = g.version and t.tariff_digest <> g.digest)`;
   }
 
-  /** One chain group in one statement (the chain row is created or moved with an upsert). */
+  /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
-    const guard = this.tariffGuard(p.guards);
-    const statement = sql`
-      with c as (
-        insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
-        select ${p.cid}, ${p.tenantId}, ${p.link.seq.toString()}::bigint, ${p.link.prev}, ${p.link.cumulativeBefore.toString()}::numeric
-        where ${guard}
-        on conflict (chain_id) do update set next_seq = excluded.next_seq, prev_digest = excluded.prev_digest, cumulative_units = excluded.cumulative_units
-          where chains.next_seq = ${p.start.seq.toString()}::bigint
-        returning 1
-      ), v as (
-        select * from jsonb_to_recordset(${JSON.stringify(p.rows)}::jsonb) as ${ROW_COLUMNS} where exists (select 1 from c)
-      ), a as (
-        ${INSERT_ATTESTATIONS}
-        returning id, cursor
-      ), ${QUEUE_WORK}
-      select (select count(*) from c)::int as chain_ok, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        ${p.guards.length ? sql`not ${guard}` : sql`false`} as tariff_mismatch`;
-    const [res] = rowsOf(await this.db.execute(statement));
-    if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
-    if (Number(res?.['chain_ok'] ?? 0) !== 1) throw new StaleHead();
-    const cursors = cursorMap(res?.['cursors']);
-    this.stats.statements++;
-    this.stats.events += cursors.size;
-    return p.out.map((w) => ({ ...w, cursor: cursors.get(w.id)! }));
+    const cursors = (await this.storeMany([p])).get(p.cid);
+    if (!cursors) throw new StaleHead();
+    return withCursors(p, cursors);
   }
 
-  /** Several chain groups (distinct chains) in one statement. Chains whose head moved elsewhere
-   *  store nothing; the others are stored. Returns chain id → (attestation id → cursor) of the
-   *  stored ones. */
+  /** Chain groups (distinct chains) in one statement: each chain row is moved if it is still at
+   *  the expected head (or created if expected to be new); chains whose head moved elsewhere
+   *  store nothing, the others are stored. Returns, for each stored chain, attestation id →
+   *  cursor. */
   private async storeMany(ps: readonly Prepared[]): Promise<Map<string, Map<string, number>>> {
     const chains = ps.map((p) => ({
       chain_id: p.cid,
@@ -337,8 +372,7 @@ export class ChainWriter {
       cumulative_units: p.link.cumulativeBefore.toString(),
       expected: p.start.seq.toString(),
     }));
-    const guards = ps.flatMap((p) => p.guards);
-    const guard = this.tariffGuard(guards);
+    const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
@@ -373,7 +407,7 @@ export class ChainWriter {
     this.stats.statements++;
     this.stats.events += cursors.size;
     const out = new Map<string, Map<string, number>>();
-    for (const p of ps) if (ok.has(p.cid)) out.set(p.cid, new Map(p.out.map((o) => [o.id, cursors.get(o.id)!])));
+    for (const p of ps) if (ok.has(p.cid)) out.set(p.cid, cursors);
     return out;
   }
 
@@ -382,6 +416,8 @@ export class ChainWriter {
     this.heads.delete(cid);
   }
 }
+
+const withCursors = (p: Prepared, cursors: ReadonlyMap<string, number>): WrittenAttestation[] => p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! }));
 
 function cursorMap(raw: unknown): Map<string, number> {
   const pairs = ((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as [string, number][];
