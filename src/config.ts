@@ -12,6 +12,8 @@ const Env = z.object({
   /** A private JWK (JSON) for checkpoint signatures instead of DATA_DIR/keys/log.key.json. */
   METERPROOF_LOG_KEY: z.string().optional(),
   METERPROOF_LOG_ORIGIN: z.string().regex(/^[^\s+]+$/, 'a log origin has no spaces or "+"').default('meterproof.local/log'),
+  /** Shortest time between two log integration rounds (so between two signed checkpoints). */
+  LOG_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** In-process prover workers (0 = none; run `meterproof worker` elsewhere). */
   PROVER_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),

@@ -347,6 +347,37 @@ describe('transparency log service', () => {
     expect(await log.integrate()).toBe(1);
   });
 
+  it('pokes that keep coming start a round at most every minRoundMs: each checkpoint carries many leaves', async () => {
+    const before = (await checkpoints(db)).length;
+    const size = (await log.latestCheckpoint())!.size;
+    const errors: unknown[] = [];
+    const minRoundMs = 150;
+    const start = Date.now();
+    const seqr = log.startSequencer({ intervalMs: 60_000, minRoundMs, onError: (e) => errors.push(e) });
+    let queued = 0;
+    try {
+      // an attest path under load: new entries and a poke every few milliseconds for 600 ms
+      while (Date.now() - start < 600) {
+        await enqueue(db, 2);
+        queued += 2;
+        seqr.poke();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const deadline = Date.now() + 10_000;
+      while ((await log.latestCheckpoint())!.size < size + queued && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await seqr.stop();
+    }
+    const elapsed = Date.now() - start;
+    expect(errors).toEqual([]);
+    expect((await log.latestCheckpoint())!.size).toBe(size + queued);
+    const rounds = (await checkpoints(db)).length - before;
+    expect(queued).toBeGreaterThan(20); // dozens of pokes…
+    expect(rounds).toBeGreaterThanOrEqual(2);
+    expect(rounds).toBeLessThanOrEqual(Math.floor(elapsed / minRoundMs) + 1); // …few checkpoints
+    await expectCheckpointsMatchLeaves(db);
+  });
+
   describe('broken proofs generated from our own log fail with the right code', () => {
     let rows: Awaited<ReturnType<typeof attestationRows>>;
     const signer = ed25519NoteSigner(ORIGIN, LOG_KEY.publicKey, LOG_KEY.sign);

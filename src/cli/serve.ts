@@ -70,7 +70,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   });
   const log = container.deps.log as LogService;
   await log.init();
-  const sequencer = log.startSequencer({ onError: (e) => err(`log sequencer: ${String(e)}`) });
+  const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: (e) => err(`log sequencer: ${String(e)}`) });
   const prove = cfg.PROVER_WORKERS > 0 ? await createProveFn(container.keys, { workers: cfg.PROVER_WORKERS }) : null;
   const worker = prove ? startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: (e) => err(`proof job failed: ${String(e)}`) }) : null;
   const app = createApp({

@@ -43,6 +43,8 @@ const CHECKPOINT_CACHE_MS = 100;
 export const MAX_ENTRIES = 1000;
 /** Default and largest number of queued attestations integrated per checkpoint. */
 export const DEFAULT_BATCH = 1000;
+/** Default shortest time between two integration rounds (SequencerOptions.minRoundMs). */
+export const DEFAULT_MIN_ROUND_MS = 100;
 const MAX_BATCH = 10_000;
 /** The file a generated log key is kept in, under DATA_DIR. */
 export const LOG_KEY_FILE = path.join('keys', 'log.key.json');
@@ -88,6 +90,10 @@ export interface SequencerOptions {
   readonly intervalMs?: number;
   /** Leaves per checkpoint (default 1000). */
   readonly maxBatch?: number;
+  /** Shortest time between the starts of two integration rounds, however often the loop is poked
+   *  (default 100 ms): under load every round, with its transaction and its signed checkpoint,
+   *  carries the leaves of many attestations. A full batch (a backlog) is followed at once. */
+  readonly minRoundMs?: number;
   /** Called with every integration error; the loop backs off and retries (default: console.error). */
   readonly onError?: (e: unknown) => void;
 }
@@ -283,27 +289,33 @@ export function createLogService(opts: LogServiceOptions): LogService {
 
   function startSequencer(so: SequencerOptions = {}): Sequencer {
     const intervalMs = so.intervalMs ?? 20;
+    const minRoundMs = so.minRoundMs ?? DEFAULT_MIN_ROUND_MS;
     const batch = so.maxBatch ?? DEFAULT_BATCH;
     const onError = so.onError ?? ((e: unknown) => console.error('log sequencer:', e));
     let stopped = false;
     let poked = false;
+    /** Ends the current wait early (stop always; a poke only while the loop is idle). */
     let wake: (() => void) | null = null;
+    let idle = false;
     let failures = 0;
 
-    const sleep = (ms: number) =>
+    const sleep = (ms: number, pokeable: boolean) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(done, ms);
         function done() {
           clearTimeout(timer);
           wake = null;
+          idle = false;
           resolve();
         }
         wake = done;
+        idle = pokeable;
       });
 
     const loop = (async () => {
       while (!stopped) {
         poked = false;
+        const started = Date.now();
         let n = 0;
         try {
           n = await integrate(batch);
@@ -313,16 +325,24 @@ export function createLogService(opts: LogServiceOptions): LogService {
           onError(e);
         }
         if (stopped) break;
-        if (n === batch && batch > 0) continue; // more may be queued
-        if (poked) continue;
-        await sleep(failures ? Math.min(5000, intervalMs * 2 ** failures) : intervalMs);
+        if (failures) {
+          await sleep(Math.min(5000, intervalMs * 2 ** failures), false);
+          continue;
+        }
+        if (n === batch && batch > 0) continue; // a backlog: more is queued
+        // pace the rounds: the next one starts minRoundMs after this one started at the earliest;
+        // with nothing poked the loop then idles until a poke or the poll interval
+        const gap = started + minRoundMs - Date.now();
+        if (gap > 0) await sleep(gap, false);
+        const rest = started + intervalMs - Date.now();
+        if (!poked && !stopped && rest > 0) await sleep(rest, true);
       }
     })();
 
     return {
       poke() {
         poked = true;
-        wake?.();
+        if (idle) wake?.();
       },
       async stop() {
         stopped = true;
