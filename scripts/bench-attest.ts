@@ -248,6 +248,15 @@ async function main() {
       await Promise.all(inflight);
       const secs = (performance.now() - start) / 1000;
       results.push(`/v1/attest at a fixed ${rate} req/s for ${(DURATION / 1000).toFixed(0)} s: achieved ${(total / secs).toFixed(0)} req/s, ${fmt(lat)}`);
+      results.push(`  ${await storeStatements(key)}`);
+    }
+
+    /** The server's own view (GET /v1/status): wall time of its last 1,024 store statements. */
+    async function storeStatements(token: string): Promise<string> {
+      const st = JSON.parse((await request('GET', '/v1/status', undefined, token)).text) as { store_writes: { statements: number; attestations: number; statement_ms: { p50: number; p95: number; p99: number; statements: number } | null } };
+      const w = st.store_writes;
+      const ms = w.statement_ms;
+      return `server: store statements (last ${ms?.statements ?? 0}) p50 ${ms?.p50} ms, p95 ${ms?.p95} ms, p99 ${ms?.p99} ms; ${(w.attestations / w.statements).toFixed(1)} attestations per statement since start`;
     }
 
     /** `conc` connections each sending `send()` back to back for DURATION; events/s and latencies. */
@@ -279,6 +288,7 @@ async function main() {
         return 1;
       });
       results.push(`/v1/attest max${minimal ? ' (Prefer: return=minimal)' : ''}, ${conc} connections, ${METERS} meters: ${figures}`);
+      results.push(`  ${await storeStatements(key)}`);
     }
 
     // 3. batch endpoint, full bundles and minimal results; every item must be 201

@@ -287,6 +287,12 @@ describe('concurrency', () => {
     const { store_writes: w } = (await s.call('GET', '/v1/status', { token: null })).body;
     expect(w.attestations).toBeGreaterThanOrEqual(160);
     expect(w.statements).toBeLessThan(w.attestations);
+    // …and how long the recent store statements took
+    const ms = w.statement_ms;
+    expect(ms.statements).toBe(Math.min(1024, w.statements));
+    expect(ms.p50).toBeGreaterThan(0);
+    expect(ms.p50).toBeLessThanOrEqual(ms.p95);
+    expect(ms.p95).toBeLessThanOrEqual(ms.p99);
   });
 });
 

@@ -192,8 +192,9 @@ export function createApp(deps: AppDeps) {
       store: deps.storeKind,
       signing_key_id: key.keyId,
       proof_jobs: await deps.proofs.counts(),
-      // this process's group commit: attestations stored and the statements that stored them
-      store_writes: { statements: deps.attest.writer.stats.statements, attestations: deps.attest.writer.stats.events },
+      // this process's group commit: attestations stored, the statements that stored them, and
+      // the recent statements' wall time (commit included)
+      store_writes: { statements: deps.attest.writer.stats.statements, attestations: deps.attest.writer.stats.events, statement_ms: deps.attest.writer.statementLatency() },
       log_size: deps.log ? await deps.log.size() : null,
     });
   });

@@ -129,6 +129,9 @@ export class ChainWriter {
   /** Statements that stored attestations, and the attestations they stored (group commit at work
    *  when events > statements). */
   readonly stats = { statements: 0, events: 0 };
+  /** Wall time (ms) of the most recent store statements, commit included: a ring buffer. */
+  private readonly durations = new Float64Array(1024);
+  private recorded = 0;
 
   constructor(private readonly db: Db) {}
 
@@ -403,7 +406,9 @@ export class ChainWriter {
       ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         not (select ok from g) as tariff_mismatch`;
+    const started = performance.now();
     const [res] = rowsOf(await this.db.execute(statement));
+    this.durations[this.recorded++ % this.durations.length] = performance.now() - started;
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const raw = res?.['chains'];
     const ok = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
@@ -413,6 +418,17 @@ export class ChainWriter {
     const out = new Map<string, Map<string, number>>();
     for (const p of ps) if (ok.has(p.cid)) out.set(p.cid, cursors);
     return out;
+  }
+
+  /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements that
+   *  completed, or null before the first: where an operator sees whether the database is what
+   *  makes attest slow. */
+  statementLatency(): { p50: number; p95: number; p99: number; statements: number } | null {
+    const n = Math.min(this.recorded, this.durations.length);
+    if (!n) return null;
+    const sorted = this.durations.slice(0, n).sort();
+    const at = (q: number) => Math.round(sorted[Math.min(n - 1, Math.floor(q * n))]! * 100) / 100;
+    return { p50: at(0.5), p95: at(0.95), p99: at(0.99), statements: n };
   }
 
   /** Forget a cached head (after a failed write whose effect is unknown). */
