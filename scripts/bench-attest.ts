@@ -137,24 +137,40 @@ class Connection {
   }
 }
 
-/** Connections for the measured phases; idle ones are reused. A request on a connection the
- *  server closed just then (its keep-alive timeout) is sent once more on a new one: a repeated
- *  event is answered as a replay (200), which the checks accept. */
+/** Connections for the measured phases; idle ones are reused, at most MAX_CONNECTIONS are open
+ *  (as node:http's agent had it; beyond that a request waits for a free connection). A request on
+ *  a connection the server closed just then (its keep-alive timeout) is sent once more on a new
+ *  one: a repeated event is answered as a replay (200), which the checks accept. */
+const MAX_CONNECTIONS = 512;
 const idle: Connection[] = [];
 const open: Connection[] = [];
-async function send(p: string, body: unknown, token: string, extra: Record<string, string> = {}, retry = true): Promise<{ status: number; text: string }> {
+const waiting: ((c: Connection | null) => void)[] = [];
+async function connection(): Promise<Connection> {
   let c = idle.pop();
   while (c?.closed) c = idle.pop();
-  if (!c) {
-    c = new Connection(PORT);
-    open.push(c);
-    await c.ready;
+  if (c) return c;
+  if (open.filter((o) => !o.closed).length >= MAX_CONNECTIONS) {
+    const free = await new Promise<Connection | null>((r) => waiting.push(r));
+    if (free && !free.closed) return free;
   }
+  c = new Connection(PORT);
+  open.push(c);
+  await c.ready;
+  return c;
+}
+function done(c: Connection): void {
+  const next = waiting.shift();
+  if (next) next(c);
+  else idle.push(c);
+}
+async function send(p: string, body: unknown, token: string, extra: Record<string, string> = {}, retry = true): Promise<{ status: number; text: string }> {
+  const c = await connection();
   try {
     const r = await c.send('POST', p, body, token, extra);
-    idle.push(c);
+    done(c);
     return r;
   } catch (e) {
+    waiting.shift()?.(null); // a waiter opens a connection of its own instead
     if (!retry || !c.closed) throw e;
     return send(p, body, token, extra, false);
   }

@@ -289,7 +289,9 @@ describe('concurrency', () => {
     expect(w.statements).toBeLessThan(w.attestations);
     // …and how long the recent store statements took
     const ms = w.statement_ms;
-    expect(ms.statements).toBe(Math.min(1024, w.statements));
+    // (failed statements count too: duplicates in this crowd abort some shared statements)
+    expect(ms.statements).toBeGreaterThanOrEqual(Math.min(1024, w.statements));
+    expect(ms.statements).toBeLessThanOrEqual(1024);
     expect(ms.p50).toBeGreaterThan(0);
     expect(ms.p50).toBeLessThanOrEqual(ms.p95);
     expect(ms.p95).toBeLessThanOrEqual(ms.p99);

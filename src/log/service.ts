@@ -315,7 +315,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
     const loop = (async () => {
       while (!stopped) {
         poked = false;
-        const started = Date.now();
+        const started = performance.now(); // monotonic: a wall-clock step cannot stall the loop
         let n = 0;
         try {
           n = await integrate(batch);
@@ -331,10 +331,11 @@ export function createLogService(opts: LogServiceOptions): LogService {
         }
         if (n === batch && batch > 0) continue; // a backlog: more is queued
         // pace the rounds: the next one starts minRoundMs after this one started at the earliest;
-        // with nothing poked the loop then idles until a poke or the poll interval
-        const gap = started + minRoundMs - Date.now();
+        // with nothing poked the loop then idles until a poke or the poll interval (counted from
+        // the round's end when it found nothing, so a slow store is never polled back to back)
+        const gap = started + minRoundMs - performance.now();
         if (gap > 0) await sleep(gap, false);
-        const rest = started + intervalMs - Date.now();
+        const rest = n === 0 ? intervalMs : started + intervalMs - performance.now();
         if (!poked && !stopped && rest > 0) await sleep(rest, true);
       }
     })();

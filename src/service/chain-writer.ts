@@ -306,16 +306,21 @@ export class ChainWriter {
       }
       batch.sort((x, y) => (x.p.cid < y.p.cid ? -1 : x.p.cid > y.p.cid ? 1 : 0));
       this.inFlight++;
-      void this.flush(batch)
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.inFlight--;
+        this.pump();
+      };
+      void this.flush(batch, release)
         .catch(() => undefined) // every entry is settled by flush itself
-        .finally(() => {
-          this.inFlight--;
-          this.pump();
-        });
+        .finally(release);
     }
   }
 
-  private async flush(batch: Waiting[]): Promise<void> {
+  /** Store `batch`; `release` frees its in-flight slot (called at the latest when done). */
+  private async flush(batch: Waiting[], release: () => void): Promise<void> {
     try {
       if (batch.length === 1) return await this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
       let stored: Map<string, Map<string, number>>;
@@ -326,7 +331,9 @@ export class ChainWriter {
         // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
         // one by one so that the error reaches only the group it belongs to. (After a lost
         // connection the statement may have committed: each group then finds its chain head moved,
-        // re-reads it and settles its events as replays through the unique index.)
+        // re-reads it and settles its events as replays through the unique index.) These retries
+        // give up the in-flight slot first: new statements need not wait behind them.
+        release();
         for (const w of batch) await this.settle(w, () => this.storeOne(w.p));
         return;
       }
@@ -407,8 +414,13 @@ export class ChainWriter {
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         not (select ok from g) as tariff_mismatch`;
     const started = performance.now();
-    const [res] = rowsOf(await this.db.execute(statement));
-    this.durations[this.recorded++ % this.durations.length] = performance.now() - started;
+    let res: Record<string, unknown> | undefined;
+    try {
+      [res] = rowsOf(await this.db.execute(statement));
+    } finally {
+      // failed statements too: a deadlock or a lock wait is exactly what the figure should show
+      this.durations[this.recorded++ % this.durations.length] = performance.now() - started;
+    }
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const raw = res?.['chains'];
     const ok = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
@@ -420,8 +432,8 @@ export class ChainWriter {
     return out;
   }
 
-  /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements that
-   *  completed, or null before the first: where an operator sees whether the database is what
+  /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements, failed ones
+   *  included, or null before the first: where an operator sees whether the database is what
    *  makes attest slow. */
   statementLatency(): { p50: number; p95: number; p99: number; statements: number } | null {
     const n = Math.min(this.recorded, this.durations.length);
