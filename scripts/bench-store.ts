@@ -23,7 +23,7 @@ import { digestOf } from '../src/core/canonical.ts';
 import { generateEd25519 } from '../src/core/ed25519.ts';
 import { signingKeyFromSeed } from '../src/core/keys.ts';
 import { chainId } from '../src/core/statement.ts';
-import { openDatabase } from '../src/db/index.ts';
+import { openDatabase, rowsOf } from '../src/db/index.ts';
 import { createLogService } from '../src/log/service.ts';
 import { ChainWriter, type PendingEvent, requestDigestOf } from '../src/service/chain-writer.ts';
 
@@ -137,11 +137,10 @@ async function main() {
     if (writer.stats.statements - statementsBefore !== 1000) throw new Error('expected one statement per event');
     await drainLog(1000);
     // the store's size per attestation, indexes included
-    const sizes = (await database.db.execute(sql`select (pg_total_relation_size('attestations') + pg_total_relation_size('proof_jobs')
+    const [row] = rowsOf<{ bytes: string; n: string }>(await database.db.execute(sql`select (pg_total_relation_size('attestations') + pg_total_relation_size('proof_jobs')
       + pg_total_relation_size('log_queue') + pg_total_relation_size('log_leaves') + pg_total_relation_size('log_nodes'))::text as bytes,
-      (select count(*) from attestations)::text as n`)) as unknown as { bytes: string; n: string }[];
-    const row = sizes[0]!;
-    console.log(`stored: ${(Number(row.bytes) / Number(row.n)).toFixed(0)} bytes per attestation (rows and indexes of attestations, proof_jobs, log_queue, log_leaves, log_nodes)`);
+      (select count(*) from attestations)::text as n`));
+    if (row) console.log(`stored: ${(Number(row.bytes) / Number(row.n)).toFixed(0)} bytes per attestation (rows and indexes of attestations, proof_jobs, log_queue, log_leaves, log_nodes)`);
   } finally {
     await database.close();
     await admin.unsafe(`drop database if exists ${name} with (force)`);

@@ -3,6 +3,7 @@
 // (as two API processes are) keep every chain linear, lose nothing and store each event once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
+import { rowsOf } from '../src/db/index.ts';
 import { AttestService } from '../src/service/attest.ts';
 import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
@@ -25,7 +26,6 @@ afterAll(async () => s?.close());
 
 const body = (id: string, endpoint: string, units = 10) => ({ meter_event: { ...pilotEvent, event_id: id, endpoint, usage_units: units }, tariff_snapshot: pilotTariff });
 
-const rowsOf = (r: unknown) => (Array.isArray(r) ? r : (r as { rows: Record<string, unknown>[] }).rows) as Record<string, unknown>[];
 
 describe('chain writer', () => {
   it('stores concurrent single events with fewer statements than events (group commit)', async () => {

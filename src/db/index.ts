@@ -119,6 +119,12 @@ export function hasSqlState(e: unknown, code: string): boolean {
 /** True when `e` is a unique-constraint violation (SQLSTATE 23505) from either driver. */
 export const isUniqueViolation = (e: unknown): boolean => hasSqlState(e, '23505');
 
+/** The rows of a raw `db.execute` result, whichever driver answered (postgres.js returns the rows
+ *  array itself, PGlite an object with `rows`). */
+export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : ((result as { rows?: T[] } | null)?.rows ?? [])) as T[];
+}
+
 export async function ping(db: Db): Promise<void> {
   await db.execute(sql`select 1`);
 }

@@ -32,7 +32,7 @@ import {
 } from '../core/merkle.ts';
 import { type NoteSigner, ed25519NoteSigner, formatVerifierKey, isValidKeyName, signCheckpoint } from '../core/note.ts';
 import type { Receipt } from '../core/schemas.ts';
-import { type Db, type Tx, LOCK_SEQUENCER, schema } from '../db/index.ts';
+import { type Db, type Tx, LOCK_SEQUENCER, rowsOf, schema } from '../db/index.ts';
 import type { LogApi } from '../http/app.ts';
 import type { AttestationRow } from '../service/attest.ts';
 import { ServiceError } from '../service/errors.ts';
@@ -524,9 +524,3 @@ function strictQuery(c: Context, names: readonly string[]): Record<string, numbe
 function outOfRange(message: string): ServiceError {
   return new ServiceError(400, 'OUT_OF_RANGE', message);
 }
-
-function rowsOf<T>(result: unknown): T[] {
-  return (Array.isArray(result) ? result : ((result as { rows?: T[] }).rows ?? [])) as T[];
-}
-
-

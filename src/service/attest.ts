@@ -251,7 +251,6 @@ export class AttestService {
   }
 }
 
-
 /** A store error in one line: its SQLSTATE and message, without the statement or its parameters
  *  (drizzle's error message repeats both, i.e. whole bundles). */
 function describeStoreError(e: unknown): string {

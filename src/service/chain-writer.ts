@@ -14,7 +14,7 @@ import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
-import { type Db, hasSqlState } from '../db/index.ts';
+import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
 
 export interface PendingEvent {
@@ -41,10 +41,6 @@ export class StaleHead extends Error {}
 export class TariffMismatch extends Error {}
 
 type Head = ChainLink;
-
-function rowsOf(r: unknown): Record<string, unknown>[] {
-  return (Array.isArray(r) ? r : (r as { rows: Record<string, unknown>[] }).rows) ?? [];
-}
 
 /** One chain's signed rows, ready to be stored if the chain head is still `start`. */
 interface Prepared {

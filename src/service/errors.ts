@@ -19,7 +19,6 @@ export class ServiceError extends Error {
   }
 }
 
-
 export function zodIssues(e: ZodError, prefix: string): FieldIssue[] {
   return e.issues.slice(0, 20).map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)', message: i.message }));
 }
