@@ -23,7 +23,6 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as snarkjs from 'snarkjs';
 import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
-import { normalizeMeterEvent } from '../src/core/attest.ts';
 import { computeCharge, pricingFromTariff, type ChargeBreakdown, type Outcome, type PricingTariff, type RoundingMode } from '../src/core/charge.ts';
 import { bindingCommitments, circuitInputs, poseidonHash, randomBlinding } from '../src/core/commitment.ts';
 import {
@@ -38,9 +37,8 @@ import {
   type TariffEncoding,
   type Triple,
 } from '../src/core/field.ts';
-import type { MeterEvent } from '../src/core/schemas.ts';
 import { terminateCurve } from '../src/verifier/groth16.ts';
-import { tariffOf as tariffOfSpec, type TariffSpec } from './support/tariffs.ts';
+import { eventOf, tariffOf as tariffOfSpec, type TariffSpec } from './support/tariffs.ts';
 import { readR1cs, type Lc, type R1cs } from './support/r1cs.ts';
 
 const P = BN128_P;
@@ -229,21 +227,6 @@ const describeConstraint = (i: number) =>
 // ---------------------------------------------------------------- building cases
 
 const tariffOf = (s: TariffSpec) => tariffOfSpec(s, 'tariff_negative');
-let seq = 0;
-
-function eventOf(units: bigint, outcome: Outcome): MeterEvent {
-  return normalizeMeterEvent({
-    event_id: `evt_negative_${seq++}`,
-    event_timestamp: '2026-05-29T12:00:00.000Z',
-    tenant_id: 'tenant_acme',
-    api_key_id: 'api_live_001',
-    endpoint: '/v1/completions',
-    usage_units: String(units),
-    contract_version: 'contract-v1',
-    billing_window_id: '2026-05',
-    outcome,
-  });
-}
 
 /** The circuit numerics of an input object (integers). */
 interface Numerics {
@@ -288,7 +271,7 @@ interface Case {
 async function makeCase(name: string, spec: TariffSpec, units: bigint, cumulativeBefore: bigint, outcome: Outcome = 'success'): Promise<Case> {
   const tariff = tariffOf(spec);
   const ref = computeCharge({ units, outcome, cumulativeBefore }, pricingFromTariff(tariff));
-  const args = { event: eventOf(units, outcome), tariff, cumulativeBefore, blinding: randomBlinding(), charge: ref.charge };
+  const args = { event: eventOf(units, outcome, 'evt_negative'), tariff, cumulativeBefore, blinding: randomBlinding(), charge: ref.charge };
   const input = await circuitInputs(args);
   const c = await bindingCommitments(args);
   const honest = await wc.calculateWitness(input, true);
@@ -818,30 +801,22 @@ describe('gap 5: plausible wrong charges (R1CS)', () => {
     expectCaughtBy(k, 'billable = 1', direct.w, ...OUTCOME_CHECK);
   });
 
-  it('skipping the minimum (claiming the unclamped rounded value) fails the ≥ min comparison', async () => {
-    const k = await makeCase('min', { price: 7n, quantum: 10n, min: 1000n, max: 2000n }, 100n, 0n);
+  // The min and max clamps, skipped the same three ways: the plain unclamped value, the
+  // comparison's output flipped, and the clamped signal set to the unclamped value directly.
+  it.each([
+    ['minimum', '≥ min', { spec: { price: 7n, quantum: 10n, min: 1000n, max: 2000n }, units: 100n, rounded: 70n, charge: 1000n, flag: 'main.atLeastMin', flagDesc: 'capped >= min claimed', signal: 'main.raised', signalDesc: 'raised = capped claimed' }],
+    ['maximum', '≤ max', { spec: { price: 10n, quantum: 1n, min: 1000n, max: 2000n }, units: 300n, rounded: 3000n, charge: 2000n, flag: 'main.atMostMax', flagDesc: 'capped <= max claimed', signal: 'main.clamped', signalDesc: 'clamped = raised claimed' }],
+  ] as const)('skipping the %s (claiming the unclamped rounded value) fails the %s comparison', async (bound, _check, t) => {
+    const k = await makeCase(bound.slice(0, 3), t.spec, t.units, 0n);
     await expectHonest(k);
-    expect([k.ref.rounded, k.ref.charge]).toEqual([70n, 1000n]);
-    expectCaughtBy(k, 'plain 70', (await craft(k, {}, 70n)).w, 'main.charge');
-    const { w, charge } = await craft(k, { set: { 'main.atLeastMin.out': 1n } });
-    expect(charge).toBe(70n);
-    expectCaughtBy(k, 'capped >= min claimed', w, 'main.atLeastMin.');
-    const direct = await craft(k, { set: { 'main.raised': 70n } });
-    expect(direct.charge).toBe(70n);
-    expectCaughtBy(k, 'raised = capped claimed', direct.w, 'main.raised');
-  });
-
-  it('skipping the maximum (claiming the unclamped rounded value) fails the ≤ max comparison', async () => {
-    const k = await makeCase('max', { price: 10n, quantum: 1n, min: 1000n, max: 2000n }, 300n, 0n);
-    await expectHonest(k);
-    expect([k.ref.rounded, k.ref.charge]).toEqual([3000n, 2000n]);
-    expectCaughtBy(k, 'plain 3000', (await craft(k, {}, 3000n)).w, 'main.charge');
-    const { w, charge } = await craft(k, { set: { 'main.atMostMax.out': 1n } });
-    expect(charge).toBe(3000n);
-    expectCaughtBy(k, 'capped <= max claimed', w, 'main.atMostMax.');
-    const direct = await craft(k, { set: { 'main.clamped': 3000n } });
-    expect(direct.charge).toBe(3000n);
-    expectCaughtBy(k, 'clamped = raised claimed', direct.w, 'main.clamped');
+    expect([k.ref.rounded, k.ref.charge]).toEqual([t.rounded, t.charge]);
+    expectCaughtBy(k, `plain ${t.rounded}`, (await craft(k, {}, t.rounded)).w, 'main.charge');
+    const { w, charge } = await craft(k, { set: { [`${t.flag}.out`]: 1n } });
+    expect(charge).toBe(t.rounded);
+    expectCaughtBy(k, t.flagDesc, w, `${t.flag}.`);
+    const direct = await craft(k, { set: { [t.signal]: t.rounded } });
+    expect(direct.charge).toBe(t.rounded);
+    expectCaughtBy(k, t.signalDesc, direct.w, t.signal);
   });
 
   it('skipping the 2^64 cap of a huge quotient (claiming its low 64 bits) fails the quotient-is-small check', async () => {

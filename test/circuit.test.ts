@@ -24,9 +24,9 @@ import {
 } from '../src/core/commitment.ts';
 import { BN128_P, TAG_BINDING, TAG_EVENT, TAG_TARIFF, TIER_BOUND_INF, digestLimbs, encodeEvent, encodeTariff, pack } from '../src/core/field.ts';
 import { digestOf } from '../src/core/canonical.ts';
-import type { MeterEvent, TariffSnapshot } from '../src/core/schemas.ts';
+import type { TariffSnapshot } from '../src/core/schemas.ts';
 import { createProver, ProverClosedError, terminateCurve, verifyGroth16, WitnessError, type Prover } from '../src/prover/index.ts';
-import { tariffOf, type TariffSpec } from './support/tariffs.ts';
+import { eventOf, tariffOf, type TariffSpec } from './support/tariffs.ts';
 import { readR1cs, type Lc, type R1cs } from './support/r1cs.ts';
 
 const P = BN128_P;
@@ -134,20 +134,6 @@ function prng(seed: number) {
 }
 
 
-let eventSeq = 0;
-function eventOf(units: bigint, outcome: Outcome = 'success'): MeterEvent {
-  return normalizeMeterEvent({
-    event_id: `evt_${eventSeq++}`,
-    event_timestamp: '2026-05-29T12:00:00.000Z',
-    tenant_id: 'tenant_acme',
-    api_key_id: 'api_live_001',
-    endpoint: '/v1/completions',
-    usage_units: String(units),
-    contract_version: 'contract-v1',
-    billing_window_id: '2026-05',
-    outcome,
-  });
-}
 
 interface Case {
   readonly name: string;
