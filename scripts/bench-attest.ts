@@ -10,7 +10,6 @@
 // `Prefer: return=minimal`), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
 // the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
@@ -36,26 +35,9 @@ const PORT = Number(opt.port);
 const METERS = Number(opt.meters);
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ADMIN = `bench-admin-${Date.now()}-0123456789abcdef`;
-const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
-
-function request(method: string, p: string, body: unknown, token: string, extra: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: PORT, method, path: p, agent, headers: { authorization: `Bearer ${token}`, ...extra, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
 
 /**
- * The load generator's HTTP/1.1 client for the measured phases: one keep-alive socket per
+ * The load generator's HTTP/1.1 client (set-up and measured phases alike): one keep-alive socket per
  * connection, requests written as one pre-built buffer, responses parsed only as far as the
  * status line, Content-Length and body. It does what a client must and nothing else, so that the
  * generator (which shares the two cores with the server and PostgreSQL) takes as little CPU from
@@ -122,8 +104,9 @@ class Connection {
 
   /** Send one request (the previous one must have been answered) and wait for its response. */
   send(method: string, p: string, body: unknown, token: string, extra: Record<string, string> = {}): Promise<{ status: number; text: string }> {
-    const data = Buffer.from(JSON.stringify(body));
-    let head = `${method} ${p} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: ${data.length}\r\n`;
+    const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+    let head = `${method} ${p} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\n`;
+    if (body !== undefined) head += `content-type: application/json\r\ncontent-length: ${data.length}\r\n`;
     for (const [k, v] of Object.entries(extra)) head += `${k}: ${v}\r\n`;
     if (this.closed) return Promise.reject(new Error('connection closed'));
     return new Promise((resolve, reject) => {
@@ -137,8 +120,8 @@ class Connection {
   }
 }
 
-/** Connections for the measured phases; idle ones are reused, at most MAX_CONNECTIONS are open
- *  (as node:http's agent had it; beyond that a request waits for a free connection). A request on
+/** Connections to the server under test; idle ones are reused, at most MAX_CONNECTIONS are open
+ *  (as node:http's agent would; beyond that a request waits for a free connection). A request on
  *  a connection the server closed just then (its keep-alive timeout) is sent once more on a new
  *  one: a repeated event is answered as a replay (200), which the checks accept. */
 const MAX_CONNECTIONS = 512;
@@ -163,18 +146,19 @@ function done(c: Connection): void {
   if (next) next(c);
   else idle.push(c);
 }
-async function send(p: string, body: unknown, token: string, extra: Record<string, string> = {}, retry = true): Promise<{ status: number; text: string }> {
+async function request(method: string, p: string, body: unknown, token: string, extra: Record<string, string> = {}, retry = true): Promise<{ status: number; text: string }> {
   const c = await connection();
   try {
-    const r = await c.send('POST', p, body, token, extra);
+    const r = await c.send(method, p, body, token, extra);
     done(c);
     return r;
   } catch (e) {
     waiting.shift()?.(null); // a waiter opens a connection of its own instead
     if (!retry || !c.closed) throw e;
-    return send(p, body, token, extra, false);
+    return request(method, p, body, token, extra, false);
   }
 }
+const send = (p: string, body: unknown, token: string, extra: Record<string, string> = {}) => request('POST', p, body, token, extra);
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -330,7 +314,6 @@ async function main() {
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
     fs.rmSync(dataDir, { recursive: true, force: true });
-    agent.destroy();
     for (const c of open) c.close();
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
