@@ -13,6 +13,8 @@
 // test/prover.test.ts checks that every proof verifies against the ceremony's verification key,
 // that it is randomized, and that the public signals are the witness's.
 import { randomBytes } from 'node:crypto';
+import { BN128_P as BN128_R } from '../core/field.ts'; // the scalar field (the circuit's p is the curve's r)
+import { BN128_Q } from '../verifier/groth16.ts';
 
 /** The part of ffjavascript's bn128 curve object that proving uses (buffers are Uint8Array). */
 export interface ProvingCurve {
@@ -68,8 +70,6 @@ export class ProvingKeyError extends Error {
   readonly code = 'PROVING_KEY_INVALID';
 }
 
-const BN128_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
-const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
 
 function leBigInt(b: Uint8Array): bigint {
   let v = 0n;
