@@ -2,6 +2,9 @@
 // (DATABASE_URL, default the local test server; a fresh database per run) with proofs async, and
 // prints throughput and p50/p95/p99 for /v1/attest and /v1/attest/batch next to this machine's
 // raw Ed25519 signing rate measured in the same run.
+// After each phase a CPU line says where the time went (Linux, from /proc): µs of CPU per event in
+// the server (and in its event loop, the one thread a Node process cannot spread), in every
+// PostgreSQL process and in this load generator, and how many of the machine's cores were busy.
 //
 //   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
 //                            --batch-concurrency 4 --meters 64
@@ -17,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { generateEd25519, ed25519Signer } from '../src/core/ed25519.ts';
+import { mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -166,6 +170,22 @@ const pct = (xs: number[], p: number) => {
 };
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(2)} ms, p95 ${pct(xs, 95).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms`;
 
+/** Starts counting CPU time; `per(n)` gives µs of CPU per event since then, by process. */
+function cpuMeter(serverPid: number) {
+  const server0 = processCpuMs(serverPid);
+  const main0 = mainThreadCpuMs(serverPid);
+  const pg0 = postgresCpuMs();
+  const gen0 = process.cpuUsage();
+  const t0 = performance.now();
+  return (n: number) => {
+    const g = process.cpuUsage(gen0);
+    const [server, main, pg, gen] = [processCpuMs(serverPid) - server0, mainThreadCpuMs(serverPid) - main0, postgresCpuMs() - pg0, (g.user + g.system) / 1000];
+    const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
+    const busy = (server + pg + gen) / (performance.now() - t0);
+    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy`;
+  };
+}
+
 let seq = 0;
 const event = (runId: string) => {
   const n = seq++;
@@ -233,6 +253,7 @@ async function main() {
     const rate = Number(opt.rate);
     const lat: number[] = [];
     if (phase('fixed')) {
+      const cpu = cpuMeter(server.pid!);
       const start = performance.now();
       const total = Math.floor((rate * DURATION) / 1000);
       const inflight: Promise<void>[] = [];
@@ -248,6 +269,7 @@ async function main() {
       await Promise.all(inflight);
       const secs = (performance.now() - start) / 1000;
       results.push(`/v1/attest at a fixed ${rate} req/s for ${(DURATION / 1000).toFixed(0)} s: achieved ${(total / secs).toFixed(0)} req/s, ${fmt(lat)}`);
+      results.push(`  ${cpu(total)}`);
       results.push(`  ${await storeStatements(key)}`);
     }
 
@@ -263,6 +285,7 @@ async function main() {
     const closedLoop = async (conc: number, send: () => Promise<number>) => {
       const l: number[] = [];
       let n = 0;
+      const cpu = cpuMeter(server.pid!);
       const start = performance.now();
       await Promise.all(
         Array.from({ length: conc }, async () => {
@@ -274,7 +297,7 @@ async function main() {
           }
         }),
       );
-      return `${(n / ((performance.now() - start) / 1000)).toFixed(0)} events/s, ${fmt(l)}`;
+      return { figures: `${(n / ((performance.now() - start) / 1000)).toFixed(0)} events/s, ${fmt(l)}`, cpu: cpu(n) };
     };
 
     // 2. closed loop: maximum single-event throughput, with the full bundle in each response
@@ -283,11 +306,12 @@ async function main() {
       if (!phase(minimal ? 'max-minimal' : 'max')) continue;
       const conc = Number(opt.concurrency);
       const headers: Record<string, string> = minimal ? { prefer: 'return=minimal' } : {};
-      const figures = await closedLoop(conc, async () => {
+      const { figures, cpu } = await closedLoop(conc, async () => {
         check(await send('/v1/attest', event('max'), key, headers));
         return 1;
       });
       results.push(`/v1/attest max${minimal ? ' (Prefer: return=minimal)' : ''}, ${conc} connections, ${METERS} meters: ${figures}`);
+      results.push(`  ${cpu}`);
       results.push(`  ${await storeStatements(key)}`);
     }
 
@@ -297,7 +321,7 @@ async function main() {
       const size = Number(opt.batch);
       const conc = Number(opt['batch-concurrency']);
       const headers: Record<string, string> = minimal ? { prefer: 'return=minimal' } : {};
-      const figures = await closedLoop(conc, async () => {
+      const { figures, cpu } = await closedLoop(conc, async () => {
         const events = Array.from({ length: size }, () => event('batch'));
         const r = await send('/v1/attest/batch', { events }, key, headers);
         if (r.status !== 200) throw new Error(`batch ${r.status}: ${r.text.slice(0, 300)}`);
@@ -306,6 +330,7 @@ async function main() {
         return size;
       });
       results.push(`/v1/attest/batch${minimal ? ' (Prefer: return=minimal)' : ''}, ${size} events per request, ${conc} connections: ${figures} per request`);
+      results.push(`  ${cpu}`);
     }
     results.push(`raw Ed25519 signing (node:crypto, one core, same run): ${signingRate().toFixed(0)} signatures/s`);
   } finally {

@@ -13,7 +13,6 @@
 //   4. the log: integrate() in rounds of 40 and of 1,000 leaves.
 // CPU time is this process's (all threads: process.cpuUsage) and PostgreSQL's (every `postgres`
 // process, from /proc; Linux only), so a figure includes the database's background work.
-import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
@@ -26,6 +25,7 @@ import { chainId } from '../src/core/statement.ts';
 import { openDatabase, rowsOf } from '../src/db/index.ts';
 import { createLogService } from '../src/log/service.ts';
 import { ChainWriter, type PendingEvent, requestDigestOf } from '../src/service/chain-writer.ts';
+import { postgresCpuMs } from './cpu.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -36,25 +36,6 @@ const { values: opt } = parseArgs({
 const EVENTS = Number(opt.events);
 const CONCURRENCY = Number(opt.concurrency);
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** CPU time (ms) of every PostgreSQL process on this machine. */
-function postgresCpuMs(): number {
-  const tick = 1000 / 100; // USER_HZ
-  let total = 0;
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-    } catch {
-      continue; // exited meanwhile
-    }
-    if (!stat.includes('(postgres)')) continue;
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    total += (Number(f[11]) + Number(f[12])) * tick;
-  }
-  return total;
-}
 
 /** Runs `fn`, then prints events/s and µs of CPU per unit here and in PostgreSQL. */
 async function measure(label: string, unit: string, fn: () => Promise<number>): Promise<void> {
