@@ -227,6 +227,12 @@ describe('bad input never yields a 5xx', () => {
     ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'nul-2', dimensions: { 'a\u0000': 'b' } }, tariff_snapshot: pilotTariff } }, 400],
     ['POST', '/v1/admin/tenants', { body: { id: 'tenant_nul', name: 'x\u0000y' } }, 400],
     ['POST', '/v1/admin/api-keys', { body: { name: '\u0000', scopes: ['read'] } }, 400],
+    // a lone surrogate (only possible as a JSON escape): no canonical form (RFC 8785), so refused
+    // before anything is signed, in a single event, a batch, a key or the admin API
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'sur-1', dimensions: { model: 'a\udc00' } }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'sur-2', dimensions: { ['\ud800x']: 'b' } }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/attest/batch', { body: { events: [{ meter_event: { ...pilotEvent, event_id: 'sur-3', dimensions: { r: '\udfff\ud800' } }, tariff_snapshot: pilotTariff }] } }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: 'tenant_sur', name: '\ud83d' } }, 400],
     ['POST', '/v1/attest/batch', { body: { events: 'x' } }, 400],
     ['POST', '/v1/attest/batch', { body: [] }, 400],
     ['GET', '/v1/attestations/zzz', {}, 404],

@@ -95,4 +95,14 @@ describe('meterproof CLI', () => {
     expect(r.stderr).toMatch(/MIN_EXCEEDS_MAX/);
     expect(r.stdout).toBe('');
   });
+
+  it('attest --offline refuses an event with a lone surrogate as bad input, exit 2, nothing signed', () => {
+    const event = JSON.parse(fs.readFileSync(path.join(dir, 'event.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'surrogate-event.json'), JSON.stringify({ ...event, dimensions: { model: 'a\udc00' } }));
+    expect(run(['keys', 'generate', '--out', 'k-surrogate.json'], dir).status).toBe(0);
+    const r = run(['attest', '--offline', '--event', 'surrogate-event.json', '--tariff', 'tariff.json', '--key', 'k-surrogate.json'], dir);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.dimensions.model');
+    expect(r.stdout).toBe('');
+  });
 });

@@ -1,4 +1,5 @@
 // `meterproof` command line. Exit codes: 0 ok/valid, 1 invalid, 2 unusable input or usage.
+import { CanonicalizationError } from '../core/errors.ts';
 import { UsageError, err } from './io.ts';
 import { cmdAttestOffline, cmdKeys, cmdRedact, cmdTrust, cmdVerify } from './offline.ts';
 
@@ -49,6 +50,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       err(`meterproof ${name}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof CanonicalizationError) {
+      // input that has no RFC 8785 form (e.g. a lone surrogate): the input's fault, said as such
+      err(`meterproof ${name}: input cannot be canonicalized (RFC 8785): ${e.message}`);
       return 2;
     }
     err(`meterproof ${name}: internal error: ${e instanceof Error ? e.message : String(e)}`);

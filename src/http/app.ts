@@ -86,24 +86,33 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   } catch (e) {
     throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
   }
-  // PostgreSQL text and jsonb cannot hold U+0000: refuse it here, for every route, rather than
-  // let the store fail. (In JSON text it can only appear escaped, so most bodies skip the walk.)
-  if (/\\u0000/i.test(text)) {
-    const path = nulPath(value, '');
-    if (path !== null) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', 'strings may not contain U+0000', [{ path, message: 'U+0000 is not allowed' }]);
+  // Refused here, for every route, rather than deeper down (in JSON text both can only appear
+  // escaped, so most bodies skip the walk):
+  // - U+0000: PostgreSQL text and jsonb cannot hold it, so the store would fail;
+  // - a lone surrogate (U+D800–U+DFFF unpaired): it has no RFC 8785 canonical form, so nothing
+  //   holding one can be digested or signed, and PostgreSQL would store it altered.
+  if (/\\u(0000|d[89a-f])/i.test(text)) {
+    const found = badCharacter(value, '');
+    if (found) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', `strings may not contain ${found.what}`, [{ path: found.path, message: `${found.what} is not allowed` }]);
   }
   return value;
 }
 
-/** The path of the first string or key holding U+0000, or null. */
-function nulPath(v: unknown, path: string): string | null {
-  if (typeof v === 'string') return v.includes('\u0000') ? path : null;
+const badIn = (s: string) => (s.includes('\u0000') ? 'U+0000' : s.isWellFormed() ? null : 'a lone surrogate');
+
+/** The path of the first string or key holding U+0000 or a lone surrogate, and which, or null. */
+function badCharacter(v: unknown, path: string): { path: string; what: string } | null {
+  if (typeof v === 'string') {
+    const what = badIn(v);
+    return what ? { path, what } : null;
+  }
   if (!v || typeof v !== 'object') return null;
   for (const [k, x] of Object.entries(v)) {
     const p = path ? `${path}.${k}` : k;
-    if (k.includes('\u0000')) return p;
-    const found = nulPath(x, p);
-    if (found !== null) return found;
+    const what = badIn(k);
+    if (what) return { path: p, what };
+    const found = badCharacter(x, p);
+    if (found) return found;
   }
   return null;
 }
