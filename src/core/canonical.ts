@@ -38,15 +38,6 @@ function serialize(v: unknown, path: Path): string {
     case 'object': {
       if (v === null) return 'null';
       if (path.length >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH} (or circular)`, path);
-      if (Array.isArray(v)) {
-        let out = '[';
-        for (let i = 0; i < v.length; i++) {
-          path.push(i);
-          out += (i ? ',' : '') + serialize(v[i], path);
-          path.pop();
-        }
-        return `${out}]`;
-      }
       const toJSON = (v as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
         // e.g. a Date, as JSON.stringify does; one level deeper, so a toJSON that returns its own
@@ -56,14 +47,23 @@ function serialize(v: unknown, path: Path): string {
         path.pop();
         return out;
       }
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) {
+          path.push(i);
+          out += (i ? ',' : '') + serialize(v[i], path);
+          path.pop();
+        }
+        return `${out}]`;
+      }
       const o = v as Record<string, unknown>;
       const keys = Object.keys(o).sort();
       let out = '{';
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;
+        path.push(k);
         if (!k.isWellFormed()) fail('lone surrogate in key', path);
         const x = o[k];
-        path.push(k);
         if (x === undefined) fail('undefined value', path);
         out += `${i ? ',' : ''}${JSON.stringify(k)}:${serialize(x, path)}`;
         path.pop();
