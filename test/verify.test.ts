@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { verifyBundle } from '../src/core/verify.ts';
 import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../src/core/attest.ts';
-import { keyA, keyB, pilotBundle, trustFor, pilotEvent, graduatedTariff } from './support/fixtures.ts';
+import { keyA, keyB, pilotBundle, trustFor, pilotEvent, pilotTariff, graduatedTariff } from './support/fixtures.ts';
 import { expectedCodes, generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
 
 const failed = (r: Awaited<ReturnType<typeof verifyBundle>>) => r.checks.filter((c) => c.status === 'fail').map((c) => c.code);
@@ -115,6 +115,29 @@ describe('tamper suite: every single mutation of a valid bundle is rejected with
       const r = await verifyBundle(b, trust, { profile: 'standard' });
       expect(r.valid).toBe(false);
       expect(failed(r)).toEqual(['SIGNATURE_INVALID']);
+    }
+  });
+
+  it('rejects an own "__proto__" key added to any object of the bundle (zod drops it unseen)', async () => {
+    // a bundle whose meter event has dimensions, so the record schema is among those exercised
+    const withDims = attestEvent({ event: normalizeMeterEvent({ ...pilotEvent, dimensions: { model: 'gpt-x' } }), tariff: normalizeTariff(pilotTariff), key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' }).bundle;
+    expect((await verifyBundle(withDims, trust, { profile: 'standard' })).valid).toBe(true);
+    const paths: string[][] = [];
+    const walk = (v: unknown, at: string[]) => {
+      if (!v || typeof v !== 'object') return;
+      if (!Array.isArray(v)) paths.push(at);
+      for (const [k, x] of Object.entries(v)) walk(x, [...at, k]);
+    };
+    walk(withDims, []);
+    expect(paths.length).toBeGreaterThanOrEqual(8); // root, meter_event, dimensions, tariff_snapshot, billing, attestation, statement, chain
+    for (const at of paths) {
+      // as JSON.parse makes it: an own, enumerable data property named __proto__
+      const b = JSON.parse(JSON.stringify(withDims));
+      const node = at.reduce((o, k) => o[k], b);
+      Object.defineProperty(node, '__proto__', { value: 'smuggled', enumerable: true, writable: true, configurable: true });
+      const r = await verifyBundle(b, trust, { profile: 'standard' });
+      expect(r.valid, at.join('.') || '(root)').toBe(false);
+      expect(failed(r)).toEqual(['SCHEMA_INVALID']);
     }
   });
 

@@ -1,7 +1,7 @@
 // The verification algorithm (DESIGN §8): one function, every check named, fail closed.
 // Pure: trust material in, report out. Groth16 and the Poseidon commitments are injected
 // (the open verifier in src/verifier wires snarkjs and circomlibjs), as are log checks.
-import { digestOf } from './canonical.ts';
+import { canonicalString, digestOf } from './canonical.ts';
 import { computeCharge, pricingFromTariff } from './charge.ts';
 import { ChargeError } from './errors.ts';
 import { type PublicJwk, verifyObject } from './keys.ts';
@@ -136,6 +136,14 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
         code: parsed.success ? 'TRUST_MATERIAL_MISSING' : 'SCHEMA_INVALID',
         reason: `${where}: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`,
       });
+      skipAll('schema invalid');
+      return finish(false, null);
+    }
+    // What the checks below read is the parsed bundle; it must be the bundle as received, byte
+    // for byte in canonical form. A field the parser drops (zod drops an own "__proto__" key of a
+    // record, for one) would otherwise ride along unsigned in a bundle that verifies.
+    if (canonicalString(parsed.data) !== canonicalString(input)) {
+      record('schema', { status: 'fail', code: 'SCHEMA_INVALID', reason: 'bundle: holds fields or values its schema does not keep (such as a "__proto__" key)' });
       skipAll('schema invalid');
       return finish(false, null);
     }

@@ -5,7 +5,7 @@ import { ZodError } from 'zod';
 import { normalizeTariff } from '../core/attest.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
-import { ident, type TariffSnapshot } from '../core/schemas.ts';
+import { identInput, type TariffSnapshot } from '../core/schemas.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
 
@@ -81,7 +81,7 @@ export class TariffService {
 
   async createTenant(body: unknown): Promise<{ created: boolean; tenant: { id: string; name: string; created_at: string } }> {
     const b = body as { id?: unknown; name?: unknown } | null;
-    const id = ident.safeParse(b?.id);
+    const id = identInput.safeParse(b?.id);
     const name = typeof b?.name === 'string' && b.name.length <= 256 ? b.name : id.success ? id.data : '';
     if (!b || typeof b !== 'object' || !id.success || Object.keys(b).some((k) => k !== 'id' && k !== 'name')) {
       throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'id', message: 'a non-empty identifier of at most 256 characters' }]);
