@@ -1,8 +1,9 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { serve as serveHttp } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.ts';
+import { answerClientErrors } from '../src/http/problem.ts';
 import { verifyBundle } from '../src/core/verify.ts';
 import { verify } from '../src/verifier/index.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
@@ -131,6 +132,11 @@ describe('attest', () => {
     const r = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: ce, tariff_snapshot: pilotTariff } });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     expect(r.body.meter_event).toMatchObject({ event_id: 'ce-1', endpoint: '/v1/completions', usage_units: '10', outcome: 'success' });
+    // an id starting with U+FEFF is refused in either form, with the field named
+    const bom = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: { ...ce, id: '\ufeffce-2' }, tariff_snapshot: pilotTariff } });
+    expect(bom.status).toBe(400);
+    expect(bom.body.code).toBe('INVALID_METER_EVENT');
+    expect(JSON.stringify(bom.body)).toMatch(/U\+FEFF/);
   });
 
   it('processes a batch with a result per item', async () => {
@@ -147,6 +153,17 @@ describe('attest', () => {
     expect(r.body.results.map((x: { status: number }) => x.status)).toEqual([201, 200, 409, 400, 422, 400]);
     expect(r.body.results[3].error.errors[0].path).toBe('meter_event.usage_units');
     expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
+  });
+
+  it("a batch item whose running total would overflow fails alone; its chain's other items are attested", async () => {
+    const max = '18446744073709551615';
+    const item = (id: string, units: number | string) => ({ meter_event: ev({ event_id: id, endpoint: '/v1/overflow', billing_window_id: '2026-07', usage_units: units }), tariff_snapshot: pilotTariff });
+    const r = await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: [item('ov-1', 1), item('ov-2', 2), item('ov-3', max), item('ov-4', 3)] } });
+    expect(r.body.results.map((x: { status: number }) => x.status)).toEqual([201, 201, 422, 201]);
+    expect(r.body.results[2].error.code).toBe('CUMULATIVE_OUT_OF_RANGE');
+    // the chain skips the refused item: ov-4 follows ov-2, with the running total of ov-1 and ov-2
+    const chain = r.body.results[3].bundle.attestation.statement.chain;
+    expect(chain).toMatchObject({ seq: '2', prev: `sha256:${r.body.results[1].id}`, cumulative_units_before: '3' });
   });
 
   it('honours Prefer: return=minimal on both attest routes; the bundle stays one GET away', async () => {
@@ -233,6 +250,21 @@ describe('bad input never yields a 5xx', () => {
     ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'sur-2', dimensions: { ['\ud800x']: 'b' } }, tariff_snapshot: pilotTariff } }, 400],
     ['POST', '/v1/attest/batch', { body: { events: [{ meter_event: { ...pilotEvent, event_id: 'sur-3', dimensions: { r: '\udfff\ud800' } }, tariff_snapshot: pilotTariff }] } }, 400],
     ['POST', '/v1/admin/tenants', { body: { id: 'tenant_sur', name: '\ud83d' } }, 400],
+    // U+FEFF in an identifier: the embedded store's driver drops a leading one when it reads the
+    // value back, so a replay of the event would not be recognized
+    ['POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: '\ufeffbom-1' }, tariff_snapshot: pilotTariff } }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: '\ufeffT' } }, 400],
+    // a dimension named "__proto__": zod's record would drop it from what is signed, so refused
+    ['POST', '/v1/attest', { raw: JSON.stringify({ meter_event: { ...pilotEvent, event_id: 'proto-1', dimensions: { a: 'b' } }, tariff_snapshot: pilotTariff }).replace('"a":"b"', '"a":"b","__proto__":"x"') }, 400],
+    // U+0000 in a path or query parameter (PostgreSQL cannot hold it): 400, not the store's error
+    ['GET', '/v1/attestations?tenant_id=%00', {}, 400],
+    ['GET', '/v1/attestations?tenant_id=tenant_acme&window=a%00b', {}, 400],
+    ['GET', '/v1/tariffs/%00/1', {}, 400],
+    ['DELETE', '/v1/admin/api-keys/%00', {}, 400],
+    // a body nested far deeper than any schema allows, holding an escape that makes readJson look
+    // at its strings: the walk must not overflow the stack
+    ['POST', '/v1/verify', { raw: `${'['.repeat(5000)}"\\u0000"${']'.repeat(5000)}`, token: null }, 400],
+    ['POST', '/v1/attest', { raw: `{"a":${'['.repeat(5000)}1${']'.repeat(5000)},"note":"C:\\\\u0000"}` }, 400],
     ['POST', '/v1/attest/batch', { body: { events: 'x' } }, 400],
     ['POST', '/v1/attest/batch', { body: [] }, 400],
     ['GET', '/v1/attestations/zzz', {}, 404],
@@ -402,12 +434,37 @@ describe('over a real socket (@hono/node-server)', () => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   beforeAll(async () => {
     server = serveHttp({ fetch: createApp({ ...s.container.deps, bodyLimitBytes: 64 * 1024 }).fetch, port: 0, hostname: '127.0.0.1' });
+    answerClientErrors(server); // as serve.ts does
     await new Promise<void>((r) => server.once('listening', () => r()));
     port = (server.address() as AddressInfo).port;
   });
   afterAll(async () => {
     agent.destroy();
     await new Promise((r) => server.close(r));
+  });
+
+  /** Send raw bytes on a new connection; the whole answer as text. */
+  const raw = (bytes: string) =>
+    new Promise<string>((resolve, reject) => {
+      const sock = net.connect({ host: '127.0.0.1', port }, () => sock.end(bytes));
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.on('close', () => resolve(text));
+      sock.on('error', reject);
+    });
+
+  it("what Node's HTTP parser refuses is answered as problem+json too", async () => {
+    for (const [bytes, status, code] of [
+      ['FOO / HTTP/1.1\r\nhost: x\r\n\r\n', 400, 'MALFORMED_HTTP'],
+      [`GET /health HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['POST /v1/attest HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', 400, 'MALFORMED_HTTP'],
+    ] as const) {
+      const answer = await raw(bytes);
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head, answer.slice(0, 200)).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+      expect(head).toMatch(/content-type: application\/problem\+json/i);
+      expect(JSON.parse(body!)).toMatchObject({ status, code });
+    }
   });
 
   /** POST `chunks` (Content-Length unless chunked) and read the JSON answer. */

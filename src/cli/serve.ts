@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serve as serveHttp } from '@hono/node-server';
+import { answerClientErrors } from '../http/problem.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { signingKeyFromJwk } from '../core/keys.ts';
 import { openDatabase, type Database } from '../db/index.ts';
@@ -87,6 +88,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     out(`  admin token: ${admin.file ? `in ${admin.file}` : 'from METERPROOF_ADMIN_TOKEN'}`);
     out(`  signing key: ${container.keys ? 'ready' : '-'}; log origin: ${cfg.METERPROOF_LOG_ORIGIN}; prover workers: ${cfg.PROVER_WORKERS}`);
   });
+  answerClientErrors(server);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -64,10 +64,17 @@ async function readText(c: Context, limit: number): Promise<string> {
   if (incoming && !incoming.readableDidRead) {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of incoming as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw tooLarge(limit);
-      chunks.push(chunk);
+    try {
+      for await (const chunk of incoming as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > limit) throw tooLarge(limit);
+        chunks.push(chunk);
+      }
+    } catch (e) {
+      if (e instanceof ServiceError) throw e;
+      // the client went away mid-body ("aborted"): its fault, answered (to no one) as such
+      // rather than logged as an unhandled server error
+      throw new ServiceError(400, 'BODY_INCOMPLETE', 'the request body ended before it was complete');
     }
     return Buffer.concat(chunks, size).toString('utf8');
   }
@@ -92,7 +99,7 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   // - a lone surrogate (U+D800–U+DFFF unpaired): it has no RFC 8785 canonical form, so nothing
   //   holding one can be digested or signed, and PostgreSQL would store it altered.
   if (/\\u(0000|d[89a-f])/i.test(text)) {
-    const found = badCharacter(value, '');
+    const found = badCharacter(value);
     if (found) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', `strings may not contain ${found.what}`, [{ path: found.path, message: `${found.what} is not allowed` }]);
   }
   return value;
@@ -100,19 +107,28 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
 
 const badIn = (s: string) => (s.includes('\u0000') ? 'U+0000' : s.isWellFormed() ? null : 'a lone surrogate');
 
-/** The path of the first string or key holding U+0000 or a lone surrogate, and which, or null. */
-function badCharacter(v: unknown, path: string): { path: string; what: string } | null {
-  if (typeof v === 'string') {
-    const what = badIn(v);
-    return what ? { path, what } : null;
-  }
-  if (!v || typeof v !== 'object') return null;
-  for (const [k, x] of Object.entries(v)) {
-    const p = path ? `${path}.${k}` : k;
-    const what = badIn(k);
-    if (what) return { path: p, what };
-    const found = badCharacter(x, p);
-    if (found) return found;
+/** The path of the first string or key holding U+0000 or a lone surrogate, and which, or null.
+ *  Iterative: a body nested thousands of levels deep (JSON.parse takes it) must not overflow the
+ *  stack here. */
+function badCharacter(root: unknown): { path: string; what: string } | null {
+  const stack: [unknown, string][] = [[root, '']];
+  while (stack.length) {
+    const [v, path] = stack.pop()!;
+    if (typeof v === 'string') {
+      const what = badIn(v);
+      if (what) return { path, what };
+      continue;
+    }
+    if (!v || typeof v !== 'object') continue;
+    const entries = Object.entries(v);
+    // pushed in reverse, so the first offending value in document order is the one reported
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [k, x] = entries[i]!;
+      const p = path ? `${path}.${k}` : k;
+      const what = badIn(k);
+      if (what) return { path: p, what };
+      stack.push([x, p]);
+    }
   }
   return null;
 }
@@ -143,6 +159,13 @@ export function createApp(deps: AppDeps) {
     return problemResponse(c, p);
   });
   app.notFound((c) => problemResponse(c, { type: 'about:blank', title: 'Not Found', status: 404, code: 'NOT_FOUND', detail: `no route for ${c.req.method} ${c.req.path}` }));
+
+  // U+0000 in a path or query parameter would reach PostgreSQL, which refuses it in text (the
+  // body has its own check in readJson): refused at the door, for every route.
+  app.use('*', async (c, next) => {
+    if (/%00/i.test(c.req.url)) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', 'the URL may not contain U+0000 (%00)');
+    await next();
+  });
 
   const bodyLimit = deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const jsonBody = (c: Context) => readJson(c, bodyLimit);

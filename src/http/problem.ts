@@ -50,3 +50,27 @@ export function toProblem(e: unknown): Problem {
   }
   return { type: 'about:blank', title: TITLES[500]!, status: 500, code: 'INTERNAL', detail: 'internal error' };
 }
+
+/**
+ * Requests that Node's HTTP parser refuses before the app sees them (an unknown method, a header
+ * block over the size limit, a malformed chunk) would otherwise get Node's bare `400 Bad Request`
+ * with no body. This answers them as problem+json, like everything else: 431 with code
+ * `HEADERS_TOO_LARGE` for an oversized header block, 400 `MALFORMED_HTTP` otherwise. A connection
+ * the client reset is just closed.
+ */
+export function answerClientErrors(server: { on(event: 'clientError', fn: (err: Error & { code?: string }, socket: import('node:stream').Duplex) => void): unknown }): void {
+  server.on('clientError', (err, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const large = err.code === 'HPE_HEADER_OVERFLOW';
+    const status = large ? 431 : 400;
+    const problem: Problem = {
+      type: `https://meterproof.dev/problems/${large ? 'headers-too-large' : 'malformed-http'}`,
+      title: large ? 'Request Header Fields Too Large' : 'Bad Request',
+      status,
+      code: large ? 'HEADERS_TOO_LARGE' : 'MALFORMED_HTTP',
+      detail: large ? 'the request line and headers exceed the server limit (16 KiB)' : 'the request is not valid HTTP/1.1',
+    };
+    const body = JSON.stringify(problem);
+    socket.end(`HTTP/1.1 ${status} ${problem.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+}

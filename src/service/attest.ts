@@ -184,6 +184,13 @@ export class AttestService {
       });
     } catch (e) {
       this.writer.forget(cid);
+      if ((e instanceof ChargeError || e instanceof ServiceError) && group.length > 1) {
+        // One item's own fault (its charge, or the running total it would reach) stops the whole
+        // group at signing: write the items one by one, in order, so that only that item fails
+        // and the items before and after it are attested on the chain as usual.
+        for (const g of group) await this.writeGroup(cid, [g], results);
+        return;
+      }
       if (e instanceof ChargeError) return group.forEach((g) => (results[g.index] = chargeProblem(e, 'meter_event')));
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e));
       if (e instanceof TariffMismatch || isUniqueViolation(e)) {
