@@ -292,6 +292,13 @@ describe('bad input never yields a 5xx', () => {
       expect(typeof r.body.code).toBe('string');
     });
   }
+  it("reports where a refused character is, and keeps a deep body's path short", async () => {
+    const r = await s.call('POST', '/v1/verify', { raw: `${'['.repeat(5000)}"\\u0000"${']'.repeat(5000)}`, token: null });
+    expect(r.body.code).toBe('UNSUPPORTED_CHARACTER');
+    expect(r.body.errors[0].path).toBe(`${'0.'.repeat(100)}…`);
+    const shallow = await s.call('POST', '/v1/admin/tenants', { body: { id: 'tenant_x', name: 'a\u0000' } });
+    expect(shallow.body.errors).toEqual([{ path: 'name', message: 'U+0000 is not allowed' }]);
+  });
   it('POST /v1/verify answers garbage with an invalid report, not an error', async () => {
     for (const body of [{}, [], 'x', 1, null, { attestation: { statement: {} } }]) {
       const r = await s.call('POST', '/v1/verify', { body, token: null });

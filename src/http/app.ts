@@ -100,7 +100,10 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   //   holding one can be digested or signed, and PostgreSQL would store it altered.
   if (/\\u(0000|d[89a-f])/i.test(text)) {
     const found = badCharacter(value);
-    if (found) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', `strings may not contain ${found.what}`, [{ path: found.path, message: `${found.what} is not allowed` }]);
+    if (found) {
+      const path = found.path.length > 200 ? `${found.path.slice(0, 200)}…` : found.path; // a deep body's path is long
+      throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', `strings may not contain ${found.what}`, [{ path, message: `${found.what} is not allowed` }]);
+    }
   }
   return value;
 }
