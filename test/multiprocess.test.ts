@@ -17,6 +17,7 @@ describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipp
   let a: ServerProcess;
   let b: ServerProcess;
   let key: string;
+  let provedBundle: unknown;
   const env = () => ({ DATABASE_URL: db!.url, DATA_DIR: dataDir });
 
   beforeAll(async () => {
@@ -53,6 +54,7 @@ describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipp
       const trust = (await api(a.url, 'GET', '/v1/trust')).body;
       const rep = await verify(r.body, trust, { profile: 'strict' });
       expect(rep.valid, JSON.stringify(rep.checks.filter((c) => c.status !== 'pass'))).toBe(true);
+      provedBundle = r.body;
     } finally {
       const exited = new Promise((res) => worker.once('exit', res));
       worker.kill('SIGTERM');
@@ -60,6 +62,21 @@ describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipp
     }
     expect(out).toMatch(/pulling proof jobs/);
   }, 180_000);
+
+  it('a server that has checked a Groth16 proof for POST /v1/verify still exits promptly on SIGTERM', async () => {
+    expect(provedBundle).toBeDefined();
+    const c = await startServer(env());
+    try {
+      const rep = await api(c.url, 'POST', '/v1/verify', provedBundle);
+      expect(rep.body.valid, JSON.stringify(rep.body.checks?.filter((x: { status: string }) => x.status !== 'pass'))).toBe(true);
+      // the bn128 curve built for the check runs worker threads of its own: they must not keep
+      // the process alive after shutdown
+      const exited = await Promise.race([c.stop().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+      expect(exited, 'the server did not exit within 20 s of SIGTERM').toBe(true);
+    } finally {
+      await c.stop('SIGKILL');
+    }
+  }, 90_000);
 
   it('attest concurrently on shared chains without a conflict or a lost event; the log stays one consistent tree', async () => {
     const ids = Array.from({ length: 300 }, (_, i) => `mp-${i}`);

@@ -14,6 +14,7 @@ import { startProofWorker } from '../service/proofs.ts';
 import { createProveFn } from '../service/prove.ts';
 import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
+import { terminateCurve } from '../verifier/groth16.ts';
 import { UsageError, err, out } from './io.ts';
 
 function config(): Config {
@@ -100,6 +101,9 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   await prove?.close();
   await sequencer.stop();
   await database.close();
+  // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
+  // threads of its own, which would keep the process alive after everything else has stopped
+  await terminateCurve();
   return 0;
 }
 
