@@ -139,6 +139,10 @@ describe('tamper suite: every single mutation of a valid bundle is rejected with
       expect(r.valid, at.join('.') || '(root)').toBe(false);
       expect(failed(r)).toEqual(['SCHEMA_INVALID']);
     }
+    // a string with no canonical form (a lone surrogate) is a schema failure too, not an exception
+    const b = JSON.parse(JSON.stringify(withDims));
+    b.meter_event.dimensions.model = 'gpt\udc00';
+    expect(failed(await verifyBundle(b, trust, { profile: 'standard' }))).toEqual(['SCHEMA_INVALID']);
   });
 
   it('rejects the key_id swapped for another valid key', async () => {

@@ -142,8 +142,14 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     // What the checks below read is the parsed bundle; it must be the bundle as received, byte
     // for byte in canonical form. A field the parser drops (zod drops an own "__proto__" key of a
     // record, for one) would otherwise ride along unsigned in a bundle that verifies.
-    if (canonicalString(parsed.data) !== canonicalString(input)) {
-      record('schema', { status: 'fail', code: 'SCHEMA_INVALID', reason: 'bundle: holds fields or values its schema does not keep (such as a "__proto__" key)' });
+    let exact: boolean;
+    try {
+      exact = canonicalString(parsed.data) === canonicalString(input);
+    } catch {
+      exact = false; // no canonical form at all (a lone surrogate, an undefined member…)
+    }
+    if (!exact) {
+      record('schema', { status: 'fail', code: 'SCHEMA_INVALID', reason: 'bundle: not exactly what its schema keeps (a field a parser drops, such as a "__proto__" key, or a value with no canonical JSON form)' });
       skipAll('schema invalid');
       return finish(false, null);
     }
