@@ -164,6 +164,15 @@ describe('attest', () => {
     // the chain skips the refused item: ov-4 follows ov-2, with the running total of ov-1 and ov-2
     const chain = r.body.results[3].bundle.attestation.statement.chain;
     expect(chain).toMatchObject({ seq: '2', prev: `sha256:${r.body.results[1].id}`, cumulative_units_before: '3' });
+    // and it costs a few statements, not one per item: 200 items on one chain, item 150 refused
+    const statements = async () => (await s.call('GET', '/v1/status', { token: null })).body.store_writes.statements as number;
+    const before = await statements();
+    const many = Array.from({ length: 200 }, (_, i) => ({ meter_event: ev({ event_id: `ov-many-${i}`, endpoint: '/v1/overflow-many', billing_window_id: '2026-07', usage_units: i === 150 ? max : 1 }), tariff_snapshot: pilotTariff }));
+    const big = await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: many } });
+    const statuses = big.body.results.map((x: { status: number }) => x.status);
+    expect(statuses.filter((x: number) => x === 201)).toHaveLength(199);
+    expect(statuses[150]).toBe(422);
+    expect((await statements()) - before).toBeLessThanOrEqual(3);
   });
 
   it('honours Prefer: return=minimal on both attest routes; the bundle stays one GET away', async () => {

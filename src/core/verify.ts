@@ -144,7 +144,10 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     // record, for one) would otherwise ride along unsigned in a bundle that verifies.
     let exact: boolean;
     try {
-      exact = canonicalString(parsed.data) === canonicalString(input);
+      // both as JSON would carry them (an in-memory bundle may hold undefined members, which JSON
+      // leaves out); an own "__proto__" key survives this round trip
+      const asJson = (v: unknown) => canonicalString(JSON.parse(JSON.stringify(v)));
+      exact = asJson(parsed.data) === asJson(input);
     } catch {
       exact = false; // no canonical form at all (a lone surrogate, an undefined member…)
     }

@@ -53,24 +53,27 @@ export function toProblem(e: unknown): Problem {
 
 /**
  * Requests that Node's HTTP parser refuses before the app sees them (an unknown method, a header
- * block over the size limit, a malformed chunk) would otherwise get Node's bare `400 Bad Request`
- * with no body. This answers them as problem+json, like everything else: 431 with code
- * `HEADERS_TOO_LARGE` for an oversized header block, 400 `MALFORMED_HTTP` otherwise. A connection
- * the client reset is just closed.
+ * block over the size limit, a malformed chunk, a request that took too long to arrive) would
+ * otherwise get Node's bare status line with no body. This answers them as problem+json, like
+ * everything else: 431 `HEADERS_TOO_LARGE`, 413 `CHUNK_EXTENSIONS_TOO_LARGE`, 408
+ * `REQUEST_TIMEOUT`, and 400 `MALFORMED_HTTP` otherwise. As Node's own handler does, nothing is
+ * written once a response on the connection has begun (the connection is closed instead), and a
+ * connection the client reset is just closed.
  */
 export function answerClientErrors(server: { on(event: 'clientError', fn: (err: Error & { code?: string }, socket: import('node:stream').Duplex) => void): unknown }): void {
   server.on('clientError', (err, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const large = err.code === 'HPE_HEADER_OVERFLOW';
-    const status = large ? 431 : 400;
-    const problem: Problem = {
-      type: `https://meterproof.dev/problems/${large ? 'headers-too-large' : 'malformed-http'}`,
-      title: large ? 'Request Header Fields Too Large' : 'Bad Request',
-      status,
-      code: large ? 'HEADERS_TOO_LARGE' : 'MALFORMED_HTTP',
-      detail: large ? 'the request line and headers exceed the server limit (16 KiB)' : 'the request is not valid HTTP/1.1',
-    };
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) return void socket.destroy();
+    const [status, code, title, detail]: [number, string, string, string] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'Request Header Fields Too Large', 'the request line and headers exceed the server limit (16 KiB)']
+        : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? [413, 'CHUNK_EXTENSIONS_TOO_LARGE', 'Content Too Large', 'the chunk extensions exceed the server limit']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'REQUEST_TIMEOUT', 'Request Timeout', 'the request did not arrive in time']
+            : [400, 'MALFORMED_HTTP', 'Bad Request', 'the request is not valid HTTP/1.1'];
+    const problem: Problem = { type: `https://meterproof.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`, title, status, code, detail };
     const body = JSON.stringify(problem);
-    socket.end(`HTTP/1.1 ${status} ${problem.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
 }

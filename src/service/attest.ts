@@ -4,7 +4,7 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
 import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
-import { ChainWriter, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
+import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
@@ -182,14 +182,23 @@ export class AttestService {
         };
         results[g.index] = { created: true, row };
       });
-    } catch (e) {
+    } catch (caught) {
       this.writer.forget(cid);
-      if ((e instanceof ChargeError || e instanceof ServiceError) && group.length > 1) {
-        // One item's own fault (its charge, or the running total it would reach) stops the whole
-        // group at signing: write the items one by one, in order, so that only that item fails
-        // and the items before and after it are attested on the chain as usual.
-        for (const g of group) await this.writeGroup(cid, [g], results);
-        return;
+      let e = caught;
+      if (e instanceof ItemRefused) {
+        const refused = e.error;
+        if (refused instanceof ChargeError || refused instanceof ServiceError) {
+          // One item's own fault (its charge, or the running total it would reach) stopped the
+          // group while it was being signed, before anything was stored: that item fails alone,
+          // the items before it are written as a group, and those after it follow on the chain.
+          const before = group.slice(0, e.index);
+          if (before.length) await this.writeGroup(cid, before, results);
+          results[group[e.index]!.index] = refused instanceof ChargeError ? chargeProblem(refused, 'meter_event') : refused;
+          const after = group.slice(e.index + 1);
+          if (after.length) await this.writeGroup(cid, after, results);
+          return;
+        }
+        e = refused;
       }
       if (e instanceof ChargeError) return group.forEach((g) => (results[g.index] = chargeProblem(e, 'meter_event')));
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e));

@@ -38,6 +38,18 @@ export interface WrittenAttestation {
 }
 
 export class StaleHead extends Error {}
+
+/** Item `index` of a submission could not be priced or signed (its charge, or the running total
+ *  it would reach, is out of range: `error`). Nothing of the submission was stored; the items
+ *  before it can be, as a group, and the chain continues after it. */
+export class ItemRefused extends Error {
+  constructor(
+    readonly index: number,
+    readonly error: unknown,
+  ) {
+    super(error instanceof Error ? error.message : String(error));
+  }
+}
 export class TariffMismatch extends Error {}
 
 type Head = ChainLink;
@@ -230,10 +242,16 @@ export class ChainWriter {
     let link = start;
     const out: Omit<WrittenAttestation, 'cursor'>[] = [];
     const rows: Record<string, unknown>[] = [];
-    for (const it of items) {
-      const r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventDigest: it.eventDigest, tariffDigest: it.tariffDigest, chainId: cid });
-      if (r.next.cumulativeBefore > U64_MAX) {
-        throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      let r: ReturnType<typeof attestEvent>;
+      try {
+        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventDigest: it.eventDigest, tariffDigest: it.tariffDigest, chainId: cid });
+        if (r.next.cumulativeBefore > U64_MAX) {
+          throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
+        }
+      } catch (e) {
+        throw new ItemRefused(i, e);
       }
       const id = r.statementDigest.slice('sha256:'.length);
       const blinding = randomBlinding().toString();
