@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 
 const BIN = path.resolve('bin/meterproof.js');
@@ -15,6 +15,8 @@ describe('meterproof CLI', () => {
     fs.writeFileSync(path.join(dir, 'event.json'), JSON.stringify(pilotEvent));
     fs.writeFileSync(path.join(dir, 'tariff.json'), JSON.stringify(pilotTariff));
   });
+  // the directory holds the private keys the tests generate: leave nothing behind
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('keys generate writes a 0600 private key and prints only the public JWK', () => {
     const r = run(['keys', 'generate', '--out', 'k.json'], dir);
