@@ -166,7 +166,7 @@ export function createApp(deps: AppDeps) {
   // U+0000 in a path or query parameter would reach PostgreSQL, which refuses it in text (the
   // body has its own check in readJson): refused at the door, for every route.
   app.use('*', async (c, next) => {
-    if (/%00/i.test(c.req.url)) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', 'the URL may not contain U+0000 (%00)');
+    if (c.req.url.includes('%00')) throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', 'the URL may not contain U+0000 (%00)');
     await next();
   });
 

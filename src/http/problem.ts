@@ -21,11 +21,13 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -64,16 +66,16 @@ export function answerClientErrors(server: { on(event: 'clientError', fn: (err: 
   server.on('clientError', (err, socket) => {
     const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) return void socket.destroy();
-    const [status, code, title, detail]: [number, string, string, string] =
+    const refusal =
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'HEADERS_TOO_LARGE', 'Request Header Fields Too Large', 'the request line and headers exceed the server limit (16 KiB)']
+        ? new ServiceError(431, 'HEADERS_TOO_LARGE', 'the request line and headers exceed the server limit (16 KiB)')
         : err.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
-          ? [413, 'CHUNK_EXTENSIONS_TOO_LARGE', 'Content Too Large', 'the chunk extensions exceed the server limit']
+          ? new ServiceError(413, 'CHUNK_EXTENSIONS_TOO_LARGE', 'the chunk extensions exceed the server limit')
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? [408, 'REQUEST_TIMEOUT', 'Request Timeout', 'the request did not arrive in time']
-            : [400, 'MALFORMED_HTTP', 'Bad Request', 'the request is not valid HTTP/1.1'];
-    const problem: Problem = { type: `https://meterproof.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`, title, status, code, detail };
+            ? new ServiceError(408, 'REQUEST_TIMEOUT', 'the request did not arrive in time')
+            : new ServiceError(400, 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1');
+    const problem = toProblem(refusal);
     const body = JSON.stringify(problem);
-    socket.end(`HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
 }

@@ -200,8 +200,7 @@ export class AttestService {
         }
         e = refused;
       }
-      if (e instanceof ChargeError) return group.forEach((g) => (results[g.index] = chargeProblem(e, 'meter_event')));
-      if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e));
+      if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e)); // e.g. KEY_UNAVAILABLE
       if (e instanceof TariffMismatch || isUniqueViolation(e)) {
         // Something in the group raced with another request: settle the items one by one.
         if (group.length > 1) {

@@ -10,7 +10,7 @@ export interface FieldIssue {
 export class ServiceError extends Error {
   override readonly name = 'ServiceError';
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 431 | 503,
     readonly code: string,
     message: string,
     readonly fields?: readonly FieldIssue[],
