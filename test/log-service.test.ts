@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { asc, count, sql } from 'drizzle-orm';
+import { and, asc, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, toB64 } from '../src/core/bytes.ts';
 import { canonicalBytes } from '../src/core/canonical.ts';
@@ -206,13 +206,19 @@ describe('transparency log service', () => {
     await expect(crashy.integrate()).rejects.toThrow(/simulated crash/);
     expect(await snapshot(db)).toEqual(before);
 
-    // a store-level failure: a node already at the place the batch writes to (it must never be overwritten)
+    // a store-level failure: a leaf, then a node, already at a place the batch writes to (they
+    // must never be overwritten)
     boom = false;
     const next = (await log.latestCheckpoint())!.size;
-    await db.insert(schema.logNodes).values({ level: 0, idx: next + 3, hash: new Uint8Array(32) });
+    await db.insert(schema.logLeaves).values({ idx: next + 3, attestationId: 'squatter', leafHash: new Uint8Array(32) });
+    await expect(crashy.integrate()).rejects.toThrow();
+    expect(await snapshot(db)).toEqual({ ...before, leaves: before.leaves + 1 });
+    await db.delete(schema.logLeaves).where(eq(schema.logLeaves.idx, next + 3));
+    const node = { level: 1, idx: Math.floor((next + 5) / 2) - 1 }; // two leaves of the batch
+    await db.insert(schema.logNodes).values({ ...node, hash: new Uint8Array(32) });
     await expect(crashy.integrate()).rejects.toThrow();
     expect(await snapshot(db)).toEqual({ ...before, nodes: before.nodes + 1 });
-    await db.delete(schema.logNodes).where(sql`${schema.logNodes.level} = 0 and ${schema.logNodes.idx} = ${next + 3}`);
+    await db.delete(schema.logNodes).where(and(eq(schema.logNodes.level, node.level), eq(schema.logNodes.idx, node.idx)));
 
     expect(await crashy.integrate()).toBe(6);
     const after = await snapshot(db);
@@ -226,17 +232,34 @@ describe('transparency log service', () => {
   });
 
   it('refuses to extend a store whose right edge does not match the signed root', async () => {
-    const size = (await log.latestCheckpoint())!.size;
-    const last = rootNodes(BigInt(size)).at(-1)!; // the smallest right-edge subtree
-    const where = sql`${schema.logNodes.level} = ${last.level} and ${schema.logNodes.idx} = ${Number(last.index)}`;
-    const [edge] = await db.select().from(schema.logNodes).where(where);
-    await db.update(schema.logNodes).set({ hash: new Uint8Array(32).fill(1) }).where(where);
-    await enqueue(db, 1);
-    const before = await snapshot(db);
-    await expect(log.integrate()).rejects.toThrow(/inconsistent/);
-    expect(await snapshot(db)).toEqual(before);
-    await db.update(schema.logNodes).set({ hash: edge!.hash }).where(where);
-    expect(await log.integrate()).toBe(1);
+    const sizeNow = async () => BigInt((await log.latestCheckpoint())!.size);
+    if ((await sizeNow()) % 2n === 0n) {
+      await enqueue(db, 1);
+      expect(await log.integrate()).toBe(1);
+    }
+    // at an odd size the smallest right-edge subtree is a leaf (log_leaves); then the largest, a
+    // node above the leaves (log_nodes)
+    for (const pick of ['smallest', 'largest'] as const) {
+      const edgeIds = rootNodes(await sizeNow());
+      const id = pick === 'smallest' ? edgeIds.at(-1)! : edgeIds[0]!;
+      expect(id.level === 0).toBe(pick === 'smallest');
+      const leaf = id.level === 0;
+      const where = leaf ? eq(schema.logLeaves.idx, Number(id.index)) : and(eq(schema.logNodes.level, id.level), eq(schema.logNodes.idx, Number(id.index)));
+      const read = async () => (leaf ? (await db.select().from(schema.logLeaves).where(where))[0]?.leafHash : (await db.select().from(schema.logNodes).where(where))[0]?.hash);
+      const write = async (h: Uint8Array) => {
+        if (leaf) await db.update(schema.logLeaves).set({ leafHash: h }).where(where);
+        else await db.update(schema.logNodes).set({ hash: h }).where(where);
+      };
+      const edge = await read();
+      expect(edge).toBeDefined();
+      await write(new Uint8Array(32).fill(1));
+      await enqueue(db, 1);
+      const before = await snapshot(db);
+      await expect(log.integrate()).rejects.toThrow(/inconsistent/);
+      expect(await snapshot(db)).toEqual(before);
+      await write(edge!);
+      expect(await log.integrate()).toBe(1);
+    }
   });
 
   it.skipIf(!usingPostgres())('skips the round while another process holds the sequencer lock (Postgres)', async () => {

@@ -109,7 +109,9 @@ export const proofJobs = pgTable(
 /** Attestations acknowledged but not yet integrated into the log. */
 export const logQueue = pgTable('log_queue', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
-  attestationId: text('attestation_id').notNull().unique(),
+  /** Not indexed: a queue row is written by the statement that inserts its attestation (whose id
+   *  is the primary key), so it cannot repeat; the sequencer never looks a row up by it. */
+  attestationId: text('attestation_id').notNull(),
   /** RFC 9162 leaf hash of the statement's canonical bytes, computed when the attestation is
    *  written (null only for rows queued before this column existed: computed then from the bundle). */
   leafHash: bytea('leaf_hash'),
@@ -122,7 +124,8 @@ export const logLeaves = pgTable('log_leaves', {
   leafHash: bytea('leaf_hash').notNull(),
 });
 
-/** Hashes of perfect subtrees: (level, index) = hash of leaves [index·2^level, (index+1)·2^level). */
+/** Hashes of perfect subtrees above the leaves: (level, index) = hash of leaves
+ *  [index·2^level, (index+1)·2^level), level ≥ 1. Level 0 (the leaf hashes) is log_leaves. */
 export const logNodes = pgTable(
   'log_nodes',
   {

@@ -2,8 +2,9 @@
 // attestations in batches under a Postgres advisory lock, and the read side that serves
 // checkpoints, receipts, inclusion/consistency proofs and entries.
 //
-// Storage. log_leaves maps index → leaf hash (and attestation id); log_nodes holds the hash of
-// every perfect subtree (level, index), written once when its last leaf arrives and never changed;
+// Storage. log_leaves maps index → leaf hash (and attestation id): level 0 of the tree; log_nodes
+// holds the hash of every perfect subtree above it (level ≥ 1, index), written once when its last
+// leaf arrives and never changed;
 // log_checkpoints holds every signed checkpoint by tree size. A proof for any size up to the
 // current one is assembled from O(log n) stored nodes (src/core/merkle.ts).
 //
@@ -15,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Hono, Env as HonoEnv, Context } from 'hono';
-import { bytesEqual, toB64, toHex } from '../core/bytes.ts';
+import { bytesEqual, fromHex, toB64, toHex } from '../core/bytes.ts';
 import { canonicalBytes, canonicalString } from '../core/canonical.ts';
 import { type SigningKey, generateSigningKey, signingKeyFromJwk } from '../core/keys.ts';
 import {
@@ -167,23 +168,25 @@ export function createLogService(opts: LogServiceOptions): LogService {
   }
 
   // ── node reads ───────────────────────────────────────────────────────────────────────────
-  /** One query for a set of perfect-subtree hashes. */
+  /** One query for a set of perfect-subtree hashes: level 0 (leaf hashes) from log_leaves, the
+   *  levels above from log_nodes. */
   async function readNodes(q: Db | Tx, ids: readonly NodeId[]): Promise<Map<string, Uint8Array>> {
     const out = new Map<string, Uint8Array>();
     if (ids.length === 0) return out;
-    const tuples = sql.join(
-      ids.map((id) => sql`(${id.level}::integer, ${Number(id.index)}::bigint)`),
-      sql`, `,
+    const leaves = JSON.stringify(ids.filter((id) => id.level === 0).map((id) => id.index.toString()));
+    const nodes = JSON.stringify(ids.filter((id) => id.level > 0).map((id) => [id.level, id.index.toString()]));
+    const rows = rowsOf<{ level: number; idx: string | number; hash: string }>(
+      await q.execute(sql`select 0 as level, idx, encode(leaf_hash, 'hex') as hash from ${t.leaves}
+          where idx = any(array(select (jsonb_array_elements_text(${leaves}::jsonb))::bigint))
+        union all
+        select n.level, n.idx, encode(n.hash, 'hex') from ${t.nodes} n
+          join jsonb_array_elements(${nodes}::jsonb) as r on n.level = (r->>0)::int and n.idx = (r->>1)::bigint`),
     );
-    const rows = await q
-      .select()
-      .from(t.nodes)
-      .where(sql`(${t.nodes.level}, ${t.nodes.idx}) in (${tuples})`);
-    for (const r of rows) out.set(nodeKey({ level: r.level, index: BigInt(r.idx) }), r.hash);
+    for (const r of rows) out.set(nodeKey({ level: Number(r.level), index: BigInt(r.idx) }), fromHexStrict(r.hash));
     return out;
   }
 
-  // ── sequencer ────────────────────────────────────────────────────────────────────────────
+    // ── sequencer ────────────────────────────────────────────────────────────────────────────
   async function integrate(maxBatch: number = DEFAULT_BATCH): Promise<number> {
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 0 || maxBatch > MAX_BATCH) {
       throw new RangeError(`maxBatch must be an integer in [0, ${MAX_BATCH}]`);
@@ -222,8 +225,10 @@ export function createLogService(opts: LogServiceOptions): LogService {
         await tx.execute(sql`insert into ${t.leaves} (idx, attestation_id, leaf_hash)
           select (r->>0)::bigint, r->>1, decode(r->>2, 'hex') from jsonb_array_elements(${rows}::jsonb) as r`);
       }
-      if (appended.nodes.length) {
-        const rows = JSON.stringify(appended.nodes.map((n) => [n.level, n.index.toString(), toHex(n.hash)]));
+      // level 0 is the leaves just stored; log_nodes holds the perfect subtrees above them
+      const above = appended.nodes.filter((n) => n.level > 0);
+      if (above.length) {
+        const rows = JSON.stringify(above.map((n) => [n.level, n.index.toString(), toHex(n.hash)]));
         await tx.execute(sql`insert into ${t.nodes} (level, idx, hash)
           select (r->>0)::int, (r->>1)::bigint, decode(r->>2, 'hex') from jsonb_array_elements(${rows}::jsonb) as r`);
       }
@@ -523,4 +528,11 @@ function strictQuery(c: Context, names: readonly string[]): Record<string, numbe
 
 function outOfRange(message: string): ServiceError {
   return new ServiceError(400, 'OUT_OF_RANGE', message);
+}
+
+/** A stored hash, read as hex: exactly 32 bytes or the store is corrupt. */
+function fromHexStrict(h: string): Uint8Array {
+  const b = fromHex(h);
+  if (!b || b.length !== 32) throw new Error('log store returned a hash that is not 32 bytes');
+  return b;
 }
