@@ -1,10 +1,20 @@
 // Byte and encoding helpers shared by the core. Pure: no I/O.
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 
-export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const encoder = new TextEncoder();
+export const utf8 = (s: string): Uint8Array => encoder.encode(s);
+
+/** node:crypto's one-shot digest (Node ≥ 20.12): no Hash object per call, and a string is
+ *  hashed as UTF-8 without a separate encoding step. Older Nodes use createHash. */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex' | 'buffer') => string | Buffer }).hash;
 
 export function sha256(data: Uint8Array | string): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(typeof data === 'string' ? utf8(data) : data).digest());
+  return new Uint8Array(oneShot ? (oneShot('sha256', data, 'buffer') as Buffer) : nodeCrypto.createHash('sha256').update(data).digest());
+}
+
+/** Lowercase hex SHA-256 of bytes, or of a string's UTF-8 bytes. */
+export function sha256Hex(data: Uint8Array | string): string {
+  return oneShot ? (oneShot('sha256', data, 'hex') as string) : nodeCrypto.createHash('sha256').update(data).digest('hex');
 }
 
 export const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

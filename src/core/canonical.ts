@@ -10,7 +10,7 @@
 // profile at 1,000 req/s), so young-generation collections, which pause every request in flight,
 // came about a third more often. test/canonical.test.ts checks this code against the RFC 8785
 // vectors and, differentially, against that package.
-import { sha256, toHex, utf8 } from './bytes.ts';
+import { sha256Hex, utf8 } from './bytes.ts';
 import { CanonicalizationError } from './errors.ts';
 
 /** Deeper values are refused (also what stops a circular structure). */
@@ -88,10 +88,10 @@ export function canonicalBytes(value: unknown): Uint8Array {
 }
 
 export function digestBytes(data: Uint8Array): string {
-  return `sha256:${toHex(sha256(data))}`;
+  return `sha256:${sha256Hex(data)}`;
 }
 
-/** `sha256:<hex>` of the RFC 8785 canonical bytes of `value`. */
+/** `sha256:<hex>` of the RFC 8785 canonical bytes of `value` (the UTF-8 of its canonical text). */
 export function digestOf(value: unknown): string {
-  return digestBytes(canonicalBytes(value));
+  return `sha256:${sha256Hex(canonicalString(value))}`;
 }
