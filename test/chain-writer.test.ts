@@ -9,6 +9,7 @@ import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
+import { usingPostgres } from './support/db.ts';
 
 let s: TestService;
 let one: AttestService;
@@ -112,6 +113,17 @@ describe('chain writer', () => {
     );
     expect(counts).toEqual({ jobs: 240, logged: 240 });
   }, 120_000);
+});
+
+describe('stored bundles', () => {
+  it('are compressed with lz4 where the server has it (PostgreSQL here), pglz otherwise (PGlite), and read back whole', async () => {
+    const out = await one.attest(principal, body('lz4-1', '/lz4'));
+    const db = s.store.database.db;
+    const [row] = rowsOf(await db.execute(sql`select pg_column_compression(bundle) as method, bundle from attestations where id = ${out.row.id}`));
+    expect(row!['method']).toBe(usingPostgres() ? 'lz4' : 'pglz');
+    const stored = typeof row!['bundle'] === 'string' ? JSON.parse(row!['bundle'] as string) : row!['bundle'];
+    expect(stored).toEqual(JSON.parse(JSON.stringify(out.row.bundle)));
+  });
 });
 
 describe('a store failure reaches only its own chain group', () => {
