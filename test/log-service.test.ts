@@ -9,11 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, toB64 } from '../src/core/bytes.ts';
 import { canonicalBytes } from '../src/core/canonical.ts';
 import { type SigningKey, signingKeyFromSeed } from '../src/core/keys.ts';
-import { leafHash, rootFromLeafHashes, rootNodes, verifyConsistency } from '../src/core/merkle.ts';
+import { leafHash, rootFromLeafHashes, rootNodes, verifyConsistency, verifyInclusion } from '../src/core/merkle.ts';
 import { ed25519NoteSigner, formatCheckpoint, formatVerifierKey, openCheckpoint, parseVerifierKey, signCheckpoint, signNote } from '../src/core/note.ts';
 import type { FullBundle, Receipt, Statement } from '../src/core/schemas.ts';
 import { VerificationError, verifyBundle } from '../src/core/verify.ts';
-import { type Database, type Db, openDatabase, schema } from '../src/db/index.ts';
+import { type Database, type Db, MIGRATIONS, hasSqlState, isUniqueViolation, openDatabase, rowsOf, schema } from '../src/db/index.ts';
 import { type LogService, createLogService, loadOrCreateLogKey } from '../src/log/service.ts';
 import { logVerifier } from '../src/verifier/log.ts';
 import { testStore, usingPostgres, type TestStore } from './support/db.ts';
@@ -211,12 +211,12 @@ describe('transparency log service', () => {
     boom = false;
     const next = (await log.latestCheckpoint())!.size;
     await db.insert(schema.logLeaves).values({ idx: next + 3, attestationId: 'squatter', leafHash: new Uint8Array(32) });
-    await expect(crashy.integrate()).rejects.toThrow();
+    await expect(crashy.integrate()).rejects.toSatisfy(isUniqueViolation);
     expect(await snapshot(db)).toEqual({ ...before, leaves: before.leaves + 1 });
     await db.delete(schema.logLeaves).where(eq(schema.logLeaves.idx, next + 3));
     const node = { level: 1, idx: Math.floor((next + 5) / 2) - 1 }; // two leaves of the batch
     await db.insert(schema.logNodes).values({ ...node, hash: new Uint8Array(32) });
-    await expect(crashy.integrate()).rejects.toThrow();
+    await expect(crashy.integrate()).rejects.toSatisfy(isUniqueViolation);
     expect(await snapshot(db)).toEqual({ ...before, nodes: before.nodes + 1 });
     await db.delete(schema.logNodes).where(and(eq(schema.logNodes.level, node.level), eq(schema.logNodes.idx, node.idx)));
 
@@ -284,6 +284,23 @@ describe('transparency log service', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('log_nodes refuses level 0 (leaf hashes live in log_leaves; a pre-0004 process fails loudly)', async () => {
+    await expect(db.insert(schema.logNodes).values({ level: 0, idx: 1_000_000, hash: new Uint8Array(32) })).rejects.toSatisfy((e: unknown) => hasSqlState(e, '23514'));
+  });
+
+  it('a second queue row for an attestation is skipped and removed: logged once, the sequencer goes on', async () => {
+    const ids = await enqueue(db, 3);
+    await db.execute(sql`insert into log_queue (attestation_id, leaf_hash) select attestation_id, leaf_hash from log_queue where attestation_id = ${ids[1]!}`);
+    const before = await snapshot(db);
+    expect(before.queue).toBe(4);
+    expect(await log.integrate()).toBe(3);
+    const after = await snapshot(db);
+    expect(after).toMatchObject({ leaves: before.leaves + 3, queue: 0, unlogged: 0 });
+    const logged = rowsOf<{ n: number | string }>(await db.execute(sql`select count(*) as n from log_leaves where attestation_id = ${ids[1]!}`));
+    expect(Number(logged[0]!.n)).toBe(1);
+    await expectCheckpointsMatchLeaves(db);
   });
 
   it('two services over the same database integrate concurrently: no gap, no duplicate, all checkpoints consistent', async () => {
@@ -559,5 +576,60 @@ describe('transparency log service', () => {
       fs.writeFileSync(file, '{}');
       expect(() => loadOrCreateLogKey(dir)).toThrow(/unusable/);
     });
+  });
+});
+
+describe('upgrading a log written before migration 0004 (leaf hashes also as level-0 rows of log_nodes)', () => {
+  it('0004 removes the level-0 rows; every inclusion and consistency proof still verifies, before and after more leaves', async () => {
+    const store = await testStore();
+    try {
+      const db = store.database.db;
+      const log = createLogService({ db, origin: ORIGIN, logKey: LOG_KEY });
+      await log.init();
+      await enqueue(db, 23);
+      expect(await log.integrate(10)).toBe(10);
+      expect(await log.integrate(13)).toBe(13);
+
+      // the database as the code before 0004 left it: level-0 copies, the queue's unique index,
+      // and migrations 0004–0006 not yet applied
+      const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+      const since = journal.entries.find((e) => e.tag.startsWith('0004_'))!.when;
+      await db.execute(sql`alter table log_nodes drop constraint log_nodes_above_leaves`);
+      await db.execute(sql`insert into log_nodes (level, idx, hash) select 0, idx, leaf_hash from log_leaves`);
+      await db.execute(sql`alter table log_queue add constraint log_queue_attestation_id_unique unique (attestation_id)`);
+      await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
+      const levelZero = async () => Number(rowsOf<{ n: string | number }>(await db.execute(sql`select count(*) as n from log_nodes where level = 0`))[0]!.n);
+      expect(await levelZero()).toBe(23);
+
+      await store.database.migrate();
+      expect(await levelZero()).toBe(0);
+      await expect(db.insert(schema.logNodes).values({ level: 0, idx: 0, hash: new Uint8Array(32) })).rejects.toSatisfy((e: unknown) => hasSqlState(e, '23514'));
+
+      const everyProof = async () => {
+        const leaves = await leafHashes(db);
+        const cps = (await checkpoints(db)).filter((c) => c.treeSize > 0);
+        let n = 0;
+        for (const cp of cps) {
+          for (let i = 0; i < cp.treeSize; i++) {
+            const p = await log.inclusionProof(i, cp.treeSize);
+            expect(p.leaf_hash).toBe(toB64(leaves[i]!));
+            verifyInclusion(BigInt(i), BigInt(cp.treeSize), leaves[i]!, cp.rootHash, p.hashes.map((h) => fromB64(h)!));
+            n++;
+          }
+        }
+        return n + (await expectPairwiseConsistent(log, db));
+      };
+      expect(await everyProof()).toBe(10 + 23 + 3); // inclusion at sizes 10 and 23, consistency 10–10, 10–23, 23–23
+      const nodeRows = async () => Number((await db.select({ n: count() }).from(schema.logNodes))[0]!.n);
+      expect(await nodeRows()).toBe(23 - 4); // n − popcount(n) nodes above the leaves
+
+      await enqueue(db, 10);
+      expect(await log.integrate()).toBe(10);
+      await expectCheckpointsMatchLeaves(db);
+      expect(await everyProof()).toBe(10 + 23 + 33 + 6);
+      expect(await nodeRows()).toBe(33 - 2);
+    } finally {
+      await store.cleanup();
+    }
   });
 });

@@ -42,14 +42,39 @@ interface Sodium {
   crypto_sign_detached(sig: Uint8Array, msg: Uint8Array, sk: Uint8Array): void;
 }
 
-const sodium: Sodium | null = (() => {
+const sodium: Sodium | null = loadSodium();
+
+/** sodium-native, if it is installed, loads, and passes a known-answer test (RFC 8032 §7.1
+ *  TEST 2); otherwise null, with a warning unless it is simply not installed. */
+function loadSodium(): Sodium | null {
   if (process.env['METERPROOF_ED25519'] === 'node') return null;
+  let mod: Sodium;
   try {
-    return createRequire(import.meta.url)('sodium-native') as Sodium;
-  } catch {
+    mod = createRequire(import.meta.url)('sodium-native') as Sodium;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!msg.includes("'sodium-native'")) console.warn(`meterproof: sodium-native does not load (${msg.split('\n')[0]}); signing with node:crypto`);
     return null;
   }
-})();
+  try {
+    const pk = new Uint8Array(32);
+    const sk = new Uint8Array(64);
+    const sig = new Uint8Array(64);
+    mod.crypto_sign_seed_keypair(pk, sk, Buffer.from('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 'hex'));
+    mod.crypto_sign_detached(sig, Uint8Array.of(0x72), sk);
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    if (
+      hex(pk) === '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c' &&
+      hex(sig) === '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00'
+    ) {
+      return mod;
+    }
+  } catch {
+    // fall through
+  }
+  console.warn('meterproof: libsodium (sodium-native) failed its Ed25519 self-test; signing with node:crypto');
+  return null;
+}
 
 /** A signing function bound to one key, through node:crypto; the KeyObject is built once. */
 export function nodeEd25519Signer(seed: Uint8Array): (msg: Uint8Array) => Uint8Array {
@@ -66,7 +91,10 @@ export function sodiumEd25519Signer(seed: Uint8Array): ((msg: Uint8Array) => Uin
   const sk = new Uint8Array(64);
   sodium.crypto_sign_seed_keypair(pk, sk, seed);
   const expected = publicKeyFromSeed(seed);
-  if (!pk.every((b, i) => b === expected[i])) return null;
+  if (!pk.every((b, i) => b === expected[i])) {
+    console.warn('meterproof: libsodium derived another public key than node:crypto for a signing key; signing with node:crypto');
+    return null;
+  }
   return (msg) => {
     const sig = new Uint8Array(64);
     sodium.crypto_sign_detached(sig, msg, sk);

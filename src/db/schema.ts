@@ -1,6 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
-import { bigint, bigserial, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, check, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -133,7 +134,12 @@ export const logNodes = pgTable(
     idx: bigint('idx', { mode: 'number' }).notNull(),
     hash: bytea('hash').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.level, t.idx] })],
+  (t) => [
+    primaryKey({ columns: [t.level, t.idx] }),
+    // level 0 is log_leaves: a process of a version before migration 0004 (which wrote leaf hashes
+    // here too) fails loudly instead of writing them
+    check('log_nodes_above_leaves', sql`${t.level} > 0`),
+  ],
 );
 
 export const logCheckpoints = pgTable('log_checkpoints', {

@@ -186,7 +186,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
     return out;
   }
 
-    // ── sequencer ────────────────────────────────────────────────────────────────────────────
+  // ── sequencer ────────────────────────────────────────────────────────────────────────────
   async function integrate(maxBatch: number = DEFAULT_BATCH): Promise<number> {
     if (!Number.isSafeInteger(maxBatch) || maxBatch < 0 || maxBatch > MAX_BATCH) {
       throw new RangeError(`maxBatch must be an integer in [0, ${MAX_BATCH}]`);
@@ -252,7 +252,10 @@ export function createLogService(opts: LogServiceOptions): LogService {
    * leaf hash with its queue row (DESIGN §6: the hash of the statement's RFC 8785 canonical
    * bytes, which it has just signed); rows queued without one are hashed here from the stored
    * statement. Rows whose attestation is already in the log are skipped (leftovers: the queue
-   * row is written with the attestation and deleted with its leaf, so this does not happen).
+   * row is written with the attestation and deleted with its leaf, so this does not happen),
+   * and so are repeats of an attestation within the batch (nothing in the schema refuses a second
+   * queue row for an attestation; it is skipped here and deleted with the batch, so the log still
+   * holds each attestation once and the sequencer never stalls on it).
    */
   async function loadLeaves(tx: Tx, queued: readonly { attestationId: string; leafHash: Uint8Array | null }[]): Promise<{ attestationId: string; hash: Uint8Array }[]> {
     if (queued.length === 0) return [];
@@ -272,6 +275,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
     const out: { attestationId: string; hash: Uint8Array }[] = [];
     for (const q of queued) {
       if (logged.has(q.attestationId)) continue;
+      logged.add(q.attestationId);
       if (q.leafHash) {
         if (q.leafHash.length !== 32) throw new Error(`queued leaf hash of ${q.attestationId} is not 32 bytes`);
         out.push({ attestationId: q.attestationId, hash: new Uint8Array(q.leafHash) });

@@ -1,0 +1,1 @@
+ALTER TABLE "log_nodes" ADD CONSTRAINT "log_nodes_above_leaves" CHECK ("log_nodes"."level" > 0);
