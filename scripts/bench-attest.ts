@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { ED25519_SIGNER, generateEd25519, nodeEd25519Signer, sodiumEd25519Signer } from '../src/core/ed25519.ts';
-import { mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
+import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -182,13 +182,15 @@ function cpuMeter(serverPid: number) {
   const main0 = mainThreadCpuMs(serverPid);
   const pg0 = postgresCpuMs();
   const gen0 = process.cpuUsage();
+  const machine0 = machineBusyMs();
   const t0 = performance.now();
   return (n: number) => {
     const g = process.cpuUsage(gen0);
+    const machine = (machineBusyMs() - machine0) / (performance.now() - t0);
     const [server, main, pg, gen] = [processCpuMs(serverPid) - server0, mainThreadCpuMs(serverPid) - main0, postgresCpuMs() - pg0, (g.user + g.system) / 1000];
     const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
     const busy = (server + pg + gen) / (performance.now() - t0);
-    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy`;
+    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy with these (${machine.toFixed(2)} with everything, kernel included)`;
   };
 }
 

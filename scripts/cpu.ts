@@ -45,3 +45,17 @@ export function postgresCpuMs(): number {
   }
   return total;
 }
+
+/** Busy CPU time (ms) of the whole machine, every process and the kernel (the first line of
+ *  /proc/stat: everything but idle and iowait): with the per-process figures, it shows how much
+ *  of the machine's time they account for and how much is left. */
+export function machineBusyMs(): number {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest and guest_nice are inside user and nice)
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+    return (user + nice + system + irq + softirq + steal) * TICK_MS;
+  } catch {
+    return NaN;
+  }
+}
