@@ -559,7 +559,11 @@ describe('transparency log service', () => {
   });
 
   describe('log key', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-logkey-'));
+    // made when the suite runs (not when it is collected), so a filtered run leaves nothing behind
+    let dir = '';
+    beforeAll(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-logkey-'));
+    });
     afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
     it('is created once in DATA_DIR/keys/log.key.json (0600) and reloaded; an environment JWK wins', () => {
