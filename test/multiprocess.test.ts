@@ -114,8 +114,10 @@ describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipp
     expect(indexes).toEqual(indexes.map((_, i) => indexes[0]! + i));
     expect(indexes[0]).toBe(1);
     const trust = (await api(a.url, 'GET', '/v1/trust')).body;
-    const latest = trust.log.latest_checkpoint as string;
-    const latestSize = Number(latest.split('\n')[1]);
+    // the newest checkpoint among the receipts (a server's /v1/trust may lag the other server's
+    // last round by up to its checkpoint cache time, so it is not taken as the newest)
+    const latestSize = Math.max(...bundles.map((r) => Number(r.body.receipt.tree_size)));
+    expect(Number((trust.log.latest_checkpoint as string).split('\n')[1])).toBeLessThanOrEqual(latestSize);
     for (const r of bundles) {
       const rep = await verify(r.body, trust, { profile: 'standard' });
       expect(rep.checks.find((c) => c.name === 'inclusion')?.status).toBe('pass');
@@ -127,8 +129,8 @@ describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipp
       const cp = bundles.find((r) => r.body.receipt.tree_size === size)!.body.receipt.checkpoint;
       const proof = (await api(b.url, 'GET', `/v1/log/proof/consistency?from=${size}&to=${latestSize}`)).body;
       const t = { ...trust, log: { ...trust.log, trusted_checkpoint: cp } };
-      const any = bundles.find((r) => Number(r.body.receipt.tree_size) === latestSize) ?? (await api(a.url, 'GET', `/v1/attestations/${bundles[0]!.headers.get('x-attestation-id')}`, undefined, key));
-      const rep = await verify(any.body, t, { profile: 'standard', consistencyProof: proof.hashes });
+      const newest = bundles.find((r) => Number(r.body.receipt.tree_size) === latestSize)!;
+      const rep = await verify(newest.body, t, { profile: 'standard', consistencyProof: proof.hashes });
       expect(rep.checks.find((c) => c.name === 'consistency'), `from ${size}`).toMatchObject({ status: 'pass' });
     }
   }, 180_000);
