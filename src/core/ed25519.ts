@@ -8,6 +8,7 @@
 // uses node:crypto.
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { bytesEqual, toHex } from './bytes.ts';
 
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -62,10 +63,9 @@ function loadSodium(): Sodium | null {
     const sig = new Uint8Array(64);
     mod.crypto_sign_seed_keypair(pk, sk, Buffer.from('4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb', 'hex'));
     mod.crypto_sign_detached(sig, Uint8Array.of(0x72), sk);
-    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
     if (
-      hex(pk) === '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c' &&
-      hex(sig) === '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00'
+      toHex(pk) === '3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c' &&
+      toHex(sig) === '92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00'
     ) {
       return mod;
     }
@@ -86,12 +86,11 @@ export function nodeEd25519Signer(seed: Uint8Array): (msg: Uint8Array) => Uint8A
  *  for the seed differs from node:crypto's, which would mean a broken build). */
 export function sodiumEd25519Signer(seed: Uint8Array): ((msg: Uint8Array) => Uint8Array) | null {
   if (!sodium) return null;
-  if (seed.length !== 32) throw new Error('Ed25519 seed must be 32 bytes');
+  const expected = publicKeyFromSeed(seed); // also refuses a seed that is not 32 bytes
   const pk = new Uint8Array(32);
   const sk = new Uint8Array(64);
   sodium.crypto_sign_seed_keypair(pk, sk, seed);
-  const expected = publicKeyFromSeed(seed);
-  if (!pk.every((b, i) => b === expected[i])) {
+  if (!bytesEqual(pk, expected)) {
     console.warn('meterproof: libsodium derived another public key than node:crypto for a signing key; signing with node:crypto');
     return null;
   }

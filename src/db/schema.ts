@@ -111,7 +111,8 @@ export const proofJobs = pgTable(
 export const logQueue = pgTable('log_queue', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   /** Not indexed: a queue row is written by the statement that inserts its attestation (whose id
-   *  is the primary key), so it cannot repeat; the sequencer never looks a row up by it. */
+   *  is the primary key), so it does not repeat, and nothing looks a queue row up by it. Should a
+   *  repeat appear anyway, the sequencer logs the attestation once and drops the repeat. */
   attestationId: text('attestation_id').notNull(),
   /** RFC 9162 leaf hash of the statement's canonical bytes, computed when the attestation is
    *  written (null only for rows queued before this column existed: computed then from the bundle). */
