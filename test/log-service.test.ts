@@ -303,6 +303,26 @@ describe('transparency log service', () => {
     await expectCheckpointsMatchLeaves(db);
   });
 
+  it('a queue row for an attestation already in the log is dropped (the careful round): the others are logged once', async () => {
+    const [done] = await enqueue(db, 1);
+    expect(await log.integrate()).toBe(1);
+    const fresh = await enqueue(db, 2);
+    // a leftover between the two fresh rows: the usual round hits the unique index, the careful
+    // round skips it
+    await db.execute(sql`insert into log_queue (attestation_id, leaf_hash) select attestation_id, leaf_hash from log_leaves where attestation_id = ${done!}`);
+    await enqueue(db, 1);
+    const before = await snapshot(db);
+    expect(before.queue).toBe(4);
+    expect(await log.integrate()).toBe(3);
+    const after = await snapshot(db);
+    expect(after).toMatchObject({ leaves: before.leaves + 3, queue: 0, unlogged: 0, checkpoints: before.checkpoints + 1 });
+    const counts = rowsOf<{ id: string; n: number | string }>(
+      await db.execute(sql`select attestation_id as id, count(*) as n from log_leaves where attestation_id in (${done!}, ${fresh[0]!}, ${fresh[1]!}) group by 1`),
+    );
+    expect(counts.map((c) => Number(c.n))).toEqual([1, 1, 1]);
+    await expectCheckpointsMatchLeaves(db);
+  });
+
   it('two services over the same database integrate concurrently: no gap, no duplicate, all checkpoints consistent', async () => {
     // On Postgres the second service has its own connection pool (real lock contention); PGlite serializes.
     const second: Database | null = store.url ? await openDatabase({ url: store.url }) : null;
