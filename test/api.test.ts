@@ -85,6 +85,10 @@ describe('attest', () => {
     const again = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } });
     expect(again.status).toBe(200);
     expect(again.body.attestation).toEqual(first.attestation);
+    // the fresh answer (the bundle's text as written) and the replay (read back from the store)
+    // are the same bundle, the receipt aside (the log may have integrated it meanwhile)
+    const noReceipt = ({ receipt: _, ...rest }: Record<string, unknown>) => rest;
+    expect(noReceipt(again.body)).toStrictEqual(noReceipt(first));
     // number vs string form of the same units is the same event
     const sameNormalized = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: { ...pilotEvent, usage_units: '1842' }, tariff_snapshot: pilotTariff } });
     expect(sameNormalized.status).toBe(200);
@@ -152,6 +156,14 @@ describe('attest', () => {
     expect(r.status).toBe(200);
     expect(r.body.results.map((x: { status: number }) => x.status)).toEqual([201, 200, 409, 400, 422, 400]);
     expect(r.body.results[3].error.errors[0].path).toBe('meter_event.usage_units');
+    expect(r.headers.get('content-type')).toBe('application/json');
+    // the new item's bundle (its text as written) is the one stored, and verifies
+    const created = r.body.results[0];
+    expect(created).toMatchObject({ index: 0, status: 201, id: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const stored = (await s.call('GET', `/v1/attestations/${created.id}`, { token: readAcme })).body;
+    const { receipt: _, ...withoutReceipt } = stored;
+    expect(withoutReceipt).toStrictEqual(created.bundle);
+    expect((await s.call('POST', '/v1/verify?profile=standard', { token: null, body: created.bundle })).body.valid).toBe(true);
     expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
   });
 

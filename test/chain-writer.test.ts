@@ -3,7 +3,10 @@
 // (as two API processes are) keep every chain linear, lose nothing and store each event once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { rowsOf } from '../src/db/index.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { MIGRATIONS, rowsOf } from '../src/db/index.ts';
+import { digestOf } from '../src/core/canonical.ts';
 import { AttestService } from '../src/service/attest.ts';
 import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
@@ -131,6 +134,50 @@ describe('stored bundles', () => {
     expect(row!['method']).toBe(lz4 ? 'lz4' : 'pglz');
     const stored = typeof row!['bundle'] === 'string' ? JSON.parse(row!['bundle'] as string) : row!['bundle'];
     expect(stored).toEqual(JSON.parse(JSON.stringify(out.row.bundle)));
+  });
+
+  it('are stored as the text the writer made (json, not jsonb), each joined to its own row in a many-chain batch', async () => {
+    const db = s.store.database.db;
+    // ids with quotes, backslashes and non-ASCII text, over several chains and one statement
+    const items = Array.from({ length: 60 }, (_, i) => body(`join-${i}-"q"\\-ü-路-😀`, `/join${i % 7}`, 1 + i));
+    const res = await one.attestMany(principal, items);
+    const written = res.map((r) => {
+      if (r instanceof ServiceError) throw r;
+      return r.row;
+    });
+    const [type] = rowsOf(await db.execute(sql`select data_type from information_schema.columns where table_name = 'attestations' and column_name = 'bundle'`));
+    expect(type!['data_type']).toBe('json');
+    const rows = rowsOf<{ id: string; event_id: string; statement_digest: string; seq: string | number; text: string }>(
+      await db.execute(sql`select id, event_id, statement_digest, seq, bundle::text as text from attestations where event_id like 'join-%'`),
+    );
+    expect(rows).toHaveLength(60);
+    const byId = new Map(written.map((w) => [w.id, w]));
+    for (const r of rows) {
+      const w = byId.get(r.id)!;
+      expect(r.text).toBe(JSON.stringify(w.bundle)); // byte for byte what the writer sent
+      const b = JSON.parse(r.text) as { meter_event: { event_id: string }; attestation: { statement: { chain: { seq: string } } } };
+      expect(b.meter_event.event_id).toBe(r.event_id);
+      expect(digestOf(b.attestation.statement)).toBe(r.statement_digest);
+      expect(b.attestation.statement.chain.seq).toBe(String(r.seq));
+    }
+  });
+
+  it('written as jsonb before migration 0007 are converted to json and read back the same', async () => {
+    const db = s.store.database.db;
+    const before = await one.attest(principal, body('m0007-1', '/m0007'));
+    const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+    const since = journal.entries.find((e) => e.tag.startsWith('0007_'))!.when;
+    // the store as the code before 0007 left it
+    await db.execute(sql`alter table attestations alter column bundle type jsonb using bundle::jsonb`);
+    await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
+    const typeOf = async () => rowsOf(await db.execute(sql`select data_type from information_schema.columns where table_name = 'attestations' and column_name = 'bundle'`))[0]!['data_type'];
+    expect(await typeOf()).toBe('jsonb');
+    await s.store.database.migrate();
+    expect(await typeOf()).toBe('json');
+    const again = await one.get(principal, before.row.id);
+    expect(again.bundle).toEqual(JSON.parse(JSON.stringify(before.row.bundle)));
+    const after = await one.attest(principal, body('m0007-2', '/m0007'));
+    expect((after.row.bundle as { attestation: { statement: { chain: { prev: string } } } }).attestation.statement.chain.prev).toBe(before.row.statementDigest);
   });
 });
 

@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, check, customType, index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -76,7 +76,7 @@ export const attestations = pgTable(
     chargeMicros: u64('charge_micros').notNull(),
     currency: text('currency').notNull(),
     /** The bundle without receipt; billing_proof is added when the proof job finishes. */
-    bundle: jsonb('bundle').notNull(),
+    bundle: json('bundle').notNull(),
     /** Blinding of the event commitment (private; in the full bundle once proved). */
     blinding: text('blinding').notNull(),
     proofStatus: text('proof_status').notNull(),

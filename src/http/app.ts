@@ -184,6 +184,16 @@ export function createApp(deps: AppDeps) {
     return receipt ? { ...bundle, receipt } : bundle;
   }
 
+  /** render() as JSON text. A row this process has just written carries its bundle's JSON text
+   *  (made once, for the store): it is answered as is, with the receipt appended when there is
+   *  one, instead of serializing the bundle a second time. */
+  async function renderText(row: AttestationRow): Promise<string> {
+    if (row.bundleText === undefined) return JSON.stringify(await render(row));
+    const receipt = await deps.log?.receipt(row);
+    return receipt ? `${row.bundleText.slice(0, -1)},"receipt":${JSON.stringify(receipt)}}` : row.bundleText;
+  }
+  const JSON_TYPE = { 'content-type': 'application/json' };
+
   const reread = (id: string) => deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, id);
 
   /** Wait (bounded) until the proof is no longer pending and/or the log has integrated the row. */
@@ -255,7 +265,7 @@ export function createApp(deps: AppDeps) {
     // proof=sync waits for the proof and the receipt: the bundle is then complete (strict-valid).
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     if (wantsMinimal(c)) return c.json(minimal(row), created ? 201 : 200, { ...bundleHeaders(row), 'preference-applied': 'return=minimal' });
-    return c.json(await render(row), created ? 201 : 200, bundleHeaders(row));
+    return c.body(await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
   });
 
   app.post('/v1/attest/batch', authed, async (c) => {
@@ -268,16 +278,18 @@ export function createApp(deps: AppDeps) {
     const outcomes = await deps.attest.attestMany(c.get('principal'), items);
     const small = wantsMinimal(c);
     let createdAny = false;
+    // {"results": [...]} put together from each item's JSON text (bundles as renderText gives them)
     const results = await Promise.all(
       outcomes.map(async (o, index) => {
-        if (o instanceof ServiceError) return { index, status: o.status, error: toProblem(o) };
+        if (o instanceof ServiceError) return JSON.stringify({ index, status: o.status, error: toProblem(o) });
         createdAny ||= o.created;
         const status = o.created ? 201 : 200;
-        return small ? { index, status, ...minimal(o.row) } : { index, status, id: o.row.id, bundle: await render(o.row) };
+        if (small) return JSON.stringify({ index, status, ...minimal(o.row) });
+        return `{"index":${index},"status":${status},"id":"${o.row.id}","bundle":${await renderText(o.row)}}`;
       }),
     );
     if (createdAny) deps.onAttested?.();
-    return c.json({ results }, 200, small ? { 'preference-applied': 'return=minimal' } : {});
+    return c.body(`{"results":[${results.join(',')}]}`, 200, small ? { ...JSON_TYPE, 'preference-applied': 'return=minimal' } : JSON_TYPE);
   });
 
   app.get('/v1/attestations/:id', authed, async (c) => {

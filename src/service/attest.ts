@@ -15,8 +15,10 @@ import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { TariffService } from './tariffs.ts';
 
-/** A stored attestation with its log index (null until the log has integrated it). */
-export type AttestationRow = typeof schema.attestations.$inferSelect & { logIndex: number | null };
+/** A stored attestation with its log index (null until the log has integrated it). A row this
+ *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
+ *  the answer need not serialize the bundle again. */
+export type AttestationRow = typeof schema.attestations.$inferSelect & { logIndex: number | null; bundleText?: string };
 
 /** Attestations joined with their log leaf: the log index lives only in log_leaves, so storing
  *  a leaf never rewrites the attestation row. */
@@ -174,6 +176,7 @@ export class AttestService {
           chargeMicros: st.charge_micros,
           currency: st.currency,
           bundle: w.bundle,
+          bundleText: w.bundleText,
           blinding: w.blinding,
           proofStatus: 'pending',
           logIndex: null,
