@@ -7,6 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MIGRATIONS, rowsOf } from '../src/db/index.ts';
 import { digestOf } from '../src/core/canonical.ts';
+import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { chainId } from '../src/core/statement.ts';
+import { type PendingEvent, requestDigestOf } from '../src/service/chain-writer.ts';
 import { AttestService } from '../src/service/attest.ts';
 import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
@@ -159,6 +162,28 @@ describe('stored bundles', () => {
       expect(b.meter_event.event_id).toBe(r.event_id);
       expect(digestOf(b.attestation.statement)).toBe(r.statement_digest);
       expect(b.attestation.statement.chain.seq).toBe(String(r.seq));
+    }
+  });
+
+  it('a control character in a bundle (U+001E, the bundles\' separator) is escaped by JSON and cannot shift bundles against rows', async () => {
+    // the schema refuses control characters in events; the writer is fed directly here
+    const db = s.store.database.db;
+    const tariff = normalizeTariff(pilotTariff);
+    const tariffDigest = digestOf(tariff);
+    const items: PendingEvent[] = ['sep-\u001e-1', 'sep-2', 'sep-\u001e\u001e-3'].map((id) => {
+      const event = { ...normalizeMeterEvent({ ...pilotEvent, endpoint: '/sep' }), event_id: id };
+      const eventDigest = digestOf(event);
+      return { event, tariff, eventDigest, tariffDigest, requestDigest: requestDigestOf(eventDigest, tariffDigest) };
+    });
+    const cid = chainId(pilotEvent.tenant_id, '/sep', pilotEvent.billing_window_id);
+    const written = await one.writer.submit(cid, pilotEvent.tenant_id, items, async () => ({ key: await s.container.keys.current(), issuedAt: new Date() }));
+    expect(written).toHaveLength(3);
+    const rows = rowsOf<{ id: string; event_id: string; text: string }>(await db.execute(sql`select id, event_id, bundle::text as text from attestations where chain_id = ${cid} order by seq`));
+    expect(rows.map((r) => r.event_id)).toEqual(items.map((i) => i.event.event_id));
+    for (const [i, r] of rows.entries()) {
+      expect(r.text).not.toContain('\u001e'); // escaped as the six characters \u001e
+      expect(JSON.parse(r.text).meter_event.event_id).toBe(items[i]!.event.event_id);
+      expect(r.id).toBe(written[i]!.id);
     }
   });
 

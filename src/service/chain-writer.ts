@@ -109,6 +109,7 @@ const DEADLOCK = '40P01';
  *  travel as one text parameter, separated by U+001E (JSON text never holds it unescaped), and
  *  are zipped to their rows by position (ROWS FROM). Inside the jsonb parameter they would be
  *  parsed into jsonb, PostgreSQL's largest cost of the statement (migration 0007). */
+const BUNDLE_SEPARATOR = '\u001e';
 const ROWS_FROM = sql.raw(`rows from (jsonb_to_recordset(`);
 const ROWS_THEN_BUNDLES = sql.raw(
   `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text),
@@ -269,7 +270,8 @@ export class ChainWriter {
       }
       const id = r.statementDigest.slice('sha256:'.length);
       const blinding = randomBlinding().toString();
-      // One JSON parameter for all rows (jsonb_to_recordset): cheap to build and to parse.
+      // One JSON parameter for all rows but their bundles (jsonb_to_recordset; the bundles go as
+      // text, see ROWS_FROM): cheap to build and to parse.
       rows.push({
         id,
         tenant_id: tenantId,
@@ -286,6 +288,9 @@ export class ChainWriter {
         leaf_hash: toHex(leafHash(r.statementBytes)),
       });
       const bundleText = JSON.stringify(r.bundle);
+      // JSON.stringify escapes every control character, so this cannot happen; were it to, the
+      // bundles would shift against their rows (ROWS_FROM), so refuse rather than store
+      if (bundleText.includes(BUNDLE_SEPARATOR)) throw new Error('bundle text holds the bundle separator U+001E');
       bundles.push(bundleText);
       out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
@@ -434,7 +439,7 @@ export class ChainWriter {
       ), ok as (
         select chain_id from u union all select chain_id from n
       ), v as (
-        select * from ${ROWS_FROM}${JSON.stringify(ps.flatMap((p) => p.rows))}${ROWS_THEN_BUNDLES}${ps.map((p) => p.bundles.join('\u001e')).join('\u001e')}${ROWS_END}
+        select * from ${ROWS_FROM}${JSON.stringify(ps.flatMap((p) => p.rows))}${ROWS_THEN_BUNDLES}${ps.map((p) => p.bundles.join(BUNDLE_SEPARATOR)).join(BUNDLE_SEPARATOR)}${ROWS_END}
         where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}
