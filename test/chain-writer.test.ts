@@ -165,7 +165,7 @@ describe('stored bundles', () => {
     }
   });
 
-  it('a control character in a bundle (U+001E, the bundles\' separator) is escaped by JSON and cannot shift bundles against rows', async () => {
+  it('U+001E (the bundles\' separator) inside a bundle\'s strings is stored escaped, each bundle with its own row', async () => {
     // the schema refuses control characters in events; the writer is fed directly here
     const db = s.store.database.db;
     const tariff = normalizeTariff(pilotTariff);
@@ -187,6 +187,23 @@ describe('stored bundles', () => {
     }
   });
 
+  it('an empty submission stores nothing and creates no chain row; the chain is written normally after it', async () => {
+    const db = s.store.database.db;
+    const cid = chainId(pilotEvent.tenant_id, '/empty', pilotEvent.billing_window_id);
+    expect(await one.writer.submit(cid, pilotEvent.tenant_id, [], async () => ({ key: await s.container.keys.current(), issuedAt: new Date() }))).toEqual([]);
+    expect(rowsOf(await db.execute(sql`select 1 from chains where chain_id = ${cid}`))).toHaveLength(0);
+    // concurrent submissions on several chains, one of them empty, share statements: every row keeps its own bundle
+    const out = await Promise.all([
+      one.attest(principal, body('empty-a', '/empty')),
+      one.writer.submit(chainId(pilotEvent.tenant_id, '/empty-none', pilotEvent.billing_window_id), pilotEvent.tenant_id, [], async () => ({ key: await s.container.keys.current(), issuedAt: new Date() })),
+      one.attest(principal, body('empty-b', '/empty-2')),
+    ]);
+    for (const o of [out[0], out[2]] as { row: { id: string; eventId: string } }[]) {
+      const [r] = rowsOf<{ text: string }>(await db.execute(sql`select bundle::text as text from attestations where id = ${o.row.id}`));
+      expect(JSON.parse(r!.text).meter_event.event_id).toBe(o.row.eventId);
+    }
+  });
+
   it('written as jsonb before migration 0007 are converted to json and read back the same', async () => {
     const db = s.store.database.db;
     const before = await one.attest(principal, body('m0007-1', '/m0007'));
@@ -197,8 +214,19 @@ describe('stored bundles', () => {
     await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
     const typeOf = async () => rowsOf(await db.execute(sql`select data_type from information_schema.columns where table_name = 'attestations' and column_name = 'bundle'`))[0]!['data_type'];
     expect(await typeOf()).toBe('jsonb');
+    const methods = async () => rowsOf<{ method: string }>(await db.execute(sql`select distinct pg_column_compression(bundle) as method from attestations`)).map((r) => r.method);
+    let lz4 = true; // does this server have lz4? (as in the test above)
+    try {
+      await db.execute(sql.raw('do $$ begin create temp table lz4_probe_0007 (j json compression lz4); drop table lz4_probe_0007; end $$'));
+    } catch {
+      lz4 = false;
+    }
+    expect(await methods()).toEqual(['pglz']); // the test's own jsonb rewrite above recompressed with the default
     await s.store.database.migrate();
     expect(await typeOf()).toBe('json');
+    // the rewrite keeps lz4 where the server has it (a type change alone recompresses with pglz)
+    expect(await methods()).toEqual([lz4 ? 'lz4' : 'pglz']);
+    if (usingPostgres()) expect(lz4).toBe(true);
     const again = await one.get(principal, before.row.id);
     expect(again.bundle).toEqual(JSON.parse(JSON.stringify(before.row.bundle)));
     const after = await one.attest(principal, body('m0007-2', '/m0007'));

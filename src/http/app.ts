@@ -185,12 +185,11 @@ export function createApp(deps: AppDeps) {
   }
 
   /** render() as JSON text. A row this process has just written carries its bundle's JSON text
-   *  (made once, for the store): it is answered as is, with the receipt appended when there is
-   *  one, instead of serializing the bundle a second time. */
+   *  (made once, for the store) and is not in the log yet (so it has no receipt): it is answered
+   *  with that text instead of serializing the bundle a second time. */
   async function renderText(row: AttestationRow): Promise<string> {
-    if (row.bundleText === undefined) return JSON.stringify(await render(row));
-    const receipt = await deps.log?.receipt(row);
-    return receipt ? `${row.bundleText.slice(0, -1)},"receipt":${JSON.stringify(receipt)}}` : row.bundleText;
+    if (row.bundleText !== undefined && row.logIndex === null) return row.bundleText;
+    return JSON.stringify(await render(row));
   }
   const JSON_TYPE = { 'content-type': 'application/json' };
 

@@ -9,8 +9,8 @@
 // current one is assembled from O(log n) stored nodes (src/core/merkle.ts).
 //
 // Integration is one transaction: lock, read the latest checkpoint, take (delete) a batch of
-// queued leaves, read and check the right edge, append the leaves, sign the new checkpoint and
-// store leaves, nodes and checkpoint in one statement. Either all of it commits or none of it does, so the log
+// queued leaves, read and check the right edge, append the leaves, store leaves and nodes in one
+// statement, then sign and store the new checkpoint. Either all of it commits or none of it does, so the log
 // never signs a checkpoint that does not extend the previous one and a crash loses nothing.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -222,10 +222,12 @@ export function createLogService(opts: LogServiceOptions): LogService {
       const queued =
         maxBatch === 0
           ? []
-          : rowsOf<{ id: string | number; attestation_id: string; leaf_hash: string | null }>(
-              await tx.execute(sql`delete from ${t.queue} where id = any(array(select id from ${t.queue} order by id limit ${maxBatch}))
-                returning id, attestation_id, encode(leaf_hash, 'hex') as leaf_hash`),
-            ).sort((a, b) => Number(a.id) - Number(b.id));
+          : rowsOf<{ attestation_id: string; leaf_hash: string | null }>(
+              await tx.execute(sql`with d as (
+                  delete from ${t.queue} where id = any(array(select id from ${t.queue} order by id limit ${maxBatch}))
+                  returning id, attestation_id, leaf_hash
+                ) select attestation_id, encode(leaf_hash, 'hex') as leaf_hash from d order by id`),
+            );
       if (latest && queued.length === 0) return null;
 
       const size = BigInt(latest?.size ?? 0);
@@ -247,19 +249,19 @@ export function createLogService(opts: LogServiceOptions): LogService {
       const end = Number(appended.size);
       if (latest && end === first) return null; // only stale queue rows were removed
 
-      // Leaves, the perfect subtrees above them (level 0 is the leaves) and the signed checkpoint
-      // in one statement; the rows travel as one jsonb parameter each (hashes in hex).
+      // Leaves and the perfect subtrees above them (level 0 is the leaves) in one statement; the
+      // rows travel as one jsonb parameter each (hashes in hex). Only once they are stored is the
+      // checkpoint signed: a round that fails (a leftover, a squatting row) signs nothing.
       const leafRows = JSON.stringify(leaves.map((l, i) => [first + i, l.attestationId, l.hex]));
       const nodeRows = JSON.stringify(appended.nodes.filter((n) => n.level > 0).map((n) => [n.level, n.index.toString(), toHex(n.hash)]));
-      const note = signCheckpoint({ origin, size: appended.size, rootHash: appended.root }, signer);
       await tx.execute(sql`with l as (
           insert into ${t.leaves} (idx, attestation_id, leaf_hash)
           select (r->>0)::bigint, r->>1, decode(r->>2, 'hex') from jsonb_array_elements(${leafRows}::jsonb) as r
-        ), n as (
-          insert into ${t.nodes} (level, idx, hash)
-          select (r->>0)::int, (r->>1)::bigint, decode(r->>2, 'hex') from jsonb_array_elements(${nodeRows}::jsonb) as r
         )
-        insert into ${t.cp} (tree_size, root_hash, note) values (${end}, decode(${toHex(appended.root)}, 'hex'), ${note})`);
+        insert into ${t.nodes} (level, idx, hash)
+        select (r->>0)::int, (r->>1)::bigint, decode(r->>2, 'hex') from jsonb_array_elements(${nodeRows}::jsonb) as r`);
+      const note = signCheckpoint({ origin, size: appended.size, rootHash: appended.root }, signer);
+      await tx.insert(t.cp).values({ treeSize: end, rootHash: appended.root, note });
       return { cp: { size: end, rootHash: appended.root, note }, count: end - first };
     });
     if (!signed) return 0;

@@ -166,6 +166,7 @@ export class ChainWriter {
    * `signing` gives the key and the issue time, read when the group is signed.
    */
   submit(cid: string, tenantId: string, items: readonly PendingEvent[], signing: () => Promise<Signing>): Promise<WrittenAttestation[]> {
+    if (items.length === 0) return Promise.resolve([]); // nothing to sign or store (nor a chain row to create)
     return new Promise((resolve, reject) => {
       const request = { items, resolve, reject };
       const queue = this.queues.get(cid);
@@ -421,6 +422,10 @@ export class ChainWriter {
       expected: p.start.seq.toString(),
     }));
     const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
+    // rows and bundles are zipped by position: both flattened the same way, and as many of each
+    const rows = ps.flatMap((p) => p.rows);
+    const bundles = ps.flatMap((p) => p.bundles);
+    if (rows.length !== bundles.length) throw new Error(`store statement with ${rows.length} rows and ${bundles.length} bundles`);
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
@@ -439,7 +444,7 @@ export class ChainWriter {
       ), ok as (
         select chain_id from u union all select chain_id from n
       ), v as (
-        select * from ${ROWS_FROM}${JSON.stringify(ps.flatMap((p) => p.rows))}${ROWS_THEN_BUNDLES}${ps.map((p) => p.bundles.join(BUNDLE_SEPARATOR)).join(BUNDLE_SEPARATOR)}${ROWS_END}
+        select * from ${ROWS_FROM}${JSON.stringify(rows)}${ROWS_THEN_BUNDLES}${bundles.join(BUNDLE_SEPARATOR)}${ROWS_END}
         where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}

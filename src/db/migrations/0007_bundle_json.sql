@@ -7,14 +7,19 @@
 -- them: ~5 µs per event. The service always reads the column whole; `->` and `->>` work on json
 -- as on jsonb. Existing rows are rewritten (jsonb's text form: same values, keys in jsonb's
 -- order). The rewrite locks the table for its duration (docs/operations.md, "Upgrading").
-ALTER TABLE "attestations" ALTER COLUMN "bundle" SET DATA TYPE json USING "bundle"::json;
---> statement-breakpoint
--- keep lz4 (migration 0005) where the server has it, whatever the type change did to it
+-- The type change resets the column's compression and recompresses every row with the default
+-- (pglz): where the server has lz4 (migration 0005), both go in one ALTER so the rewritten rows
+-- are lz4 too. PostgreSQL 13 and older have no SET COMPRESSION; builds without lz4 refuse it
+-- (feature_not_supported): they get the plain type change.
 DO $$
 BEGIN
   IF current_setting('server_version_num')::int >= 140000 THEN
-    EXECUTE 'ALTER TABLE "attestations" ALTER COLUMN "bundle" SET COMPRESSION lz4';
+    BEGIN
+      EXECUTE 'ALTER TABLE "attestations" ALTER COLUMN "bundle" SET DATA TYPE json USING "bundle"::json, ALTER COLUMN "bundle" SET COMPRESSION lz4';
+      RETURN;
+    EXCEPTION WHEN feature_not_supported THEN
+      NULL;
+    END;
   END IF;
-EXCEPTION WHEN feature_not_supported THEN
-  NULL;
+  ALTER TABLE "attestations" ALTER COLUMN "bundle" SET DATA TYPE json USING "bundle"::json;
 END $$;
