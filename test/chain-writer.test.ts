@@ -122,15 +122,19 @@ describe('chain writer', () => {
 });
 
 describe('stored bundles', () => {
+  /** Does this server have lz4? (PostgreSQL 14+ built with it; not PGlite) */
+  const serverHasLz4 = async () => {
+    try {
+      await s.store.database.db.execute(sql.raw('do $$ begin create temp table lz4_probe (j json compression lz4); drop table lz4_probe; end $$'));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
   it('are compressed with lz4 where the server has it, pglz otherwise (PGlite), and read back whole', async () => {
     const db = s.store.database.db;
-    // does this server have lz4? (PostgreSQL 14+ built with it; not PGlite)
-    let lz4 = true;
-    try {
-      await db.execute(sql.raw('do $$ begin create temp table lz4_probe (j jsonb compression lz4); drop table lz4_probe; end $$'));
-    } catch {
-      lz4 = false;
-    }
+    const lz4 = await serverHasLz4();
     if (usingPostgres()) expect(lz4).toBe(true); // the machine's PostgreSQL (CI) has it
     const out = await one.attest(principal, body('lz4-1', '/lz4'));
     const [row] = rowsOf(await db.execute(sql`select pg_column_compression(bundle) as method, bundle from attestations where id = ${out.row.id}`));
@@ -215,12 +219,7 @@ describe('stored bundles', () => {
     const typeOf = async () => rowsOf(await db.execute(sql`select data_type from information_schema.columns where table_name = 'attestations' and column_name = 'bundle'`))[0]!['data_type'];
     expect(await typeOf()).toBe('jsonb');
     const methods = async () => rowsOf<{ method: string }>(await db.execute(sql`select distinct pg_column_compression(bundle) as method from attestations`)).map((r) => r.method);
-    let lz4 = true; // does this server have lz4? (as in the test above)
-    try {
-      await db.execute(sql.raw('do $$ begin create temp table lz4_probe_0007 (j json compression lz4); drop table lz4_probe_0007; end $$'));
-    } catch {
-      lz4 = false;
-    }
+    const lz4 = await serverHasLz4();
     expect(await methods()).toEqual(['pglz']); // the test's own jsonb rewrite above recompressed with the default
     await s.store.database.migrate();
     expect(await typeOf()).toBe('json');

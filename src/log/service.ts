@@ -10,8 +10,9 @@
 //
 // Integration is one transaction: lock, read the latest checkpoint, take (delete) a batch of
 // queued leaves, read and check the right edge, append the leaves, store leaves and nodes in one
-// statement, then sign and store the new checkpoint. Either all of it commits or none of it does, so the log
-// never signs a checkpoint that does not extend the previous one and a crash loses nothing.
+// statement, then sign and store the new checkpoint. Either all of it commits or none of it does,
+// so the log never signs a checkpoint that does not extend the previous one and a crash loses
+// nothing.
 import fs from 'node:fs';
 import path from 'node:path';
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
@@ -305,9 +306,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
       if (logged.has(id)) continue;
       logged.add(id);
       if (q.leaf_hash !== null) {
-        const hash = fromHex(q.leaf_hash);
-        if (!hash || hash.length !== 32) throw new Error(`queued leaf hash of ${id} is not 32 bytes`);
-        out.push({ attestationId: id, hash, hex: q.leaf_hash });
+        out.push({ attestationId: id, hash: fromHexStrict(q.leaf_hash, `queued leaf hash of ${id}`), hex: q.leaf_hash });
         continue;
       }
       const statement = statements.get(id);
@@ -565,8 +564,8 @@ function outOfRange(message: string): ServiceError {
 }
 
 /** A stored hash, read as hex: exactly 32 bytes or the store is corrupt. */
-function fromHexStrict(h: string): Uint8Array {
+function fromHexStrict(h: string, what = 'a hash the log store returned'): Uint8Array {
   const b = fromHex(h);
-  if (!b || b.length !== 32) throw new Error('log store returned a hash that is not 32 bytes');
+  if (!b || b.length !== 32) throw new Error(`${what} is not 32 bytes`);
   return b;
 }

@@ -62,9 +62,8 @@ interface Prepared {
   readonly tenantId: string;
   readonly start: Head;
   readonly link: Head;
-  /** The rows (without their bundles), and each row's bundle as JSON text. */
+  /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
   readonly rows: readonly Record<string, unknown>[];
-  readonly bundles: readonly string[];
   readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
   readonly guards: readonly PendingEvent[];
 }
@@ -257,7 +256,6 @@ export class ChainWriter {
     let link = start;
     const out: Omit<WrittenAttestation, 'cursor'>[] = [];
     const rows: Record<string, unknown>[] = [];
-    const bundles: string[] = [];
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       let r: ReturnType<typeof attestEvent>;
@@ -288,15 +286,12 @@ export class ChainWriter {
         created_at: issuedAt,
         leaf_hash: toHex(leafHash(r.statementBytes)),
       });
+      // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
       const bundleText = JSON.stringify(r.bundle);
-      // JSON.stringify escapes every control character, so this cannot happen; were it to, the
-      // bundles would shift against their rows (ROWS_FROM), so refuse rather than store
-      if (bundleText.includes(BUNDLE_SEPARATOR)) throw new Error('bundle text holds the bundle separator U+001E');
-      bundles.push(bundleText);
       out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
     }
-    return { cid, tenantId, start, link, rows, bundles, out, guards: items.filter((i) => i.inlineTariffDigest) };
+    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -422,10 +417,10 @@ export class ChainWriter {
       expected: p.start.seq.toString(),
     }));
     const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
-    // rows and bundles are zipped by position: both flattened the same way, and as many of each
+    // rows and their bundles are zipped by position: each group's rows and `out` are built item by
+    // item, and both are flattened group by group
     const rows = ps.flatMap((p) => p.rows);
-    const bundles = ps.flatMap((p) => p.bundles);
-    if (rows.length !== bundles.length) throw new Error(`store statement with ${rows.length} rows and ${bundles.length} bundles`);
+    const bundles = ps.flatMap((p) => p.out.map((o) => o.bundleText));
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
