@@ -1,5 +1,6 @@
 // Environment, parsed once at start-up with a clear message for anything wrong.
 import { z } from 'zod';
+import { LOG_LEVELS } from './service/logger.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8088),
@@ -19,6 +20,8 @@ const Env = z.object({
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay correct. */
   KEY_ROTATION_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  /** Structured log level (JSON lines on stdout). */
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 export type Config = z.infer<typeof Env>;
 

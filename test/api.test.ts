@@ -430,9 +430,8 @@ describe('log receipts', () => {
     expect(r.status).toBe(201);
     const receipt = r.body.receipt;
     expect(receipt).toMatchObject({ log_origin: 'test.meterproof/log' });
-    // waiting leaves no listener behind on the proof-completion events
-    expect(s.container.proofs.events.listenerCount(`done:${r.headers.get('x-attestation-id')}`)).toBe(0);
-    expect(s.container.proofs.events.eventNames()).toEqual([]);
+    // waiting leaves no waiter behind
+    expect(s.container.waiters.size).toBe(0);
     const rep = (await s.call('POST', '/v1/verify?profile=standard', { token: null, body: r.body })).body;
     for (const n of ['inclusion', 'checkpoint']) expect(rep.checks.find((c: any) => c.name === n), n).toMatchObject({ status: 'pass' });
     // more entries, then the same bundle comes back with a receipt against a bigger tree

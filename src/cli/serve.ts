@@ -15,7 +15,31 @@ import { createProveFn } from '../service/prove.ts';
 import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
 import { terminateCurve } from '../verifier/groth16.ts';
-import { UsageError, err, out } from './io.ts';
+import { createLogger, errorFields, type Logger } from '../service/logger.ts';
+import { UsageError, out } from './io.ts';
+
+/** Longest a shutdown waits for in-flight requests before closing their connections. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+/** Stop accepting connections and wait for in-flight requests (keep-alive connections are closed
+ *  as soon as they are idle); after `timeoutMs` the remaining connections are closed. */
+async function drainServer(server: import('node:http').Server, timeoutMs: number): Promise<void> {
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  const idle = setInterval(() => server.closeIdleConnections(), 50);
+  const hard = setTimeout(() => server.closeAllConnections(), timeoutMs);
+  await closed;
+  clearInterval(idle);
+  clearTimeout(hard);
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+const signalled = () =>
+  new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+
+const logErrors = (logger: Logger, msg: string) => (e: unknown) => logger.error({ err: errorFields(e) }, msg);
 
 function config(): Config {
   try {
@@ -57,6 +81,7 @@ function envKey(json: string | undefined, name: string) {
 
 export async function cmdServe(_argv: string[]): Promise<number> {
   const cfg = config();
+  const logger = createLogger({ level: cfg.LOG_LEVEL });
   const database = await open(cfg);
   const admin = adminToken(cfg);
   const zk = await zkParts();
@@ -68,35 +93,50 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     zk,
     signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
-    log: () => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey }),
+    log: ({ notifier, metrics }) => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey, notifier, metrics }),
   });
   const log = container.deps.log as LogService;
   await log.init();
-  const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: (e) => err(`log sequencer: ${String(e)}`) });
+  const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: logErrors(logger, 'log sequencer round failed') });
   const prove = cfg.PROVER_WORKERS > 0 ? await createProveFn(container.keys, { workers: cfg.PROVER_WORKERS }) : null;
-  const worker = prove ? startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: (e) => err(`proof job failed: ${String(e)}`) }) : null;
+  const worker = prove
+    ? startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: logErrors(logger, 'proof job failed'), metrics: container.metrics })
+    : null;
+  let draining = false;
+  await container.waiters.listening();
   const app = createApp({
     ...container.deps,
     bodyLimitBytes: cfg.BODY_LIMIT_BYTES,
+    logger,
+    state: { sequencerRunning: () => sequencer.running(), draining: () => draining },
     onAttested: () => {
       sequencer.poke();
       worker?.poke();
     },
   });
   const server = serveHttp({ fetch: app.fetch, port: cfg.PORT, hostname: cfg.HOST }, (info) => {
-    out(`meterproof listening on http://${cfg.HOST}:${info.port}`);
-    out(`  store: ${database.kind}${database.kind === 'pglite' ? ` (${path.join(cfg.DATA_DIR, 'pglite')})` : ''}`);
-    out(`  admin token: ${admin.file ? `in ${admin.file}` : 'from METERPROOF_ADMIN_TOKEN'}`);
-    out(`  signing key: ${container.keys ? 'ready' : '-'}; log origin: ${cfg.METERPROOF_LOG_ORIGIN}; prover workers: ${cfg.PROVER_WORKERS}`);
-  });
+    logger.info(
+      {
+        port: info.port,
+        store: database.kind === 'pglite' ? `pglite (${path.join(cfg.DATA_DIR, 'pglite')})` : 'postgres',
+        admin_token: admin.file ? `in ${admin.file}` : 'from METERPROOF_ADMIN_TOKEN',
+        log_origin: cfg.METERPROOF_LOG_ORIGIN,
+        prover_workers: cfg.PROVER_WORKERS,
+      },
+      `meterproof listening on http://${cfg.HOST}:${info.port}`,
+    );
+  }) as import('node:http').Server;
   answerClientErrors(server);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  out('shutting down…');
-  await new Promise<void>((r) => server.close(() => r()));
+  const signal = await signalled();
+  // Graceful shutdown: /ready answers 503 from now on; waiting ?proof=sync / ?log=sync requests
+  // answer with what they have; no new connection is accepted and in-flight requests finish
+  // (their group commit included: nothing acknowledged is cut off); then the background loops
+  // stop and the store is closed.
+  draining = true;
+  logger.info({ signal }, 'shutting down: draining in-flight requests');
+  await container.waiters.close();
+  await drainServer(server, DRAIN_TIMEOUT_MS);
+  await container.attest.writer.idle();
   await worker?.stop();
   await prove?.close();
   await sequencer.stop();
@@ -104,6 +144,8 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
   // threads of its own, which would keep the process alive after everything else has stopped
   await terminateCurve();
+  logger.info('stopped');
+  logger.flush();
   return 0;
 }
 
@@ -115,15 +157,14 @@ export async function cmdWorker(_argv: string[]): Promise<number> {
   const container = await buildContainer({ database, dataDir: cfg.DATA_DIR, adminToken: adminToken(cfg).token, zk: await zkParts(), signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY') });
   const workers = Math.max(1, cfg.PROVER_WORKERS);
   const prove = await createProveFn(container.keys, { workers });
-  const worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: workers, onError: (e) => err(`proof job failed: ${String(e)}`) });
-  out(`meterproof worker ${worker.id} pulling proof jobs (${workers} prover threads)`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
+  const logger = createLogger({ level: cfg.LOG_LEVEL });
+  const worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: workers, onError: logErrors(logger, 'proof job failed') });
+  logger.info({ worker: worker.id, prover_threads: workers }, `meterproof worker ${worker.id} pulling proof jobs`);
+  await signalled();
   await worker.stop();
   await prove.close();
   await database.close();
+  logger.flush();
   return 0;
 }
 

@@ -12,6 +12,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
+import { type Notifier, localNotifier, postgresNotifier } from './notify.ts';
 
 export { schema };
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -26,6 +27,8 @@ export const LOCK_KEYS = 7_265_003;
 export interface Database {
   readonly db: Db;
   readonly kind: 'pglite' | 'postgres';
+  /** Wake-ups across the processes of this store (LISTEN/NOTIFY, or in-process on PGlite). */
+  readonly notifier: Notifier;
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -49,6 +52,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     return {
       db,
       kind: 'postgres',
+      notifier: postgresNotifier(db, client),
       async migrate() {
         // One migrator at a time across processes: hold a session advisory lock on a reserved connection.
         const conn = await client.reserve();
@@ -69,6 +73,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
   return {
     db,
     kind: 'pglite',
+    notifier: localNotifier(),
     migrate: () => migratePglite(drizzlePglite(pg, { schema }), { migrationsFolder: MIGRATIONS }),
     close: () => pg.close(),
   };
@@ -127,4 +132,13 @@ export function rowsOf<T = Record<string, unknown>>(result: unknown): T[] {
 
 export async function ping(db: Db): Promise<void> {
   await db.execute(sql`select 1`);
+}
+
+/** Migrations in this version's journal that the store has not applied (0 = up to date).
+ *  drizzle records each applied migration in drizzle.__drizzle_migrations. */
+let journalSize: number | undefined;
+export async function pendingMigrations(db: Db): Promise<number> {
+  journalSize ??= (JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
+  const [row] = rowsOf<{ n: string | number }>(await db.execute(sql`select count(*) as n from drizzle.__drizzle_migrations`));
+  return Math.max(0, journalSize - Number(row?.n ?? 0));
 }

@@ -1,5 +1,7 @@
 // The HTTP API, built from injected dependencies (`createApp(deps)`); src/main.ts wires real ones.
 import { Hono, type Context } from 'hono';
+import { routePath } from 'hono/route';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Receipt, VerificationReport, FullBundle } from '../core/schemas.ts';
@@ -14,6 +16,10 @@ import type { TariffService } from '../service/tariffs.ts';
 import type { AdminService } from '../service/admin.ts';
 import type { RevocationService } from '../service/revocations.ts';
 import { problemResponse, toProblem } from './problem.ts';
+import { type Metrics, since } from '../service/metrics.ts';
+import type { SyncWaiters } from '../service/waiters.ts';
+import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
+import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
 import { openApiDocument } from './openapi.ts';
 
 /** What the transparency log offers the HTTP layer (issue: transparency log). */
@@ -39,10 +45,21 @@ export interface AppDeps {
   readonly onAttested?: () => void;
   readonly bodyLimitBytes?: number;
   readonly syncProofTimeoutMs?: number;
+  /** A waiting request re-reads its row at least this often even without a wake-up (default 10 s). */
+  readonly syncSafetyMs?: number;
+  readonly metrics: Metrics;
+  readonly waiters: SyncWaiters;
+  /** Request and error log (default: none). */
+  readonly logger?: Logger;
+  /** The process's own state for GET /ready (serve.ts). */
+  readonly state?: ProcessState;
   readonly version?: string;
 }
 
-export type Env = { Variables: { principal: Principal } };
+export type Env = { Variables: { principal: Principal; requestId: string } };
+
+/** An `X-Request-Id` we accept from the client and echo; anything else is replaced by a UUID. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const MAX_BATCH = 1000;
 
@@ -155,10 +172,39 @@ function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
+  const logger = deps.logger ?? silentLogger();
+  const metrics = deps.metrics;
+
+  /** The route pattern that answered (never the raw path: bounded, and free of ids). */
+  const routeOf = (c: Context) => {
+    const r = routePath(c, -1);
+    return r === '' || r === '*' || r === '/*' ? 'unmatched' : r;
+  };
+  const httpLabels = (key: string): Record<string, string> => {
+    const [method, route, status] = key.split(' ');
+    return status === undefined ? { method: method!, route: route! } : { method: method!, route: route!, status };
+  };
+
+  // One log line and the HTTP metrics per request; X-Request-Id accepted or made, and echoed.
+  app.use('*', async function observe(c, next) {
+    const started = performance.now();
+    const given = c.req.header('x-request-id');
+    const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+    c.set('requestId', id);
+    await next();
+    c.header('x-request-id', id);
+    const seconds = since(started);
+    const route = routeOf(c);
+    const status = c.res.status;
+    const key = `${c.req.method} ${route}`;
+    metrics.httpDuration.observe(key, httpLabels, seconds);
+    metrics.httpRequests.inc(`${key} ${status}`, httpLabels);
+    logger.info({ req_id: id, method: c.req.method, route, status, duration_ms: Math.round(seconds * 1e6) / 1000 }, 'request');
+  });
 
   app.onError((e, c) => {
     const p = toProblem(e);
-    if (p.status >= 500 && p.code === 'INTERNAL') console.error('unhandled error', c.req.method, c.req.path, e);
+    if (p.status >= 500 && p.code === 'INTERNAL') logger.error({ req_id: c.get('requestId'), method: c.req.method, route: routeOf(c), err: errorFields(e) }, 'unhandled error');
     return problemResponse(c, p);
   });
   app.notFound((c) => problemResponse(c, { type: 'about:blank', title: 'Not Found', status: 404, code: 'NOT_FOUND', detail: `no route for ${c.req.method} ${c.req.path}` }));
@@ -175,6 +221,13 @@ export function createApp(deps: AppDeps) {
 
   const authed = async (c: Context<Env>, next: () => Promise<void>) => {
     c.set('principal', await deps.auth.authenticate(c.req.header('authorization')));
+    await next();
+  };
+  /** authed, timed as the attest path's auth phase. */
+  const authedAttest = async (c: Context<Env>, next: () => Promise<void>) => {
+    const started = performance.now();
+    c.set('principal', await deps.auth.authenticate(c.req.header('authorization')));
+    metrics.attestPhase(0, since(started));
     await next();
   };
 
@@ -195,24 +248,31 @@ export function createApp(deps: AppDeps) {
 
   const reread = (id: string) => deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, id);
 
-  /** Wait (bounded) until the proof is no longer pending and/or the log has integrated the row. */
+  /**
+   * Wait (bounded) until the proof is no longer pending and/or the log has integrated the row,
+   * without polling: the wait is registered first, then the row is re-read (so that nothing
+   * finished in between is missed), and it is read again only after a wake-up (its proof job
+   * finished, the log took it in), the safety interval, or shutdown.
+   */
   async function waitFor(row: AttestationRow, what: { proof: boolean; log: boolean }): Promise<AttestationRow> {
-    const done = (r: AttestationRow) => (!what.proof || r.proofStatus !== 'pending') && (!what.log || !deps.log || r.logIndex !== null);
+    const needsProof = (r: AttestationRow) => what.proof && r.proofStatus === 'pending';
+    const needsLog = (r: AttestationRow) => what.log && !!deps.log && r.logIndex === null;
+    if (!needsProof(row) && !needsLog(row)) return row;
+    await deps.waiters.listening();
     const deadline = Date.now() + (deps.syncProofTimeoutMs ?? 30_000);
-    while (!done(row) && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const event = `done:${row.id}`;
-        const wake = () => {
-          clearTimeout(t);
-          deps.proofs.events.off(event, wake); // whichever fires first, leave no listener behind
-          resolve();
-        };
-        const t = setTimeout(wake, what.proof && row.proofStatus === 'pending' ? 250 : 10);
-        deps.proofs.events.on(event, wake);
-      });
+    const safety = deps.syncSafetyMs ?? 10_000;
+    for (;;) {
+      const left = deadline - Date.now();
+      if (left <= 0) return row;
+      const wait = deps.waiters.wait(row.id, { proof: needsProof(row), log: needsLog(row) }, Math.min(left, safety));
       row = await reread(row.id);
+      if (!needsProof(row) && !needsLog(row)) {
+        wait.cancel();
+        return row;
+      }
+      const why = await wait.woken;
+      if (why === 'closed') return reread(row.id);
     }
-    return row;
   }
 
   /** RFC 7240 `Prefer: return=minimal`: answer with the attestation's identity and charge
@@ -227,7 +287,24 @@ export function createApp(deps: AppDeps) {
   });
 
   // ── public ────────────────────────────────────────────────────────────────────────────
+  // liveness: the process answers; no I/O
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  // readiness: the store answers with every migration applied, the signing key is loaded, the
+  // log sequencer runs, and the process is not shutting down
+  app.get('/ready', async (c) => {
+    const checks = await readiness(deps.db, deps.keys, deps.state);
+    const failing = Object.entries(checks).filter(([, v]) => v !== 'ok');
+    if (!failing.length) return c.json({ status: 'ready', checks });
+    const detail = `not ready: ${failing.map(([k, v]) => `${k} (${v})`).join(', ')}`;
+    return c.body(JSON.stringify({ ...toProblem(new ServiceError(503, 'NOT_READY', detail)), checks }), 503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+  });
+  // Prometheus metrics: an API key with the `metrics` scope (or the admin token), since the
+  // series name tenants and their volumes
+  app.get('/metrics', authed, async (c) => {
+    requireScope(c.get('principal'), 'metrics');
+    metrics.setStoreFigures(await storeFigures(deps.db).catch(() => undefined));
+    return c.body(await metrics.text(), 200, { 'content-type': metrics.contentType });
+  });
   app.get('/v1/status', async (c) => {
     const key = await deps.keys.current();
     return c.json({
@@ -243,18 +320,35 @@ export function createApp(deps: AppDeps) {
     });
   });
   app.get('/.well-known/jwks.json', async (c) => c.json(await deps.keys.jwks()));
-  app.get('/v1/trust', async (c) => c.json(await deps.trust()));
-  app.get('/.well-known/billing-revocations.json', async (c) => c.json(await deps.revocations.signedList()));
+  app.get('/v1/trust', async (c) => {
+    const trust = await deps.trust();
+    metrics.revocationLists.inc({ endpoint: '/v1/trust' });
+    return c.json(trust);
+  });
+  app.get('/.well-known/billing-revocations.json', async (c) => {
+    const list = await deps.revocations.signedList();
+    metrics.revocationLists.inc({ endpoint: '/.well-known/billing-revocations.json' });
+    return c.json(list);
+  });
   app.get('/openapi.json', (c) => c.json(openApiDocument()));
 
   app.post('/v1/verify', async (c) => {
     const q = query(c, VerifyQuery);
+    let t = performance.now();
     const body = await jsonBody(c);
-    return c.json(await deps.verify(body, await deps.trust(), q.profile));
+    metrics.verifyPhase(0, since(t));
+    t = performance.now();
+    const trust = await deps.trust();
+    metrics.verifyPhase(1, since(t));
+    t = performance.now();
+    const report = await deps.verify(body, trust, q.profile);
+    metrics.verifyPhase(2, since(t));
+    metrics.verifications.inc({ result: report.valid ? 'valid' : (report.checks.find((x) => x.status === 'fail')?.code ?? 'invalid') });
+    return c.json(report);
   });
 
   // ── attest ────────────────────────────────────────────────────────────────────────────
-  app.post('/v1/attest', authed, async (c) => {
+  app.post('/v1/attest', authedAttest, async (c) => {
     const q = query(c, SyncQuery);
     const body = await jsonBody(c);
     const result = await deps.attest.attest(c.get('principal'), body);
@@ -267,7 +361,7 @@ export function createApp(deps: AppDeps) {
     return c.body(await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
   });
 
-  app.post('/v1/attest/batch', authed, async (c) => {
+  app.post('/v1/attest/batch', authedAttest, async (c) => {
     const body = (await jsonBody(c)) as { events?: unknown } | null;
     const items = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
     if (!Array.isArray(items) || Object.keys(body ?? {}).length !== 1) {

@@ -38,6 +38,8 @@ import { type Db, type Tx, LOCK_SEQUENCER, isUniqueViolation, rowsOf, schema } f
 import type { LogApi } from '../http/app.ts';
 import type { AttestationRow } from '../service/attest.ts';
 import { ServiceError } from '../service/errors.ts';
+import { LOG_CHANNEL, type Notifier } from '../db/notify.ts';
+import type { Metrics } from '../service/metrics.ts';
 
 /** How long the latest checkpoint is reused for receipts before it is read again. */
 const CHECKPOINT_CACHE_MS = 100;
@@ -57,6 +59,9 @@ export interface LogServiceOptions {
   readonly origin: string;
   /** Ed25519 key that signs checkpoints. */
   readonly logKey: SigningKey;
+  /** Announces each new checkpoint (its size) to waiting requests in every process of the store. */
+  readonly notifier?: Notifier;
+  readonly metrics?: Metrics;
 }
 
 /** A signed checkpoint as stored. */
@@ -105,6 +110,8 @@ export interface Sequencer {
   poke(): void;
   /** Stop the loop; resolves when the step in progress (if any) has finished. */
   stop(): Promise<void>;
+  /** True until stop() is called (the loop itself never ends on an error: it retries). */
+  running(): boolean;
 }
 
 export interface LogService extends LogApi {
@@ -128,7 +135,7 @@ export interface LogService extends LogApi {
 }
 
 export function createLogService(opts: LogServiceOptions): LogService {
-  const { db, origin, logKey } = opts;
+  const { db, origin, logKey, notifier, metrics } = opts;
   if (!isValidKeyName(origin)) throw new Error(`log origin ${JSON.stringify(origin)} is not a valid signed-note key name (no spaces, no '+')`);
   const signer: NoteSigner = ed25519NoteSigner(origin, logKey.publicKey, logKey.sign);
   const vkey = formatVerifierKey(origin, logKey.publicKey);
@@ -267,6 +274,9 @@ export function createLogService(opts: LogServiceOptions): LogService {
     });
     if (!signed) return 0;
     cache = { cp: signed.cp, at: Date.now() };
+    metrics?.logLeaves.inc(signed.count);
+    // committed: tell waiting requests (never fails the round; waiters have a safety timeout)
+    await notifier?.notify(LOG_CHANNEL, String(signed.cp.size)).catch(() => undefined);
     return signed.count;
   }
 
@@ -360,6 +370,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
           failures = 0;
         } catch (e) {
           failures++;
+          metrics?.logRoundErrors.inc();
           onError(e);
         }
         if (stopped) break;
@@ -388,6 +399,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
         wake?.();
         await loop;
       },
+      running: () => !stopped,
     };
   }
 

@@ -14,6 +14,7 @@ import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { TariffService } from './tariffs.ts';
+import { type Metrics, since } from './metrics.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
  *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
@@ -44,8 +45,9 @@ export class AttestService {
     private readonly keys: KeyRing,
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
+    private readonly metrics?: Metrics,
   ) {
-    this.writer = new ChainWriter(db);
+    this.writer = new ChainWriter(db, metrics);
   }
 
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
@@ -108,6 +110,7 @@ export class AttestService {
     requireScope(principal, 'attest');
     const results: (AttestOutcome | ServiceError | undefined)[] = new Array(bodies.length);
     const pending: { index: number; item: PendingEvent; cid: string }[] = [];
+    const normalizeStart = performance.now();
     await Promise.all(
       bodies.map(async (body, index) => {
         try {
@@ -125,6 +128,7 @@ export class AttestService {
         }
       }),
     );
+    this.metrics?.attestPhase(1, since(normalizeStart));
     pending.sort((a, b) => a.index - b.index);
 
     // Replays and conflicts with what is already stored, and duplicates inside this request.
@@ -154,7 +158,19 @@ export class AttestService {
       if (first && !(first instanceof ServiceError) && first.row.requestDigest === p.item.requestDigest) results[p.index] = { created: false, row: first.row };
       else results[p.index] = first instanceof ServiceError ? first : conflict(p.item.event.event_id);
     }
-    return results.map((r) => r ?? new ServiceError(503, 'NOT_PROCESSED', 'item was not processed'));
+    const out = results.map((r) => r ?? new ServiceError(503, 'NOT_PROCESSED', 'item was not processed'));
+    if (this.metrics) this.count(this.metrics, out, pending);
+    return out;
+  }
+
+  /** Outcomes by tenant; an item refused before its tenant was established counts under ''. */
+  private count(m: Metrics, out: readonly (AttestOutcome | ServiceError)[], pending: readonly { index: number; item: PendingEvent }[]): void {
+    const tenants: (string | undefined)[] = new Array(out.length);
+    for (const p of pending) tenants[p.index] = p.item.event.tenant_id;
+    for (let i = 0; i < out.length; i++) {
+      const r = out[i]!;
+      m.attestations.inc(tenants[i] ?? '', r instanceof ServiceError ? (r.status >= 500 ? 3 : 2) : r.created ? 0 : 1);
+    }
   }
 
   private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<void> {

@@ -5,7 +5,7 @@ import { sha256, toHex, toB64Url } from '../core/bytes.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
 
-export const SCOPES = ['attest', 'read', 'admin'] as const;
+export const SCOPES = ['attest', 'read', 'metrics', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface Principal {

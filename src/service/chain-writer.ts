@@ -16,6 +16,7 @@ import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
 import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
+import { type Metrics, since } from './metrics.ts';
 
 export interface PendingEvent {
   readonly event: MeterEvent;
@@ -154,7 +155,28 @@ export class ChainWriter {
   private readonly durations = new Float64Array(1024);
   private recorded = 0;
 
-  constructor(private readonly db: Db) {}
+  /** Resolved when nothing is queued, waiting or in flight (see idle()). */
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** Resolves once every chain group submitted so far is settled (stored or refused): shutdown
+   *  waits for it, so that nothing acknowledged is cut off mid-commit. */
+  idle(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private isIdle(): boolean {
+    return this.queues.size === 0 && this.waiting.length === 0 && this.inFlight === 0;
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length && this.isIdle()) for (const r of this.idleWaiters.splice(0)) r();
+  }
 
   /**
    * Price, sign and store `items` (all of chain `cid`, in order) after everything submitted
@@ -212,6 +234,7 @@ export class ChainWriter {
       await writeSplit(taken);
     }
     this.queues.delete(cid);
+    this.checkIdle();
   }
 
   private async readHead(cid: string): Promise<Head> {
@@ -230,11 +253,15 @@ export class ChainWriter {
     let head = this.heads.get(cid) ?? (await this.readHead(cid));
     for (let attempt = 0; ; attempt++) {
       try {
+        const signStart = performance.now();
         const prepared = this.prepare(cid, tenantId, items, key, issuedAt, head);
+        const storeStart = performance.now();
+        this.metrics?.attestPhase(2, (storeStart - signStart) / 1000);
         const written = await new Promise<WrittenAttestation[]>((resolve, reject) => {
           this.waiting.push({ p: prepared, resolve, reject });
           this.schedulePump();
         });
+        this.metrics?.attestPhase(3, since(storeStart));
         this.heads.set(cid, prepared.link);
         return written;
       } catch (e) {
@@ -342,6 +369,7 @@ export class ChainWriter {
         released = true;
         this.inFlight--;
         this.pump();
+        this.checkIdle();
       };
       void this.flush(batch, release)
         .catch(() => undefined) // every entry is settled by flush itself
@@ -449,20 +477,24 @@ export class ChainWriter {
         not (select ok from g) as tariff_mismatch`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
+    let ok = false;
     try {
       [res] = rowsOf(await this.db.execute(statement));
+      ok = true;
     } finally {
       // failed statements too: a deadlock or a lock wait is exactly what the figure should show
-      this.durations[this.recorded++ % this.durations.length] = performance.now() - started;
+      const ms = performance.now() - started;
+      this.durations[this.recorded++ % this.durations.length] = ms;
+      this.metrics?.storeStatement(ok, ms / 1000);
     }
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const raw = res?.['chains'];
-    const ok = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const stored = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
     const cursors = cursorMap(res?.['cursors']);
     this.stats.statements++;
     this.stats.events += cursors.size;
     const out = new Map<string, Map<string, number>>();
-    for (const p of ps) if (ok.has(p.cid)) out.set(p.cid, cursors);
+    for (const p of ps) if (stored.has(p.cid)) out.set(p.cid, cursors);
     return out;
   }
 

@@ -15,6 +15,9 @@ import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
+import { Metrics } from './metrics.ts';
+import { SyncWaiters } from './waiters.ts';
+import type { Notifier } from '../db/notify.ts';
 
 export interface ZkParts {
   readonly tariffCommitment: (t: TariffSnapshot) => Promise<bigint>;
@@ -29,7 +32,9 @@ export interface ContainerOptions {
   readonly signingKey?: SigningKey;
   readonly keyRotationGraceMs?: number;
   readonly clock?: () => Date;
-  readonly log?: (c: { keys: KeyRing }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
+  /** Metrics registry (default: a new one, with the process metrics). */
+  readonly metrics?: Metrics;
+  readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
 }
 
 export interface Container {
@@ -39,17 +44,22 @@ export interface Container {
   readonly attest: AttestService;
   readonly tariffs: TariffService;
   readonly revocations: RevocationService;
+  readonly metrics: Metrics;
+  readonly waiters: SyncWaiters;
 }
 
 export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const db = o.database.db;
   const keys = new KeyRing(db, path.join(o.dataDir, 'keys'), o.signingKey, o.keyRotationGraceMs);
   await keys.init();
+  const metrics = o.metrics ?? new Metrics();
+  const notifier = o.database.notifier;
   const tariffs = new TariffService(db, o.zk.tariffCommitment);
-  const attest = new AttestService(db, keys, tariffs, o.clock);
-  const proofs = new ProofQueue(db);
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
+  const proofs = new ProofQueue(db, notifier);
   const revocations = new RevocationService(db, keys, o.clock);
-  const log = o.log?.({ keys });
+  const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
+  const log = o.log?.({ keys, notifier, metrics });
   const trust = async (): Promise<TrustMaterial> => {
     const published = await tariffs.list();
     const logTrust = await log?.trust();
@@ -74,9 +84,11 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     trust,
     verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof }),
     ...(log ? { log } : {}),
+    metrics,
+    waiters,
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs, revocations };
+  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters };
 }
 
 function readVersion(): string {

@@ -1,11 +1,12 @@
 // Asynchronous proofs: one job row per attestation, claimed by workers with FOR UPDATE SKIP LOCKED,
 // retried with exponential backoff (never dropped). The proof and its signed proof statement are
 // an additive part of the bundle (DESIGN §5): the statement signed at attest time never changes.
-import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { and, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { BillingProof, FullBundle } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
+import { PROOF_CHANNEL, type Notifier } from '../db/notify.ts';
+import { type Metrics, since } from './metrics.ts';
 
 export const MAX_ATTEMPTS = 12;
 
@@ -17,10 +18,17 @@ export function backoffMs(attempts: number): number {
 }
 
 export class ProofQueue {
-  /** Emits `done:<attestation id>` in this process when a proof is stored. */
-  readonly events = new EventEmitter();
-  constructor(private readonly db: Db) {
-    this.events.setMaxListeners(0);
+  /** `notifier` announces each finished job (proved, or failed for good) to waiting requests in
+   *  every process of the store. */
+  constructor(
+    private readonly db: Db,
+    private readonly notifier?: Notifier,
+  ) {}
+
+  /** Never throws: the job's state is committed already; a waiter that misses the announcement
+   *  re-reads after its safety timeout. */
+  private async announce(id: string): Promise<void> {
+    await this.notifier?.notify(PROOF_CHANNEL, id).catch(() => undefined);
   }
 
   /** Claim up to `n` ready jobs. Runs in its own short transaction; claimed jobs are `running`. */
@@ -55,13 +63,14 @@ export class ProofQueue {
       await tx.update(a).set({ bundle: updated, proofStatus: 'proved' }).where(eq(a.id, id));
       await tx.update(schema.proofJobs).set({ status: 'done', lastError: null }).where(eq(schema.proofJobs.attestationId, id));
     });
-    this.events.emit(`done:${id}`);
+    await this.announce(id);
   }
 
-  async fail(id: string, error: string, now = new Date()): Promise<void> {
+  /** Record a failed attempt; true when the job has failed for good. */
+  async fail(id: string, error: string, now = new Date()): Promise<boolean> {
     const j = schema.proofJobs;
     const [job] = await this.db.select().from(j).where(eq(j.attestationId, id));
-    if (!job) return;
+    if (!job) return false;
     const final = job.attempts >= MAX_ATTEMPTS;
     await this.db
       .update(j)
@@ -72,8 +81,9 @@ export class ProofQueue {
       const [row] = await this.db.select({ bundle: schema.attestations.bundle }).from(schema.attestations).where(eq(schema.attestations.id, id));
       const b = row?.bundle as FullBundle | undefined;
       if (b) await this.db.update(schema.attestations).set({ bundle: { ...b, attestation: { ...b.attestation, proof_status: 'failed' } } }).where(eq(schema.attestations.id, id));
-      this.events.emit(`done:${id}`);
+      await this.announce(id);
     }
+    return final;
   }
 
   /** Put failed jobs back in the queue (admin action after fixing the cause). */
@@ -98,7 +108,10 @@ export interface WorkerOptions {
   readonly pollMs?: number;
   readonly id?: string;
   readonly onError?: (e: unknown) => void;
+  readonly metrics?: Metrics;
 }
+
+const noLabels = () => ({});
 
 /** A worker loop: claims jobs, proves them, stores the result. `stop()` waits for in-flight work. */
 export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts: WorkerOptions = {}) {
@@ -129,12 +142,16 @@ export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts
       const rows = await db.select().from(schema.attestations).where(inArray(schema.attestations.id, ids));
       await Promise.all(
         rows.map(async (row) => {
+          const started = performance.now();
           try {
             const proof = await prove({ bundle: row.bundle as FullBundle, blinding: BigInt(row.blinding), statementDigest: row.statementDigest });
+            opts.metrics?.proveSeconds.observe('', noLabels, since(started));
             await queue.complete(row.id, proof);
+            opts.metrics?.proofs.inc({ outcome: 'proved' });
           } catch (e) {
             opts.onError?.(e);
-            await queue.fail(row.id, e instanceof Error ? e.message : String(e)).catch(opts.onError);
+            const final = await queue.fail(row.id, e instanceof Error ? e.message : String(e)).catch((f: unknown) => void opts.onError?.(f));
+            opts.metrics?.proofs.inc({ outcome: final ? 'failed' : 'retry' });
           }
         }),
       );

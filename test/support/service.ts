@@ -30,7 +30,7 @@ export async function testService(over: Partial<ContainerOptions> = {}): Promise
     dataDir,
     adminToken: ADMIN,
     zk: await zkParts(),
-    log: () => createLogService({ db: store.database.db, origin: 'test.meterproof/log', logKey }),
+    log: ({ notifier, metrics }) => createLogService({ db: store.database.db, origin: 'test.meterproof/log', logKey, notifier, metrics }),
     ...over,
   });
   const log = container.deps.log as LogService;
@@ -61,6 +61,7 @@ export async function testService(over: Partial<ContainerOptions> = {}): Promise
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async close() {
+      await container.waiters.close();
       await sequencer.stop();
       await store.cleanup();
       fs.rmSync(dataDir, { recursive: true, force: true });

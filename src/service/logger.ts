@@ -1,0 +1,45 @@
+// Structured JSON logs (pino), one object per line on stdout. The level comes from LOG_LEVEL.
+// Nothing secret is ever logged: no headers, no request bodies, no SQL statements or parameters
+// (a driver error is reduced to its SQLSTATE and the first line of its message), no key hashes.
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function createLogger(opts: { level?: LogLevel; destination?: pino.DestinationStream } = {}): Logger {
+  return pino(
+    {
+      level: opts.level ?? 'info',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      // belt and braces: nothing logs these, and were a future line to, they are censored
+      redact: { paths: ['authorization', '*.authorization', 'headers', '*.headers', 'secret', '*.secret', 'token', '*.token'], censor: '[redacted]' },
+    },
+    opts.destination ?? pino.destination({ dest: 1, sync: false }),
+  );
+}
+
+/** A logger that drops everything (the default where none is given, e.g. in-process tests). */
+export const silentLogger = (): Logger => pino({ level: 'silent' });
+
+/**
+ * An error as safe log fields: its class, SQLSTATE or code, the first line of the innermost
+ * message (drizzle's own message repeats the statement and its parameters: it is skipped for its
+ * cause), and the stack frames (code locations only).
+ */
+export function errorFields(e: unknown): { type: string; code?: string; message: string; stack?: string } {
+  let inner: unknown = e;
+  for (let i = 0; i < 5 && inner instanceof Error && inner.cause !== undefined; i++) inner = inner.cause;
+  const message = (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.slice(0, 300);
+  const code = (inner as { code?: unknown } | null)?.code;
+  const top = e instanceof Error ? e : null;
+  const frames = top?.stack?.split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 8).join('\n');
+  return {
+    type: inner instanceof Error ? inner.constructor.name : typeof inner,
+    ...(typeof code === 'string' ? { code } : {}),
+    message: /^Failed query:/.test(message) ? 'query failed' : message,
+    ...(frames ? { stack: frames } : {}),
+  };
+}
