@@ -257,11 +257,15 @@ export class ChainWriter {
         const prepared = this.prepare(cid, tenantId, items, key, issuedAt, head);
         const storeStart = performance.now();
         this.metrics?.attestPhase(2, (storeStart - signStart) / 1000);
-        const written = await new Promise<WrittenAttestation[]>((resolve, reject) => {
-          this.waiting.push({ p: prepared, resolve, reject });
-          this.schedulePump();
-        });
-        this.metrics?.attestPhase(3, since(storeStart));
+        let written: WrittenAttestation[];
+        try {
+          written = await new Promise<WrittenAttestation[]>((resolve, reject) => {
+            this.waiting.push({ p: prepared, resolve, reject });
+            this.schedulePump();
+          });
+        } finally {
+          this.metrics?.attestPhase(3, since(storeStart)); // refused groups too
+        }
         this.heads.set(cid, prepared.link);
         return written;
       } catch (e) {
