@@ -116,7 +116,23 @@ export function openApiDocument(): object {
       },
       '/v1/trust': { get: { summary: 'Trust material for offline verification', responses: { '200': { description: 'trust', ...json('TrustMaterial') } } } },
       '/.well-known/jwks.json': { get: { summary: 'Statement-signing public keys with validity windows', responses: { '200': { description: 'JWKS' } } } },
-      '/health': { get: { summary: 'Liveness', responses: { '200': { description: 'ok' } } } },
+      '/health': { get: { summary: 'Liveness: the process answers (no I/O)', responses: { '200': { description: '{"status":"ok"}' } } } },
+      '/ready': {
+        get: {
+          summary: 'Readiness: store reachable, migrations applied, signing key loaded, log sequencer running, not shutting down',
+          responses: {
+            '200': { description: '{"status":"ready","checks":{"store":"ok","migrations":"ok","keys":"ok","sequencer":"ok"}}' },
+            '503': err('NOT_READY: the problem names what is not ready; `checks` holds every check'),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (text format 0.0.4); an API key with the `metrics` scope or the admin token',
+          security: [{ bearer: [] }],
+          responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': err('no or unknown key'), '403': err('the key lacks the metrics scope') },
+        },
+      },
       '/v1/status': { get: { summary: 'Service status', responses: { '200': { description: 'status' } } } },
       '/v1/admin/tenants': { post: { summary: 'Create a tenant', security: [{ bearer: [] }], responses: { '201': { description: 'created' } } }, get: { summary: 'List tenants', security: [{ bearer: [] }], responses: { '200': { description: 'tenants' } } } },
       '/v1/admin/api-keys': {
