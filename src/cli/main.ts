@@ -14,6 +14,8 @@ const HELP = `meterproof — zero-knowledge billing attestation
   meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
   meterproof trust --key <key.json> [--vkey keys/verification_key.json]
   meterproof attest --offline --event e.json --tariff t.json --key k.json
+  meterproof ceremony init|contribute|beacon|verify …
+                                         Groth16 phase 2 among several parties (ceremony --help)
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -28,6 +30,7 @@ const commands: Record<string, () => Promise<Command>> = {
   worker: async () => (await import('./serve.ts')).cmdWorker,
   migrate: async () => (await import('./serve.ts')).cmdMigrate,
   log: async () => (await import('./log.ts')).cmdLog,
+  ceremony: async () => (await import('./ceremony.ts')).cmdCeremony,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -59,6 +59,7 @@ declare module 'snarkjs' {
     contribute(oldZkey: SnarkFile, newZkey: SnarkFile, name: string, entropy: string, logger?: Logger): Promise<Uint8Array>;
     beacon(oldZkey: SnarkFile, newZkey: SnarkFile, name: string, beaconHash: string, numIterationsExp: number, logger?: Logger): Promise<Uint8Array | false>;
     verifyFromR1cs(r1cs: SnarkFile, ptau: SnarkFile, zkey: SnarkFile, logger?: Logger): Promise<boolean>;
+    verifyFromInit(initZkey: SnarkFile, ptau: SnarkFile, zkey: SnarkFile, logger?: Logger): Promise<boolean>;
     exportVerificationKey(zkey: SnarkFile, logger?: Logger): Promise<Record<string, unknown>>;
   };
   export const powersOfTau: {
