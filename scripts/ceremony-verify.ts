@@ -1,18 +1,24 @@
-// `npm run ceremony:verify`: re-checks keys/ against the circuit source in circuits/.
-//  1. recompiles circuits/billing.circom (--O2 --inspect, no warnings);
-//  2. the compiled wasm is byte-identical to keys/billing.wasm, the r1cs to the transcript's hash;
-//  3. snarkjs zkey verify: keys/billing.zkey is a phase-2 setup of this r1cs over the committed
-//     keys/pot<N>.ptau, with every contribution and the beacon valid;
-//  4. keys/verification_key.json equals the key exported from keys/billing.zkey;
-//  5. the transcript's artifact hashes, constraint count and source hashes match.
+// `npm run ceremony:verify [-- --binding <version>] [--ptau]`: re-checks each binding's keys
+// against the circuit source in circuits/ (every binding whose circuit exists, by default).
+//  1. recompiles the binding's circuit (--O2 --inspect, no warnings);
+//  2. the compiled wasm is byte-identical to the committed billing.wasm; the circuit sources and
+//     every artifact match their hashes in the transcript;
+//  3. the ceremony: for a transcript of `meterproof ceremony` (bn128-poseidon8-v2 on), exactly
+//     `meterproof ceremony verify` with the recompiled r1cs, the committed ptau and the
+//     verification key; for the v1 transcript of the earlier one-machine script, snarkjs
+//     `zkey verify` of the zkey against the r1cs and ptau, its contribution list (names,
+//     hashes, beacon value and iterations) equal to the transcript's, and the verification key
+//     equal to the zkey's.
 // `--ptau` also re-verifies the powers of tau file itself (slow). Exit code 1 on any failure.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import * as snarkjs from 'snarkjs';
-import { circuitSourceFiles, compileCircuit, KEYS_DIR, quietLogger, ROOT, sha256File } from './ceremony.ts';
+import { readZkeyChain, verifyCeremonyFiles } from '../src/ceremony/index.ts';
+import { isFailure, TRANSCRIPT_FORMAT } from '../src/core/ceremony.ts';
+import { BINDINGS, compileCircuit, KEYS_ROOT, quietLogger, sha256File, sourceHashes } from './ceremony.ts';
 
 export interface CeremonyCheck {
   readonly name: string;
@@ -20,13 +26,24 @@ export interface CeremonyCheck {
   readonly detail?: string;
 }
 
-interface Transcript {
+/** The transcript written by the one-machine script that made the v1 keys. */
+interface LegacyTranscript {
   circuit: { sources: Record<string, string>; r1cs_sha256: string; constraints: number };
   phase1: { power: number; prepared: string };
+  phase2: { contributions: { name: string; hash: string }[]; beacon: { name: string; value: string; iterations_exp: number; hash: string } };
   artifacts: Record<string, string>;
 }
 
+/** The transcript of `npm run ceremony`: the ceremony transcript plus its build record. */
+interface BuildRecord {
+  format: string;
+  build: { sources: Record<string, string>; ptau_file: string; artifacts: Record<string, string> };
+}
+
 export interface VerifyOptions {
+  /** Default bn128-poseidon8-v1. */
+  readonly binding?: string;
+  /** Default: the binding's keys directory. */
   readonly keysDir?: string;
   /** Also re-verify the powers of tau (slow). */
   readonly verifyPtau?: boolean;
@@ -36,53 +53,80 @@ export interface VerifyOptions {
 }
 
 export async function verifyCeremony(opts: VerifyOptions = {}): Promise<CeremonyCheck[]> {
-  const keysDir = opts.keysDir ?? KEYS_DIR;
+  const binding = opts.binding ?? 'bn128-poseidon8-v1';
+  const setup = BINDINGS[binding];
+  if (!setup) throw new Error(`unknown binding ${binding}`);
+  const keysDir = opts.keysDir ?? setup.keysDir;
   const log = opts.log ?? (() => {});
   const checks: CeremonyCheck[] = [];
   const check = (name: string, ok: boolean, detail?: string) => {
     checks.push(detail === undefined ? { name, ok } : { name, ok, detail });
     log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
   };
-  const transcript = JSON.parse(fs.readFileSync(path.join(keysDir, 'transcript.json'), 'utf8')) as Transcript;
-  const ptau = path.join(keysDir, transcript.phase1.prepared);
-  const zkey = path.join(keysDir, 'billing.zkey');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meterproof-ceremony-verify-'));
-  const curve = await snarkjs.curves.getCurveFromName('bn128');
+  const key = (f: string) => path.join(keysDir, f);
+  const mem = (file: string) => ({ type: 'mem' as const, data: new Uint8Array(fs.readFileSync(file)) });
+  let ptau: string | undefined;
   try {
-    const compiled = await compileCircuit(tmp);
+    const transcript = JSON.parse(fs.readFileSync(key('transcript.json'), 'utf8')) as LegacyTranscript | BuildRecord;
+    const compiled = await compileCircuit(tmp, setup.circuit);
     check('circuit compiles without warnings', true);
-    // snarkjs is given in-memory files: it leaves some file handles open otherwise
-    const mem = (file: string) => ({ type: 'mem' as const, data: new Uint8Array(fs.readFileSync(file)) });
-    const sources = Object.fromEntries(circuitSourceFiles().map((f) => [path.relative(ROOT, f), sha256File(f)]));
-    check('circuit sources match the transcript', isDeepStrictEqual(sources, transcript.circuit.sources));
-    check('wasm matches keys/billing.wasm', fs.readFileSync(compiled.wasm).equals(fs.readFileSync(path.join(keysDir, 'billing.wasm'))));
-    check('r1cs matches the transcript', sha256File(compiled.r1cs) === transcript.circuit.r1cs_sha256);
-    const info = await snarkjs.r1cs.info(mem(compiled.r1cs));
-    check('constraint count matches the transcript', info.nConstraints === transcript.circuit.constraints, `${info.nConstraints} constraints`);
-    for (const [file, hash] of Object.entries(transcript.artifacts)) {
-      const p = path.join(keysDir, file);
-      check(`${file} matches its transcript hash`, fs.existsSync(p) && sha256File(p) === hash);
+    check('wasm matches billing.wasm', fs.readFileSync(compiled.wasm).equals(fs.readFileSync(key('billing.wasm'))));
+    const matchArtifacts = (artifacts: Record<string, string>) => {
+      for (const [file, hash] of Object.entries(artifacts)) check(`${file} matches its transcript hash`, fs.existsSync(key(file)) && sha256File(key(file)) === hash);
+    };
+
+    if ('format' in transcript && transcript.format === TRANSCRIPT_FORMAT) {
+      check('circuit sources match the transcript', isDeepStrictEqual(sourceHashes(setup.circuit), transcript.build.sources));
+      matchArtifacts(transcript.build.artifacts);
+      ptau = path.join(KEYS_ROOT, transcript.build.ptau_file);
+      if (!opts.skipZkeyVerify) {
+        const r = await verifyCeremonyFiles({ transcript: key('transcript.json'), r1cs: compiled.r1cs, ptau, zkey: key('billing.zkey'), vkey: key('verification_key.json') });
+        check('meterproof ceremony verify: transcript, zkey chain, circuit, ptau and verification key', !isFailure(r), isFailure(r) ? `${r.code}: ${r.reason}` : undefined);
+      }
+    } else {
+      const legacy = transcript as LegacyTranscript;
+      ptau = key(legacy.phase1.prepared);
+      check('circuit sources match the transcript', isDeepStrictEqual(sourceHashes(setup.circuit), legacy.circuit.sources));
+      check('r1cs matches the transcript', sha256File(compiled.r1cs) === legacy.circuit.r1cs_sha256);
+      const info = await snarkjs.r1cs.info(mem(compiled.r1cs));
+      check('constraint count matches the transcript', info.nConstraints === legacy.circuit.constraints, `${info.nConstraints} constraints`);
+      matchArtifacts(legacy.artifacts);
+      if (!opts.skipZkeyVerify) {
+        const chain = await readZkeyChain(compiled.r1cs, ptau, key('billing.zkey'));
+        check('zkey verifies against the r1cs and the committed ptau', chain.chainValid, chain.chainError);
+        const recorded = [
+          ...legacy.phase2.contributions.map((c) => ({ name: c.name, hash: c.hash })),
+          { name: legacy.phase2.beacon.name, hash: legacy.phase2.beacon.hash, beacon: { value: legacy.phase2.beacon.value, iterationsExp: legacy.phase2.beacon.iterations_exp } },
+        ];
+        check('the zkey’s contributions and beacon are the transcript’s', isDeepStrictEqual(chain.zkeyContributions, recorded));
+      }
     }
-    if (!opts.skipZkeyVerify) {
-      const ok = await snarkjs.zKey.verifyFromR1cs(mem(compiled.r1cs), mem(ptau), mem(zkey), quietLogger);
-      check('zkey verifies against the r1cs and the committed ptau', ok);
-    }
-    const exported = await snarkjs.zKey.exportVerificationKey(mem(zkey), quietLogger);
-    const committed: unknown = JSON.parse(fs.readFileSync(path.join(keysDir, 'verification_key.json'), 'utf8'));
+    const exported = await snarkjs.zKey.exportVerificationKey(mem(key('billing.zkey')), quietLogger);
+    const committed: unknown = JSON.parse(fs.readFileSync(key('verification_key.json'), 'utf8'));
     check('verification_key.json equals the key exported from the zkey', isDeepStrictEqual(exported, committed));
     if (opts.verifyPtau) check('powers of tau verify', await snarkjs.powersOfTau.verify(mem(ptau), quietLogger));
   } catch (e) {
     check('ceremony verification ran', false, e instanceof Error ? e.message : String(e));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
-    await curve.terminate();
+    const g = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
+    await g.curve_bn128?.terminate();
   }
   return checks;
 }
 
+/** Bindings whose circuit is in the repository: their keys must verify. */
+export const presentBindings = (): string[] => Object.keys(BINDINGS).filter((b) => fs.existsSync(BINDINGS[b]!.circuit));
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const checks = await verifyCeremony({ verifyPtau: process.argv.includes('--ptau'), log: (l) => console.log(l) });
-  const failed = checks.filter((c) => !c.ok);
-  console.log(failed.length === 0 ? 'ceremony artifacts verified' : `${failed.length} check(s) failed`);
-  process.exitCode = failed.length === 0 ? 0 : 1;
+  const { values } = parseArgs({ options: { binding: { type: 'string' }, ptau: { type: 'boolean', default: false } } });
+  let failed = 0;
+  for (const binding of values.binding ? [values.binding] : presentBindings()) {
+    console.log(`${binding}:`);
+    const checks = await verifyCeremony({ binding, verifyPtau: values.ptau, log: (l) => console.log(`  ${l}`) });
+    failed += checks.filter((c) => !c.ok).length;
+  }
+  console.log(failed === 0 ? 'ceremony artifacts verified' : `${failed} check(s) failed`);
+  process.exitCode = failed === 0 ? 0 : 1;
 }

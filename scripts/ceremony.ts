@@ -1,24 +1,48 @@
-// `npm run ceremony`: a one-machine Groth16 trusted setup for circuits/billing.circom
-// (bn128-poseidon8-v1). DEVELOPMENT ONLY — whoever runs it could keep the toxic waste; the
-// multi-party flow is in docs/ceremony.md. Re-check the output with `npm run ceremony:verify`.
+// `npm run ceremony -- --binding <version>`: the maintainers' development setup for one binding
+// version, through the same steps a multi-party ceremony uses (`meterproof ceremony init`,
+// `contribute` twice, `beacon`, `verify`, each as its own process). DEVELOPMENT ONLY: every
+// party is this machine, so whoever runs it could keep the toxic waste (docs/ceremony.md).
 //
-// Phase 1 (powers of tau, bn128, the smallest power that fits): new accumulator, 2 contributions
-// with fresh random entropy, a random beacon, prepare phase 2. Phase 2 (circuit specific):
-// groth16 setup, 2 contributions, a beacon; export the verification key.
-// Writes keys/: billing.wasm, billing.zkey, verification_key.json, pot<N>.ptau, transcript.json.
-// No entropy is stored anywhere: each contribution's entropy lives in one local variable.
+//   --ptau <file>          phase 1 to use (default: the smallest committed keys/pot<N>.ptau that
+//                          fits; if none fits, a local development phase 1 is made and committed)
+//   --beacon-source <text> --beacon-hash <hex>   the announced public beacon and its value
+//                          (default: a value drawn here, labelled as not public)
+//   --iterations <n>       beacon iterations exponent (default 10)
+//
+// Writes <keys dir of the binding>/: billing.wasm, billing.zkey, verification_key.json and
+// transcript.json (the ceremony transcript plus a `build` record: sources, artifacts, tools).
+// Re-check with `npm run ceremony:verify`.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import * as snarkjs from 'snarkjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const CIRCUIT = path.join(ROOT, 'circuits', 'billing.circom');
-export const KEYS_DIR = path.join(ROOT, 'keys');
+export const KEYS_ROOT = path.join(ROOT, 'keys');
+
+export interface BindingSetup {
+  /** The circuit's main file. */
+  readonly circuit: string;
+  /** Where its keys live. */
+  readonly keysDir: string;
+  /** Keys made by the earlier single-machine script (its transcript has the older layout);
+   *  never regenerated: bundles proved with them must keep verifying. */
+  readonly frozen: boolean;
+}
+
+/** Binding version → circuit and keys. */
+export const BINDINGS: Record<string, BindingSetup> = {
+  'bn128-poseidon8-v1': { circuit: path.join(ROOT, 'circuits', 'billing.circom'), keysDir: KEYS_ROOT, frozen: true },
+  'bn128-poseidon8-v2': { circuit: path.join(ROOT, 'circuits', 'billing_v2.circom'), keysDir: path.join(KEYS_ROOT, 'bn128-poseidon8-v2'), frozen: false },
+};
+
+/** v1, kept for the modules that import these names. */
+export const CIRCUIT = BINDINGS['bn128-poseidon8-v1']!.circuit;
+export const KEYS_DIR = KEYS_ROOT;
 export const BINDING = 'bn128-poseidon8-v1';
 
 const run = promisify(execFile);
@@ -27,19 +51,31 @@ export const sha256File = (file: string): string => createHash('sha256').update(
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 export const quietLogger: snarkjs.Logger = { debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) };
-const infoLogger: snarkjs.Logger = { ...quietLogger, info: (m) => console.log(`  ${m}`) };
 
 function packageVersion(name: string): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-/** The circuit sources that determine the r1cs (billing.circom and circuits/lib), hashed in order. */
-export function circuitSourceFiles(): string[] {
-  const lib = path.join(ROOT, 'circuits', 'lib');
-  const libFiles = fs.existsSync(lib) ? fs.readdirSync(lib).filter((f) => f.endsWith('.circom')).sort().map((f) => path.join(lib, f)) : [];
-  return [CIRCUIT, ...libFiles];
+/** The repository's circuit files the main file includes (transitively), main file first;
+ *  circomlib's files are pinned by its version instead. */
+export function circuitSourceFiles(circuit: string = CIRCUIT): string[] {
+  const seen: string[] = [];
+  const visit = (file: string) => {
+    if (seen.includes(file)) return;
+    seen.push(file);
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/^\s*include\s+"([^"]+)"\s*;/gm)) {
+      const dep = path.resolve(path.dirname(file), m[1]!);
+      if (fs.existsSync(dep)) visit(dep);
+    }
+  };
+  visit(circuit);
+  return seen;
 }
+
+/** sha256 of each source file, keyed by its path in the repository. */
+export const sourceHashes = (circuit: string): Record<string, string> =>
+  Object.fromEntries(circuitSourceFiles(circuit).map((f) => [path.relative(ROOT, f), sha256File(f)]));
 
 export interface Compiled {
   readonly dir: string;
@@ -50,20 +86,22 @@ export interface Compiled {
   readonly log: string;
 }
 
-/** Compiles circuits/billing.circom with --O2 --inspect into `outDir`. Throws on any warning. */
-export async function compileCircuit(outDir: string): Promise<Compiled> {
+/** Compiles a circuit (default v1) with --O2 --inspect into `outDir`. Throws on any warning. */
+export async function compileCircuit(outDir: string, circuit: string = CIRCUIT): Promise<Compiled> {
   const cli = path.join(ROOT, 'node_modules', 'circom2', 'cli.js');
-  const args = [cli, CIRCUIT, '--r1cs', '--wasm', '--sym', '--O2', '--inspect', '-l', path.join(ROOT, 'node_modules', 'circomlib', 'circuits'), '-o', outDir];
+  fs.mkdirSync(outDir, { recursive: true });
+  const args = [cli, circuit, '--r1cs', '--wasm', '--sym', '--O2', '--inspect', '-l', path.join(ROOT, 'node_modules', 'circomlib', 'circuits'), '-o', outDir];
   const { stdout, stderr } = await run(process.execPath, args, { cwd: ROOT, maxBuffer: 64 << 20 });
   const log = `${stdout}\n${stderr}`;
   if (/warning/i.test(log)) throw new Error(`circom printed warnings:\n${log}`);
   const version = await run(process.execPath, [cli, '--version'], { cwd: ROOT });
   const circomVersion = /circom compiler (\S+)/.exec(version.stdout)?.[1] ?? 'unknown';
+  const base = path.basename(circuit, '.circom');
   return {
     dir: outDir,
-    r1cs: path.join(outDir, 'billing.r1cs'),
-    wasm: path.join(outDir, 'billing_js', 'billing.wasm'),
-    sym: path.join(outDir, 'billing.sym'),
+    r1cs: path.join(outDir, `${base}.r1cs`),
+    wasm: path.join(outDir, `${base}_js`, `${base}.wasm`),
+    sym: path.join(outDir, `${base}.sym`),
     circomVersion,
     log,
   };
@@ -87,121 +125,134 @@ export function powerFor(info: { nConstraints: number; nPubInputs: number; nOutp
   return Math.max(power, 8);
 }
 
-/** Fresh contribution entropy: 64 random bytes, hex. Never written anywhere. */
-const entropy = (): string => randomBytes(64).toString('hex');
-
-interface Contribution {
-  name: string;
-  hash: string;
+/** The smallest committed keys/pot<N>.ptau with N >= power, if any. */
+function committedPtau(power: number): string | undefined {
+  const found = fs
+    .readdirSync(KEYS_ROOT)
+    .map((f) => /^pot(\d+)\.ptau$/.exec(f))
+    .filter((m): m is RegExpExecArray => !!m && Number(m[1]) >= power)
+    .sort((a, b) => Number(a[1]) - Number(b[1]));
+  return found[0] ? path.join(KEYS_ROOT, found[0][0]) : undefined;
 }
 
-interface Beacon {
-  name: string;
-  /** The beacon value (hex). Development ceremonies draw it locally; see docs/ceremony.md. */
-  value: string;
-  iterations_exp: number;
-  hash: string;
+/** A one-machine development phase 1: two contributions and a local beacon, then prepared. */
+async function devPhase1(power: number, tmp: string, step: (s: string) => void): Promise<{ file: string; record: unknown }> {
+  const curve = await snarkjs.curves.getCurveFromName('bn128');
+  const ptau = (i: number) => path.join(tmp, `pot${power}_${i}.ptau`);
+  await snarkjs.powersOfTau.newAccumulator(curve, power, ptau(0), quietLogger);
+  const contributions: { name: string; hash: string }[] = [];
+  for (let i = 1; i <= 2; i++) {
+    const name = `meterproof dev phase1 contributor ${i}`;
+    step(`phase 1: ${name}`);
+    contributions.push({ name, hash: hex(await snarkjs.powersOfTau.contribute(ptau(i - 1), ptau(i), name, randomBytes(64).toString('hex'), quietLogger)) });
+  }
+  const beacon = { name: 'meterproof dev phase1 beacon', value: randomBytes(32).toString('hex'), iterations_exp: 10, hash: '' };
+  const b = await snarkjs.powersOfTau.beacon(ptau(2), ptau(3), beacon.name, beacon.value, beacon.iterations_exp, quietLogger);
+  if (!b) throw new Error('phase 1 beacon failed');
+  beacon.hash = hex(b);
+  step('phase 1: prepare phase 2 (slow)');
+  const file = path.join(tmp, `pot${power}.ptau`);
+  await snarkjs.powersOfTau.preparePhase2(ptau(3), file, quietLogger);
+  if (!(await snarkjs.powersOfTau.verify(file, quietLogger))) throw new Error('the prepared powers of tau do not verify');
+  return { file, record: { curve: 'bn128', power, contributions, beacon, note: 'development phase 1 made on one machine by scripts/ceremony.ts' } };
 }
 
-async function ceremony(): Promise<void> {
+const USAGE = `usage: npm run ceremony -- --binding <${Object.keys(BINDINGS).join('|')}> [--ptau <file>] [--beacon-source <text> --beacon-hash <hex>] [--iterations <n>]`;
+
+async function ceremony(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { binding: { type: 'string' }, ptau: { type: 'string' }, 'beacon-source': { type: 'string' }, 'beacon-hash': { type: 'string' }, iterations: { type: 'string', default: '10' } },
+  });
+  const binding = values.binding ?? '';
+  const setup = BINDINGS[binding];
+  if (!setup) throw new Error(USAGE);
+  if (setup.frozen) throw new Error(`${binding}'s keys are frozen: proofs made with them must keep verifying`);
+  if (!fs.existsSync(setup.circuit)) throw new Error(`${path.relative(ROOT, setup.circuit)} does not exist`);
+  if ((values['beacon-source'] === undefined) !== (values['beacon-hash'] === undefined)) throw new Error('give --beacon-source and --beacon-hash together');
+
   const started = Date.now();
   const step = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meterproof-ceremony-'));
-  const curve = await snarkjs.curves.getCurveFromName('bn128');
+  const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, 'bin', 'meterproof.js'), 'ceremony', ...args], { cwd: tmp, maxBuffer: 16 << 20 }).then((r) => r.stdout.trim());
   try {
-    step('compiling circuits/billing.circom');
-    const compiled = await compileCircuit(tmp);
+    step(`compiling ${path.relative(ROOT, setup.circuit)}`);
+    const compiled = await compileCircuit(path.join(tmp, 'build'), setup.circuit);
     const info = await snarkjs.r1cs.info(compiled.r1cs);
     const power = powerFor(info);
-    step(`${info.nConstraints} constraints, ${info.nPubInputs} public inputs: powers of tau 2^${power}`);
+    step(`${info.nConstraints} constraints, ${info.nPubInputs} public inputs, ${info.nOutputs} outputs: powers of tau 2^${power} or more`);
 
-    // ---- phase 1
-    const ptau = (i: number) => path.join(tmp, `pot${power}_${i}.ptau`);
-    await snarkjs.powersOfTau.newAccumulator(curve, power, ptau(0), quietLogger);
-    const phase1: Contribution[] = [];
-    for (let i = 1; i <= 2; i++) {
-      const name = `meterproof dev phase1 contributor ${i}`;
-      step(`phase 1: ${name}`);
-      const h = await snarkjs.powersOfTau.contribute(ptau(i - 1), ptau(i), name, entropy(), quietLogger);
-      phase1.push({ name, hash: hex(h) });
+    // ---- phase 1: reuse a given or committed ptau, else make a development one
+    let ptau = values.ptau ? path.resolve(values.ptau) : committedPtau(power);
+    let phase1: unknown = undefined;
+    if (!ptau) {
+      const made = await devPhase1(power, tmp, step);
+      ptau = path.join(KEYS_ROOT, path.basename(made.file));
+      fs.copyFileSync(made.file, ptau);
+      phase1 = made.record;
+    } else if (path.dirname(ptau) !== KEYS_ROOT) {
+      const target = path.join(KEYS_ROOT, path.basename(ptau));
+      if (fs.existsSync(target) && sha256File(target) !== sha256File(ptau)) throw new Error(`${target} exists with other content`);
+      fs.copyFileSync(ptau, target);
+      ptau = target;
     }
-    const beacon1: Beacon = { name: 'meterproof dev phase1 beacon', value: randomBytes(32).toString('hex'), iterations_exp: 10, hash: '' };
-    step('phase 1: beacon');
-    const b1 = await snarkjs.powersOfTau.beacon(ptau(2), ptau(3), beacon1.name, beacon1.value, beacon1.iterations_exp, quietLogger);
-    if (!b1) throw new Error('phase 1 beacon failed');
-    beacon1.hash = hex(b1);
-    step('phase 1: prepare phase 2 (slow)');
-    const finalPtau = path.join(tmp, `pot${power}.ptau`);
-    await snarkjs.powersOfTau.preparePhase2(ptau(3), finalPtau, quietLogger);
-    step('phase 1: verify');
-    if (!(await snarkjs.powersOfTau.verify(finalPtau, quietLogger))) throw new Error('the prepared powers of tau do not verify');
+    step(`phase 1: ${path.relative(ROOT, ptau)}`);
 
-    // ---- phase 2
-    const zkey = (i: number) => path.join(tmp, `billing_${i}.zkey`);
-    step('phase 2: groth16 setup');
-    const circuitHash = hex(await snarkjs.zKey.newZKey(compiled.r1cs, finalPtau, zkey(0), quietLogger));
-    const phase2: Contribution[] = [];
+    // ---- phase 2: the steps of a multi-party ceremony, each its own process
+    const source = values['beacon-source'] ?? 'development ceremony: a value drawn at random by scripts/ceremony.ts after the contributions (not a public beacon)';
+    const beaconValue = values['beacon-hash'] ?? randomBytes(32).toString('hex');
+    const base = path.basename(compiled.r1cs, '.r1cs');
+    const z = (n: string) => path.join(tmp, 'phase2', `${base}_${n}.zkey`);
+    const transcript = path.join(tmp, 'phase2', 'transcript.json');
+    step('phase 2: ceremony init');
+    await cli('init', '--circuit', compiled.r1cs, '--ptau', ptau, '--out', path.join(tmp, 'phase2'), '--beacon-source', source, '--label', binding);
     for (let i = 1; i <= 2; i++) {
-      const name = `meterproof dev phase2 contributor ${i}`;
-      step(`phase 2: ${name}`);
-      const h = await snarkjs.zKey.contribute(zkey(i - 1), zkey(i), name, entropy(), quietLogger);
-      phase2.push({ name, hash: hex(h) });
+      step(`phase 2: ceremony contribute (meterproof dev contributor ${i})`);
+      await cli('contribute', z(`000${i - 1}`), z(`000${i}`), '--name', `meterproof dev contributor ${i}`);
     }
-    const beacon2: Beacon = { name: 'meterproof dev phase2 beacon', value: randomBytes(32).toString('hex'), iterations_exp: 10, hash: '' };
-    step('phase 2: beacon');
-    const b2 = await snarkjs.zKey.beacon(zkey(2), zkey(3), beacon2.name, beacon2.value, beacon2.iterations_exp, quietLogger);
-    if (!b2) throw new Error('phase 2 beacon failed');
-    beacon2.hash = hex(b2);
-    step('phase 2: verify against the r1cs and the powers of tau');
-    if (!(await snarkjs.zKey.verifyFromR1cs(compiled.r1cs, finalPtau, zkey(3), infoLogger))) throw new Error('the final zkey does not verify');
-    const vkey = await snarkjs.zKey.exportVerificationKey(zkey(3), quietLogger);
+    step('phase 2: ceremony beacon');
+    await cli('beacon', z('0002'), z('final'), '--beacon-hash', beaconValue, '--iterations', values.iterations);
+    const vkey = await snarkjs.zKey.exportVerificationKey(z('final'), quietLogger);
+    fs.writeFileSync(path.join(tmp, 'verification_key.json'), `${JSON.stringify(vkey, null, 2)}\n`);
+    step('phase 2: ceremony verify');
+    step(await cli('verify', '--transcript', transcript, '--circuit', compiled.r1cs, '--ptau', ptau, '--zkey', z('final'), '--vkey', path.join(tmp, 'verification_key.json'), '--beacon-hash', beaconValue));
 
-    // ---- write keys/
-    fs.mkdirSync(KEYS_DIR, { recursive: true });
-    for (const f of fs.readdirSync(KEYS_DIR)) if (/^pot\d+\.ptau$/.test(f)) fs.rmSync(path.join(KEYS_DIR, f));
+    // ---- write the binding's keys
+    const dir = setup.keysDir;
+    fs.mkdirSync(dir, { recursive: true });
     const out = {
-      wasm: path.join(KEYS_DIR, 'billing.wasm'),
-      zkey: path.join(KEYS_DIR, 'billing.zkey'),
-      vkey: path.join(KEYS_DIR, 'verification_key.json'),
-      ptau: path.join(KEYS_DIR, `pot${power}.ptau`),
-      transcript: path.join(KEYS_DIR, 'transcript.json'),
+      wasm: path.join(dir, 'billing.wasm'),
+      zkey: path.join(dir, 'billing.zkey'),
+      vkey: path.join(dir, 'verification_key.json'),
+      transcript: path.join(dir, 'transcript.json'),
     };
     fs.copyFileSync(compiled.wasm, out.wasm);
-    fs.copyFileSync(zkey(3), out.zkey);
-    fs.copyFileSync(finalPtau, out.ptau);
-    fs.writeFileSync(out.vkey, `${JSON.stringify(vkey, null, 2)}\n`);
-    const transcript = {
-      binding: BINDING,
-      note: 'Single-machine development ceremony: not trustworthy for production (see docs/ceremony.md).',
-      created_at: new Date().toISOString(),
-      circuit: {
-        sources: Object.fromEntries(circuitSourceFiles().map((f) => [path.relative(ROOT, f), sha256File(f)])),
-        r1cs_sha256: sha256File(compiled.r1cs),
-        constraints: info.nConstraints,
-        public_inputs: info.nPubInputs,
-        private_inputs: info.nPrvInputs,
-        wires: info.nVars,
-        circuit_hash: circuitHash,
-        public_signals: ['binding_commitment', 'charge', 'tariff_commitment'],
-      },
-      phase1: { curve: 'bn128', power, contributions: phase1, beacon: beacon1, prepared: path.basename(out.ptau) },
-      phase2: { contributions: phase2, beacon: beacon2 },
-      artifacts: Object.fromEntries(
-        [out.wasm, out.zkey, out.vkey, out.ptau].map((f) => [path.basename(f), sha256File(f)]),
-      ),
+    fs.copyFileSync(z('final'), out.zkey);
+    fs.copyFileSync(path.join(tmp, 'verification_key.json'), out.vkey);
+    const t = JSON.parse(fs.readFileSync(transcript, 'utf8')) as Record<string, unknown>;
+    const build = {
+      note: 'Development ceremony: every contributor and the beacon ran on one machine (npm run ceremony); not trustworthy for production (docs/ceremony.md).',
+      binding,
+      circuit: path.relative(ROOT, setup.circuit),
+      sources: sourceHashes(setup.circuit),
+      /** The ptau, relative to keys/. */
+      ptau_file: path.relative(KEYS_ROOT, ptau),
+      ...(phase1 ? { phase1 } : {}),
+      artifacts: Object.fromEntries([out.wasm, out.zkey, out.vkey].map((f) => [path.basename(f), sha256File(f)])),
       tools: toolVersions(compiled.circomVersion),
     };
-    fs.writeFileSync(out.transcript, `${JSON.stringify(transcript, null, 2)}\n`);
+    fs.writeFileSync(out.transcript, `${JSON.stringify({ ...t, build }, null, 2)}\n`);
     step(`done: ${Object.values(out).map((f) => path.relative(ROOT, f)).join(', ')}`);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
-    await curve.terminate();
+    const g = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
+    await g.curve_bn128?.terminate();
   }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  ceremony().catch((e: unknown) => {
-    console.error(e);
+  ceremony(process.argv.slice(2)).catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
     process.exitCode = 1;
   });
 }
