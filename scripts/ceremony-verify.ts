@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import * as snarkjs from 'snarkjs';
 import { readZkeyChain, verifyCeremonyFiles } from '../src/ceremony/index.ts';
 import { isFailure, TRANSCRIPT_FORMAT } from '../src/core/ceremony.ts';
-import { BINDINGS, compileCircuit, KEYS_ROOT, quietLogger, sha256File, sourceHashes } from './ceremony.ts';
+import { BINDINGS, type BindingSetup, compileCircuit, KEYS_ROOT, quietLogger, sha256File, sourceHashes } from './ceremony.ts';
 
 export interface CeremonyCheck {
   readonly name: string;
@@ -43,6 +43,10 @@ interface BuildRecord {
 export interface VerifyOptions {
   /** Default bn128-poseidon8-v1. */
   readonly binding?: string;
+  /** Instead of the binding's entry in BINDINGS (tests). */
+  readonly setup?: BindingSetup;
+  /** Where the shared ptau files live (default keys/). */
+  readonly keysRoot?: string;
   /** Default: the binding's keys directory. */
   readonly keysDir?: string;
   /** Also re-verify the powers of tau (slow). */
@@ -54,7 +58,7 @@ export interface VerifyOptions {
 
 export async function verifyCeremony(opts: VerifyOptions = {}): Promise<CeremonyCheck[]> {
   const binding = opts.binding ?? 'bn128-poseidon8-v1';
-  const setup = BINDINGS[binding];
+  const setup = opts.setup ?? BINDINGS[binding];
   if (!setup) throw new Error(`unknown binding ${binding}`);
   const keysDir = opts.keysDir ?? setup.keysDir;
   const log = opts.log ?? (() => {});
@@ -79,7 +83,7 @@ export async function verifyCeremony(opts: VerifyOptions = {}): Promise<Ceremony
     if ('format' in transcript && transcript.format === TRANSCRIPT_FORMAT) {
       check('circuit sources match the transcript', isDeepStrictEqual(sourceHashes(setup.circuit), transcript.build.sources));
       matchArtifacts(transcript.build.artifacts);
-      ptau = path.join(KEYS_ROOT, transcript.build.ptau_file);
+      ptau = path.join(opts.keysRoot ?? KEYS_ROOT, transcript.build.ptau_file);
       if (!opts.skipZkeyVerify) {
         const r = await verifyCeremonyFiles({ transcript: key('transcript.json'), r1cs: compiled.r1cs, ptau, zkey: key('billing.zkey'), vkey: key('verification_key.json') });
         check('meterproof ceremony verify: transcript, zkey chain, circuit, ptau and verification key', !isFailure(r), isFailure(r) ? `${r.code}: ${r.reason}` : undefined);

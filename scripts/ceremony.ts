@@ -8,6 +8,8 @@
 //   --beacon-source <text> --beacon-hash <hex>   the announced public beacon and its value
 //                          (default: a value drawn here, labelled as not public)
 //   --iterations <n>       beacon iterations exponent (default 10)
+//   --publish <final.zkey> [--transcript <t.json>]   instead of running a development phase 2,
+//                          verify and commit the result of a multi-party ceremony
 //
 // Writes <keys dir of the binding>/: billing.wasm, billing.zkey, verification_key.json and
 // transcript.json (the ceremony transcript plus a `build` record: sources, artifacts, tools).
@@ -126,13 +128,13 @@ export function powerFor(info: { nConstraints: number; nPubInputs: number; nOutp
 }
 
 /** The smallest committed keys/pot<N>.ptau with N >= power, if any. */
-function committedPtau(power: number): string | undefined {
+function committedPtau(keysRoot: string, power: number): string | undefined {
   const found = fs
-    .readdirSync(KEYS_ROOT)
+    .readdirSync(keysRoot)
     .map((f) => /^pot(\d+)\.ptau$/.exec(f))
     .filter((m): m is RegExpExecArray => !!m && Number(m[1]) >= power)
     .sort((a, b) => Number(a[1]) - Number(b[1]));
-  return found[0] ? path.join(KEYS_ROOT, found[0][0]) : undefined;
+  return found[0] ? path.join(keysRoot, found[0][0]) : undefined;
 }
 
 /** A one-machine development phase 1: two contributions and a local beacon, then prepared. */
@@ -157,22 +159,62 @@ async function devPhase1(power: number, tmp: string, step: (s: string) => void):
   return { file, record: { curve: 'bn128', power, contributions, beacon, note: 'development phase 1 made on one machine by scripts/ceremony.ts' } };
 }
 
-const USAGE = `usage: npm run ceremony -- --binding <${Object.keys(BINDINGS).join('|')}> [--ptau <file>] [--beacon-source <text> --beacon-hash <hex>] [--iterations <n>]`;
+const USAGE = `usage: npm run ceremony -- --binding <${Object.keys(BINDINGS).join('|')}> [--ptau <file>] [--beacon-source <text> --beacon-hash <hex>] [--iterations <n>]
+       npm run ceremony -- --binding <version> --publish <final.zkey> [--transcript <t.json>] [--ptau <file>]`;
+
+export interface CeremonyOptions {
+  readonly binding: string;
+  readonly setup: BindingSetup;
+  /** Where the shared ptau files live (default keys/). */
+  readonly keysRoot?: string;
+  readonly ptau?: string;
+  readonly beaconSource?: string;
+  readonly beaconHash?: string;
+  readonly iterations?: string;
+  /** A finished multi-party ceremony's final zkey: verify and write it instead of a dev phase 2. */
+  readonly publish?: string;
+  readonly transcript?: string;
+  readonly log?: (line: string) => void;
+}
 
 async function ceremony(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { binding: { type: 'string' }, ptau: { type: 'string' }, 'beacon-source': { type: 'string' }, 'beacon-hash': { type: 'string' }, iterations: { type: 'string', default: '10' } },
+    options: {
+      binding: { type: 'string' },
+      ptau: { type: 'string' },
+      'beacon-source': { type: 'string' },
+      'beacon-hash': { type: 'string' },
+      iterations: { type: 'string', default: '10' },
+      publish: { type: 'string' },
+      transcript: { type: 'string' },
+    },
   });
   const binding = values.binding ?? '';
   const setup = BINDINGS[binding];
   if (!setup) throw new Error(USAGE);
   if (setup.frozen) throw new Error(`${binding}'s keys are frozen: proofs made with them must keep verifying`);
+  await runCeremony({
+    binding,
+    setup,
+    ...(values.ptau ? { ptau: values.ptau } : {}),
+    ...(values['beacon-source'] !== undefined ? { beaconSource: values['beacon-source'] } : {}),
+    ...(values['beacon-hash'] !== undefined ? { beaconHash: values['beacon-hash'] } : {}),
+    iterations: values.iterations,
+    ...(values.publish ? { publish: values.publish } : {}),
+    ...(values.transcript ? { transcript: values.transcript } : {}),
+  });
+}
+
+/** The development ceremony, or the publication of a multi-party one, for one binding. */
+export async function runCeremony(o: CeremonyOptions): Promise<void> {
+  const { binding, setup } = o;
+  const keysRoot = o.keysRoot ?? KEYS_ROOT;
   if (!fs.existsSync(setup.circuit)) throw new Error(`${path.relative(ROOT, setup.circuit)} does not exist`);
-  if ((values['beacon-source'] === undefined) !== (values['beacon-hash'] === undefined)) throw new Error('give --beacon-source and --beacon-hash together');
+  if ((o.beaconSource === undefined) !== (o.beaconHash === undefined)) throw new Error('give --beacon-source and --beacon-hash together');
 
   const started = Date.now();
-  const step = (s: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
+  const step = (s: string) => (o.log ?? console.log)(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'meterproof-ceremony-'));
   const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, 'bin', 'meterproof.js'), 'ceremony', ...args], { cwd: tmp, maxBuffer: 16 << 20 }).then((r) => r.stdout.trim());
   try {
@@ -182,40 +224,58 @@ async function ceremony(argv: string[]): Promise<void> {
     const power = powerFor(info);
     step(`${info.nConstraints} constraints, ${info.nPubInputs} public inputs, ${info.nOutputs} outputs: powers of tau 2^${power} or more`);
 
-    // ---- phase 1: reuse a given or committed ptau, else make a development one
-    let ptau = values.ptau ? path.resolve(values.ptau) : committedPtau(power);
+    let ptau: string | undefined;
     let phase1: unknown = undefined;
-    if (!ptau) {
-      const made = await devPhase1(power, tmp, step);
-      ptau = path.join(KEYS_ROOT, path.basename(made.file));
-      fs.copyFileSync(made.file, ptau);
-      phase1 = made.record;
-    } else if (path.dirname(ptau) !== KEYS_ROOT) {
-      const target = path.join(KEYS_ROOT, path.basename(ptau));
+    let final: string;
+    let transcript: string;
+    let beaconValue: string | undefined;
+    if (o.publish) {
+      // ---- a finished multi-party ceremony: its ptau is the committed one with the transcript's hash
+      final = path.resolve(o.publish);
+      transcript = path.resolve(o.transcript ?? path.join(path.dirname(final), 'transcript.json'));
+      const want = (JSON.parse(fs.readFileSync(transcript, 'utf8')) as { ptau?: { sha256?: string } }).ptau?.sha256;
+      ptau = o.ptau ? path.resolve(o.ptau) : fs.readdirSync(keysRoot).filter((f) => f.endsWith('.ptau')).map((f) => path.join(keysRoot, f)).find((f) => sha256File(f) === want);
+      if (!ptau) throw new Error('no committed keys/*.ptau has the transcript\'s ptau hash: give --ptau');
+    } else {
+      // ---- phase 1: reuse a given or committed ptau, else make a development one
+      ptau = o.ptau ? path.resolve(o.ptau) : committedPtau(keysRoot, power);
+      if (!ptau) {
+        const made = await devPhase1(power, tmp, step);
+        ptau = made.file;
+        phase1 = made.record;
+      }
+    }
+    if (path.dirname(ptau) !== keysRoot) {
+      fs.mkdirSync(keysRoot, { recursive: true });
+      const target = path.join(keysRoot, path.basename(ptau));
       if (fs.existsSync(target) && sha256File(target) !== sha256File(ptau)) throw new Error(`${target} exists with other content`);
       fs.copyFileSync(ptau, target);
       ptau = target;
     }
     step(`phase 1: ${path.relative(ROOT, ptau)}`);
 
-    // ---- phase 2: the steps of a multi-party ceremony, each its own process
-    const source = values['beacon-source'] ?? 'development ceremony: a value drawn at random by scripts/ceremony.ts after the contributions (not a public beacon)';
-    const beaconValue = values['beacon-hash'] ?? randomBytes(32).toString('hex');
-    const base = path.basename(compiled.r1cs, '.r1cs');
-    const z = (n: string) => path.join(tmp, 'phase2', `${base}_${n}.zkey`);
-    const transcript = path.join(tmp, 'phase2', 'transcript.json');
-    step('phase 2: ceremony init');
-    await cli('init', '--circuit', compiled.r1cs, '--ptau', ptau, '--out', path.join(tmp, 'phase2'), '--beacon-source', source, '--label', binding);
-    for (let i = 1; i <= 2; i++) {
-      step(`phase 2: ceremony contribute (meterproof dev contributor ${i})`);
-      await cli('contribute', z(`000${i - 1}`), z(`000${i}`), '--name', `meterproof dev contributor ${i}`);
+    if (!o.publish) {
+      // ---- phase 2: the steps of a multi-party ceremony, each its own process
+      const source = o.beaconSource ?? 'development ceremony: a value drawn at random by scripts/ceremony.ts after the contributions (not a public beacon)';
+      beaconValue = o.beaconHash ?? randomBytes(32).toString('hex');
+      const base = path.basename(compiled.r1cs, '.r1cs');
+      const z = (n: string) => path.join(tmp, 'phase2', `${base}_${n}.zkey`);
+      transcript = path.join(tmp, 'phase2', 'transcript.json');
+      final = z('final');
+      step('phase 2: ceremony init');
+      await cli('init', '--circuit', compiled.r1cs, '--ptau', ptau, '--out', path.join(tmp, 'phase2'), '--beacon-source', source, '--label', binding);
+      for (let i = 1; i <= 2; i++) {
+        step(`phase 2: ceremony contribute (meterproof dev contributor ${i})`);
+        await cli('contribute', z(`000${i - 1}`), z(`000${i}`), '--name', `meterproof dev contributor ${i}`);
+      }
+      step('phase 2: ceremony beacon');
+      await cli('beacon', z('0002'), final, '--beacon-hash', beaconValue, '--iterations', o.iterations ?? '10');
     }
-    step('phase 2: ceremony beacon');
-    await cli('beacon', z('0002'), z('final'), '--beacon-hash', beaconValue, '--iterations', values.iterations);
-    const vkey = await snarkjs.zKey.exportVerificationKey(z('final'), quietLogger);
+    const vkey = await snarkjs.zKey.exportVerificationKey(final!, quietLogger);
     fs.writeFileSync(path.join(tmp, 'verification_key.json'), `${JSON.stringify(vkey, null, 2)}\n`);
     step('phase 2: ceremony verify');
-    step(await cli('verify', '--transcript', transcript, '--circuit', compiled.r1cs, '--ptau', ptau, '--zkey', z('final'), '--vkey', path.join(tmp, 'verification_key.json'), '--beacon-hash', beaconValue));
+    const check = ['verify', '--transcript', transcript!, '--circuit', compiled.r1cs, '--ptau', ptau, '--zkey', final!, '--vkey', path.join(tmp, 'verification_key.json')];
+    step(await cli(...check, ...(beaconValue ? ['--beacon-hash', beaconValue] : [])));
 
     // ---- write the binding's keys
     const dir = setup.keysDir;
@@ -227,16 +287,18 @@ async function ceremony(argv: string[]): Promise<void> {
       transcript: path.join(dir, 'transcript.json'),
     };
     fs.copyFileSync(compiled.wasm, out.wasm);
-    fs.copyFileSync(z('final'), out.zkey);
+    fs.copyFileSync(final!, out.zkey);
     fs.copyFileSync(path.join(tmp, 'verification_key.json'), out.vkey);
-    const t = JSON.parse(fs.readFileSync(transcript, 'utf8')) as Record<string, unknown>;
+    const t = JSON.parse(fs.readFileSync(transcript!, 'utf8')) as Record<string, unknown>;
     const build = {
-      note: 'Development ceremony: every contributor and the beacon ran on one machine (npm run ceremony); not trustworthy for production (docs/ceremony.md).',
+      note: o.publish
+        ? 'Multi-party ceremony (docs/ceremony.md), published with npm run ceremony -- --publish.'
+        : 'Development ceremony: every contributor and the beacon ran on one machine (npm run ceremony); not trustworthy for production (docs/ceremony.md).',
       binding,
       circuit: path.relative(ROOT, setup.circuit),
       sources: sourceHashes(setup.circuit),
       /** The ptau, relative to keys/. */
-      ptau_file: path.relative(KEYS_ROOT, ptau),
+      ptau_file: path.relative(keysRoot, ptau),
       ...(phase1 ? { phase1 } : {}),
       artifacts: Object.fromEntries([out.wasm, out.zkey, out.vkey].map((f) => [path.basename(f), sha256File(f)])),
       tools: toolVersions(compiled.circomVersion),

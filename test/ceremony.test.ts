@@ -8,9 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import * as snarkjs from 'snarkjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readZkeyChain } from '../src/ceremony/index.ts';
+import { applyBeacon, contribute, readZkeyChain } from '../src/ceremony/index.ts';
 import { type CeremonyFacts, checkTranscript, isFailure, parseTranscript, type Transcript } from '../src/core/ceremony.ts';
 import { terminateCurve } from '../src/verifier/groth16.ts';
+import { verifyCeremony } from '../scripts/ceremony-verify.ts';
+import { runCeremony } from '../scripts/ceremony.ts';
 
 const BIN = path.resolve('bin/meterproof.js');
 const CIRCOM = path.resolve('node_modules/circom2/cli.js');
@@ -229,28 +231,45 @@ describe('meterproof ceremony: init → two contributors → beacon → verify',
     });
   });
 
-  it('contribute and beacon refuse a stale zkey, an existing output, a closed ceremony and bad arguments', () => {
-    // bob's input again: not the latest zkey of the final transcript
-    const stale = run(['contribute', 'bob/tiny_0001.zkey', 'final/x.zkey', '--name', 'mallory', '--transcript', 'final/transcript.json']);
-    expect(stale.status).toBe(1);
-    expect(stale.stderr).toMatch(/the transcript already ends with the beacon/);
+  it('contribute and beacon refuse a stale zkey, an existing output, a closed ceremony and bad arguments', async () => {
+    // through the CLI: exit 1 with one line for a refused step, 2 for usage
     const notLatest = run(['contribute', 'alice/tiny_0000.zkey', 'bob/x.zkey', '--name', 'mallory', '--transcript', 'bob/transcript.json']);
     expect(notLatest.status).toBe(1);
-    expect(notLatest.stderr).toMatch(/^meterproof ceremony contribute: alice\/tiny_0000\.zkey \(sha256 [0-9a-f]{16}…\) is not the latest zkey of the transcript/);
-    const exists = run(['contribute', 'bob/tiny_0002.zkey', 'bob/tiny_0001.zkey', '--name', 'carol']);
-    expect(exists.status).toBe(1);
-    expect(exists.stderr).toMatch(/already exists/);
-    const badName = run(['contribute', 'bob/tiny_0002.zkey', 'bob/c.zkey', '--name', 'line\nbreak']);
-    expect(badName.status).toBe(1);
+    expect(notLatest.stderr).toMatch(/^meterproof ceremony contribute: alice\/tiny_0000\.zkey \(sha256 [0-9a-f]{16}…\) is not the latest zkey of the transcript [^\n]*\n$/);
     expect(run(['contribute', 'bob/tiny_0002.zkey', 'bob/c.zkey']).status).toBe(2);
-    const badBeacon = run(['beacon', 'bob/tiny_0002.zkey', 'bob/b.zkey', '--beacon-hash', 'xyz', '--iterations', '10']);
-    expect(badBeacon.status).toBe(1);
-    expect(badBeacon.stderr).toMatch(/--beacon-hash must be/);
-    expect(run(['beacon', 'bob/tiny_0002.zkey', 'bob/b.zkey', '--beacon-hash', 'ab', '--iterations', '9']).status).toBe(1);
-    expect(fs.existsSync(p('bob', 'b.zkey'))).toBe(false);
-    expect(fs.existsSync(p('bob', 'c.zkey'))).toBe(false);
     const help = run(['--help']);
     expect(help.status).toBe(0);
     expect(help.stdout).toMatch(/meterproof ceremony contribute <in\.zkey> <out\.zkey> --name <who>/);
+
+    // the same steps in-process
+    const c = (inZkey: string, outZkey: string, name: string, transcript: string) => contribute({ inZkey: p(inZkey), outZkey: p(outZkey), name, transcript: p(transcript) });
+    await expect(c('bob/tiny_0001.zkey', 'final/x.zkey', 'mallory', 'final/transcript.json')).rejects.toThrow(/the transcript already ends with the beacon/);
+    await expect(c('bob/tiny_0002.zkey', 'bob/tiny_0001.zkey', 'carol', 'bob/transcript.json')).rejects.toThrow(/already exists/);
+    await expect(c('bob/tiny_0002.zkey', 'bob/c.zkey', 'line\nbreak', 'bob/transcript.json')).rejects.toThrow(/--name must be/);
+    const b = (value: string, iterationsExp: number) => applyBeacon({ inZkey: p('bob/tiny_0002.zkey'), outZkey: p('bob/b.zkey'), transcript: p('bob/transcript.json'), value, iterationsExp });
+    await expect(b('xyz', 10)).rejects.toThrow(/--beacon-hash must be/);
+    await expect(b('ab', 9)).rejects.toThrow(/--iterations must be/);
+    expect(fs.existsSync(p('bob', 'c.zkey'))).toBe(false);
+    expect(fs.existsSync(p('bob', 'x.zkey'))).toBe(false);
+    expect(fs.existsSync(p('bob', 'b.zkey'))).toBe(false);
+  }, 60_000);
+
+  it('npm run ceremony --publish writes keys from the finished ceremony that ceremony:verify accepts, and notices altered ones', async () => {
+    const setup = { circuit: p('tiny.circom'), keysDir: p('keys', 'tiny'), frozen: false };
+    await runCeremony({ binding: 'test', setup, keysRoot: p('keys'), ptau, publish: p('final', 'tiny_final.zkey'), transcript: p('final', 'transcript.json'), log: () => {} });
+    expect(fs.readdirSync(p('keys', 'tiny')).sort()).toEqual(['billing.wasm', 'billing.zkey', 'transcript.json', 'verification_key.json']);
+    const checks = await verifyCeremony({ setup, keysRoot: p('keys') });
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(checks.map((c) => c.name)).toContain('meterproof ceremony verify: transcript, zkey chain, circuit, ptau and verification key');
+
+    // another contribution list in the committed transcript, and a changed circuit source
+    const tPath = p('keys', 'tiny', 'transcript.json');
+    const t = JSON.parse(fs.readFileSync(tPath, 'utf8'));
+    t.contributions[1].contribution_hash = 'cd'.repeat(64);
+    fs.writeFileSync(tPath, JSON.stringify(t));
+    fs.appendFileSync(p('tiny.circom'), '// a comment\n');
+    const failed = (await verifyCeremony({ setup, keysRoot: p('keys') })).filter((c) => !c.ok);
+    expect(failed.map((c) => c.name)).toEqual(['circuit sources match the transcript', 'meterproof ceremony verify: transcript, zkey chain, circuit, ptau and verification key']);
+    expect(failed[1]!.detail).toMatch(/^CONTRIBUTION_MISMATCH: contribution 2 \(bob\)/);
   }, 60_000);
 });
