@@ -1,4 +1,5 @@
-// `meterproof` command line. Exit codes: 0 ok/valid, 1 invalid, 2 unusable input or usage.
+// `meterproof` command line. Exit codes: 0 ok/valid, 1 invalid, 2 unusable input or usage, 3 the
+// embedded store is in use by another process.
 import { CanonicalizationError } from '../core/errors.ts';
 import { UsageError, err } from './io.ts';
 import { cmdAttestOffline, cmdKeys, cmdRedact, cmdTrust, cmdVerify } from './offline.ts';

@@ -8,6 +8,7 @@ import { answerClientErrors } from '../http/problem.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { signingKeyFromJwk } from '../core/keys.ts';
 import { openDatabase, type Database } from '../db/index.ts';
+import { StoreLockedError } from '../db/store-lock.ts';
 import { createApp } from '../http/app.ts';
 import { buildContainer } from '../service/container.ts';
 import { startProofWorker } from '../service/proofs.ts';
@@ -51,7 +52,13 @@ function config(): Config {
 
 async function open(cfg: Config): Promise<Database> {
   fs.mkdirSync(cfg.DATA_DIR, { recursive: true, mode: 0o700 });
-  const database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL } : { dataDir: path.join(cfg.DATA_DIR, 'pglite') });
+  let database: Database;
+  try {
+    database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL } : { dataDir: path.join(cfg.DATA_DIR, 'pglite'), lockName: `DATA_DIR ${cfg.DATA_DIR}` });
+  } catch (e) {
+    if (e instanceof StoreLockedError) throw new UsageError(e.message, 3);
+    throw e;
+  }
   await database.migrate();
   return database;
 }

@@ -13,6 +13,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { type Notifier, localNotifier, postgresNotifier } from './notify.ts';
+import { acquireStoreLock } from './store-lock.ts';
 
 export { schema };
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -36,8 +37,11 @@ export interface Database {
 export interface OpenOptions {
   /** postgres:// URL; when absent the embedded PGlite store is used. */
   readonly url?: string;
-  /** PGlite data directory; absent = in memory. */
+  /** PGlite data directory; absent = in memory. Opened by one process at a time: the lock
+   *  `<dataDir>.lock` is taken first (StoreLockedError when another process holds it). */
   readonly dataDir?: string;
+  /** What a StoreLockedError message calls the directory (default: the parent of dataDir). */
+  readonly lockName?: string;
   readonly maxConnections?: number;
 }
 
@@ -67,15 +71,29 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
       close: () => client.end({ timeout: 5 }),
     };
   }
-  if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
-  const pg = new PGlite(opts.dataDir);
+  const lock = opts.dataDir ? acquireStoreLock(path.resolve(opts.dataDir), opts.lockName) : null;
+  let pg: PGlite;
+  try {
+    if (opts.dataDir) fs.mkdirSync(opts.dataDir, { recursive: true });
+    pg = new PGlite(opts.dataDir);
+    await pg.waitReady;
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
   const db = drizzlePglite(pg, { schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
     notifier: localNotifier(),
     migrate: () => migratePglite(drizzlePglite(pg, { schema }), { migrationsFolder: MIGRATIONS }),
-    close: () => pg.close(),
+    close: async () => {
+      try {
+        await pg.close();
+      } finally {
+        lock?.release();
+      }
+    },
   };
 }
 

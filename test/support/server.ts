@@ -23,7 +23,8 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
+/** `env` is added to this process's environment; a variable given as undefined is removed. */
+export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [path.resolve('bin/meterproof.js'), 'serve'], {
     env: { ...process.env, PORT: String(port), METERPROOF_ADMIN_TOKEN: ADMIN_TOKEN, PROVER_WORKERS: '0', ...env },
