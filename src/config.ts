@@ -1,13 +1,18 @@
 // Environment, parsed once at start-up with a clear message for anything wrong.
 import { z } from 'zod';
 import { LOG_LEVELS } from './service/logger.ts';
+import { B64TOKEN } from './service/auth.ts';
+import { KEY_REFRESH_MS } from './service/keyring.ts';
+
+export { B64TOKEN };
+export const b64tokenProblem = 'may hold only A-Z a-z 0-9 - . _ ~ + / (then trailing =), as RFC 6750 b64token allows in Authorization: Bearer';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8088),
   HOST: z.string().default('127.0.0.1'),
   DATA_DIR: z.string().default('./data'),
   DATABASE_URL: z.string().url().optional(),
-  METERPROOF_ADMIN_TOKEN: z.string().min(24, 'METERPROOF_ADMIN_TOKEN must be at least 24 characters').optional(),
+  METERPROOF_ADMIN_TOKEN: z.string().min(24, 'METERPROOF_ADMIN_TOKEN must be at least 24 characters').regex(B64TOKEN, `METERPROOF_ADMIN_TOKEN ${b64tokenProblem}`).optional(),
   /** A private JWK (JSON) to sign statements with instead of a key file in DATA_DIR. */
   METERPROOF_SIGNING_KEY: z.string().optional(),
   /** A private JWK (JSON) for checkpoint signatures instead of DATA_DIR/keys/log.key.json. */
@@ -18,8 +23,14 @@ const Env = z.object({
   /** In-process prover workers (0 = none; run `meterproof worker` elsewhere). */
   PROVER_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
-  /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay correct. */
-  KEY_ROTATION_GRACE_MS: z.coerce.number().int().min(0).default(5000),
+  /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay
+   *  correct. At least the key refresh interval: a process that read the old key just before a
+   *  rotation keeps signing with it for up to that long, and must stay inside its window. */
+  KEY_ROTATION_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(KEY_REFRESH_MS, `KEY_ROTATION_GRACE_MS must be at least ${KEY_REFRESH_MS} (the key refresh interval): processes sign with a key they read up to that long ago`)
+    .default(5000),
   /** Structured log level (JSON lines on stdout). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });

@@ -20,7 +20,7 @@ afterAll(() => {
 
 /** Run `meterproof <args>` to its end; PGlite on `dataDir`. */
 function runCli(args: string[], dataDir: string): Promise<{ code: number | null; out: string }> {
-  const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', PROVER_WORKERS: '0' };
+  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, PORT: '0', PROVER_WORKERS: '0' };
   delete env['DATABASE_URL'];
   const child = spawn(process.execPath, [path.resolve('bin/meterproof.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -1,5 +1,6 @@
 // CLI plumbing: usage errors become exit code 2 with a one-line reason.
 import fs from 'node:fs';
+import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -11,17 +12,31 @@ export class UsageError extends Error {
   }
 }
 
-export function readJsonFile(file: string | undefined, what: string): unknown {
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A file's text, refused (exit 2) when it cannot be read or is not UTF-8. */
+export function readTextFile(file: string | undefined, what: string): string {
   if (!file) throw new UsageError(`missing ${what} file argument`);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = fs.readFileSync(file);
   } catch (e) {
     throw new UsageError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
   try {
-    return JSON.parse(text);
+    return utf8.decode(bytes);
+  } catch {
+    throw new UsageError(`${what} ${file} is not valid UTF-8 (INVALID_UTF8)`);
+  }
+}
+
+/** A JSON file, parsed strictly (duplicate keys refused: I-JSON, RFC 7493). */
+export function readJsonFile(file: string | undefined, what: string): unknown {
+  const text = readTextFile(file, what);
+  try {
+    return parseJsonStrict(text);
   } catch (e) {
+    if (e instanceof JsonTextError && e.code === 'DUPLICATE_KEY') throw new UsageError(`${what} ${file} is not I-JSON (DUPLICATE_KEY): ${e.message}`);
     throw new UsageError(`${what} ${file} is not valid JSON: ${(e as Error).message}`);
   }
 }

@@ -8,8 +8,8 @@ import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import { Digest, type CheckResult } from '../core/schemas.ts';
 import { TrustMaterial } from '../core/trust.ts';
-import { redact, releaseZk, verify } from '../verifier/index.ts';
-import { UsageError, err, out, readJsonFile, writeNewFile } from './io.ts';
+import { redact, releaseZk, verifyJson } from '../verifier/index.ts';
+import { UsageError, err, out, readJsonFile, readTextFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
   const i = e.issues[0];
@@ -35,7 +35,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('usage: meterproof verify <bundle.json> --trust <trust.json> [--json] [--profile strict|standard]');
   if (values.profile !== 'strict' && values.profile !== 'standard') throw new UsageError(`unknown profile ${values.profile}`);
-  const bundle = readJsonFile(positionals[0], 'bundle');
+  const bundleText = readTextFile(positionals[0], 'bundle');
   const trustRaw = readJsonFile(values.trust, 'trust');
   const trust = TrustMaterial.safeParse(trustRaw);
   if (!trust.success) throw new UsageError(`trust file ${values.trust} is not trust material: ${describeZod(trust.error)}`);
@@ -46,7 +46,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     if (!Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) throw new UsageError('consistency proof must be a JSON array of base64 hashes');
     consistencyProof = hashes;
   }
-  const report = await verify(bundle, trust.data, { profile: values.profile, consistencyProof });
+  const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof });
   await releaseZk();
   const schema = report.checks.find((c) => c.name === 'schema');
   if (values.json) out(JSON.stringify(report, null, 2));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serve as serveHttp } from '@hono/node-server';
 import { answerClientErrors } from '../http/problem.ts';
-import { loadConfig, type Config } from '../config.ts';
+import { B64TOKEN, b64tokenProblem, loadConfig, type Config } from '../config.ts';
 import { signingKeyFromJwk } from '../core/keys.ts';
 import { openDatabase, type Database } from '../db/index.ts';
 import { StoreLockedError } from '../db/store-lock.ts';
@@ -74,7 +74,9 @@ function adminToken(cfg: Config): { token: string; file: string | null } {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
   }
-  return { token: fs.readFileSync(file, 'utf8').trim(), file };
+  const token = fs.readFileSync(file, 'utf8').trim();
+  if (!B64TOKEN.test(token)) throw new UsageError(`the admin token in ${file} ${b64tokenProblem}`);
+  return { token, file };
 }
 
 function envKey(json: string | undefined, name: string) {

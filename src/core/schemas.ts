@@ -31,12 +31,19 @@ export const ident = z
   .max(256)
   .regex(/^[^\p{Cc}]+$/u, 'control characters are not allowed');
 
+/** Unicode NFC (UAX #15). Identifiers must arrive in NFC: "é" as U+00E9 and as e + U+0301 look
+ *  alike but are different strings, so they would name two events (two charges) or two tenants.
+ *  They are refused rather than normalized, because normalizing would change the bytes the client
+ *  signed, hashed or stored on its side. The issue carries params.code NOT_NFC. */
+export const isNfc = (s: string) => s === s.normalize('NFC');
+export const NOT_NFC = { message: 'must be in Unicode normalization form C (NFC)', params: { code: 'NOT_NFC' } } as const;
+
 /** Identifiers as a client sends them (the input forms): also no U+FEFF. The embedded store's
  *  driver (PGlite) decodes each text value with a default TextDecoder, which drops a leading
  *  byte order mark, so an id starting with one would not read back as stored (a replay would then
  *  look new and fail on the unique index). Canonical forms in bundles keep accepting `ident`, so
  *  what verifies does not change. */
-export const identInput = ident.refine((s) => !s.includes('\uFEFF'), 'U+FEFF (byte order mark) is not allowed');
+export const identInput = ident.refine((s) => !s.includes('\uFEFF'), 'U+FEFF (byte order mark) is not allowed').refine(isNfc, NOT_NFC);
 
 /** Dimensions: keys are like identifiers (no control characters); values are free text except
  *  U+0000, which no PostgreSQL text or jsonb value can hold. A key "__proto__" is refused: zod's
@@ -85,7 +92,7 @@ export type MeterEventInput = z.input<typeof MeterEventInput>;
 export const CloudEventInput = z.strictObject({
   specversion: z.literal('1.0'),
   id: identInput,
-  source: z.string().min(1).max(1024),
+  source: z.string().min(1).max(1024).refine(isNfc, NOT_NFC), // the endpoint when there is no subject
   type: z.string().min(1).max(256),
   time: utcTimestamp,
   subject: identInput.optional(),
@@ -280,6 +287,8 @@ export type CheckName = (typeof CHECK_NAMES)[number];
 
 export const VERIFY_CODES = [
   'SCHEMA_INVALID',
+  'INVALID_JSON',
+  'DUPLICATE_KEY',
   'SIGNATURE_INVALID',
   'KEY_UNKNOWN',
   'KEY_NOT_VALID_AT_TIME',

@@ -4,6 +4,7 @@
 import { canonicalString, digestOf } from './canonical.ts';
 import { computeCharge, pricingFromTariff } from './charge.ts';
 import { ChargeError } from './errors.ts';
+import { JsonTextError, parseJsonStrict } from './json.ts';
 import { type PublicJwk, verifyObject } from './keys.ts';
 import {
   FullBundle,
@@ -88,6 +89,28 @@ const eq = (what: string, a: unknown, b: unknown) => {
 };
 
 type CheckFn = () => Promise<void | Skip> | void | Skip;
+
+/**
+ * Verify a bundle given as JSON text (as received, as read from a file). The text is parsed
+ * strictly (src/core/json.ts): a duplicated object key anywhere (I-JSON, RFC 7493) fails the
+ * schema check with DUPLICATE_KEY, text that is not JSON with INVALID_JSON; the report is then
+ * invalid whatever the rest says. Trust material may be given as text too (parsed the same way).
+ */
+export async function verifyBundleText(text: string, trust: unknown, opts: VerifyOptions = {}): Promise<VerificationReport> {
+  let bundle: unknown;
+  let where = 'bundle';
+  try {
+    bundle = parseJsonStrict(text);
+    where = 'trust material';
+    if (typeof trust === 'string') trust = parseJsonStrict(trust);
+  } catch (e) {
+    if (!(e instanceof JsonTextError)) throw e;
+    const profile: Profile = opts.profile ?? 'strict';
+    const checks = CHECK_NAMES.map((name): CheckResult => (name === 'schema' ? { name, status: 'fail', code: e.code, reason: `${where}: ${e.message}` } : { name, status: 'skipped', reason: 'schema invalid' }));
+    return { valid: false, profile, redacted: false, statement_digest: null, checks };
+  }
+  return verifyBundle(bundle, trust, opts);
+}
 
 /**
  * Verify a bundle (full or redacted) against trust material. Never throws; any exception inside

@@ -15,6 +15,7 @@ import type { ProofQueue } from '../service/proofs.ts';
 import type { TariffService } from '../service/tariffs.ts';
 import type { AdminService } from '../service/admin.ts';
 import type { RevocationService } from '../service/revocations.ts';
+import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { type Metrics, since } from '../service/metrics.ts';
 import type { SyncWaiters } from '../service/waiters.ts';
@@ -65,6 +66,17 @@ const MAX_BATCH = 1000;
 
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
+// Bytes that are not UTF-8 are refused, not replaced with U+FFFD: two different ids would
+// otherwise become one. ignoreBOM keeps a leading U+FEFF (JSON.parse then refuses it).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new ServiceError(400, 'INVALID_UTF8', 'the request body is not valid UTF-8');
+  }
+}
+
 const tooLarge = (limit: number) => new ServiceError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
 
 /**
@@ -93,11 +105,11 @@ async function readText(c: Context, limit: number): Promise<string> {
       // rather than logged as an unhandled server error
       throw new ServiceError(400, 'BODY_INCOMPLETE', 'the request body ended before it was complete');
     }
-    return Buffer.concat(chunks, size).toString('utf8');
+    return decodeUtf8(Buffer.concat(chunks, size));
   }
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > limit) throw tooLarge(limit);
-  return text;
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  if (bytes.length > limit) throw tooLarge(limit);
+  return decodeUtf8(bytes);
 }
 
 async function readJson(c: Context, limit: number): Promise<unknown> {
@@ -106,9 +118,11 @@ async function readJson(c: Context, limit: number): Promise<unknown> {
   const text = await readText(c, limit);
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = parseJsonStrict(text);
   } catch (e) {
-    throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${(e as Error).message}`);
+    if (!(e instanceof JsonTextError)) throw e;
+    if (e.code === 'DUPLICATE_KEY') throw new ServiceError(400, 'DUPLICATE_KEY', `request body is not I-JSON: ${e.message}`, [{ path: e.path ?? '(root)', message: e.message }]);
+    throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${e.message}`);
   }
   // Refused here, for every route, rather than deeper down (in JSON text both can only appear
   // escaped, so most bodies skip the walk):

@@ -4,12 +4,13 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Db, schema } from '../db/index.ts';
 import { SCOPES, hashSecret, newSecret } from './auth.ts';
-import { ServiceError, zodIssues } from './errors.ts';
+import { identInput } from '../core/schemas.ts';
+import { ServiceError, invalidInput } from './errors.ts';
 
 export const CreateApiKey = z.strictObject({
   name: z.string().min(1).max(128).default('api key'),
   scopes: z.array(z.enum(SCOPES)).min(1),
-  tenants: z.array(z.string().min(1).max(256)).min(1).max(1000).nullable().optional(),
+  tenants: z.array(identInput).min(1).max(1000).nullable().optional(),
 });
 
 export class AdminService {
@@ -17,7 +18,7 @@ export class AdminService {
 
   async createApiKey(body: unknown) {
     const r = CreateApiKey.safeParse(body);
-    if (!r.success) throw new ServiceError(400, 'INVALID_API_KEY_REQUEST', 'invalid API key request', zodIssues(r.error, ''));
+    if (!r.success) throw invalidInput(r.error, 'INVALID_API_KEY_REQUEST', 'invalid API key request', '');
     const secret = newSecret();
     const id = `key_${randomBytes(9).toString('base64url')}`;
     const [row] = await this.db

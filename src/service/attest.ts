@@ -11,7 +11,7 @@ import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
-import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
+import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
@@ -60,7 +60,7 @@ export class AttestService {
     try {
       event = normalizeMeterEvent(b['meter_event']);
     } catch (e) {
-      if (e instanceof ZodError) throw new ServiceError(400, 'INVALID_METER_EVENT', 'meter_event is not valid', zodIssues(e, 'meter_event'));
+      if (e instanceof ZodError) throw invalidInput(e, 'INVALID_METER_EVENT', 'meter_event is not valid', 'meter_event');
       throw e;
     }
     let inline: TariffSnapshot | undefined;
@@ -68,7 +68,7 @@ export class AttestService {
       try {
         inline = normalizeTariff(b['tariff_snapshot']);
       } catch (e) {
-        if (e instanceof ZodError) throw new ServiceError(400, 'INVALID_TARIFF', 'tariff_snapshot is not valid', zodIssues(e, 'tariff_snapshot'));
+        if (e instanceof ZodError) throw invalidInput(e, 'INVALID_TARIFF', 'tariff_snapshot is not valid', 'tariff_snapshot');
         if (e instanceof ChargeError) throw chargeProblem(e, 'tariff_snapshot');
         throw e;
       }
@@ -176,7 +176,7 @@ export class AttestService {
   private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<void> {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
-      const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), async () => ({ key: await this.keys.current(this.clock()), issuedAt: this.clock() }));
+      const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), () => this.keys.signer(this.clock));
       group.forEach((g, i) => {
         const w = written[i]!;
         const st = w.bundle.attestation.statement;

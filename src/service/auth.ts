@@ -15,47 +15,53 @@ export interface Principal {
   readonly tenants: ReadonlySet<string> | null;
 }
 
+/** What `Authorization: Bearer <token>` can carry: RFC 6750 §2.1 b64token,
+ *  1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". No spaces, no "!", nothing else. */
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const BEARER = new RegExp(`^Bearer (${B64TOKEN.source.slice(1, -1)})$`);
+
 export const hashSecret = (secret: string) => toHex(sha256(secret));
 
 export function newSecret(): string {
   return `mp_${toB64Url(randomBytes(32))}`;
 }
 
+/**
+ * Every request's key is looked up in the database (one indexed, prepared select), so a revoked
+ * key is refused on the very next request by every process sharing the store. Requests for one
+ * key arriving in the same turn of the event loop share a look-up; a look-up is only shared by
+ * requests that arrived before it was sent, so none is answered from a read older than itself.
+ */
 export class Auth {
-  private readonly cache = new Map<string, { p: Principal | null; at: number }>();
-  private readonly loading = new Map<string, Promise<Principal | null>>();
+  /** Per key hash: the look-up gathering requests, not sent yet. */
+  private readonly gathering = new Map<string, Promise<Principal | null>>();
   constructor(
     private readonly db: Db,
     private readonly adminTokenHash: string,
   ) {}
 
   async authenticate(header: string | undefined): Promise<Principal> {
-    const m = header ? /^Bearer ([A-Za-z0-9_\-.~+/]+=*)$/.exec(header) : null;
+    const m = header ? BEARER.exec(header) : null;
     if (!m) throw new ServiceError(401, 'UNAUTHENTICATED', 'send Authorization: Bearer <api key>');
     const h = hashSecret(m[1]!);
     if (h === this.adminTokenHash) return { id: 'admin-token', scopes: new Set(SCOPES), tenants: null };
-    const hit = this.cache.get(h);
-    let p: Principal | null;
-    if (hit && Date.now() - hit.at < 2000) p = hit.p;
-    else {
-      // one look-up per key at a time: concurrent requests with a stale entry share it
-      let pending = this.loading.get(h);
-      if (!pending) {
-        pending = this.load(h).finally(() => this.loading.delete(h));
-        this.loading.set(h, pending);
-      }
-      p = await pending;
+    let pending = this.gathering.get(h);
+    if (!pending) {
+      // sent at the end of this turn: requests of the same turn join it, later ones make their own
+      pending = new Promise<void>((r) => setImmediate(r)).then(() => {
+        this.gathering.delete(h);
+        return this.load(h);
+      });
+      this.gathering.set(h, pending);
     }
+    const p = await pending;
     if (!p) throw new ServiceError(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
     return p;
   }
 
   private async load(h: string): Promise<Principal | null> {
     const [row] = await this.db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, h));
-    const p = row && !row.revokedAt ? { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null } : null;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(h, { p, at: Date.now() });
-    return p;
+    return row && !row.revokedAt ? { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null } : null;
   }
 }
 

@@ -26,3 +26,11 @@ export function zodIssues(e: ZodError, prefix: string): FieldIssue[] {
 export function chargeProblem(e: ChargeError, prefix: string): ServiceError {
   return new ServiceError(422, e.code, e.message, e.field ? [{ path: `${prefix}.${e.field}`, message: e.message }] : undefined);
 }
+
+/** A refusal for input that failed its schema: `code` as given, or NOT_NFC when an identifier was
+ *  not in Unicode NFC (the one reason a client must fix by normalizing, so it has its own code). */
+export function invalidInput(e: ZodError, code: string, message: string, prefix: string): ServiceError {
+  const nfc = e.issues.filter((i) => (i as { params?: { code?: string } }).params?.code === 'NOT_NFC');
+  if (nfc.length) return new ServiceError(400, 'NOT_NFC', 'identifiers must be in Unicode normalization form C (NFC)', zodIssues({ issues: nfc } as ZodError, prefix));
+  return new ServiceError(400, code, message, zodIssues(e, prefix));
+}

@@ -31,7 +31,7 @@ export async function proveBundle(prover: Prover, keys: KeyRing, bundle: FullBun
   if (publicSignals.length !== 3 || publicSignals.some((s, i) => s !== expected[i])) {
     throw new Error(`prover returned public signals ${publicSignals.join(',')} instead of ${expected.join(',')}`);
   }
-  const key = await keys.current();
+  const { key, issuedAt } = await keys.signer();
   const statement: ProofStatement = {
     type: PROOF_STATEMENT_TYPE,
     binding: BINDING_VERSION,
@@ -39,7 +39,7 @@ export async function proveBundle(prover: Prover, keys: KeyRing, bundle: FullBun
     binding_commitment: expected[0]!,
     charge_micros: st.charge_micros,
     tariff_commitment: expected[2]!,
-    issued_at: new Date().toISOString(),
+    issued_at: issuedAt.toISOString(),
     key_id: key.keyId,
   };
   return {

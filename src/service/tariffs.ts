@@ -7,7 +7,7 @@ import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import { identInput, type TariffSnapshot } from '../core/schemas.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
-import { ServiceError, chargeProblem, zodIssues } from './errors.ts';
+import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
 
 export interface PublishedTariff {
   readonly snapshot: TariffSnapshot;
@@ -59,7 +59,7 @@ export class TariffService {
     try {
       snapshot = normalizeTariff(body);
     } catch (e) {
-      if (e instanceof ZodError) throw new ServiceError(400, 'INVALID_TARIFF', 'tariff is not valid', zodIssues(e, ''));
+      if (e instanceof ZodError) throw invalidInput(e, 'INVALID_TARIFF', 'tariff is not valid', '');
       if (e instanceof ChargeError) throw chargeProblem(e, 'tariff');
       throw e;
     }
@@ -83,6 +83,10 @@ export class TariffService {
     const b = body as { id?: unknown; name?: unknown } | null;
     const id = identInput.safeParse(b?.id);
     const name = typeof b?.name === 'string' && b.name.length <= 256 ? b.name : id.success ? id.data : '';
+    if (!id.success && b && typeof b === 'object' && typeof b.id === 'string') {
+      const refusal = invalidInput(id.error, 'INVALID_TENANT', 'expected {id, name?}', 'id');
+      if (refusal.code === 'NOT_NFC') throw refusal;
+    }
     if (!b || typeof b !== 'object' || !id.success || Object.keys(b).some((k) => k !== 'id' && k !== 'name')) {
       throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'id', message: 'a non-empty identifier of at most 256 characters' }]);
     }

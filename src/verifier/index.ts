@@ -1,12 +1,13 @@
 // The open verifier: the core algorithm with Groth16 (snarkjs) and the log checks wired in.
 // No server, no database, no network: bundle + trust material in, report out.
-import { verifyBundle, type Profile, type VerifyOptions } from '../core/verify.ts';
+import { verifyBundle, verifyBundleText, type Profile, type VerifyOptions } from '../core/verify.ts';
 import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
 import { zkVerifier } from './zk.ts';
 export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
 
-export { verifyBundle } from '../core/verify.ts';
+export { verifyBundle, verifyBundleText } from '../core/verify.ts';
+export { parseJsonStrict, JsonTextError } from '../core/json.ts';
 export type { VerificationReport, CheckResult, Bundle } from '../core/schemas.ts';
 export type { TrustMaterial } from '../core/trust.ts';
 
@@ -19,6 +20,13 @@ export interface VerifyArgs {
 export function verify(bundle: unknown, trust: unknown, args: VerifyArgs = {}): Promise<VerificationReport> {
   const opts: VerifyOptions = { ...args, zk: zkVerifier, log: logVerifier };
   return verifyBundle(bundle, trust, opts);
+}
+
+/** verify() of a bundle given as JSON text: parsed strictly, so a duplicated key (RFC 7493) or
+ *  text that is not JSON fails the schema check (DUPLICATE_KEY / INVALID_JSON), never VALID.
+ *  Use this for bundles as received or read from files. */
+export function verifyJson(bundleText: string, trust: unknown, args: VerifyArgs = {}): Promise<VerificationReport> {
+  return verifyBundleText(bundleText, trust, { ...args, zk: zkVerifier, log: logVerifier });
 }
 
 /** The redacted form a customer can hand to an auditor: statement, signatures, proof and
