@@ -73,6 +73,30 @@ describe('meterproof CLI', () => {
     }
   });
 
+  it('verify refuses a bundle or trust file with a duplicated key, or bytes that are not UTF-8 (exit 2, one line, never VALID)', () => {
+    const text = fs.readFileSync(path.join(dir, 'bundle.json'), 'utf8');
+    const units = JSON.parse(text).meter_event.usage_units as string;
+    // JSON.parse keeps the last "usage_units" (the signed one): the bundle would verify
+    fs.writeFileSync(path.join(dir, 'dup.json'), text.replace(`"usage_units": "${units}"`, `"usage_units": "1", "usage_units": "${units}"`));
+    expect(fs.readFileSync(path.join(dir, 'dup.json'), 'utf8')).not.toBe(text);
+    fs.writeFileSync(path.join(dir, 'dup-trust.json'), fs.readFileSync(path.join(dir, 'trust.json'), 'utf8').replace('"jwks":', '"jwks": {}, "jwks":'));
+    fs.writeFileSync(path.join(dir, 'latin1.json'), Buffer.concat([Buffer.from(text.slice(0, -2)), Buffer.from([0xe9]), Buffer.from(text.slice(-2))]));
+    for (const [args, want] of [
+      [['verify', 'dup.json', '--trust', 'trust.json', '--profile', 'standard'], /^unusable bundle: bundle: duplicate object key "usage_units" at meter_event/],
+      [['verify', 'bundle.json', '--trust', 'dup-trust.json', '--profile', 'standard'], /^meterproof verify: trust dup-trust.json is not I-JSON \(DUPLICATE_KEY\)/],
+      [['verify', 'latin1.json', '--trust', 'trust.json', '--profile', 'standard'], /^meterproof verify: bundle latin1.json is not valid UTF-8 \(INVALID_UTF8\)/],
+    ] as const) {
+      const r = run([...args], dir);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
+      expect(r.stderr.trim()).toMatch(want);
+      expect(r.stdout).not.toMatch(/^VALID/m);
+    }
+    const json = run(['verify', 'dup.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
+    expect(json.status).toBe(2);
+    expect(JSON.parse(json.stdout).checks[0]).toMatchObject({ name: 'schema', status: 'fail', code: 'DUPLICATE_KEY' });
+  });
+
   it('redact writes a bundle without the private fields', () => {
     const r = run(['redact', 'bundle.json'], dir);
     expect(r.status, r.stderr).toBe(0);
