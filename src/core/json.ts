@@ -52,13 +52,21 @@ function stringEnd(text: string, start: number): number {
 const isSpace = (c: number) => c === 32 || c === 10 || c === 13 || c === 9;
 
 /** Member names in valid JSON text: strings followed by `:`. (Outside strings a quote can only
- *  open a string.) */
+ *  open a string.) The hot path of every request body: native indexOf jumps, no allocation. */
 function namesInText(text: string): number {
   let n = 0;
   for (let i = text.indexOf('"'); i !== -1; ) {
-    let j = stringEnd(text, i) + 1;
-    while (isSpace(text.charCodeAt(j))) j++;
-    if (text.charCodeAt(j) === 58 /* : */) n++;
+    let j = text.indexOf('"', i + 1);
+    // a quote after a backslash may be escaped: count the backslashes (an odd number escapes it)
+    while (text.charCodeAt(j - 1) === 92) {
+      let k = j - 1;
+      while (text.charCodeAt(k) === 92) k--;
+      if ((j - k) % 2 === 1) break;
+      j = text.indexOf('"', j + 1);
+    }
+    let c = text.charCodeAt(++j);
+    while (isSpace(c)) c = text.charCodeAt(++j);
+    if (c === 58 /* : */) n++;
     i = text.indexOf('"', j);
   }
   return n;
