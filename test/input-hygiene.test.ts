@@ -61,10 +61,11 @@ describe('bodies that are not UTF-8', () => {
         const body = Buffer.from(bodyWithIdBytes(new Uint8Array(id)));
         const head = `POST /v1/attest HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${attestKey}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
         const answer = await new Promise<string>((resolve, reject) => {
-          const sock = net.connect(port, '127.0.0.1', () => sock.end(Buffer.concat([Buffer.from(head), body])));
+          // written, not half-closed: the server answers, then closes (connection: close)
+          const sock = net.connect(port, '127.0.0.1', () => sock.write(Buffer.concat([Buffer.from(head), body])));
           let got = '';
           sock.on('data', (d) => (got += d.toString()));
-          sock.on('end', () => resolve(got));
+          sock.on('close', () => resolve(got));
           sock.on('error', reject);
         });
         expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${want} ${want === 400 ? 'Bad Request' : 'Created'}`);
