@@ -33,6 +33,8 @@ const Env = z.object({
     .default(5000),
   /** Structured log level (JSON lines on stdout). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */
+  REVOCATION_LIST_LIFETIME_MS: z.coerce.number().int().min(60_000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
 });
 export type Config = z.infer<typeof Env>;
 

@@ -1,6 +1,7 @@
 // CLI plumbing: usage errors become exit code 2 with a one-line reason.
 import fs from 'node:fs';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
+import path from 'node:path';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -47,6 +48,20 @@ export function writeNewFile(file: string, data: string, mode: number): void {
     fs.writeFileSync(file, data, { flag: 'wx', mode });
   } catch (e) {
     throw new UsageError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** Atomic replace: write a temporary file beside `file`, then rename it over. */
+export function replaceFile(file: string, data: string, what: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(tmp, data, { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new UsageError(`cannot write ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }
 

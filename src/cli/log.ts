@@ -4,12 +4,11 @@
 // Exit 0: consistent; 1: the log misbehaved (key change, bad signature, rollback, split view,
 // bad proof); 2: unusable input or the log could not be reached.
 import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromB64, toB64 } from '../core/bytes.ts';
 import { MerkleError, verifyConsistency } from '../core/merkle.ts';
 import { type Checkpoint, NoteError, openCheckpoint, parseVerifierKey } from '../core/note.ts';
-import { UsageError, err, out } from './io.ts';
+import { UsageError, err, out, replaceFile } from './io.ts';
 
 const USAGE = 'usage: meterproof log monitor --log <base url> --state <file> [--verifier-key <key>] [--timeout-ms <ms>]';
 const STATE_VERSION = 1;
@@ -224,7 +223,7 @@ function readState(file: string): MonitorState | null {
   return s as MonitorState;
 }
 
-/** Atomic replace: write a temporary file beside the state, then rename it over. */
+/** Replaces the state file atomically. */
 function writeState(file: string, a: { base: URL; key: string; note: string; cp: Checkpoint }): void {
   const state: MonitorState = {
     version: STATE_VERSION,
@@ -235,14 +234,5 @@ function writeState(file: string, a: { base: URL; key: string; note: string; cp:
     root_hash: toB64(a.cp.rootHash),
     updated_at: new Date().toISOString(),
   };
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o644 });
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new UsageError(`cannot write state ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  replaceFile(file, `${JSON.stringify(state, null, 2)}\n`, 'state');
 }

@@ -7,9 +7,10 @@ import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../core/attes
 import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import { Digest, type CheckResult } from '../core/schemas.ts';
-import { TrustMaterial } from '../core/trust.ts';
-import { redact, releaseZk, verifyJson } from '../verifier/index.ts';
-import { UsageError, err, out, readJsonFile, readTextFile, writeNewFile } from './io.ts';
+import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
+import { canonicalString } from '../core/canonical.ts';
+import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
+import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
   const i = e.issues[0];
@@ -31,14 +32,24 @@ export async function cmdVerify(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       profile: { type: 'string', default: 'strict' },
       'consistency-proof': { type: 'string' },
+      'trust-state': { type: 'string' },
+      revocations: { type: 'string' },
     },
   });
-  if (positionals.length !== 1) throw new UsageError('usage: meterproof verify <bundle.json> --trust <trust.json> [--json] [--profile strict|standard]');
+  if (positionals.length !== 1) throw new UsageError(VERIFY_USAGE);
   if (values.profile !== 'strict' && values.profile !== 'standard') throw new UsageError(`unknown profile ${values.profile}`);
   const bundleText = readTextFile(positionals[0], 'bundle');
   const trustRaw = readJsonFile(values.trust, 'trust');
   const trust = TrustMaterial.safeParse(trustRaw);
   if (!trust.success) throw new UsageError(`trust file ${values.trust} is not trust material: ${describeZod(trust.error)}`);
+  if (values.revocations) {
+    // a list fetched fresh from /.well-known/billing-revocations.json replaces the trust file's
+    const rl = SignedRevocationList.safeParse(readJsonFile(values.revocations, 'revocation list'));
+    if (!rl.success) throw new UsageError(`${values.revocations} is not a signed revocation list: ${describeZod(rl.error)}`);
+    trust.data.revocations = rl.data;
+  }
+  const stateFile = values['trust-state'];
+  const previous = stateFile ? readTrustState(stateFile) : undefined;
   let consistencyProof: string[] | undefined;
   if (values['consistency-proof']) {
     const p = readJsonFile(values['consistency-proof'], 'consistency proof');
@@ -46,8 +57,17 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     if (!Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string')) throw new UsageError('consistency proof must be a JSON array of base64 hashes');
     consistencyProof = hashes;
   }
-  const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof });
+  const now = new Date();
+  const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof, now, ...(previous ? { trustState: previous } : {}) });
   await releaseZk();
+  if (stateFile) {
+    // the state moves to the list just accepted (whatever the bundle's verdict), never back
+    const next = advanceTrustState(trust.data, previous, now);
+    if (next && canonicalString(next) !== (previous && canonicalString(previous))) {
+      replaceFile(stateFile, `${JSON.stringify(next, null, 2)}\n`, 'trust state');
+      err(`trust state ${stateFile}: revocation list sequence ${next.revocations?.sequence ?? '-'} recorded`);
+    }
+  }
   const schema = report.checks.find((c) => c.name === 'schema');
   if (values.json) out(JSON.stringify(report, null, 2));
   else {
@@ -59,6 +79,17 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     return 2;
   }
   return report.valid ? 0 : 1;
+}
+
+const VERIFY_USAGE =
+  'usage: meterproof verify <bundle.json> --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard]';
+
+/** The trust state file: absent on first use; anything else that is not a trust state is refused. */
+function readTrustState(file: string): TrustState | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const s = TrustState.safeParse(readJsonFile(file, 'trust state'));
+  if (!s.success) throw new UsageError(`trust state ${file} is unusable: ${describeZod(s.error)}`);
+  return s.data;
 }
 
 export async function cmdRedact(argv: string[]): Promise<number> {

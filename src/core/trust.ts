@@ -3,16 +3,31 @@
 import { z } from 'zod';
 import { Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
 import { Jwks } from './keys.ts';
+import { u64String } from './u64.ts';
 
-export const REVOCATIONS_TYPE = 'meterproof/revocations/v1';
+/** The current revocation list format: sequenced and expiring (docs/protocol.md §2.11). */
+export const REVOCATIONS_TYPE = 'meterproof/revocations/v2';
+/** The earlier format, without `sequence` and `expires_at`: still parsed, never produced. */
+export const REVOCATIONS_TYPE_V1 = 'meterproof/revocations/v1';
 
-export const RevocationListBody = z.strictObject({
-  type: z.literal(REVOCATIONS_TYPE),
-  issued_at: utcTimestamp,
-  /** Signatures by these keys on statements issued at or after `revoked_from` are not trusted. */
+const revokedEntries = {
+  /** Signatures by these keys on objects (statements, proof statements) issued at or after `revoked_from` are not trusted. */
   keys: z.array(z.strictObject({ key_id: z.string().min(1), revoked_from: utcTimestamp, reason: z.string().max(1024) })),
   attestations: z.array(z.strictObject({ statement_digest: Digest, revoked_at: utcTimestamp, reason: z.string().max(1024) })),
-});
+};
+
+export const RevocationListBody = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal(REVOCATIONS_TYPE),
+    /** Strictly increasing with every change of the entries; equal sequence ⇒ equal entries. */
+    sequence: u64String,
+    issued_at: utcTimestamp,
+    /** A verifier refuses the list from this instant on. */
+    expires_at: utcTimestamp,
+    ...revokedEntries,
+  }),
+  z.strictObject({ type: z.literal(REVOCATIONS_TYPE_V1), issued_at: utcTimestamp, ...revokedEntries }),
+]);
 export type RevocationListBody = z.infer<typeof RevocationListBody>;
 
 /** Signed like a statement: Ed25519 over the canonical `list`, by a key of the JWKS. */

@@ -20,6 +20,7 @@ import {
   type VerificationReport,
   type VerifyCode,
 } from './schemas.ts';
+import { checkRevocations, type TrustState } from './revocations.ts';
 import { billingFingerprint, chainId } from './statement.ts';
 import { TrustMaterial } from './trust.ts';
 
@@ -69,6 +70,10 @@ export interface VerifyOptions {
   readonly consistencyProof?: readonly string[];
   readonly zk?: ZkVerifier;
   readonly log?: LogVerifier;
+  /** The verifier's clock for the revocation list's expiry (default: now). */
+  readonly now?: Date;
+  /** State kept from earlier runs (`advanceTrustState`): an older revocation list is refused. */
+  readonly trustState?: TrustState;
 }
 
 /** Checks that may be skipped without failing a bundle, per profile. A skip for `redacted`
@@ -202,23 +207,13 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     });
 
     await run('revocation', () => {
-      const rl = trust.revocations;
-      if (!rl) return skip('no revocation list in the trust material');
-      // Only the current key (open validity window) may sign the list: a stolen, rotated-out key
-      // cannot produce an acceptable list that omits itself.
-      const signer = trust.jwks.keys.find((k) => k.kid === rl.key_id);
-      if (!signer || signer.valid_until || !verifyObject(signer, rl.list, rl.signature)) {
-        throw new VerificationError('REVOCATION_LIST_INVALID', 'the revocation list is not signed by the current key of the JWKS');
-      }
-      const issued = Date.parse(statement.issued_at);
-      const keyIds = [keyId, bundle.attestation.billing_proof?.key_id].filter((k): k is string => !!k);
-      for (const k of rl.list.keys) {
-        if (keyIds.includes(k.key_id) && issued >= Date.parse(k.revoked_from)) {
-          throw new VerificationError('REVOKED', `signing key ${k.key_id} revoked from ${k.revoked_from}: ${k.reason}`);
-        }
-      }
-      const hit = rl.list.attestations.find((a) => a.statement_digest === statementDigest);
-      if (hit) throw new VerificationError('REVOKED', `attestation revoked at ${hit.revoked_at}: ${hit.reason}`);
+      const bp = bundle.attestation.billing_proof;
+      const signed = [{ what: 'statement', key_id: keyId, issued_at: statement.issued_at }];
+      // the proof statement counts by its own signing time, not the statement's
+      if (bp) signed.push({ what: 'proof statement', key_id: bp.key_id, issued_at: bp.statement.issued_at });
+      const r = checkRevocations(trust, signed, statementDigest, { now: opts.now ?? new Date(), previous: opts.trustState, strict: profile === 'strict' });
+      if (r && 'code' in r) throw new VerificationError(r.code, r.message);
+      return r;
     });
 
     await run('digests', () => {

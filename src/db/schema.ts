@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -160,4 +160,15 @@ export const revocations = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.kind, t.subject] })],
+);
+
+/** One row: the revocation list's sequence, raised in the transaction of every change to
+ *  `revocations` (the row lock orders concurrent changes, across processes, by commit). */
+export const revocationListState = pgTable(
+  'revocation_list_state',
+  {
+    id: smallint('id').primaryKey().default(1),
+    sequence: bigint('sequence', { mode: 'bigint' }).notNull(),
+  },
+  (t) => [check('revocation_list_state_one_row', sql`${t.id} = 1`)],
 );

@@ -31,6 +31,8 @@ export interface ContainerOptions {
   readonly zk: ZkParts;
   readonly signingKey?: SigningKey;
   readonly keyRotationGraceMs?: number;
+  /** Lifetime of the signed revocation list (default DEFAULT_REVOCATION_LIST_LIFETIME_MS). */
+  readonly revocationListLifetimeMs?: number;
   readonly clock?: () => Date;
   /** Metrics registry (default: a new one, with the process metrics). */
   readonly metrics?: Metrics;
@@ -57,7 +59,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const tariffs = new TariffService(db, o.zk.tariffCommitment);
   const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
   const proofs = new ProofQueue(db, notifier);
-  const revocations = new RevocationService(db, keys, o.clock);
+  const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
   const trust = async (): Promise<TrustMaterial> => {
@@ -82,7 +84,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     admin: new AdminService(db),
     revocations,
     trust,
-    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof }),
+    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
     ...(log ? { log } : {}),
     metrics,
     waiters,

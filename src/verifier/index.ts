@@ -2,6 +2,7 @@
 // No server, no database, no network: bundle + trust material in, report out.
 import { verifyBundle, verifyBundleText, type Profile, type VerifyOptions } from '../core/verify.ts';
 import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
+import type { TrustState } from '../core/revocations.ts';
 import { zkVerifier } from './zk.ts';
 export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
@@ -11,9 +12,15 @@ export { parseJsonStrict, JsonTextError } from '../core/json.ts';
 export type { VerificationReport, CheckResult, Bundle } from '../core/schemas.ts';
 export type { TrustMaterial } from '../core/trust.ts';
 
+export { advanceTrustState, TrustState, TRUST_STATE_TYPE } from '../core/revocations.ts';
+
 export interface VerifyArgs {
   readonly profile?: Profile;
   readonly consistencyProof?: readonly string[];
+  /** The verifier's clock for the revocation list's expiry (default: now). */
+  readonly now?: Date;
+  /** The state kept from earlier runs (`advanceTrustState`): an older revocation list is refused. */
+  readonly trustState?: TrustState;
 }
 
 /** Verify with every check this build supports. Same function behind the API, CLI and library. */
