@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { signObject } from '../src/core/keys.ts';
+import { REVOCATIONS_TYPE } from '../src/core/trust.ts';
+import { keyA, pilotBundle, pilotEvent, pilotTariff, trustFor } from './support/fixtures.ts';
 
 const BIN = path.resolve('bin/meterproof.js');
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
@@ -130,5 +132,64 @@ describe('meterproof CLI', () => {
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.dimensions.model');
     expect(r.stdout).toBe('');
+  });
+});
+
+describe('meterproof verify --trust-state / --revocations', () => {
+  let dir: string;
+  const write = (name: string, v: unknown) => fs.writeFileSync(path.join(dir, name), JSON.stringify(v));
+  const readState = () => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+  const signedList = (sequence: string, expiresInMs = 3600_000, attestations: unknown[] = []) => {
+    const now = Date.now();
+    const list = { type: REVOCATIONS_TYPE, sequence, issued_at: new Date(now - 60_000).toISOString(), expires_at: new Date(now + expiresInMs).toISOString(), keys: [], attestations };
+    return { list, key_id: keyA.keyId, signature: signObject(keyA, list) };
+  };
+  const revocationCode = (r: { stdout: string }) => JSON.parse(r.stdout).checks.find((c: { name: string }) => c.name === 'revocation').code;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-cli-state-'));
+    write('bundle.json', pilotBundle().bundle);
+    write('t5.json', { ...trustFor(keyA), revocations: signedList('5') });
+    write('t4.json', { ...trustFor(keyA), revocations: signedList('4') });
+    write('l5-other.json', signedList('5', 3600_000, [{ statement_digest: `sha256:${'ab'.repeat(32)}`, revoked_at: '2026-06-01T00:00:00.000Z', reason: 'x' }]));
+    write('l6-expired.json', signedList('6', -1));
+    write('l7.json', signedList('7'));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('records the accepted list, refuses rollback, equivocation and expiry (state unchanged), moves on to a newer list', () => {
+    const verify = (...extra: string[]) => run(['verify', 'bundle.json', '--trust', 't5.json', '--profile', 'standard', '--trust-state', 'state.json', '--json', ...extra], dir);
+    const first = verify();
+    expect(first.status, first.stderr).toBe(0);
+    expect(readState().revocations.sequence).toBe('5');
+
+    const older = run(['verify', 'bundle.json', '--trust', 't4.json', '--profile', 'standard', '--trust-state', 'state.json', '--json'], dir);
+    expect(older.status).toBe(1);
+    expect(revocationCode(older)).toBe('REVOCATIONS_ROLLBACK');
+    const other = verify('--revocations', 'l5-other.json');
+    expect(other.status).toBe(1);
+    expect(revocationCode(other)).toBe('REVOCATIONS_ROLLBACK');
+    const expired = verify('--revocations', 'l6-expired.json');
+    expect(expired.status).toBe(1);
+    expect(revocationCode(expired)).toBe('REVOCATIONS_EXPIRED');
+    expect(readState().revocations.sequence).toBe('5');
+
+    const newer = verify('--revocations', 'l7.json');
+    expect(newer.status, newer.stderr).toBe(0);
+    expect(readState().revocations.sequence).toBe('7');
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // unusable state or list files: exit 2 with a one-line reason, the state file untouched
+    write('bad-state.json', { type: 'meterproof/trust-state/v1', revocations: { sequence: 'seven' } });
+    write('not-a-list.json', { list: {} });
+    for (const args of [
+      ['--trust-state', 'bad-state.json'],
+      ['--revocations', 'not-a-list.json'],
+    ]) {
+      const r = run(['verify', 'bundle.json', '--trust', 't5.json', ...args], dir);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/^meterproof verify: /);
+    }
+    expect(readState().revocations.sequence).toBe('7');
   });
 });
