@@ -1,13 +1,15 @@
 // The served revocation list (docs/protocol.md §2.11): a sequence raised in the transaction of
 // every change (ordered by commit across processes on one database), an expiry, and signing
 // again before half the lifetime has passed. Real store: PostgreSQL when DATABASE_URL is set.
+import fs from 'node:fs';
 import path from 'node:path';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../src/core/canonical.ts';
 import { advanceTrustState, entriesDigest } from '../src/core/revocations.ts';
 import type { RevocationListBody, SignedRevocationList, TrustMaterial } from '../src/core/trust.ts';
 import { verifyBundle } from '../src/core/verify.ts';
-import { openDatabase, type Database } from '../src/db/index.ts';
+import { MIGRATIONS, openDatabase, rowsOf, type Database } from '../src/db/index.ts';
 import { KeyRing } from '../src/service/keyring.ts';
 import { RevocationService } from '../src/service/revocations.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
@@ -130,5 +132,26 @@ describe('the served revocation list', () => {
     } finally {
       await other?.close();
     }
+  });
+
+  it('migration 0008 starts the sequence at the number of revocations already stored, and keeps it when applied again', async () => {
+    const db = s.store.database.db;
+    const count = async () => Number(rowsOf<{ n: string | number }>(await db.execute(sql`select count(*) as n from revocations`))[0]!.n);
+    const sequence = async () => v2(await new RevocationService(db, s.container.keys, clock, LIFETIME).signedList()).sequence;
+    const stored = await count();
+    expect(stored).toBeGreaterThan(3);
+    expect(BigInt(await sequence())).toBeGreaterThan(BigInt(stored)); // more changes than rows so far
+    const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+    const since = journal.entries.find((e) => e.tag.startsWith('0008_'))!.when;
+    const before = await sequence();
+    // applied again over itself (as an upgrade test of an earlier migration does): unchanged
+    await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
+    await s.store.database.migrate();
+    expect(await sequence()).toBe(before);
+    // the store as the code before 0008 left it: revocations, no sequence
+    await db.execute(sql`drop table revocation_list_state`);
+    await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
+    await s.store.database.migrate();
+    expect(await sequence()).toBe(String(stored));
   });
 });
