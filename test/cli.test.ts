@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,17 @@ import { keyA, pilotBundle, pilotEvent, pilotTariff, trustFor } from './support/
 
 const BIN = path.resolve('bin/meterproof.js');
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
+/** `run` without blocking the test process: vitest's RPC with the worker keeps being answered. */
+const runAsync = (args: string[], cwd: string) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
 describe('meterproof CLI', () => {
   let dir: string;
@@ -156,24 +167,24 @@ describe('meterproof verify --trust-state / --revocations', () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('records the accepted list, refuses rollback, equivocation and expiry (state unchanged), moves on to a newer list', () => {
-    const verify = (...extra: string[]) => run(['verify', 'bundle.json', '--trust', 't5.json', '--profile', 'standard', '--trust-state', 'state.json', '--json', ...extra], dir);
-    const first = verify();
+  it('records the accepted list, refuses rollback, equivocation and expiry (state unchanged), moves on to a newer list', async () => {
+    const verify = (...extra: string[]) => runAsync(['verify', 'bundle.json', '--trust', 't5.json', '--profile', 'standard', '--trust-state', 'state.json', '--json', ...extra], dir);
+    const first = await verify();
     expect(first.status, first.stderr).toBe(0);
     expect(readState().revocations.sequence).toBe('5');
 
-    const older = run(['verify', 'bundle.json', '--trust', 't4.json', '--profile', 'standard', '--trust-state', 'state.json', '--json'], dir);
+    const older = await runAsync(['verify', 'bundle.json', '--trust', 't4.json', '--profile', 'standard', '--trust-state', 'state.json', '--json'], dir);
     expect(older.status).toBe(1);
     expect(revocationCode(older)).toBe('REVOCATIONS_ROLLBACK');
-    const other = verify('--revocations', 'l5-other.json');
+    const other = await verify('--revocations', 'l5-other.json');
     expect(other.status).toBe(1);
     expect(revocationCode(other)).toBe('REVOCATIONS_ROLLBACK');
-    const expired = verify('--revocations', 'l6-expired.json');
+    const expired = await verify('--revocations', 'l6-expired.json');
     expect(expired.status).toBe(1);
     expect(revocationCode(expired)).toBe('REVOCATIONS_EXPIRED');
     expect(readState().revocations.sequence).toBe('5');
 
-    const newer = verify('--revocations', 'l7.json');
+    const newer = await verify('--revocations', 'l7.json');
     expect(newer.status, newer.stderr).toBe(0);
     expect(readState().revocations.sequence).toBe('7');
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
@@ -185,7 +196,7 @@ describe('meterproof verify --trust-state / --revocations', () => {
       ['--trust-state', 'bad-state.json'],
       ['--revocations', 'not-a-list.json'],
     ]) {
-      const r = run(['verify', 'bundle.json', '--trust', 't5.json', ...args], dir);
+      const r = await runAsync(['verify', 'bundle.json', '--trust', 't5.json', ...args], dir);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^meterproof verify: /);
