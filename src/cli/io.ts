@@ -1,7 +1,7 @@
 // CLI plumbing: usage errors become exit code 2 with a one-line reason.
 import fs from 'node:fs';
-import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import path from 'node:path';
+import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
