@@ -77,6 +77,8 @@ describe('the served revocation list', () => {
 
   it('is kept until half its lifetime has passed, then signed again: never served expired', async () => {
     offset = 0;
+    // attested while the service clock is real time (a key signs only inside its known window)
+    const bundle = (await attestMany('fresh', 1))[0];
     const first = await served();
     const l = v2(first);
     expect(Date.parse(l.expires_at) - Date.parse(l.issued_at)).toBe(LIFETIME);
@@ -91,7 +93,6 @@ describe('the served revocation list', () => {
     expect(Date.parse(again.expires_at) - clock().getTime()).toBeGreaterThanOrEqual(LIFETIME / 2 - 1_000);
     // an old copy of the list is expired for a verifier whose clock is past its expiry, the served one is not
     const t = await trust();
-    const bundle = (await attestMany('fresh', 1))[0];
     const late = new Date(Date.parse(l.expires_at));
     const old = { ...t, revocations: first };
     expect((await verifyBundle(bundle, old, { profile: 'standard', now: late })).checks.find((c) => c.name === 'revocation')).toMatchObject({ code: 'REVOCATIONS_EXPIRED' });
