@@ -6,6 +6,7 @@ import { KEY_REFRESH_MS } from './service/keyring.ts';
 
 export { B64TOKEN };
 export const b64tokenProblem = 'may hold only A-Z a-z 0-9 - . _ ~ + / (then trailing =), as RFC 6750 b64token allows in Authorization: Bearer';
+import { DEFAULT_TIMEOUTS, type StoreTimeouts } from './db/index.ts';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8088),
@@ -35,6 +36,12 @@ const Env = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */
   REVOCATION_LIST_LIFETIME_MS: z.coerce.number().int().min(60_000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  /** Store bounds (docs/operations.md, "Database faults"): connecting to PostgreSQL, its
+   *  statement_timeout and idle_in_transaction_session_timeout. A statement's client-side
+   *  deadline is connect + statement + 1 s (also PGlite's bound). */
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(DEFAULT_TIMEOUTS.connectMs),
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULT_TIMEOUTS.statementMs),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULT_TIMEOUTS.idleInTransactionMs),
 });
 export type Config = z.infer<typeof Env>;
 
@@ -46,3 +53,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return r.data;
 }
+
+export const storeTimeouts = (cfg: Config): StoreTimeouts => ({
+  connectMs: cfg.DB_CONNECT_TIMEOUT_MS,
+  statementMs: cfg.DB_STATEMENT_TIMEOUT_MS,
+  idleInTransactionMs: cfg.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+});

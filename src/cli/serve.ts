@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serve as serveHttp } from '@hono/node-server';
 import { answerClientErrors } from '../http/problem.ts';
-import { B64TOKEN, b64tokenProblem, loadConfig, type Config } from '../config.ts';
+import { B64TOKEN, b64tokenProblem, loadConfig, storeTimeouts, type Config } from '../config.ts';
 import { signingKeyFromJwk } from '../core/keys.ts';
 import { openDatabase, type Database } from '../db/index.ts';
 import { StoreLockedError } from '../db/store-lock.ts';
@@ -54,7 +54,8 @@ async function open(cfg: Config): Promise<Database> {
   fs.mkdirSync(cfg.DATA_DIR, { recursive: true, mode: 0o700 });
   let database: Database;
   try {
-    database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL } : { dataDir: path.join(cfg.DATA_DIR, 'pglite'), lockName: `DATA_DIR ${cfg.DATA_DIR}` });
+    const timeouts = storeTimeouts(cfg);
+    database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL, timeouts } : { dataDir: path.join(cfg.DATA_DIR, 'pglite'), lockName: `DATA_DIR ${cfg.DATA_DIR}`, timeouts });
   } catch (e) {
     if (e instanceof StoreLockedError) throw new UsageError(e.message, 3);
     throw e;

@@ -2,6 +2,7 @@
 // given. Both are drizzle PgDatabase instances over the same schema and migrations.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
@@ -14,6 +15,7 @@ import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { type Notifier, localNotifier, postgresNotifier } from './notify.ts';
 import { acquireStoreLock } from './store-lock.ts';
+import { StoreDeadline, withDeadline } from './faults.ts';
 
 export { schema };
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -43,29 +45,70 @@ export interface OpenOptions {
   /** What a StoreLockedError message calls the directory (default: the parent of dataDir). */
   readonly lockName?: string;
   readonly maxConnections?: number;
+  readonly timeouts?: Partial<StoreTimeouts>;
 }
 
+/** Bounds on the store (docs/operations.md, "Database faults"). */
+export interface StoreTimeouts {
+  /** Establishing a PostgreSQL connection (TCP, TLS, authentication). */
+  readonly connectMs: number;
+  /** PostgreSQL `statement_timeout`: the server cancels a statement running longer (57014). */
+  readonly statementMs: number;
+  /** PostgreSQL `idle_in_transaction_session_timeout`: a session idle inside a transaction this
+   *  long (its client stalled or gone) is ended, releasing its locks. */
+  readonly idleInTransactionMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: StoreTimeouts = { connectMs: 3000, statementMs: 5000, idleInTransactionMs: 10_000 };
+
+/** The client-side deadline of one statement, waiting for a connection included: what a request
+ *  waits for the store at most per statement, whatever the network does (a dropped packet is not
+ *  a closed connection). PGlite, in-process, has no server-side statement timeout: this is its bound. */
+export const statementDeadlineMs = (t: StoreTimeouts) => t.connectMs + t.statementMs + 1000;
+
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+  const deadlineMs = statementDeadlineMs(timeouts);
   if (opts.url) {
+    assertPostgresPatched();
     // libpq-style `?host=/var/run/postgresql` selects a Unix socket directory (cheaper than TCP).
     const url = new URL(opts.url);
     const socketDir = url.searchParams.get('host');
     url.searchParams.delete('host');
-    const client = postgres(url.toString(), { max: opts.maxConnections ?? 10, onnotice: () => {}, prepare: true, ...(socketDir ? { host: socketDir } : {}) });
-    const db = drizzlePostgres(preparedByDefault(client), { schema }) as unknown as Db;
+    const connect = (max: number, statementMs: number) =>
+      postgres(url.toString(), {
+        max,
+        onnotice: () => {},
+        prepare: true,
+        connect_timeout: timeouts.connectMs / 1000,
+        // reconnect attempts after a failure: 50 ms doubling up to 1 s (postgres.js would back off
+        // up to 20 s, so service would resume up to 20 s after the database is back)
+        backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
+        connection: { statement_timeout: statementMs, idle_in_transaction_session_timeout: timeouts.idleInTransactionMs },
+        ...(socketDir ? { host: socketDir } : {}),
+      });
+    const client = connect(opts.maxConnections ?? 10, timeouts.statementMs);
+    const db = drizzlePostgres(bounded(client, deadlineMs), { schema }) as unknown as Db;
     return {
       db,
       kind: 'postgres',
       notifier: postgresNotifier(db, client),
       async migrate() {
-        // One migrator at a time across processes: hold a session advisory lock on a reserved connection.
-        const conn = await client.reserve();
+        // Migrations run without a statement timeout (a table rewrite takes what it takes), on a
+        // client of their own: one connection holds the advisory lock, one migrates.
+        const mig = connect(2, 0);
         try {
-          await conn`select pg_advisory_lock(${LOCK_MIGRATE})`;
-          await migratePostgres(drizzlePostgres(client, { schema }), { migrationsFolder: MIGRATIONS });
+          // One migrator at a time across processes: hold a session advisory lock on a reserved connection.
+          const conn = await mig.reserve();
+          try {
+            await conn`select pg_advisory_lock(${LOCK_MIGRATE})`;
+            await migratePostgres(drizzlePostgres(mig, { schema }), { migrationsFolder: MIGRATIONS });
+          } finally {
+            await conn`select pg_advisory_unlock(${LOCK_MIGRATE})`.catch(() => {});
+            conn.release();
+          }
         } finally {
-          await conn`select pg_advisory_unlock(${LOCK_MIGRATE})`.catch(() => {});
-          conn.release();
+          await mig.end({ timeout: 5 });
         }
       },
       close: () => client.end({ timeout: 5 }),
@@ -81,7 +124,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     lock?.release();
     throw e;
   }
-  const db = drizzlePglite(pg, { schema }) as unknown as Db;
+  const db = drizzlePglite(boundedPglite(pg, deadlineMs), { schema }) as unknown as Db;
   return {
     db,
     kind: 'pglite',
@@ -100,34 +143,115 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
 /** Statements with at most this many parameters are prepared (named) once per connection. */
 const PREPARE_MAX_PARAMS = 32;
 
+/** A postgres.js query: a promise whose settle functions the driver calls. */
+interface PgQuery {
+  resolve(x: unknown): void;
+  reject(e: unknown): void;
+}
+
+/** Rejects `q` with StoreDeadline unless the driver settles it within `ms`. The settle functions
+ *  are wrapped rather than the promise chained: chaining would start the query before drizzle
+ *  has chosen its result format (`.values()`). The statement itself goes on (the server's
+ *  statement_timeout ends it); only the caller stops waiting. */
+function armDeadline(q: PgQuery, ms: number): void {
+  const { resolve, reject } = q;
+  const timer = setTimeout(() => q.reject(new StoreDeadline(ms)), ms);
+  timer.unref();
+  q.resolve = (x) => (clearTimeout(timer), resolve(x));
+  q.reject = (e) => (clearTimeout(timer), reject(e));
+}
+
 /**
+ * The postgres.js client as drizzle gets it: every statement under the deadline, and prepared.
+ *
  * drizzle sends every query through postgres.js `unsafe(..., { prepare: false })` unless it is a
  * named drizzle prepared query, and postgres.js then describes each parameterized statement
  * before binding it: two round trips and two socket writes per query. Preparing fixed-shape
  * statements (few parameters, so the set of distinct texts stays small) makes each later
  * execution one round trip. Statements with long parameter lists (IN lists, multi-row VALUES)
  * vary in shape and stay unnamed. Applies inside transactions too.
+ *
+ * A transaction must get its connection within the deadline; once it has, each of its
+ * statements runs under the deadline (and idle_in_transaction_session_timeout ends it on the
+ * server if its client stalls). A transaction that gets its connection after its caller gave up
+ * does nothing (it throws at once and is rolled back).
  */
-type Unsafe = (query: string, params?: unknown[], options?: Record<string, unknown>) => unknown;
-type Begin = (...args: unknown[]) => unknown;
-function preparedByDefault<T extends object>(client: T): T {
+type Unsafe = (query: string, params?: unknown[], options?: Record<string, unknown>) => PgQuery;
+type Begin = (...args: unknown[]) => Promise<unknown>;
+function bounded<T extends object>(client: T, deadlineMs: number): T {
   return new Proxy(client, {
     get(target, prop, receiver) {
       if (prop === 'unsafe') {
         const unsafe = (target as { unsafe: Unsafe }).unsafe;
-        return (query: string, params?: unknown[], options?: Record<string, unknown>) =>
-          unsafe.call(target, query, params, { ...options, prepare: !!params?.length && params.length <= PREPARE_MAX_PARAMS });
+        return (query: string, params?: unknown[], options?: Record<string, unknown>) => {
+          const q = unsafe.call(target, query, params, { ...options, prepare: !!params?.length && params.length <= PREPARE_MAX_PARAMS });
+          armDeadline(q, deadlineMs);
+          return q;
+        };
       }
       if (prop === 'begin') {
         const begin = (target as { begin: Begin }).begin;
         return (...args: unknown[]) => {
           const fn = args.at(-1) as (tx: object) => unknown;
-          return begin.call(target, ...args.slice(0, -1), (tx: object) => fn(preparedByDefault(tx)));
+          let late = false;
+          let started = false;
+          const run = begin.call(target, ...args.slice(0, -1), (tx: object) => {
+            started = true;
+            if (late) throw new StoreDeadline(deadlineMs);
+            return fn(bounded(tx, deadlineMs));
+          });
+          let timer: NodeJS.Timeout | undefined;
+          const acquire = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              if (started) return;
+              late = true;
+              reject(new StoreDeadline(deadlineMs));
+            }, deadlineMs);
+            timer.unref();
+          });
+          return Promise.race([run, acquire]).finally(() => clearTimeout(timer));
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;
     },
   });
+}
+
+/** PGlite as drizzle gets it: every statement and transaction under the deadline. PGlite runs
+ *  statements one at a time in this process and cannot cancel one: a statement past its deadline
+ *  finishes in the background, the caller gets StoreDeadline. */
+function boundedPglite(pg: PGlite, deadlineMs: number): PGlite {
+  return new Proxy(pg, {
+    get(target, prop, receiver) {
+      if (prop === 'query') {
+        return (...args: Parameters<PGlite['query']>) => withDeadline(target.query(...args), deadlineMs);
+      }
+      if (prop === 'transaction') {
+        return (fn: Parameters<PGlite['transaction']>[0]) => {
+          let late = false;
+          const run = target.transaction((tx) => {
+            if (late) throw new StoreDeadline(deadlineMs);
+            return fn(tx);
+          });
+          return withDeadline(run, deadlineMs).catch((e: unknown) => {
+            if (e instanceof StoreDeadline) late = true;
+            throw e;
+          });
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+}
+
+/** postgres.js 3.4 crashes the process when a connection closes under load unless patched
+ *  (scripts/patch-postgres.mjs, run by `npm install`): refuse to run without the patch. */
+function assertPostgresPatched(): void {
+  const root = path.resolve(path.dirname(createRequire(import.meta.url).resolve('postgres')), '..', '..');
+  const file = [path.join(root, 'src', 'connection.js'), path.join(root, 'cjs', 'src', 'connection.js')].find((f) => !fs.readFileSync(f, 'utf8').includes('meterproof patch'));
+  if (file) {
+    throw new Error(`postgres.js at ${file} is not patched against connection-loss crashes: run \`node scripts/patch-postgres.mjs\` (npm install runs it)`);
+  }
 }
 
 /** True when `e` (or an error it wraps, as drizzle does) carries SQLSTATE `code`, from either driver. */

@@ -1,7 +1,8 @@
 // RFC 9457 problem details: one error handler maps every error to application/problem+json.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { ServiceError } from '../service/errors.ts';
+import { isStoreUnavailable } from '../db/faults.ts';
+import { ServiceError, storeUnavailable } from '../service/errors.ts';
 
 export interface Problem {
   type: string;
@@ -12,8 +13,13 @@ export interface Problem {
   errors?: { path: string; message: string }[];
 }
 
+/** Seconds a client is asked to wait before retrying a 503 (RFC 9110 §10.2.3 Retry-After). */
+export const RETRY_AFTER_SECONDS = 2;
+
 export function problemResponse(c: Context, p: Problem): Response {
-  return c.body(JSON.stringify(p), p.status as 400, { 'content-type': 'application/problem+json' });
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  if (p.status === 503) headers['retry-after'] = String(RETRY_AFTER_SECONDS);
+  return c.body(JSON.stringify(p), p.status as 400, headers);
 }
 
 const TITLES: Record<number, string> = {
@@ -47,6 +53,7 @@ export function toProblem(e: unknown): Problem {
     const status = e.status;
     return { type: 'about:blank', title: TITLES[status] ?? 'Error', status, code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'HTTP_ERROR', detail: e.message || (TITLES[status] ?? 'error') };
   }
+  if (isStoreUnavailable(e)) return toProblem(storeUnavailable());
   if ((e as { code?: string })?.code === 'KEY_UNAVAILABLE') {
     return { type: 'about:blank', title: TITLES[503]!, status: 503, code: 'KEY_UNAVAILABLE', detail: (e as Error).message };
   }

@@ -10,8 +10,9 @@ import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
+import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
-import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
+import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
@@ -240,7 +241,9 @@ export class AttestService {
       // Anything else (the store failed or is unreachable): this group's items fail alone, with
       // a retryable answer; the other items of a batch keep their results.
       console.error(`attest: storing ${group.length} event(s) of chain ${cid} failed: ${describeStoreError(e)}`);
-      const failed = new ServiceError(503, 'STORE_FAILED', 'the attestation could not be stored; retry the request (if it was stored after all, the retry is answered as a replay)');
+      const failed = isStoreUnavailable(e)
+        ? storeUnavailable()
+        : new ServiceError(503, 'STORE_FAILED', 'the attestation could not be stored; retry the request (if it was stored after all, the retry is answered as a replay)');
       group.forEach((g) => (results[g.index] = failed));
     }
   }
@@ -283,15 +286,6 @@ export class AttestService {
       .orderBy(a.cursor)
       .limit(q.limit);
   }
-}
-
-/** A store error in one line: its SQLSTATE and message, without the statement or its parameters
- *  (drizzle's error message repeats both, i.e. whole bundles). */
-function describeStoreError(e: unknown): string {
-  const inner = (e as { cause?: unknown } | null)?.cause ?? e;
-  const code = (inner as { code?: unknown } | null)?.code;
-  const msg = inner instanceof Error ? inner.message : String(inner);
-  return `${typeof code === 'string' ? `[${code}] ` : ''}${msg.split('\n')[0]!.slice(0, 300)}`;
 }
 
 const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);

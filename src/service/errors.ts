@@ -34,3 +34,5 @@ export function invalidInput(e: ZodError, code: string, message: string, prefix:
   if (nfc.length) return new ServiceError(400, 'NOT_NFC', 'identifiers must be in Unicode normalization form C (NFC)', zodIssues({ issues: nfc } as ZodError, prefix));
   return new ServiceError(400, code, message, zodIssues(e, prefix));
 }
+/** The database is unreachable, stopped, overloaded or too slow: retry later (Retry-After). */
+export const storeUnavailable = () => new ServiceError(503, 'STORE_UNAVAILABLE', 'the store is unavailable; retry later');

@@ -2,6 +2,7 @@
 // Nothing secret is ever logged: no headers, no request bodies, no SQL statements or parameters
 // (a driver error is reduced to its SQLSTATE and the first line of its message), no key hashes.
 import pino from 'pino';
+import { describeStoreError, isStoreError, storeErrorCode } from '../db/faults.ts';
 
 export type Logger = pino.Logger;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -30,6 +31,12 @@ export const silentLogger = (): Logger => pino({ level: 'silent' });
  * cause), and the stack frames (code locations only).
  */
 export function errorFields(e: unknown): { type: string; code?: string; message: string; stack?: string } {
+  // a store error's text can hold the statement, its parameters and quoted values (a key hash):
+  // its SQLSTATE (or driver code) and class only
+  if (isStoreError(e)) {
+    const code = storeErrorCode(e);
+    return { type: 'StoreError', ...(code ? { code } : {}), message: describeStoreError(e) };
+  }
   let inner: unknown = e;
   for (let i = 0; i < 5 && inner instanceof Error && inner.cause !== undefined; i++) inner = inner.cause;
   const message = (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.slice(0, 300);

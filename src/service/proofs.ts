@@ -7,6 +7,7 @@ import type { BillingProof, FullBundle } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { PROOF_CHANNEL, type Notifier } from '../db/notify.ts';
 import { type Metrics, since } from './metrics.ts';
+import { describeStoreError, isStoreError } from '../db/faults.ts';
 
 export const MAX_ATTEMPTS = 12;
 
@@ -120,26 +121,34 @@ export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts
   const pollMs = opts.pollMs ?? 100;
   let stopped = false;
   let wake: (() => void) | null = null;
+  let failures = 0;
+  const pause = (ms: number) =>
+    new Promise<void>((r) => {
+      const t = setTimeout(r, ms);
+      wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    }).finally(() => (wake = null));
   const loop = async () => {
     while (!stopped) {
-      let ids: string[] = [];
+      let rows: (typeof schema.attestations.$inferSelect)[] = [];
       try {
-        ids = await queue.claim(concurrency, id);
+        const ids = await queue.claim(concurrency, id);
+        if (ids.length) rows = await db.select().from(schema.attestations).where(inArray(schema.attestations.id, ids));
+        failures = 0;
       } catch (e) {
+        // the store is down or slow: back off (up to 5 s) and try again; claimed jobs not read
+        // here are claimed again when their lease ends
+        failures++;
         opts.onError?.(e);
-      }
-      if (!ids.length) {
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, pollMs);
-          wake = () => {
-            clearTimeout(t);
-            r();
-          };
-        });
-        wake = null;
+        await pause(Math.min(5000, pollMs * 2 ** failures));
         continue;
       }
-      const rows = await db.select().from(schema.attestations).where(inArray(schema.attestations.id, ids));
+      if (!rows.length) {
+        await pause(pollMs);
+        continue;
+      }
       await Promise.all(
         rows.map(async (row) => {
           const started = performance.now();
@@ -150,7 +159,9 @@ export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts
             opts.metrics?.proofs.inc({ outcome: 'proved' });
           } catch (e) {
             opts.onError?.(e);
-            const final = await queue.fail(row.id, e instanceof Error ? e.message : String(e)).catch((f: unknown) => void opts.onError?.(f));
+            // a store error's text can hold the statement and its parameters: its SQLSTATE only
+            const reason = isStoreError(e) ? describeStoreError(e) : e instanceof Error ? e.message : String(e);
+            const final = await queue.fail(row.id, reason).catch((f: unknown) => void opts.onError?.(f));
             opts.metrics?.proofs.inc({ outcome: final ? 'failed' : 'retry' });
           }
         }),
