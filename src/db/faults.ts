@@ -123,3 +123,29 @@ export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * A transaction that must begin within `ms`: `open(body)` starts it through the driver (which may
+ * first wait for a connection, or for PGlite's one transaction at a time). If it has not begun
+ * by then, the caller gets StoreDeadline, and should it begin later, `body` is not run (the
+ * transaction throws at once and is rolled back). Once begun, its statements have their own bounds.
+ */
+export function transactionWithin<Tx, R>(ms: number, open: (body: (tx: Tx) => Promise<R>) => Promise<R>, body: (tx: Tx) => Promise<R>): Promise<R> {
+  let late = false;
+  let started = false;
+  const run = open((tx) => {
+    started = true;
+    if (late) throw new StoreDeadline(ms);
+    return body(tx);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const acquire = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      if (started) return;
+      late = true;
+      reject(new StoreDeadline(ms));
+    }, ms);
+    timer.unref();
+  });
+  return Promise.race([run, acquire]).finally(() => clearTimeout(timer));
+}

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -15,7 +15,7 @@ import postgres from 'postgres';
 import * as schema from './schema.ts';
 import { type Notifier, localNotifier, postgresNotifier } from './notify.ts';
 import { acquireStoreLock } from './store-lock.ts';
-import { StoreDeadline, withDeadline } from './faults.ts';
+import { StoreDeadline, transactionWithin, withDeadline } from './faults.ts';
 
 export { schema };
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -192,24 +192,8 @@ function bounded<T extends object>(client: T, deadlineMs: number): T {
       if (prop === 'begin') {
         const begin = (target as { begin: Begin }).begin;
         return (...args: unknown[]) => {
-          const fn = args.at(-1) as (tx: object) => unknown;
-          let late = false;
-          let started = false;
-          const run = begin.call(target, ...args.slice(0, -1), (tx: object) => {
-            started = true;
-            if (late) throw new StoreDeadline(deadlineMs);
-            return fn(bounded(tx, deadlineMs));
-          });
-          let timer: NodeJS.Timeout | undefined;
-          const acquire = new Promise<never>((_, reject) => {
-            timer = setTimeout(() => {
-              if (started) return;
-              late = true;
-              reject(new StoreDeadline(deadlineMs));
-            }, deadlineMs);
-            timer.unref();
-          });
-          return Promise.race([run, acquire]).finally(() => clearTimeout(timer));
+          const fn = args.at(-1) as (tx: object) => Promise<unknown>;
+          return transactionWithin(deadlineMs, (body) => begin.call(target, ...args.slice(0, -1), body), (tx: object) => fn(bounded(tx, deadlineMs)));
         };
       }
       return Reflect.get(target, prop, receiver) as unknown;
@@ -217,27 +201,19 @@ function bounded<T extends object>(client: T, deadlineMs: number): T {
   });
 }
 
-/** PGlite as drizzle gets it: every statement and transaction under the deadline. PGlite runs
- *  statements one at a time in this process and cannot cancel one: a statement past its deadline
- *  finishes in the background, the caller gets StoreDeadline. */
-function boundedPglite(pg: PGlite, deadlineMs: number): PGlite {
+/** PGlite as drizzle gets it: every statement under the deadline, and a transaction must start
+ *  within it (PGlite runs one transaction at a time). PGlite runs in this process and cannot
+ *  cancel a statement: one past its deadline finishes in the background, the caller gets
+ *  StoreDeadline; a transaction that starts after its caller gave up does nothing. */
+function boundedPglite<T extends Pick<PGlite, 'query'>>(pg: T, deadlineMs: number): T {
   return new Proxy(pg, {
     get(target, prop, receiver) {
       if (prop === 'query') {
         return (...args: Parameters<PGlite['query']>) => withDeadline(target.query(...args), deadlineMs);
       }
       if (prop === 'transaction') {
-        return (fn: Parameters<PGlite['transaction']>[0]) => {
-          let late = false;
-          const run = target.transaction((tx) => {
-            if (late) throw new StoreDeadline(deadlineMs);
-            return fn(tx);
-          });
-          return withDeadline(run, deadlineMs).catch((e: unknown) => {
-            if (e instanceof StoreDeadline) late = true;
-            throw e;
-          });
-        };
+        return <R>(fn: (tx: Transaction) => Promise<R>) =>
+          transactionWithin(deadlineMs, (body: (tx: Transaction) => Promise<R>) => (target as unknown as PGlite).transaction(body), (tx) => fn(boundedPglite(tx, deadlineMs)));
       }
       return Reflect.get(target, prop, receiver) as unknown;
     },
