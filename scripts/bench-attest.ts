@@ -19,8 +19,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { ED25519_SIGNER, generateEd25519, nodeEd25519Signer, sodiumEd25519Signer } from '../src/core/ed25519.ts';
 import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
+import { machineLine, signingLine } from './machine.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -212,19 +212,6 @@ const event = (runId: string) => {
   };
 };
 
-function signingRate(make: (seed: Uint8Array) => ((m: Uint8Array) => Uint8Array) | null): number {
-  const sign = make(generateEd25519().seed);
-  if (!sign) return NaN;
-  const msg = Buffer.alloc(400, 7);
-  const t0 = performance.now();
-  let n = 0;
-  while (performance.now() - t0 < 2000) {
-    sign(msg);
-    n++;
-  }
-  return (n / (performance.now() - t0)) * 1000;
-}
-
 async function main() {
   const name = `mp_bench_${Date.now().toString(36)}`;
   const baseUrl = new URL(BASE);
@@ -345,8 +332,7 @@ async function main() {
       results.push(`/v1/attest/batch${minimal ? ' (Prefer: return=minimal)' : ''}, ${size} events per request, ${conc} connections: ${figures} per request`);
       results.push(`  ${cpu}`);
     }
-    const rates = `node:crypto ${signingRate(nodeEd25519Signer).toFixed(0)}/s, libsodium ${signingRate(sodiumEd25519Signer).toFixed(0)}/s`;
-    results.push(`raw Ed25519 signing (one core, same run): ${rates}; the server signs with ${ED25519_SIGNER}`);
+    results.push(signingLine());
   } finally {
     server.kill('SIGTERM');
     await new Promise((r) => server.once('exit', r));
@@ -355,8 +341,7 @@ async function main() {
     fs.rmSync(dataDir, { recursive: true, force: true });
     for (const c of open) c.close();
   }
-  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`machine: ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}; PostgreSQL via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
+  console.log(`${machineLine()}; PostgreSQL via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
   for (const r of results) console.log(r);
 }
 

@@ -2,7 +2,7 @@
 // TypeScript exactly as circuits/billing.circom computes them, plus the circuit's witness input.
 // Poseidon is circomlibjs's (the reference of circomlib's poseidon.circom); its wasm is built once.
 import { randomBytes } from 'node:crypto';
-import { buildPoseidon, type Poseidon } from 'circomlibjs';
+import type { Poseidon } from 'circomlibjs';
 import {
   BN128_P,
   bindingHashInputs,
@@ -20,7 +20,8 @@ import type { MeterEvent, TariffSnapshot } from './schemas.ts';
 let poseidonPromise: Promise<Poseidon> | undefined;
 
 function getPoseidon(): Promise<Poseidon> {
-  poseidonPromise ??= buildPoseidon().catch((e: unknown) => {
+  // circomlibjs is imported on first use (it takes a few hundred ms to load)
+  poseidonPromise ??= import('circomlibjs').then((m) => m.buildPoseidon()).catch((e: unknown) => {
     poseidonPromise = undefined; // let a later call retry
     throw e;
   });

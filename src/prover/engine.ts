@@ -1,8 +1,8 @@
 // One proving engine: the proving key parsed and the circuit's witness calculator built once,
 // proofs made from memory by groth16-prove.ts (no file reads, no zkey parsing per proof). Used
 // in-process and inside each pool worker.
-import * as snarkjs from 'snarkjs';
-import { WitnessCalculatorBuilder } from 'circom_runtime';
+// snarkjs and circom_runtime are imported when an engine is built: a worker pool's parent
+// thread (which only imports WitnessError from here) never loads them.
 import { groth16Prove, readProvingKey, witnessOf, type ProvingCurve } from './groth16-prove.ts';
 
 /** A snarkjs Groth16 proof object (affine coordinates as decimal strings). */
@@ -44,6 +44,7 @@ export class WitnessError extends Error {
 export async function useSingleThreadCurve(): Promise<void> {
   const g = globalThis as { curve_bn128?: unknown };
   if (g.curve_bn128) return;
+  const snarkjs = await import('snarkjs');
   g.curve_bn128 = await snarkjs.curves.getCurveFromName('bn128', { singleThread: true });
 }
 
@@ -57,6 +58,7 @@ function lastAssertion(e: unknown): string {
 export async function createEngine(keys: ProvingKeys, opts: { singleThreadCurve?: boolean } = {}): Promise<ProvingEngine> {
   if (opts.singleThreadCurve) await useSingleThreadCurve();
   // the global curve when one is set (the single-thread one above), else snarkjs's shared default
+  const [snarkjs, { WitnessCalculatorBuilder }] = await Promise.all([import('snarkjs'), import('circom_runtime')]);
   const g = globalThis as { curve_bn128?: unknown };
   const curve = (g.curve_bn128 ?? (await snarkjs.curves.getCurveFromName('bn128'))) as unknown as ProvingCurve;
   const pk = readProvingKey(keys.zkey);

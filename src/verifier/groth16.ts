@@ -1,14 +1,19 @@
 // Groth16 verification of bn128-poseidon8-v1 proofs (snarkjs), fail-closed: malformed keys,
 // signals or proofs give false, never an exception. No key files, no worker threads of ours: the
 // open verifier can use this without loading the prover.
-import * as snarkjs from 'snarkjs';
+import type * as Snarkjs from 'snarkjs';
 import { BN128_P } from '../core/field.ts';
+
+/** snarkjs, loaded on first use: it takes a few hundred ms to load, which a server that has not
+ *  been asked to verify a proof (or a verifier given a bundle without one) need not spend. */
+let snarkjsModule: Promise<typeof Snarkjs> | undefined;
+const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
 
 /** The bn128 base field modulus q: proof point coordinates live in F_q. */
 export const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
 
 const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
-const silent: snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const silent: Snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 function below(v: unknown, modulus: bigint): v is string {
   return typeof v === 'string' && DECIMAL.test(v) && BigInt(v) < modulus;
@@ -37,6 +42,7 @@ function wellFormed(vkey: unknown, publicSignals: unknown, proof: unknown): bool
 export async function verifyGroth16(vkey: unknown, publicSignals: unknown, proof: unknown): Promise<boolean> {
   try {
     if (!wellFormed(vkey, publicSignals, proof)) return false;
+    const snarkjs = await loadSnarkjs();
     return (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
   } catch {
     return false;
