@@ -14,7 +14,10 @@
 //   2. nextWrite() with no socket drops the buffered bytes and settles what is waiting on them;
 //   3. closed() forgets the write timer and the buffered bytes, so a reconnect starts clean;
 //   4. releasing a reserved connection that closed meanwhile does not put it back in the pool's
-//      `open` queue (the pool already took it back when it closed).
+//      `open` queue (the pool already took it back when it closed);
+//   5. a connection that dies while fetching the array types (what every new connection does
+//      first) fails the query waiting for it instead of leaving an unhandled rejection, which
+//      ends the process.
 // src/db/index.ts refuses to use an unpatched postgres.js.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -62,6 +65,16 @@ const EDITS = {
 `,
     ],
     [
+      `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return fetchArrayTypes()
+      }`,
+      `      if (needsTypes) {
+        initial.reserve && (initial = null)
+        return fetchArrayTypes().catch(errored) // ${MARKER} (5): the connection died meanwhile
+      }`,
+    ],
+    [
       `    incomings = null
     clearImmediate(nextWriteTimer)
     socket.removeListener('data', data)`,
@@ -94,12 +107,14 @@ export function patchPostgres(dir = postgresRoot()) {
     for (const [file, edits] of Object.entries(EDITS)) {
       const p = path.join(dir, sub, file);
       if (!fs.existsSync(p)) continue;
-      let text = fs.readFileSync(p, 'utf8');
-      if (text.includes(MARKER)) continue;
+      const before = fs.readFileSync(p, 'utf8');
+      let text = before;
       for (const [from, to] of edits) {
+        if (text.includes(to)) continue; // applied by an earlier run
         if (!text.includes(from)) throw new Error(`${p}: the code to patch is not there (postgres ${version}); review scripts/patch-postgres.mjs`);
         text = text.replace(from, to);
       }
+      if (text === before) continue;
       fs.writeFileSync(p, text);
       changed++;
     }

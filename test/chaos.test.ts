@@ -151,7 +151,7 @@ describe.skipIf(!!unavailable)(`database faults under load (private PostgreSQL c
       timed('admin list (down)', 'GET', '/v1/admin/tenants', undefined, 'server-test-admin-token-0123456789abcdef'),
     ]);
     for (const o of down) {
-      expect(o.status, o.what).toBe(503);
+      expect(o.status, `${o.what}; server output:\n${server.output().slice(-3000)}`).toBe(503);
       expect(o.code, o.what).toBe('STORE_UNAVAILABLE');
       expect(o.body.type, o.what).toBeTruthy();
       expect(o.headers!.get('content-type'), o.what).toBe('application/problem+json');

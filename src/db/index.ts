@@ -228,7 +228,7 @@ function boundedPglite<T extends Pick<PGlite, 'query'>>(pg: T, deadlineMs: numbe
  *  (scripts/patch-postgres.mjs, run by `npm install`): refuse to run without the patch. */
 function assertPostgresPatched(): void {
   const root = path.resolve(path.dirname(createRequire(import.meta.url).resolve('postgres')), '..', '..');
-  const file = [path.join(root, 'src', 'connection.js'), path.join(root, 'cjs', 'src', 'connection.js')].find((f) => !fs.readFileSync(f, 'utf8').includes('meterproof patch'));
+  const file = [path.join(root, 'src', 'connection.js'), path.join(root, 'cjs', 'src', 'connection.js')].find((f) => !fs.readFileSync(f, 'utf8').includes('meterproof patch (5)'));
   if (file) {
     throw new Error(`postgres.js at ${file} is not patched against connection-loss crashes: run \`node scripts/patch-postgres.mjs\` (npm install runs it)`);
   }
