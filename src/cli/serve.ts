@@ -12,7 +12,7 @@ import { StoreLockedError } from '../db/store-lock.ts';
 import { createApp } from '../http/app.ts';
 import { buildContainer } from '../service/container.ts';
 import { startProofWorker } from '../service/proofs.ts';
-import { createProveFn } from '../service/prove.ts';
+import type { createProveFn } from '../service/prove.ts';
 import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
 import { terminateCurve } from '../verifier/groth16.ts';
@@ -109,11 +109,19 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   const log = container.deps.log as LogService;
   await log.init();
   const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: logErrors(logger, 'log sequencer round failed') });
-  const prove = cfg.PROVER_WORKERS > 0 ? await createProveFn(container.keys, { workers: cfg.PROVER_WORKERS }) : null;
-  const worker = prove
-    ? startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: logErrors(logger, 'proof job failed'), metrics: container.metrics })
-    : null;
+  // The prover (its threads load the proving key and build the curve, ~2 s) starts once the
+  // server listens: proofs are asynchronous, so nothing waits for it; jobs queue meanwhile.
+  let prove: Awaited<ReturnType<typeof createProveFn>> | null = null;
+  let worker: ReturnType<typeof startProofWorker> | null = null;
   let draining = false;
+  const startProver = async () => {
+    if (cfg.PROVER_WORKERS === 0) return;
+    const { createProveFn } = await import('../service/prove.ts');
+    prove = await createProveFn(container.keys, { workers: cfg.PROVER_WORKERS });
+    if (draining) return;
+    worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: logErrors(logger, 'proof job failed'), metrics: container.metrics });
+  };
+  let proverStarted: Promise<void> = Promise.resolve();
   await container.waiters.listening();
   const app = createApp({
     ...container.deps,
@@ -126,6 +134,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     },
   });
   const server = serveHttp({ fetch: app.fetch, port: cfg.PORT, hostname: cfg.HOST }, (info) => {
+    proverStarted = startProver().catch(logErrors(logger, 'the prover did not start'));
     logger.info(
       {
         port: info.port,
@@ -148,8 +157,9 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   await container.waiters.close();
   await drainServer(server, DRAIN_TIMEOUT_MS);
   await container.attest.writer.idle();
-  await worker?.stop();
-  await prove?.close();
+  await proverStarted;
+  await (worker as ReturnType<typeof startProofWorker> | null)?.stop();
+  await (prove as Awaited<ReturnType<typeof createProveFn>> | null)?.close();
   await sequencer.stop();
   await database.close();
   // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
@@ -167,6 +177,7 @@ export async function cmdWorker(_argv: string[]): Promise<number> {
   const database = await open(cfg);
   const container = await buildContainer({ database, dataDir: cfg.DATA_DIR, adminToken: adminToken(cfg).token, zk: await zkParts(), signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY') });
   const workers = Math.max(1, cfg.PROVER_WORKERS);
+  const { createProveFn } = await import('../service/prove.ts');
   const prove = await createProveFn(container.keys, { workers });
   const logger = createLogger({ level: cfg.LOG_LEVEL });
   const worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: workers, onError: logErrors(logger, 'proof job failed') });
