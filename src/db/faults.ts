@@ -99,12 +99,6 @@ export function describeStoreError(e: unknown): string {
   return `store error ${code} (${CLASSES[code.slice(0, 2)] ?? 'other'})`;
 }
 
-/** What to log about any error: a store error described as above, anything else with its stack. */
-export function loggable(e: unknown): string {
-  if (isStoreError(e)) return describeStoreError(e);
-  return e instanceof Error ? (e.stack ?? e.message) : String(e);
-}
-
 /** The error a statement is rejected with when it has not answered within its deadline. */
 export class StoreDeadline extends Error {
   readonly code = 'STORE_DEADLINE';
