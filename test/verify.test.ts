@@ -46,7 +46,7 @@ describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
 
   it('turns an exception inside a check into INTERNAL_ERROR (fail closed)', async () => {
     const zk = {
-      verifyGroth16: async () => true,
+      verifyProof: async () => {},
       bindingCommitments: async () => {
         throw new Error('boom');
       },

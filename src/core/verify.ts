@@ -45,7 +45,10 @@ const skip = (reason: string): Skip => ({ skipped: reason });
 export const REDACTED = 'redacted';
 
 export interface ZkVerifier {
-  verifyGroth16(vkey: Record<string, unknown>, publicSignals: string[], proof: Groth16Proof): Promise<boolean>;
+  /** Groth16 check of `proof` for `publicSignals` under the verification key of binding version
+   *  `binding` (the verifier's pinned key; `trustKey` is the trust material's, if any). Throws
+   *  VerificationError: VKEY_NOT_PINNED, VKEY_INVALID, PROOF_MALFORMED or PROOF_INVALID. */
+  verifyProof(binding: string, trustKey: Record<string, unknown> | undefined, publicSignals: string[], proof: Groth16Proof): Promise<void>;
   bindingCommitments(args: {
     event: MeterEvent;
     tariff: TariffSnapshot;
@@ -313,11 +316,9 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     await run('proof', async () => {
       if (!bp) return skip('no billing_proof');
       if (!proofOk) throw new VerificationError('PROOF_INVALID', 'the proof statement is not authentic');
-      if (!trust.verification_key) throw new VerificationError('TRUST_MATERIAL_MISSING', 'no verification key in the trust material');
       if (!opts.zk) return skip('no ZK verifier configured');
       const ps = bp.statement;
-      const ok = await opts.zk.verifyGroth16(trust.verification_key, [ps.binding_commitment, ps.charge_micros, ps.tariff_commitment], bp.proof);
-      if (!ok) throw new VerificationError('PROOF_INVALID', 'Groth16 proof does not verify for the signed public signals');
+      await opts.zk.verifyProof(ps.binding, trust.verification_key, [ps.binding_commitment, ps.charge_micros, ps.tariff_commitment], bp.proof);
     });
 
     const receipt = bundle.receipt;

@@ -1,52 +1,119 @@
-// Groth16 verification of bn128-poseidon8-v1 proofs (snarkjs), fail-closed: malformed keys,
-// signals or proofs give false, never an exception. No key files, no worker threads of ours: the
-// open verifier can use this without loading the prover.
+// Groth16 verification of bn128 proofs (snarkjs's pairing check), fail-closed: a malformed or
+// degenerate key, a non-canonical signal or point, gives a coded failure, never an exception. No
+// key files, no worker threads of ours: the open verifier can use this without loading the prover.
+// Which key is trusted for which binding version is vkeys.ts's job; this checks any key it is given.
 import type * as Snarkjs from 'snarkjs';
 import { BN128_P } from '../core/field.ts';
+import { coordinate, g1, g2, loadSnarkjs, PointError } from './bn254.ts';
+export { BN128_Q } from './bn254.ts';
 
-/** snarkjs, loaded on first use: it takes a few hundred ms to load, which a server that has not
- *  been asked to verify a proof (or a verifier given a bundle without one) need not spend. */
-let snarkjsModule: Promise<typeof Snarkjs> | undefined;
-const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
-
-/** The bn128 base field modulus q: proof point coordinates live in F_q. */
-export const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
-
-const DECIMAL = /^(0|[1-9][0-9]{0,77})$/;
 const silent: Snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
+/** Largest nPublic accepted (a key is trust material, but need not be trusted to be small). */
+const MAX_PUBLIC = 1024;
 
-function below(v: unknown, modulus: bigint): v is string {
-  return typeof v === 'string' && DECIMAL.test(v) && BigInt(v) < modulus;
+export type Groth16Code = 'VKEY_INVALID' | 'PROOF_MALFORMED' | 'PROOF_INVALID';
+export interface Groth16Failure {
+  readonly code: Groth16Code;
+  readonly reason: string;
 }
 
-const isArray = (v: unknown, n: number): v is unknown[] => Array.isArray(v) && v.length === n;
-const g1 = (p: unknown): boolean => isArray(p, 3) && p.every((c) => below(c, BN128_Q));
-const g2 = (p: unknown): boolean => isArray(p, 3) && p.every((c) => isArray(c, 2) && c.every((x) => below(x, BN128_Q)));
+const record = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Shape of a snarkjs Groth16 bn128 verification key and proof, and canonical public signals. */
-function wellFormed(vkey: unknown, publicSignals: unknown, proof: unknown): boolean {
-  if (typeof vkey !== 'object' || vkey === null || typeof proof !== 'object' || proof === null) return false;
-  const vk = vkey as Record<string, unknown>;
-  const pf = proof as Record<string, unknown>;
-  if (vk.protocol !== 'groth16' || vk.curve !== 'bn128' || typeof vk.nPublic !== 'number') return false;
-  const n = vk.nPublic;
-  if (!Number.isSafeInteger(n) || n < 0 || !isArray(vk.IC, n + 1) || !vk.IC.every(g1)) return false;
-  if (!g1(vk.vk_alpha_1) || !g2(vk.vk_beta_2) || !g2(vk.vk_gamma_2) || !g2(vk.vk_delta_2)) return false;
-  if (!isArray(publicSignals, n) || !publicSignals.every((s) => below(s, BN128_P))) return false;
-  if (pf.protocol !== undefined && pf.protocol !== 'groth16') return false;
-  if (pf.curve !== undefined && pf.curve !== 'bn128') return false;
-  return g1(pf.pi_a) && g2(pf.pi_b) && g1(pf.pi_c);
+/**
+ * The reason `vkey` is not a usable snarkjs Groth16 bn128 key, or null: every point canonical
+ * affine, on the curve, in the order-r subgroup and not the identity, and γ ≠ δ (with γ = δ the
+ * proof A = α, B = β, C = −Σ aᵢ·ICᵢ verifies any public signals, no secret needed).
+ */
+export async function verificationKeyProblem(vkey: unknown): Promise<string | null> {
+  if (!record(vkey)) return 'the verification key is not an object';
+  if (vkey.protocol !== 'groth16' || vkey.curve !== 'bn128') return 'not a Groth16 bn128 verification key';
+  const n = vkey.nPublic;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > MAX_PUBLIC) return 'nPublic is not a small non-negative integer';
+  if (!Array.isArray(vkey.IC) || vkey.IC.length !== n + 1) return `IC does not hold nPublic + 1 = ${n + 1} points`;
+  try {
+    g1(vkey.vk_alpha_1, 'vk_alpha_1');
+    vkey.IC.forEach((p, i) => g1(p, `IC[${i}]`));
+    await g2(vkey.vk_beta_2, 'vk_beta_2');
+    const gamma = await g2(vkey.vk_gamma_2, 'vk_gamma_2');
+    const delta = await g2(vkey.vk_delta_2, 'vk_delta_2');
+    if (gamma.x[0] === delta.x[0] && gamma.x[1] === delta.x[1] && gamma.y[0] === delta.y[0] && gamma.y[1] === delta.y[1]) {
+      return 'vk_gamma_2 equals vk_delta_2 (a degenerate key under which any signals verify)';
+    }
+  } catch (e) {
+    if (e instanceof PointError) return e.message;
+    throw e;
+  }
+  return null;
+}
+
+/** The reason `proof` is not a canonical proof (points as bn254.ts accepts them), or null. */
+async function proofProblem(proof: unknown): Promise<string | null> {
+  if (!record(proof)) return 'the proof is not an object';
+  if (proof.protocol !== undefined && proof.protocol !== 'groth16') return 'not a Groth16 proof';
+  if (proof.curve !== undefined && proof.curve !== 'bn128') return 'not a bn128 proof';
+  try {
+    g1(proof.pi_a, 'pi_a');
+    await g2(proof.pi_b, 'pi_b');
+    g1(proof.pi_c, 'pi_c');
+  } catch (e) {
+    if (e instanceof PointError) return e.message;
+    throw e;
+  }
+  return null;
+}
+
+/** The reason `signals` are not nPublic canonical elements of F_r, or null. */
+function signalsProblem(signals: unknown, n: number): string | null {
+  if (!Array.isArray(signals) || signals.length !== n) return `expected ${n} public signals`;
+  for (const [i, s] of signals.entries()) {
+    try {
+      if (coordinate(s, `public signal ${i}`) >= BN128_P) return `public signal ${i} is not below the scalar field modulus r`;
+    } catch (e) {
+      if (e instanceof PointError) return e.message;
+      throw e;
+    }
+  }
+  return null;
+}
+
+declare const checked: unique symbol;
+/** A key that verificationKeyProblem found nothing wrong with (vkeys.ts checks each pinned key once). */
+export type CheckedKey = Readonly<Record<string, unknown>> & { readonly nPublic: number; readonly [checked]: true };
+
+/** `checkGroth16` for a key already checked: PROOF_MALFORMED or PROOF_INVALID, never throws. */
+export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof: unknown): Promise<Groth16Failure | null> {
+  try {
+    const signals = signalsProblem(publicSignals, vkey.nPublic);
+    if (signals) return { code: 'PROOF_INVALID', reason: signals };
+    const malformed = await proofProblem(proof);
+    if (malformed) return { code: 'PROOF_MALFORMED', reason: malformed };
+    const snarkjs = await loadSnarkjs();
+    const ok = (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
+    return ok ? null : { code: 'PROOF_INVALID', reason: 'the Groth16 pairing check fails for these public signals' };
+  } catch (e) {
+    return { code: 'PROOF_INVALID', reason: `unverifiable: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/**
+ * null iff `proof` is a valid Groth16 proof for `publicSignals` under `vkey`, else the failure:
+ * VKEY_INVALID (the key), PROOF_MALFORMED (a point not canonical, off the curve, the identity or
+ * outside the subgroup), PROOF_INVALID (signals, or the pairing check). Never throws.
+ */
+export async function checkGroth16(vkey: unknown, publicSignals: unknown, proof: unknown): Promise<Groth16Failure | null> {
+  let keyProblem: string | null;
+  try {
+    keyProblem = await verificationKeyProblem(vkey);
+  } catch (e) {
+    keyProblem = `unusable: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (keyProblem) return { code: 'VKEY_INVALID', reason: keyProblem };
+  return checkProof(vkey as CheckedKey, publicSignals, proof);
 }
 
 /** true iff `proof` is a valid Groth16 proof for `publicSignals` under `vkey`. Never throws. */
 export async function verifyGroth16(vkey: unknown, publicSignals: unknown, proof: unknown): Promise<boolean> {
-  try {
-    if (!wellFormed(vkey, publicSignals, proof)) return false;
-    const snarkjs = await loadSnarkjs();
-    return (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
-  } catch {
-    return false;
-  }
+  return (await checkGroth16(vkey, publicSignals, proof)) === null;
 }
 
 /** Stops snarkjs's bn128 worker threads (started by its first proof or verification) so the

@@ -1,11 +1,16 @@
-// Groth16 verification of bn128-poseidon8-v1 proofs and the commitment recomputation, wired
-// into the core verify algorithm. Loads no proving key and starts no prover.
+// Groth16 verification of billing proofs and the commitment recomputation, wired into the core
+// verify algorithm: the proof is checked under the verifier's pinned key of its binding version
+// (vkeys.ts), its points as bn254.ts accepts them. Loads no proving key and starts no prover.
 import { bindingCommitments } from '../core/commitment.ts';
-import type { ZkVerifier } from '../core/verify.ts';
-import { terminateCurve, verifyGroth16 } from './groth16.ts';
+import { VerificationError, type ZkVerifier } from '../core/verify.ts';
+import { checkProof, terminateCurve } from './groth16.ts';
+import { verificationKeyFor } from './vkeys.ts';
 
 export const zkVerifier: ZkVerifier = {
-  verifyGroth16: (vkey, publicSignals, proof) => verifyGroth16(vkey, publicSignals, proof),
+  async verifyProof(binding, trustKey, publicSignals, proof) {
+    const failure = await checkProof(await verificationKeyFor(binding, trustKey), publicSignals, proof);
+    if (failure) throw new VerificationError(failure.code, failure.reason);
+  },
   bindingCommitments,
 };
 
