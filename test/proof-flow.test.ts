@@ -3,6 +3,7 @@ import { verifyBundle } from '../src/core/verify.ts';
 import { startProofWorker, type ProveFn } from '../src/service/proofs.ts';
 import { createProveFn } from '../src/service/prove.ts';
 import { redact, verify } from '../src/verifier/index.ts';
+import { rerandomize } from './support/bn254.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 import { expectedCodes, generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
@@ -59,6 +60,26 @@ describe('asynchronous Groth16 proofs', () => {
     expect(off.checks).toEqual(rep.checks);
   });
 
+  it('a re-randomized proof (Groth16 is malleable) verifies as the same attestation: same receipt, statement digest and checks, API and offline', async () => {
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    const again = structuredClone(proved);
+    again.attestation.billing_proof.proof = rerandomize(proved.attestation.billing_proof.proof, trust.verification_key.vk_delta_2, 7n, 11n);
+    for (const k of ['pi_a', 'pi_b', 'pi_c']) expect(again.attestation.billing_proof.proof[k]).not.toEqual(proved.attestation.billing_proof.proof[k]);
+    expect(proved.receipt).toBeTruthy();
+    const original = await verify(proved, trust, { profile: 'strict' });
+    const rerandomized = await verify(again, trust, { profile: 'strict' });
+    expect(original.valid).toBe(true);
+    expect(rerandomized.valid).toBe(true);
+    expect(rerandomized.statement_digest).toBe(original.statement_digest);
+    expect(rerandomized.checks).toEqual(original.checks);
+    const api = (await s.call('POST', '/v1/verify', { token: null, body: again })).body;
+    expect(api).toMatchObject({ valid: true, statement_digest: original.statement_digest });
+    // the service knows the attestation by its statement digest, whichever proof a holder shows
+    const stored = await s.call('GET', `/v1/attestations/${original.statement_digest!.slice('sha256:'.length)}`, { token: key });
+    expect(stored.status).toBe(200);
+    expect(stored.body.attestation.statement).toEqual(again.attestation.statement);
+  });
+
   it('a redacted bundle still verifies: signature, proof, tariff commitment against the published version', async () => {
     await s.call('POST', '/v1/admin/tariffs', { body: graduatedTariff });
     const ref = { tariff_id: graduatedTariff.tariff_id, tariff_version: graduatedTariff.tariff_version };
@@ -82,7 +103,7 @@ describe('asynchronous Groth16 proofs', () => {
 
   it('rejects every mutation of the proof part', async () => {
     const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
-    const onlyProof = generateMutations(proved, () => ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'KEY_UNKNOWN']).filter((m) =>
+    const onlyProof = generateMutations(proved, () => ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'PROOF_MALFORMED', 'KEY_UNKNOWN']).filter((m) =>
       m.desc.includes('attestation.billing_proof'),
     );
     expect(onlyProof.length).toBeGreaterThan(30);

@@ -46,7 +46,8 @@ export const PublishedTariff = z.strictObject({
 
 export const TrustMaterial = z.strictObject({
   jwks: Jwks,
-  /** snarkjs Groth16 verification key JSON of bn128-poseidon8-v1. */
+  /** snarkjs Groth16 verification key JSON. Optional: the open verifier pins the key of each
+   *  binding version by digest and checks proofs under its own copy; a key here must be a pinned one. */
   verification_key: z.record(z.string(), z.unknown()).optional(),
   log: z
     .strictObject({

@@ -8,7 +8,7 @@ import { VerificationError } from '../core/verify.ts';
 import { type CheckedKey, verificationKeyProblem } from './groth16.ts';
 import v1 from '../../keys/verification_key.json' with { type: 'json' };
 
-interface Pin {
+export interface Pin {
   /** `sha256:` + hex of SHA-256 over the RFC 8785 form of the key. */
   readonly digest: string;
   /** The key itself, as committed in keys/ (the verifier's own copy). */
@@ -16,7 +16,7 @@ interface Pin {
 }
 
 /** Binding version → its pinned verification key. One line per version. */
-export const PINNED_VKEYS: Readonly<Record<string, Pin>> = Object.freeze({
+export const PINNED_VKEYS: Readonly<Record<string, Pin>> = deepFreeze({
   'bn128-poseidon8-v1': { digest: 'sha256:6243ee39675f5f31793428571233ae5b0b5cce7f96628e65cfbc0415a27bc9a5', key: v1 },
 });
 
@@ -28,11 +28,11 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-/** Each pinned key, checked (digest and points) the first time it is needed. */
-const checked = new Map<string, Promise<CheckedKey>>();
+/** Each pinned key, checked the first time it is needed: digest, then points. */
+const checked = new WeakMap<Pin, Promise<CheckedKey>>();
 
 async function checkPinned(binding: string, pin: Pin): Promise<CheckedKey> {
-  const key = deepFreeze(structuredClone(pin.key)) as Record<string, unknown>;
+  const key = deepFreeze(structuredClone(pin.key)) as Record<string, unknown>; // a copy no caller holds
   if (digestOf(key) !== pin.digest) throw new VerificationError('VKEY_INVALID', `the shipped key of ${binding} does not have its pinned digest`);
   const problem = await verificationKeyProblem(key);
   if (problem) throw new VerificationError('VKEY_INVALID', `the pinned key of ${binding}: ${problem}`);
@@ -40,28 +40,32 @@ async function checkPinned(binding: string, pin: Pin): Promise<CheckedKey> {
 }
 
 function pinnedKey(binding: string, pin: Pin): Promise<CheckedKey> {
-  let p = checked.get(binding);
-  if (!p) checked.set(binding, (p = checkPinned(binding, pin)));
+  let p = checked.get(pin);
+  if (!p) {
+    p = checkPinned(binding, pin);
+    checked.set(pin, p);
+    p.catch(() => checked.delete(pin)); // a failed check is not remembered
+  }
   return p;
 }
 
 /**
- * The verification key to check a proof of `binding` with: always this verifier's pinned key.
+ * The verification key to check a proof of `binding` with: always the pinned key of `binding`.
  * A key from the trust material must be that key (same digest) or the pinned key of another
  * binding version (trust material of a service that has moved on to a newer version); any other
- * key fails with VKEY_NOT_PINNED, and so does a binding version this verifier has no key for.
+ * key fails with VKEY_NOT_PINNED, and so does a binding version without a pin.
  */
-export async function verificationKeyFor(binding: string, trustKey: unknown): Promise<CheckedKey> {
-  const pin = Object.hasOwn(PINNED_VKEYS, binding) ? PINNED_VKEYS[binding] : undefined;
+export async function verificationKeyFor(binding: string, trustKey: unknown, pins: Readonly<Record<string, Pin>> = PINNED_VKEYS): Promise<CheckedKey> {
+  const pin = Object.hasOwn(pins, binding) ? pins[binding] : undefined;
   if (!pin) throw new VerificationError('VKEY_NOT_PINNED', `this verifier has no pinned verification key for binding version ${JSON.stringify(binding)}`);
   if (trustKey !== undefined) {
     let digest: string;
     try {
       digest = digestOf(trustKey);
     } catch {
-      digest = 'none'; // no canonical JSON form
+      digest = 'no canonical JSON form';
     }
-    if (!Object.values(PINNED_VKEYS).some((p) => p.digest === digest)) {
+    if (!Object.values(pins).some((p) => p.digest === digest)) {
       throw new VerificationError('VKEY_NOT_PINNED', `the trust material's verification key (${digest}) is not the pinned key of ${binding} (${pin.digest})`);
     }
   }

@@ -120,7 +120,7 @@ export function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra')
     ];
   }
   if (p === 'attestation.signature' || p === 'attestation.key_id') return ['SIGNATURE_INVALID', 'SCHEMA_INVALID', 'KEY_UNKNOWN'];
-  if (p.startsWith('attestation.billing_proof')) return ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'KEY_UNKNOWN'];
+  if (p.startsWith('attestation.billing_proof')) return ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'PROOF_MALFORMED', 'KEY_UNKNOWN'];
   if (p.startsWith('receipt')) return ['INCLUSION_INVALID', 'SCHEMA_INVALID', 'CHECKPOINT_INVALID'];
   return ['SCHEMA_INVALID'];
 }
