@@ -321,8 +321,18 @@ describe('proof points', () => {
 
 describe('the G2 subgroup check agrees with the definition [r]P = O', () => {
   it('on key and proof points, multiples of the generator and points outside the subgroup', async () => {
-    const inside = [vkey.vk_beta_2, vkey.vk_gamma_2, vkey.vk_delta_2, proof.pi_b, g2Json(G2.BASE.multiply(R - 1n)), g2Json(G2.BASE.multiply(0x1234567890abcdefn))].map(g2Of);
-    const outside = ['a', 'b', 'c'].map((l) => nonSubgroupG2(`agree-${l}`));
+    const inside = [
+      ...[vkey.vk_beta_2, vkey.vk_gamma_2, vkey.vk_delta_2, proof.pi_b].map(g2Of),
+      ...[1n, 2n, R - 1n, 0x1234567890abcdefn, 4965661367192848881n, (R + 1n) / 2n].map((k) => G2.BASE.multiply(k)),
+    ];
+    const away = Array.from({ length: 12 }, (_, i) => nonSubgroupG2(`agree-${i}`));
+    const outside = [
+      ...away,
+      times(away[0]!, R), // order dividing the cofactor
+      times(away[1]!, R).add(G2.BASE), // a subgroup point plus a cofactor-order one
+      away[2]!.add(g2Of(proof.pi_b)),
+      times(away[3]!, 4965661367192848881n),
+    ];
     for (const [i, p] of [...inside, ...outside].entries()) {
       const byDefinition = times(p, R).is0();
       expect(byDefinition, `point ${i}`).toBe(i < inside.length);
