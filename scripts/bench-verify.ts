@@ -47,7 +47,7 @@ async function main(): Promise<void> {
     after: () => zkVerifier.verifyProof(BINDING_VERSION, trustKey, signals, proof),
     'key digest': async () => digestOf(trustKey),
     'A, C, B on curve': async () => [g1(proof.pi_a, 'a'), g1(proof.pi_c, 'c'), g2OnCurve(proof.pi_b, 'b')],
-    '[r]B = O': async () => {
+    'B in the order-r subgroup': async () => {
       if (!(await inG2Subgroup(g2OnCurve(proof.pi_b, 'b')))) throw new Error('B not in the subgroup');
     },
   };
