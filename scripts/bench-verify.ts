@@ -11,12 +11,10 @@ import * as snarkjs from 'snarkjs';
 import { digestOf } from '../src/core/canonical.ts';
 import { BINDING_VERSION } from '../src/core/schemas.ts';
 import { createProver, terminateCurve } from '../src/prover/index.ts';
-import type { KeyRing } from '../src/service/keyring.ts';
-import { proveBundle } from '../src/service/prove.ts';
 import { g1, g2OnCurve, inG2Subgroup } from '../src/verifier/bn254.ts';
 import { PINNED_VKEYS } from '../src/verifier/vkeys.ts';
 import { zkVerifier } from '../src/verifier/zk.ts';
-import { keyA, pilotBundle } from '../test/support/fixtures.ts';
+import { provedPilotBundle } from '../test/support/fixtures.ts';
 
 const i = process.argv.indexOf('--rounds');
 const ROUNDS = i >= 0 ? Number(process.argv[i + 1]) : 200;
@@ -33,8 +31,7 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; rounds: ${ROUNDS}`);
 
   const prover = await createProver({ workers: 0 });
-  const { bundle, statementDigest } = pilotBundle();
-  const bp = await proveBundle(prover, { current: async () => keyA } as unknown as KeyRing, bundle, 12345678901234567890n, statementDigest);
+  const bp = (await provedPilotBundle(prover)).attestation.billing_proof!;
   await prover.close();
   const proof = bp.proof;
   const signals = [bp.statement.binding_commitment, bp.statement.charge_micros, bp.statement.tariff_commitment];

@@ -7,20 +7,19 @@ import path from 'node:path';
 import canonicalize from 'canonicalize';
 import * as snarkjs from 'snarkjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BINDINGS } from '../scripts/ceremony.ts';
 import { digestOf } from '../src/core/canonical.ts';
 import { signObject } from '../src/core/keys.ts';
 import { BINDING_VERSION, type FullBundle, type VerifyCode } from '../src/core/schemas.ts';
 import { REVOCATIONS_TYPE, type TrustMaterial } from '../src/core/trust.ts';
 import { VerificationError } from '../src/core/verify.ts';
 import { createProver, type Prover } from '../src/prover/index.ts';
-import type { KeyRing } from '../src/service/keyring.ts';
-import { proveBundle } from '../src/service/prove.ts';
 import { inG2Subgroup } from '../src/verifier/bn254.ts';
 import { checkGroth16, terminateCurve, verificationKeyProblem } from '../src/verifier/groth16.ts';
 import { verify } from '../src/verifier/index.ts';
 import { PINNED_VKEYS, verificationKeyFor } from '../src/verifier/vkeys.ts';
 import { zkVerifier } from '../src/verifier/zk.ts';
-import { keyA, pilotBundle, trustFor } from './support/fixtures.ts';
+import { keyA, provedPilotBundle, trustFor } from './support/fixtures.ts';
 import {
   Fp2,
   G1,
@@ -42,9 +41,8 @@ import {
   type ProofJson,
 } from './support/bn254.ts';
 
-const KEYS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'keys');
-/** Where each binding version's key is committed: v1 at the top of keys/, later ones in a folder. */
-const committedKeyFile = (binding: string) => path.join(KEYS, ...(binding === 'bn128-poseidon8-v1' ? [] : [binding]), 'verification_key.json');
+/** Where each binding version's key is committed (the ceremony's table of bindings). */
+const committedKeyFile = (binding: string) => path.join(BINDINGS[binding]!.keysDir, 'verification_key.json');
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, unknown>;
 
 interface VKey {
@@ -71,10 +69,8 @@ const trust: TrustMaterial = trustFor(keyA);
 
 beforeAll(async () => {
   prover = await createProver({ workers: 0 });
-  const { bundle, statementDigest } = pilotBundle();
-  const keys = { current: async () => keyA } as unknown as KeyRing;
-  const bp = await proveBundle(prover, keys, bundle, 12345678901234567890n, statementDigest);
-  proved = { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: bp } };
+  proved = await provedPilotBundle(prover);
+  const bp = proved.attestation.billing_proof!;
   proof = bp.proof as ProofJson;
   signals = [bp.statement.binding_commitment, bp.statement.charge_micros, bp.statement.tariff_commitment];
 }, 120_000);
@@ -103,6 +99,9 @@ async function zkCode(binding: string, trustKey: unknown, sig: string[], pf: unk
 describe('pinned verification keys', () => {
   it('pins, for every binding version, the SHA-256 of the RFC 8785 form of the key committed in keys/ (a new ceremony must update the pin)', () => {
     expect(Object.keys(PINNED_VKEYS)).toContain(BINDING_VERSION);
+    // every binding whose keys are committed has a pin, and every pin a committed key
+    const committed = Object.keys(BINDINGS).filter((b) => fs.existsSync(committedKeyFile(b)));
+    expect(Object.keys(PINNED_VKEYS).sort()).toEqual(committed.sort());
     for (const [binding, pin] of Object.entries(PINNED_VKEYS)) {
       const committed = readJson(committedKeyFile(binding));
       // computed here with an independent RFC 8785 implementation and node:crypto

@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { signingKeyFromSeed, publicJwk, type SigningKey } from '../../src/core/keys.ts';
 import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../../src/core/attest.ts';
+import type { FullBundle } from '../../src/core/schemas.ts';
 import type { TrustMaterial } from '../../src/core/trust.ts';
+import type { Prover } from '../../src/prover/index.ts';
+import type { KeyRing } from '../../src/service/keyring.ts';
 
 export const VECTORS = path.resolve(process.cwd(), '../shared/vectors');
 export const hasVectors = (sub: string) => fs.existsSync(path.join(VECTORS, sub));
@@ -58,4 +61,14 @@ export function pilotBundle(key = keyA) {
     chain: GENESIS,
     issuedAt: '2026-05-29T12:00:01.000Z',
   });
+}
+
+/** The pilot bundle with a real Groth16 proof, its proof statement signed by keyA (by the
+ *  service's proveBundle, given a key ring that always hands out keyA). */
+export async function provedPilotBundle(prover: Prover): Promise<FullBundle> {
+  const { proveBundle } = await import('../../src/service/prove.ts'); // the prover stack, only when asked for
+  const { bundle, statementDigest } = pilotBundle();
+  const ring = { signer: async () => ({ key: keyA, issuedAt: new Date('2026-06-01T00:00:00.000Z') }) } as unknown as KeyRing;
+  const bp = await proveBundle(prover, ring, bundle, 12345678901234567890n, statementDigest);
+  return { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: bp } };
 }
