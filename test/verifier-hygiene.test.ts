@@ -359,7 +359,15 @@ describe('re-randomized proofs (Groth16 is malleable): the same attestation', ()
     expect(rerandomized.statement_digest).toBe(original.statement_digest);
     expect(rerandomized.checks).toEqual(original.checks);
     // revoking the attestation revokes it in every proof's spelling
-    const list = { type: REVOCATIONS_TYPE, issued_at: '2026-06-01T00:00:00Z', keys: [], attestations: [{ statement_digest: original.statement_digest!, revoked_at: '2026-06-01T00:00:00Z', reason: 'test' }] };
+    const now = Date.now();
+    const list = {
+      type: REVOCATIONS_TYPE,
+      sequence: '1',
+      issued_at: new Date(now - 60_000).toISOString(),
+      expires_at: new Date(now + 3_600_000).toISOString(),
+      keys: [],
+      attestations: [{ statement_digest: original.statement_digest!, revoked_at: '2026-06-01T00:00:00Z', reason: 'test' }],
+    };
     const revoking = { ...trust, revocations: { list, key_id: keyA.keyId, signature: signObject(keyA, list) } };
     for (const b of [proved, withProof(again)]) {
       const r = await verify(b, revoking, { profile: 'standard' });
