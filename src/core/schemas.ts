@@ -151,8 +151,8 @@ export const STATEMENT_TYPE = 'meterproof/statement/v1';
 export const PROOF_STATEMENT_TYPE = 'meterproof/proof-statement/v1';
 export const BINDING_VERSION = 'bn128-poseidon8-v1';
 
-/** The signed statement: small, digests only, so a redacted bundle still verifies (DESIGN §4). */
-export const Statement = z.strictObject({
+/** The signed statement of binding bn128-poseidon8-v1: small, digests only, so a redacted bundle still verifies. */
+export const StatementV1 = z.strictObject({
   type: z.literal(STATEMENT_TYPE),
   tenant_id: ident,
   billing_window_id: ident,
@@ -175,6 +175,46 @@ export const Statement = z.strictObject({
   issued_at: utcTimestamp,
   key_id: b64url,
 });
+export type StatementV1 = z.infer<typeof StatementV1>;
+
+export const STATEMENT_TYPE_V2 = 'meterproof/statement/v2';
+export const BINDING_VERSION_V2 = 'bn128-poseidon8-v2';
+export const BINDING_VERSIONS = [BINDING_VERSION, BINDING_VERSION_V2] as const;
+export type BindingVersion = (typeof BINDING_VERSIONS)[number];
+
+/** The signed statement of binding bn128-poseidon8-v2: every public input of the proof is in it
+ *  (or is the statement's own digest), so no second signed object is needed. The event and tariff
+ *  digests and the fingerprint are salted (the salts travel in full bundles only). */
+export const StatementV2 = z.strictObject({
+  type: z.literal(STATEMENT_TYPE_V2),
+  binding: z.literal(BINDING_VERSION_V2),
+  tenant_id: ident,
+  billing_window_id: ident,
+  /** sha256 over the canonical {type: meterproof/event/v2, salt, meter_event}. */
+  event_digest: Digest,
+  /** sha256 over the canonical {type: meterproof/tariff/v2, salt, tariff_snapshot}. */
+  tariff_digest: Digest,
+  tariff_id: ident,
+  tariff_version: ident,
+  billing_verify_fingerprint: Digest,
+  usage_units: u64String,
+  outcome: z.enum(OUTCOMES),
+  charge_micros: u64String,
+  currency: z.string().regex(/^[A-Z]{3}$/),
+  chain: z.strictObject({
+    id: Digest,
+    seq: u64String,
+    prev: Digest.nullable(),
+    cumulative_units_before: u64String,
+    /** cumulative_units_before plus the billable units of this event (usage on success or partial). */
+    cumulative_units_after: u64String,
+  }),
+  issued_at: utcTimestamp,
+  key_id: b64url,
+});
+export type StatementV2 = z.infer<typeof StatementV2>;
+
+export const Statement = z.discriminatedUnion('type', [StatementV1, StatementV2]);
 export type Statement = z.infer<typeof Statement>;
 
 /** The statement signed for the additive ZK part (DESIGN §5): ties public signals to a statement. */
