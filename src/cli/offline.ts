@@ -4,6 +4,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZodError } from 'zod';
 import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { randomSalt } from '../core/binding-v2.ts';
+import { BN128_P } from '../core/field.ts';
 import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
 import { Digest, type CheckResult } from '../core/schemas.ts';
@@ -155,6 +157,7 @@ export async function cmdAttestOffline(argv: string[]): Promise<number> {
       seq: { type: 'string', default: '0' },
       prev: { type: 'string' },
       'issued-at': { type: 'string' },
+      'tariff-salt': { type: 'string' },
     },
   });
   if (!values.offline) throw new UsageError('only `meterproof attest --offline` is available from the CLI; use POST /v1/attest on a server');
@@ -164,6 +167,10 @@ export async function cmdAttestOffline(argv: string[]): Promise<number> {
     return BigInt(s);
   };
   if (values.prev !== undefined && !Digest.safeParse(values.prev).success) throw new UsageError('--prev must be sha256:<64 hex>');
+  // The tariff version's salt (keep it: every bundle of this version must use the same one, and
+  // its commitment is what a verifier of redacted bundles looks up); a fresh one if not given.
+  const tariffSalt = values['tariff-salt'] === undefined ? randomSalt() : dec(values['tariff-salt'], '--tariff-salt');
+  if (tariffSalt >= BN128_P) throw new UsageError('--tariff-salt must be a field element (below the bn128 scalar field modulus)');
   try {
     const result = attestEvent({
       event: normalizeMeterEvent(readJsonFile(values.event, 'event')),
@@ -171,6 +178,8 @@ export async function cmdAttestOffline(argv: string[]): Promise<number> {
       key,
       chain: { seq: dec(values.seq, '--seq'), prev: values.prev ?? null, cumulativeBefore: dec(values['cumulative-before'], '--cumulative-before') },
       issuedAt: values['issued-at'] ?? new Date().toISOString(),
+      eventSalt: randomSalt(),
+      tariffSalt,
     });
     out(JSON.stringify(result.bundle, null, 2));
     return 0;

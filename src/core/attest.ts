@@ -4,8 +4,9 @@
 import { computeCharge, pricingFromTariff, unitsAdvanced } from './charge.ts';
 import type { SigningKey } from './keys.ts';
 import { toB64Url } from './bytes.ts';
-import { CloudEventInput, MeterEvent, MeterEventInput, TariffSnapshot, TariffSnapshotInput } from './schemas.ts';
-import { type ChainLink, buildStatement } from './statement.ts';
+import { CloudEventInput, MeterEvent, MeterEventInput, STATEMENT_TYPE_V2, TariffSnapshot, TariffSnapshotInput } from './schemas.ts';
+import { type ChainLink, buildStatement, buildStatementV2 } from './statement.ts';
+import { cumulativeAfter, logLeafV2, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
 import { canonicalBytes, digestBytes } from './canonical.ts';
 import type { FullBundle, Statement } from './schemas.ts';
 
@@ -41,57 +42,91 @@ export interface AttestResult {
   readonly bundle: FullBundle;
   readonly statement: Statement;
   readonly statementDigest: string;
-  /** The RFC 8785 canonical bytes of the statement (what is signed and, as a leaf, logged). */
+  /** The RFC 8785 canonical bytes of the statement (what is signed). */
   readonly statementBytes: Uint8Array;
+  /** The bytes of its transparency-log leaf (v1: the statement; v2: its digest, typed). */
+  readonly leafBytes: Uint8Array;
   /** The chain state after this event, for the next statement of the same chain. */
   readonly next: ChainLink;
 }
 
+function signed(statement: Statement, key: SigningKey, bundle: (s: Statement, signature: string) => FullBundle): Omit<AttestResult, 'next'> {
+  // One canonicalization serves the digest, the signature and (v1) the leaf.
+  const bytes = canonicalBytes(statement);
+  const statementDigest = digestBytes(bytes);
+  return {
+    bundle: bundle(statement, toB64Url(key.sign(bytes))),
+    statement,
+    statementDigest,
+    statementBytes: bytes,
+    leafBytes: statement.type === STATEMENT_TYPE_V2 ? logLeafV2(statementDigest) : bytes,
+  };
+}
+
+/** Attest one event under binding bn128-poseidon8-v2 (what the service issues). The salts are
+ *  field elements drawn at random (randomBlinding): the event's fresh per event, the tariff's
+ *  fixed per published tariff version. */
 export function attestEvent(args: {
   event: MeterEvent;
   tariff: TariffSnapshot;
   key: SigningKey;
   chain: ChainLink;
   issuedAt: string;
-  /** Precomputed digests of the event and tariff and the chain id, when the caller has them. */
-  eventDigest?: string;
+  eventSalt: bigint;
+  tariffSalt: bigint;
+  /** Precomputed salted tariff digest and chain id, when the caller has them. */
   tariffDigest?: string;
   chainId?: string;
 }): AttestResult {
   const { event, tariff, key, chain } = args;
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
-  const statement = buildStatement({
+  const after = cumulativeAfter(chain.cumulativeBefore, event.outcome, units);
+  const statement = buildStatementV2({
     event,
     tariff,
     chargeMicros: charge,
     chain,
+    cumulativeAfter: after,
     issuedAt: args.issuedAt,
     keyId: key.keyId,
-    ...(args.eventDigest ? { eventDigest: args.eventDigest } : {}),
-    ...(args.tariffDigest ? { tariffDigest: args.tariffDigest } : {}),
+    eventDigest: saltedEventDigest(event, args.eventSalt),
+    tariffDigest: args.tariffDigest ?? saltedTariffDigest(tariff, args.tariffSalt),
+    fingerprint: saltedFingerprint(event, tariff, charge.toString(), args.eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
   });
-  // One canonicalization serves both the digest and the signature.
-  const bytes = canonicalBytes(statement);
-  const statementDigest = digestBytes(bytes);
-  const bundle: FullBundle = {
+  const r = signed(statement, key, (st, signature) => ({
     meter_event: event,
     tariff_snapshot: tariff,
     billing: {
-      expected_charge_micros: statement.charge_micros,
-      billing_verify_fingerprint: statement.billing_verify_fingerprint,
-      cumulative_units_before: statement.chain.cumulative_units_before,
+      expected_charge_micros: st.charge_micros,
+      billing_verify_fingerprint: st.billing_verify_fingerprint,
+      cumulative_units_before: st.chain.cumulative_units_before,
     },
-    attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
-  };
-  return {
-    bundle,
-    statement,
-    statementDigest,
-    statementBytes: bytes,
-    next: { seq: chain.seq + 1n, prev: statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) },
-  };
+    salts: { event: args.eventSalt.toString(), tariff: args.tariffSalt.toString() },
+    attestation: { statement: st, key_id: key.keyId, signature, proof_status: 'pending' },
+  }));
+  return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
+}
+
+/** Attest one event under binding bn128-poseidon8-v1 (unsalted digests, the statement as the log
+ *  leaf). Kept to produce v1 bundles for compatibility tests; the service issues v2. */
+export function attestEventV1(args: { event: MeterEvent; tariff: TariffSnapshot; key: SigningKey; chain: ChainLink; issuedAt: string }): AttestResult {
+  const { event, tariff, key, chain } = args;
+  const units = BigInt(event.usage_units);
+  const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
+  const statement = buildStatement({ event, tariff, chargeMicros: charge, chain, issuedAt: args.issuedAt, keyId: key.keyId });
+  const r = signed(statement, key, (st, signature) => ({
+    meter_event: event,
+    tariff_snapshot: tariff,
+    billing: {
+      expected_charge_micros: st.charge_micros,
+      billing_verify_fingerprint: st.billing_verify_fingerprint,
+      cumulative_units_before: st.chain.cumulative_units_before,
+    },
+    attestation: { statement: st, key_id: key.keyId, signature, proof_status: 'pending' },
+  }));
+  return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) } };
 }
 
 export const GENESIS: ChainLink = { seq: 0n, prev: null, cumulativeBefore: 0n };

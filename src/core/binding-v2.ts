@@ -5,9 +5,12 @@ import { canonicalBytes, digestOf } from './canonical.ts';
 import { sha256 } from './bytes.ts';
 import { unitsAdvanced } from './charge.ts';
 import { OUTCOME_CODES, asciiTag, assertField, digestLimbs, pack, tariffNumerics, type TariffNumerics } from './field.ts';
-import { poseidonHash } from './commitment.ts';
-import type { MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
+import { poseidonHash, randomBlinding } from './commitment.ts';
+import { type MeterEvent, type Statement, type StatementV2, type TariffSnapshot, isV2 } from './schemas.ts';
 import { reconciliationRecord } from './statement.ts';
+
+/** A salt: uniform in [0, p) from node:crypto (254 random bits, rejection-sampled). */
+export const randomSalt: () => bigint = randomBlinding;
 
 export const EVENT_TYPE_V2 = 'meterproof/event/v2';
 export const TARIFF_TYPE_V2 = 'meterproof/tariff/v2';
@@ -139,3 +142,8 @@ export function logLeafV2(statementDigest: string): Uint8Array {
   return canonicalBytes({ statement_digest: statementDigest, type: LOG_LEAF_TYPE_V2 });
 }
 
+
+/** The log leaf of a statement of either binding version. */
+export function logLeafBytes(statement: Statement): Uint8Array {
+  return isV2(statement) ? logLeafV2(digestOf(statement)) : canonicalBytes(statement);
+}

@@ -241,7 +241,7 @@ export const Groth16Proof = z.strictObject({
 });
 export type Groth16Proof = z.infer<typeof Groth16Proof>;
 
-export const BillingProof = z.strictObject({
+export const BillingProofV1 = z.strictObject({
   statement: ProofStatement,
   key_id: b64url,
   signature: b64url,
@@ -249,7 +249,25 @@ export const BillingProof = z.strictObject({
   /** The blinding salt of the event commitment. Withheld in redacted bundles. */
   blinding: FieldElement.optional(),
 });
+export type BillingProofV1 = z.infer<typeof BillingProofV1>;
+
+/** The proof of a v2 statement: nothing else is needed, every public signal comes from the signed
+ *  statement and the tariff version's commitment. */
+export const BillingProofV2 = z.strictObject({
+  binding: z.literal(BINDING_VERSION_V2),
+  proof: Groth16Proof,
+});
+export type BillingProofV2 = z.infer<typeof BillingProofV2>;
+
+export const BillingProof = z.union([BillingProofV1, BillingProofV2]);
 export type BillingProof = z.infer<typeof BillingProof>;
+
+/** The salts of a v2 bundle (field elements, uniform in [0, p)): of the event digest and the
+ *  fingerprint, and of the tariff version's digest and commitment. Withheld in redacted bundles. */
+export const Salts = z.strictObject({ event: FieldElement, tariff: FieldElement });
+export type Salts = z.infer<typeof Salts>;
+
+export const isV2 = (s: Statement): s is StatementV2 => s.type === STATEMENT_TYPE_V2;
 
 export const PROOF_STATUSES = ['pending', 'proved', 'failed'] as const;
 
@@ -265,6 +283,10 @@ export const Attestation = z
   .refine((a) => (a.proof_status === 'proved') === (a.billing_proof !== undefined), {
     message: 'proof_status must be "proved" exactly when billing_proof is present',
     path: ['proof_status'],
+  })
+  .refine((a) => a.billing_proof === undefined || ('binding' in a.billing_proof) === isV2(a.statement), {
+    message: 'billing_proof must be of the statement\'s binding version',
+    path: ['billing_proof'],
   });
 export type Attestation = z.infer<typeof Attestation>;
 
@@ -287,13 +309,20 @@ export const Receipt = z.strictObject({
 });
 export type Receipt = z.infer<typeof Receipt>;
 
-export const FullBundle = z.strictObject({
-  meter_event: MeterEvent,
-  tariff_snapshot: TariffSnapshot,
-  billing: Billing,
-  attestation: Attestation,
-  receipt: Receipt.optional(),
-});
+export const FullBundle = z
+  .strictObject({
+    meter_event: MeterEvent,
+    tariff_snapshot: TariffSnapshot,
+    billing: Billing,
+    /** Present exactly when the statement is v2. */
+    salts: Salts.optional(),
+    attestation: Attestation,
+    receipt: Receipt.optional(),
+  })
+  .refine((b) => (b.salts !== undefined) === isV2(b.attestation.statement), {
+    message: 'a full bundle carries salts exactly when its statement is of binding bn128-poseidon8-v2',
+    path: ['salts'],
+  });
 export type FullBundle = z.infer<typeof FullBundle>;
 
 /** Redacted: the private parts (event, tariff, billing detail, blinding) withheld. */
@@ -341,6 +370,7 @@ export const VERIFY_CODES = [
   'FINGERPRINT_MISMATCH',
   'CHARGE_MISMATCH',
   'TARIFF_INVALID',
+  'TARIFF_NOT_PUBLISHED',
   'CHAIN_INVALID',
   'PROOF_SIGNATURE_INVALID',
   'COMMITMENT_MISMATCH',

@@ -1,7 +1,7 @@
 // Building the signed statement and the reconciliation fingerprint from canonical objects.
 import { digestOf } from './canonical.ts';
-import type { MeterEvent, Statement, TariffSnapshot } from './schemas.ts';
-import { STATEMENT_TYPE } from './schemas.ts';
+import type { MeterEvent, StatementV1, StatementV2, TariffSnapshot } from './schemas.ts';
+import { BINDING_VERSION_V2, STATEMENT_TYPE, STATEMENT_TYPE_V2 } from './schemas.ts';
 
 export const RECONCILIATION_TYPE = 'meterproof/reconciliation/v1';
 export const CHAIN_TYPE = 'meterproof/chain/v1';
@@ -47,7 +47,7 @@ export function buildStatement(args: {
   eventDigest?: string;
   tariffDigest?: string;
   chainId?: string;
-}): Statement {
+}): StatementV1 {
   const { event, tariff, chain } = args;
   const charge = args.chargeMicros.toString();
   return {
@@ -66,6 +66,48 @@ export function buildStatement(args: {
       seq: chain.seq.toString(),
       prev: chain.prev,
       cumulative_units_before: chain.cumulativeBefore.toString(),
+    },
+    issued_at: args.issuedAt,
+    key_id: args.keyId,
+  };
+}
+
+/** The statement of binding bn128-poseidon8-v2. The digests and the fingerprint are salted;
+ *  usage, outcome and the running total after this event are public inputs of the proof. */
+export function buildStatementV2(args: {
+  event: MeterEvent;
+  tariff: TariffSnapshot;
+  chargeMicros: bigint;
+  chain: ChainLink;
+  cumulativeAfter: bigint;
+  issuedAt: string;
+  keyId: string;
+  eventDigest: string;
+  tariffDigest: string;
+  fingerprint: string;
+  chainId?: string;
+}): StatementV2 {
+  const { event, tariff, chain } = args;
+  return {
+    type: STATEMENT_TYPE_V2,
+    binding: BINDING_VERSION_V2,
+    tenant_id: event.tenant_id,
+    billing_window_id: event.billing_window_id,
+    event_digest: args.eventDigest,
+    tariff_digest: args.tariffDigest,
+    tariff_id: tariff.tariff_id,
+    tariff_version: tariff.tariff_version,
+    billing_verify_fingerprint: args.fingerprint,
+    usage_units: event.usage_units,
+    outcome: event.outcome,
+    charge_micros: args.chargeMicros.toString(),
+    currency: tariff.currency,
+    chain: {
+      id: args.chainId ?? chainId(event.tenant_id, event.endpoint, event.billing_window_id),
+      seq: chain.seq.toString(),
+      prev: chain.prev,
+      cumulative_units_before: chain.cumulativeBefore.toString(),
+      cumulative_units_after: args.cumulativeAfter.toString(),
     },
     issued_at: args.issuedAt,
     key_id: args.keyId,

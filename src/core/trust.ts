@@ -1,7 +1,7 @@
 // Trust material: everything a third party needs to verify offline (DESIGN §8), and the signed
 // revocation list (DESIGN §7). The shape `GET /v1/trust` returns and `meterproof verify --trust` reads.
 import { z } from 'zod';
-import { Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
+import { BINDING_VERSION_V2, Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
 import { Jwks } from './keys.ts';
 import { u64String } from './u64.ts';
 
@@ -38,17 +38,23 @@ export const SignedRevocationList = z.strictObject({
 });
 export type SignedRevocationList = z.infer<typeof SignedRevocationList>;
 
+/** A published tariff version's commitment. Without `binding` it is the unsalted commitment of
+ *  bn128-poseidon8-v1; with binding bn128-poseidon8-v2 the salted one v2 proofs are checked against. */
 export const PublishedTariff = z.strictObject({
   tariff_id: ident,
   tariff_version: ident,
+  binding: z.literal(BINDING_VERSION_V2).optional(),
   tariff_commitment: FieldElement,
 });
+export type PublishedTariff = z.infer<typeof PublishedTariff>;
 
 export const TrustMaterial = z.strictObject({
   jwks: Jwks,
   /** snarkjs Groth16 verification key JSON. Optional: the open verifier pins the key of each
    *  binding version by digest and checks proofs under its own copy; a key here must be a pinned one. */
   verification_key: z.record(z.string(), z.unknown()).optional(),
+  /** Verification keys by binding version (same rule: each must be the pinned key). */
+  verification_keys: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   log: z
     .strictObject({
       /** C2SP signed-note verifier key `<name>+<hex id>+<base64 key>`. */

@@ -15,14 +15,21 @@ import {
   type Groth16Proof,
   type MeterEvent,
   type Receipt,
+  type BillingProofV1,
+  type BillingProofV2,
   type Statement,
+  type StatementV1,
+  type StatementV2,
   type TariffSnapshot,
+  BINDING_VERSION_V2,
+  isV2,
   type VerificationReport,
   type VerifyCode,
 } from './schemas.ts';
 import { checkRevocations, type TrustState } from './revocations.ts';
 import { billingFingerprint, chainId } from './statement.ts';
 import { TrustMaterial } from './trust.ts';
+import { cumulativeAfter, publicSignalsV2, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
 
 export type Profile = 'strict' | 'standard';
 
@@ -43,6 +50,8 @@ export interface Skip {
 }
 const skip = (reason: string): Skip => ({ skipped: reason });
 export const REDACTED = 'redacted';
+/** The reason of a check a binding version does not have (v2 has no proof statement). Allowed. */
+export const NOT_APPLICABLE = 'not applicable to binding bn128-poseidon8-v2';
 
 export interface ZkVerifier {
   /** Groth16 check of `proof` for `publicSignals` under the verification key of binding version
@@ -56,6 +65,8 @@ export interface ZkVerifier {
     blinding: bigint;
     charge: bigint;
   }): Promise<{ bindingCommitment: bigint; tariffCommitment: bigint }>;
+  /** The salted tariff commitment of bn128-poseidon8-v2. Throws ChargeError on an invalid tariff. */
+  tariffCommitmentV2(tariff: TariffSnapshot, salt: bigint): Promise<bigint>;
 }
 
 export interface LogVerifier {
@@ -137,7 +148,7 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     const checks = CHECK_NAMES.map((n) => results.get(n)!);
     const valid =
       checks.every((c) => c.status !== 'fail') &&
-      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || OPTIONAL[profile].has(c.name));
+      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || c.reason === NOT_APPLICABLE || OPTIONAL[profile].has(c.name));
     return { valid, profile, redacted, statement_digest: statementDigest, checks };
   };
 
@@ -213,7 +224,7 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
       const bp = bundle.attestation.billing_proof;
       const signed = [{ what: 'statement', key_id: keyId, issued_at: statement.issued_at }];
       // the proof statement counts by its own signing time, not the statement's
-      if (bp) signed.push({ what: 'proof statement', key_id: bp.key_id, issued_at: bp.statement.issued_at });
+      if (bp && 'statement' in bp) signed.push({ what: 'proof statement', key_id: bp.key_id, issued_at: bp.statement.issued_at });
       const r = checkRevocations(trust, signed, statementDigest, { now: opts.now ?? new Date(), previous: opts.trustState, strict: profile === 'strict' });
       if (r && 'code' in r) throw new VerificationError(r.code, r.message);
       return r;
@@ -223,8 +234,16 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
       if (!full) return skip(REDACTED);
       const ev = full.meter_event;
       const tf = full.tariff_snapshot;
-      eq('meter_event digest', digestOf(ev), statement.event_digest);
-      eq('tariff_snapshot digest', digestOf(tf), statement.tariff_digest);
+      if (isV2(statement)) {
+        const salts = full.salts!; // the schema requires them with a v2 statement
+        eq('meter_event salted digest', saltedEventDigest(ev, BigInt(salts.event)), statement.event_digest);
+        eq('tariff_snapshot salted digest', saltedTariffDigest(tf, BigInt(salts.tariff)), statement.tariff_digest);
+        eq('usage_units', ev.usage_units, statement.usage_units);
+        eq('outcome', ev.outcome, statement.outcome);
+      } else {
+        eq('meter_event digest', digestOf(ev), statement.event_digest);
+        eq('tariff_snapshot digest', digestOf(tf), statement.tariff_digest);
+      }
       eq('tenant_id', ev.tenant_id, statement.tenant_id);
       eq('billing_window_id', ev.billing_window_id, statement.billing_window_id);
       eq('tariff_id', tf.tariff_id, statement.tariff_id);
@@ -238,7 +257,9 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
 
     await run('fingerprint', () => {
       if (!full) return skip(REDACTED);
-      const fp = billingFingerprint(full.meter_event, full.tariff_snapshot, statement.charge_micros);
+      const fp = isV2(statement)
+        ? saltedFingerprint(full.meter_event, full.tariff_snapshot, statement.charge_micros, BigInt(full.salts!.event))
+        : billingFingerprint(full.meter_event, full.tariff_snapshot, statement.charge_micros);
       if (fp !== statement.billing_verify_fingerprint) {
         throw new VerificationError('FINGERPRINT_MISMATCH', 'the reconciliation fingerprint does not match the event, tariff and charge');
       }
@@ -270,56 +291,20 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
       const first = c.seq === '0';
       if (first !== (c.prev === null)) throw new VerificationError('CHAIN_INVALID', 'seq 0 and only seq 0 has no previous statement');
       if (first && c.cumulative_units_before !== '0') throw new VerificationError('CHAIN_INVALID', 'the first statement of a chain starts at 0 units');
+      if (isV2(statement)) {
+        const after = cumulativeAfter(BigInt(c.cumulative_units_before), statement.outcome, BigInt(statement.usage_units));
+        if (after.toString() !== statement.chain.cumulative_units_after) {
+          throw new VerificationError('CHAIN_INVALID', `cumulative_units_after must be ${after} (before plus the billable units of this event)`);
+        }
+      }
     });
 
     const bp = bundle.attestation.billing_proof;
-    const proofOk = await run('proof_signature', () => {
-      if (!bp) return skip(`no billing_proof (proof status: ${bundle.attestation.proof_status})`);
-      const ps = bp.statement;
-      if (ps.key_id !== bp.key_id) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof.key_id differs from its statement');
-      if (ps.statement_digest !== statementDigest) {
-        throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof is for another statement');
-      }
-      if (ps.charge_micros !== statement.charge_micros) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof charge differs');
-      const jwk = findKey(trust, bp.key_id);
-      if (!verifyObject(jwk, ps, bp.signature)) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof signature does not verify');
-      const t = Date.parse(ps.issued_at);
-      if (t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until))) {
-        throw new VerificationError('KEY_NOT_VALID_AT_TIME', 'billing_proof signed outside its key validity window');
-      }
-    });
-
-    await run('commitments', async () => {
-      if (!bp) return skip('no billing_proof');
-      const published = trust.tariffs?.find((t) => t.tariff_id === statement.tariff_id && t.tariff_version === statement.tariff_version);
-      if (published && published.tariff_commitment !== bp.statement.tariff_commitment) {
-        throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment differs from the published one for this tariff version');
-      }
-      if (!full) return published ? undefined : skip(REDACTED);
-      if (!opts.zk) return skip('no ZK verifier configured');
-      if (bp.blinding === undefined) throw new VerificationError('COMMITMENT_MISMATCH', 'a full bundle must carry the blinding of its commitment');
-      const c = await opts.zk.bindingCommitments({
-        event: full.meter_event,
-        tariff: full.tariff_snapshot,
-        cumulativeBefore: BigInt(statement.chain.cumulative_units_before),
-        blinding: BigInt(bp.blinding),
-        charge: BigInt(statement.charge_micros),
-      });
-      if (c.tariffCommitment.toString() !== bp.statement.tariff_commitment) {
-        throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment does not match the tariff snapshot');
-      }
-      if (c.bindingCommitment.toString() !== bp.statement.binding_commitment) {
-        throw new VerificationError('COMMITMENT_MISMATCH', 'binding commitment does not match the event, tariff and charge');
-      }
-    });
-
-    await run('proof', async () => {
-      if (!bp) return skip('no billing_proof');
-      if (!proofOk) throw new VerificationError('PROOF_INVALID', 'the proof statement is not authentic');
-      if (!opts.zk) return skip('no ZK verifier configured');
-      const ps = bp.statement;
-      await opts.zk.verifyProof(ps.binding, trust.verification_key, [ps.binding_commitment, ps.charge_micros, ps.tariff_commitment], bp.proof);
-    });
+    if (isV2(statement)) {
+      await checkProofV2(run, { statement, proofStatus: bundle.attestation.proof_status, trust, full, bp: bp as BillingProofV2 | undefined, zk: opts.zk });
+    } else {
+      await checkProofV1(run, { statement, statementDigest, proofStatus: bundle.attestation.proof_status, trust, full, bp: bp as BillingProofV1 | undefined, zk: opts.zk });
+    }
 
     const receipt = bundle.receipt;
     const logKey = trust.log?.verifier_key;
@@ -349,4 +334,109 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     record(at, { status: 'fail', code: 'INTERNAL_ERROR', reason: e instanceof Error ? e.message : String(e) });
     return { ...finish(false, null), valid: false };
   }
+}
+
+type Runner = (name: CheckName, fn: CheckFn) => Promise<boolean>;
+
+function keyValidAt(jwk: PublicJwk, issuedAt: string): boolean {
+  const t = Date.parse(issuedAt);
+  return !(t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until)));
+}
+
+/** bn128-poseidon8-v1: a signed proof statement carries the public signals; the commitments are
+ *  recomputed from a full bundle or compared with the published tariff commitment. */
+async function checkProofV1(
+  run: Runner,
+  a: { statement: StatementV1; statementDigest: string; proofStatus: string; trust: TrustMaterial; full: FullBundle | null; bp: BillingProofV1 | undefined; zk: ZkVerifier | undefined },
+): Promise<void> {
+  const { statement, trust, full, bp, zk } = a;
+  const proofOk = await run('proof_signature', () => {
+    if (!bp) return skip(`no billing_proof (proof status: ${a.proofStatus})`);
+    const ps = bp.statement;
+    if (ps.key_id !== bp.key_id) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof.key_id differs from its statement');
+    if (ps.statement_digest !== a.statementDigest) {
+      throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof is for another statement');
+    }
+    if (ps.charge_micros !== statement.charge_micros) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof charge differs');
+    const jwk = findKey(trust, bp.key_id);
+    if (!verifyObject(jwk, ps, bp.signature)) throw new VerificationError('PROOF_SIGNATURE_INVALID', 'billing_proof signature does not verify');
+    if (!keyValidAt(jwk, ps.issued_at)) throw new VerificationError('KEY_NOT_VALID_AT_TIME', 'billing_proof signed outside its key validity window');
+  });
+
+  await run('commitments', async () => {
+    if (!bp) return skip('no billing_proof');
+    const published = trust.tariffs?.find((t) => t.binding === undefined && t.tariff_id === statement.tariff_id && t.tariff_version === statement.tariff_version);
+    if (published && published.tariff_commitment !== bp.statement.tariff_commitment) {
+      throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment differs from the published one for this tariff version');
+    }
+    if (!full) return published ? undefined : skip(REDACTED);
+    if (!zk) return skip('no ZK verifier configured');
+    if (bp.blinding === undefined) throw new VerificationError('COMMITMENT_MISMATCH', 'a full bundle must carry the blinding of its commitment');
+    const c = await zk.bindingCommitments({
+      event: full.meter_event,
+      tariff: full.tariff_snapshot,
+      cumulativeBefore: BigInt(statement.chain.cumulative_units_before),
+      blinding: BigInt(bp.blinding),
+      charge: BigInt(statement.charge_micros),
+    });
+    if (c.tariffCommitment.toString() !== bp.statement.tariff_commitment) {
+      throw new VerificationError('COMMITMENT_MISMATCH', 'tariff commitment does not match the tariff snapshot');
+    }
+    if (c.bindingCommitment.toString() !== bp.statement.binding_commitment) {
+      throw new VerificationError('COMMITMENT_MISMATCH', 'binding commitment does not match the event, tariff and charge');
+    }
+  });
+
+  await run('proof', async () => {
+    if (!bp) return skip('no billing_proof');
+    if (!proofOk) throw new VerificationError('PROOF_INVALID', 'the proof statement is not authentic');
+    if (!zk) return skip('no ZK verifier configured');
+    const ps = bp.statement;
+    await zk.verifyProof(ps.binding, trust.verification_key, [ps.binding_commitment, ps.charge_micros, ps.tariff_commitment], bp.proof);
+  });
+}
+
+/** bn128-poseidon8-v2: every public signal comes from the signed statement and the tariff
+ *  version's commitment; no proof statement. A redacted bundle needs the published commitment. */
+async function checkProofV2(
+  run: Runner,
+  a: { statement: StatementV2; proofStatus: string; trust: TrustMaterial; full: FullBundle | null; bp: BillingProofV2 | undefined; zk: ZkVerifier | undefined },
+): Promise<void> {
+  const { statement, trust, full, bp, zk } = a;
+  await run('proof_signature', () => skip(NOT_APPLICABLE));
+
+  let commitment: bigint | undefined;
+  await run('commitments', async () => {
+    const published = trust.tariffs?.find(
+      (t) => t.binding === BINDING_VERSION_V2 && t.tariff_id === statement.tariff_id && t.tariff_version === statement.tariff_version,
+    );
+    if (!full) {
+      // Without the tariff, only its published commitment says which tariff the proof used.
+      if (!published) {
+        throw new VerificationError('TARIFF_NOT_PUBLISHED', `tariff ${statement.tariff_id} version ${statement.tariff_version} has no published bn128-poseidon8-v2 commitment in the trust material`);
+      }
+      commitment = BigInt(published.tariff_commitment);
+      return;
+    }
+    if (!zk) return skip('no ZK verifier configured');
+    let computed: bigint;
+    try {
+      computed = await zk.tariffCommitmentV2(full.tariff_snapshot, BigInt(full.salts!.tariff));
+    } catch (e) {
+      if (e instanceof ChargeError) throw new VerificationError('TARIFF_INVALID', `${e.code}: ${e.message}`);
+      throw e;
+    }
+    if (published && published.tariff_commitment !== computed.toString()) {
+      throw new VerificationError('COMMITMENT_MISMATCH', 'the tariff snapshot and salt do not give the published commitment of this tariff version');
+    }
+    commitment = computed;
+  });
+
+  await run('proof', async () => {
+    if (!bp) return skip(`no billing_proof (proof status: ${a.proofStatus})`);
+    if (!zk) return skip('no ZK verifier configured');
+    if (commitment === undefined) throw new VerificationError('PROOF_INVALID', 'no tariff commitment to check the proof against (see the commitments check)');
+    const signals = publicSignalsV2(statement, commitment).map(String);
+    await zk.verifyProof(bp.binding, trust.verification_keys?.[bp.binding], signals, bp.proof);
+  });
 }

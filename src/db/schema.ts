@@ -37,6 +37,11 @@ export const tariffs = pgTable(
     snapshot: jsonb('snapshot').notNull(),
     tariffDigest: text('tariff_digest').notNull(),
     tariffCommitment: text('tariff_commitment').notNull(),
+    /** bn128-poseidon8-v2: the version's salt (a field element, decimal), its salted digest and
+     *  commitment. Null on versions published before v2 until first used (filled then, once). */
+    salt: text('salt'),
+    tariffDigestV2: text('tariff_digest_v2'),
+    tariffCommitmentV2: text('tariff_commitment_v2'),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],

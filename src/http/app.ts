@@ -12,7 +12,7 @@ import { type Auth, type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { KeyRing } from '../service/keyring.ts';
 import type { ProofQueue } from '../service/proofs.ts';
-import type { TariffService } from '../service/tariffs.ts';
+import type { PublishedTariff, TariffService } from '../service/tariffs.ts';
 import type { AdminService } from '../service/admin.ts';
 import type { RevocationService } from '../service/revocations.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
@@ -418,7 +418,7 @@ export function createApp(deps: AppDeps) {
     requireScope(c.get('principal'), 'read');
     const t = await deps.tariffs.get(c.req.param('id') ?? '', c.req.param('version') ?? '');
     if (!t) throw new ServiceError(404, 'NOT_FOUND', 'tariff version not found');
-    return c.json({ tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment, published_at: t.createdAt.toISOString() });
+    return c.json(tariffView(t));
   });
 
   // ── admin ─────────────────────────────────────────────────────────────────────────────
@@ -438,13 +438,10 @@ export function createApp(deps: AppDeps) {
   admin.post('/tariffs', async (c) => {
     const r = await deps.tariffs.publish(await jsonBody(c));
     const t = r.tariff;
-    return c.json(
-      { tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment, published_at: t.createdAt.toISOString() },
-      r.created ? 201 : 200,
-    );
+    return c.json(tariffView(t), r.created ? 201 : 200);
   });
   admin.get('/tariffs', async (c) =>
-    c.json({ items: (await deps.tariffs.list()).map((t) => ({ tariff_snapshot: t.snapshot, tariff_digest: t.tariffDigest, tariff_commitment: t.tariffCommitment })) }),
+    c.json({ items: (await deps.tariffs.list()).map(tariffView) }),
   );
   admin.post('/keys/rotate', async (c) => {
     const key = await deps.keys.rotate();
@@ -457,4 +454,16 @@ export function createApp(deps: AppDeps) {
 
   deps.log?.routes(app);
   return app;
+}
+
+/** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
+ *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */
+function tariffView(t: PublishedTariff) {
+  return {
+    tariff_snapshot: t.snapshot,
+    tariff_digest: t.tariffDigest,
+    tariff_commitment: t.tariffCommitment,
+    v2: { salt: t.salt.toString(), tariff_digest: t.tariffDigestV2, tariff_commitment: t.tariffCommitmentV2 },
+    published_at: t.createdAt.toISOString(),
+  };
 }

@@ -18,7 +18,8 @@ import path from 'node:path';
 import { and, asc, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Hono, Env as HonoEnv, Context } from 'hono';
 import { bytesEqual, fromHex, toB64, toHex } from '../core/bytes.ts';
-import { canonicalBytes, canonicalString } from '../core/canonical.ts';
+import { logLeafBytes } from '../core/binding-v2.ts';
+import type { Statement } from '../core/schemas.ts';
 import { type SigningKey, generateSigningKey, signingKeyFromJwk } from '../core/keys.ts';
 import {
   type NodeId,
@@ -88,7 +89,9 @@ export interface ConsistencyProofResponse {
 export interface LogEntry {
   readonly index: number;
   readonly leaf_hash: string;
-  /** The leaf data: the RFC 8785 canonical JSON text of the attestation statement. */
+  /** The leaf data (RFC 8785 canonical JSON text): for a bn128-poseidon8-v2 statement only
+   *  {statement_digest, type: meterproof/log-leaf/v2}, which reveals nothing commercial; for a v1
+   *  statement the statement itself. */
   readonly leaf: string;
 }
 
@@ -324,7 +327,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
       if (!statement || typeof statement !== 'object' || Array.isArray(statement)) {
         throw new Error(`attestation ${id} has no statement to log`);
       }
-      const hash = leafHash(canonicalBytes(statement));
+      const hash = leafHash(logLeafBytes(statement as Statement));
       out.push({ attestationId: id, hash, hex: toHex(hash) });
     }
     return out;
@@ -461,7 +464,7 @@ export function createLogService(opts: LogServiceOptions): LogService {
     if (rows.length !== end - start) throw new Error(`log store returned ${rows.length} entries for [${start}, ${end})`);
     return rows.map((r) => {
       const statement = typeof r.statement === 'string' ? (JSON.parse(r.statement) as unknown) : r.statement;
-      return { index: r.idx, leaf_hash: toB64(r.leafHash), leaf: canonicalString(statement) };
+      return { index: r.idx, leaf_hash: toB64(r.leafHash), leaf: Buffer.from(logLeafBytes(statement as Statement)).toString('utf8') };
     });
   }
 

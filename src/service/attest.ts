@@ -4,7 +4,7 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
 import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
-import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
+import { ChainWriter, ItemRefused, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
@@ -14,7 +14,7 @@ import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
-import type { TariffService } from './tariffs.ts';
+import type { PublishedTariff, TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
@@ -52,7 +52,7 @@ export class AttestService {
   }
 
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
-  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffSnapshot; inline: boolean }> {
+  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: PublishedTariff }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
     const b = body as Record<string, unknown>;
     const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
@@ -85,14 +85,17 @@ export class AttestService {
       if (inline && tariffDigestOf(inline) !== published.tariffDigest) {
         throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot differs from the published version it names');
       }
-      return { event, tariff: published.snapshot, inline: false };
+      return { event, tariff: published };
     }
     if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
-    const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
-    if (published && tariffDigestOf(inline) !== published.tariffDigest) {
+    // Every attested tariff is a published version: an inline tariff not yet published is
+    // published (pinned) here, so its salted commitment is in the trust material and a redacted
+    // bundle of this event can be verified. One with the id and version of another is refused.
+    const published = (await this.tariffs.get(inline.tariff_id, inline.tariff_version)) ?? (await this.tariffs.pin(inline, tariffDigestOf(inline)));
+    if (tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
     }
-    return { event, tariff: inline, inline: !published };
+    return { event, tariff: published };
   }
 
   /** Attest one event: 201 with a new attestation, 200 for an exact replay, 409 otherwise. */
@@ -115,13 +118,11 @@ export class AttestService {
     await Promise.all(
       bodies.map(async (body, index) => {
         try {
-          const { event, tariff, inline } = await this.normalize(body);
+          const { event, tariff } = await this.normalize(body);
           requireTenant(principal, event.tenant_id);
           await this.tariffs.requireTenant(event.tenant_id);
-          const eventDigest = digestOf(event);
-          const tariffDigest = tariffDigestOf(tariff);
-          const requestDigest = requestDigestOf(eventDigest, tariffDigest);
-          const item: PendingEvent = { event, tariff, eventDigest, tariffDigest, requestDigest, ...(inline ? { inlineTariffDigest: tariffDigest } : {}) };
+          const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
+          const item: PendingEvent = { event, tariff: tariff.snapshot, tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2, requestDigest };
           pending.push({ index, item, cid: chainIdOf(event) });
         } catch (e) {
           if (e instanceof ServiceError) results[index] = e;
@@ -221,17 +222,13 @@ export class AttestService {
         e = refused;
       }
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e)); // e.g. KEY_UNAVAILABLE
-      if (e instanceof TariffMismatch || isUniqueViolation(e)) {
+      if (isUniqueViolation(e)) {
         // Something in the group raced with another request: settle the items one by one.
         if (group.length > 1) {
           for (const g of group) await this.writeGroup(cid, [g], results);
           return;
         }
         const g = group[0]!;
-        if (e instanceof TariffMismatch) {
-          results[g.index] = new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
-          return;
-        }
         const again = (await this.existing([g.item.event])).get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
         if (again) {
           results[g.index] = again.requestDigest === g.item.requestDigest ? { created: false, row: again } : conflict(g.item.event.event_id);

@@ -6,7 +6,7 @@
 // whole statement; its chain groups are then stored one by one.
 import { sql } from 'drizzle-orm';
 import { attestEvent } from '../core/attest.ts';
-import { randomBlinding } from '../core/commitment.ts';
+import { randomSalt } from '../core/binding-v2.ts';
 import { digestOf } from '../core/canonical.ts';
 import type { SigningKey } from '../core/keys.ts';
 import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
@@ -21,12 +21,11 @@ import { type Metrics, since } from './metrics.ts';
 export interface PendingEvent {
   readonly event: MeterEvent;
   readonly tariff: TariffSnapshot;
-  readonly eventDigest: string;
-  readonly tariffDigest: string;
+  /** The published tariff version's salt and salted digest (every attested tariff is published). */
+  readonly tariffSalt: bigint;
+  readonly tariffDigestV2: string;
+  /** Idempotency: the digest of the normalized event and tariff (unsalted; stored, never served). */
   readonly requestDigest: string;
-  /** Set when the tariff was given inline and is not known to be published: the write must fail
-   *  if a published version with this id and version exists with another digest. */
-  readonly inlineTariffDigest?: string;
 }
 
 export interface WrittenAttestation {
@@ -53,7 +52,6 @@ export class ItemRefused extends Error {
     super(error instanceof Error ? error.message : String(error));
   }
 }
-export class TariffMismatch extends Error {}
 
 type Head = ChainLink;
 
@@ -66,7 +64,6 @@ interface Prepared {
   /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
   readonly rows: readonly Record<string, unknown>[];
   readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
-  readonly guards: readonly PendingEvent[];
 }
 
 export interface Signing {
@@ -291,7 +288,7 @@ export class ChainWriter {
       const it = items[i]!;
       let r: ReturnType<typeof attestEvent>;
       try {
-        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventDigest: it.eventDigest, tariffDigest: it.tariffDigest, chainId: cid });
+        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(), tariffSalt: it.tariffSalt, tariffDigest: it.tariffDigestV2, chainId: cid });
         if (r.next.cumulativeBefore > U64_MAX) {
           throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
         }
@@ -299,7 +296,8 @@ export class ChainWriter {
         throw new ItemRefused(i, e);
       }
       const id = r.statementDigest.slice('sha256:'.length);
-      const blinding = randomBlinding().toString();
+      // the column once held v1's commitment blinding; it keeps the event's salt (also in the bundle)
+      const blinding = r.bundle.salts!.event;
       // One JSON parameter for all rows but their bundles (jsonb_to_recordset; the bundles go as
       // text, see ROWS_FROM): cheap to build and to parse.
       rows.push({
@@ -315,14 +313,14 @@ export class ChainWriter {
         currency: r.statement.currency,
         blinding,
         created_at: issuedAt,
-        leaf_hash: toHex(leafHash(r.statementBytes)),
+        leaf_hash: toHex(leafHash(r.leafBytes)),
       });
       // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
       const bundleText = JSON.stringify(r.bundle);
       out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
     }
-    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
+    return { cid, tenantId, start, link, rows, out };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -418,16 +416,6 @@ export class ChainWriter {
     }
   }
 
-  /** The tariff guard of inline tariffs that might be published meanwhile: true when no
-   *  published version with the same id and version has another digest. Each distinct inline
-   *  tariff is checked once, as one jsonb parameter however many events carry it. */
-  private tariffGuard(guards: readonly PendingEvent[]) {
-    if (!guards.length) return sql`true`;
-    const distinct = new Map(guards.map((g) => [`${g.tariff.tariff_id}\u0000${g.tariff.tariff_version}\u0000${g.inlineTariffDigest}`, { id: g.tariff.tariff_id, version: g.tariff.tariff_version, digest: g.inlineTariffDigest }]));
-    return sql`not exists (select 1 from tariffs t join jsonb_to_recordset(${JSON.stringify([...distinct.values()])}::jsonb) as g(id text, version text, digest text)
-      on t.tariff_id = g.id and t.tariff_version = g.version and t.tariff_digest <> g.digest)`;
-  }
-
   /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
     const cursors = (await this.storeMany([p])).get(p.cid);
@@ -448,7 +436,6 @@ export class ChainWriter {
       cumulative_units: p.link.cumulativeBefore.toString(),
       expected: p.start.seq.toString(),
     }));
-    const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
     // rows and their bundles are zipped by position: each group's rows and `out` are built item by
     // item, and both are flattened group by group
     const rows = ps.flatMap((p) => p.rows);
@@ -457,15 +444,13 @@ export class ChainWriter {
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
           as x(chain_id text, tenant_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
-      ), g as (
-        select ${guard} as ok
       ), u as (
         update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
-        from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
+        from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected
         returning chains.chain_id
       ), n as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
-        select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
+        select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0
         on conflict (chain_id) do nothing
         returning chain_id
       ), ok as (
@@ -477,8 +462,7 @@ export class ChainWriter {
         ${INSERT_ATTESTATIONS}
         returning id, chain_id, cursor
       ), ${QUEUE_WORK}
-      select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        not (select ok from g) as tariff_mismatch`;
+      select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
     let ok = false;
@@ -491,7 +475,6 @@ export class ChainWriter {
       this.durations[this.recorded++ % this.durations.length] = ms;
       this.metrics?.storeStatement(ok, ms / 1000);
     }
-    if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const raw = res?.['chains'];
     const stored = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
     const cursors = cursorMap(res?.['cursors']);

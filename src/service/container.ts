@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TrustMaterial } from '../core/trust.ts';
-import type { TariffSnapshot } from '../core/schemas.ts';
+import { BINDING_VERSION, BINDING_VERSION_V2, type TariffSnapshot } from '../core/schemas.ts';
 import type { SigningKey } from '../core/keys.ts';
 import type { Database } from '../db/index.ts';
 import type { AppDeps, LogApi } from '../http/app.ts';
@@ -20,8 +20,12 @@ import { SyncWaiters } from './waiters.ts';
 import type { Notifier } from '../db/notify.ts';
 
 export interface ZkParts {
+  /** The unsalted commitment of bn128-poseidon8-v1 (still published for v1 bundles). */
   readonly tariffCommitment: (t: TariffSnapshot) => Promise<bigint>;
-  readonly verificationKey?: Record<string, unknown>;
+  /** The salted commitment of bn128-poseidon8-v2. */
+  readonly tariffCommitmentV2: (t: TariffSnapshot, salt: bigint) => Promise<bigint>;
+  /** Verification keys by binding version, as served in /v1/trust. */
+  readonly verificationKeys?: Readonly<Record<string, Record<string, unknown>>>;
 }
 
 export interface ContainerOptions {
@@ -56,7 +60,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   await keys.init();
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
-  const tariffs = new TariffService(db, o.zk.tariffCommitment);
+  const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
   const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
   const proofs = new ProofQueue(db, notifier);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
@@ -67,10 +71,16 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     const logTrust = await log?.trust();
     return {
       jwks: await keys.jwks(),
-      ...(o.zk.verificationKey ? { verification_key: o.zk.verificationKey } : {}),
+      // v1's key under its old name too, for verifiers that read only that field
+      ...(o.zk.verificationKeys?.[BINDING_VERSION] ? { verification_key: o.zk.verificationKeys[BINDING_VERSION] } : {}),
+      ...(o.zk.verificationKeys ? { verification_keys: { ...o.zk.verificationKeys } } : {}),
       ...(logTrust ? { log: logTrust } : {}),
       revocations: await revocations.signedList(),
-      tariffs: published.map((t) => ({ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment })),
+      // each version's v1 commitment (for v1 bundles) and its salted v2 commitment
+      tariffs: published.flatMap((t) => [
+        { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment },
+        { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: t.tariffCommitmentV2 },
+      ]),
     };
   };
   const deps: AppDeps = {

@@ -1,22 +1,33 @@
 // Tenants and published tariff versions. Published versions are immutable: publishing the same
 // id and version again with other content is a conflict; with the same content it is a replay.
-import { and, eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
+import { randomSalt, saltedTariffDigest } from '../core/binding-v2.ts';
 import { ZodError } from 'zod';
 import { normalizeTariff } from '../core/attest.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import { identInput, type TariffSnapshot } from '../core/schemas.ts';
-import { type Db, isUniqueViolation, schema } from '../db/index.ts';
+import { type Db, schema } from '../db/index.ts';
 import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
 
 export interface PublishedTariff {
   readonly snapshot: TariffSnapshot;
+  /** bn128-poseidon8-v1: the unsalted digest and commitment. */
   readonly tariffDigest: string;
   readonly tariffCommitment: string;
+  /** bn128-poseidon8-v2: the version's salt, its salted digest and commitment. */
+  readonly salt: bigint;
+  readonly tariffDigestV2: string;
+  readonly tariffCommitmentV2: string;
   readonly createdAt: Date;
 }
 
-export type TariffCommitmentFn = (t: TariffSnapshot) => Promise<bigint>;
+export interface TariffCommitmentFns {
+  readonly v1: (t: TariffSnapshot) => Promise<bigint>;
+  readonly v2: (t: TariffSnapshot, salt: bigint) => Promise<bigint>;
+}
+
+type Row = typeof schema.tariffs.$inferSelect;
 
 export class TariffService {
   private readonly cache = new Map<string, PublishedTariff>();
@@ -25,8 +36,34 @@ export class TariffService {
 
   constructor(
     private readonly db: Db,
-    private readonly commit: TariffCommitmentFn,
+    private readonly commit: TariffCommitmentFns,
   ) {}
+
+  /** The v2 columns of a new version: a fresh salt, the salted digest and commitment. */
+  private async v2Columns(snapshot: TariffSnapshot) {
+    const salt = randomSalt();
+    return { salt: salt.toString(), tariffDigestV2: saltedTariffDigest(snapshot, salt), tariffCommitmentV2: (await this.commit.v2(snapshot, salt)).toString() };
+  }
+
+  /** A version published before bn128-poseidon8-v2 gets its salt on first use, once: whoever
+   *  fills it first wins, everyone reads the stored one. */
+  private async withSalt(row: Row): Promise<PublishedTariff> {
+    if (row.salt === null || row.tariffDigestV2 === null || row.tariffCommitmentV2 === null) {
+      const t = schema.tariffs;
+      const where = and(eq(t.tariffId, row.tariffId), eq(t.tariffVersion, row.tariffVersion));
+      await this.db.update(t).set(await this.v2Columns(row.snapshot as TariffSnapshot)).where(and(where, isNull(t.salt)));
+      [row] = (await this.db.select().from(t).where(where)) as [Row];
+    }
+    return {
+      snapshot: row.snapshot as TariffSnapshot,
+      tariffDigest: row.tariffDigest,
+      tariffCommitment: row.tariffCommitment,
+      salt: BigInt(row.salt!),
+      tariffDigestV2: row.tariffDigestV2!,
+      tariffCommitmentV2: row.tariffCommitmentV2!,
+      createdAt: row.createdAt,
+    };
+  }
 
   /** A published version. Found versions are cached forever (immutable); "not published" for a
    *  few seconds — safe because the attest write re-checks inline tariffs in SQL. */
@@ -44,14 +81,16 @@ export class TariffService {
       return null;
     }
     this.missing.delete(k);
-    const p = { snapshot: row.snapshot as TariffSnapshot, tariffDigest: row.tariffDigest, tariffCommitment: row.tariffCommitment, createdAt: row.createdAt };
+    const p = await this.withSalt(row);
     this.cache.set(k, p);
     return p;
   }
 
   async list(): Promise<PublishedTariff[]> {
     const rows = await this.db.select().from(schema.tariffs).orderBy(schema.tariffs.tariffId, schema.tariffs.createdAt);
-    return rows.map((row) => ({ snapshot: row.snapshot as TariffSnapshot, tariffDigest: row.tariffDigest, tariffCommitment: row.tariffCommitment, createdAt: row.createdAt }));
+    const out: PublishedTariff[] = [];
+    for (const row of rows) out.push(await this.withSalt(row));
+    return out;
   }
 
   async publish(body: unknown): Promise<{ created: boolean; tariff: PublishedTariff }> {
@@ -69,14 +108,27 @@ export class TariffService {
       if (existing.tariffDigest !== digest) throw new ServiceError(409, 'TARIFF_VERSION_EXISTS', `${snapshot.tariff_id}@${snapshot.tariff_version} is published with other content; publish a new version`);
       return { created: false, tariff: existing };
     }
-    const commitment = (await this.commit(snapshot)).toString();
-    try {
-      await this.db.insert(schema.tariffs).values({ tariffId: snapshot.tariff_id, tariffVersion: snapshot.tariff_version, snapshot, tariffDigest: digest, tariffCommitment: commitment });
-    } catch (e) {
-      if (isUniqueViolation(e)) return this.publish(body);
-      throw e;
-    }
-    return { created: true, tariff: (await this.get(snapshot.tariff_id, snapshot.tariff_version, { fresh: true }))! };
+    const pinned = await this.pinned(snapshot, digest);
+    if (pinned.tariff.tariffDigest !== digest) throw new ServiceError(409, 'TARIFF_VERSION_EXISTS', `${snapshot.tariff_id}@${snapshot.tariff_version} is published with other content; publish a new version`);
+    return pinned;
+  }
+
+  /** Publish a normalized snapshot (digest: its unsalted digest) unless its id and version are
+   *  published already; returns the stored version, which differs from `snapshot` when another
+   *  request published other content under the same id and version first. */
+  async pin(snapshot: TariffSnapshot, digest: string): Promise<PublishedTariff> {
+    return (await this.pinned(snapshot, digest)).tariff;
+  }
+
+  private async pinned(snapshot: TariffSnapshot, digest: string): Promise<{ created: boolean; tariff: PublishedTariff }> {
+    const commitment = (await this.commit.v1(snapshot)).toString();
+    const v2 = await this.v2Columns(snapshot);
+    const inserted = await this.db
+      .insert(schema.tariffs)
+      .values({ tariffId: snapshot.tariff_id, tariffVersion: snapshot.tariff_version, snapshot, tariffDigest: digest, tariffCommitment: commitment, ...v2 })
+      .onConflictDoNothing()
+      .returning({ id: schema.tariffs.tariffId });
+    return { created: inserted.length > 0, tariff: (await this.get(snapshot.tariff_id, snapshot.tariff_version, { fresh: true }))! };
   }
 
   async createTenant(body: unknown): Promise<{ created: boolean; tenant: { id: string; name: string; created_at: string } }> {

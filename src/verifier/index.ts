@@ -37,10 +37,11 @@ export function verifyJson(bundleText: string, trust: unknown, args: VerifyArgs 
 }
 
 /** The redacted form a customer can hand to an auditor: statement, signatures, proof and
- *  receipt stay; meter event, tariff, billing detail and the commitment blinding are withheld. */
+ *  receipt stay; meter event, tariff, billing detail, salts (v2) and the commitment blinding (v1) are withheld. */
 export function redact(bundle: unknown): RedactedBundle {
   const b = FullBundle.parse(bundle); // throws a ZodError on anything but a well-formed full bundle
   const attestation = structuredClone(b.attestation);
-  if (attestation.billing_proof) delete attestation.billing_proof.blinding;
+  const bp = attestation.billing_proof;
+  if (bp && 'blinding' in bp) delete bp.blinding;
   return RedactedBundle.parse({ redacted: true, attestation, ...(b.receipt ? { receipt: b.receipt } : {}) });
 }

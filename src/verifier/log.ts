@@ -3,7 +3,7 @@
 // the verifier already trusts. Pure: no I/O. Every failure is a VerificationError with
 // INCLUSION_INVALID, CHECKPOINT_INVALID or CONSISTENCY_INVALID; nothing else escapes.
 import { bytesEqual, fromB64, toB64 } from '../core/bytes.ts';
-import { canonicalBytes } from '../core/canonical.ts';
+import { logLeafBytes } from '../core/binding-v2.ts';
 import { MerkleError, leafHash, verifyConsistency, verifyInclusion } from '../core/merkle.ts';
 import { type Checkpoint, NoteError, openCheckpoint, parseCheckpoint, parseVerifierKey } from '../core/note.ts';
 import type { Receipt, Statement, VerifyCode } from '../core/schemas.ts';
@@ -91,8 +91,8 @@ function checkInclusion(receipt: Receipt, statement: Statement): void {
     const size = u64(r.tree_size, 'tree_size', 'INCLUSION_INVALID');
     const claimed = hash32(r.leaf_hash, 'leaf_hash', 'INCLUSION_INVALID');
     const proof = hashes(r.inclusion_proof, 'inclusion_proof', 'INCLUSION_INVALID');
-    // DESIGN §6: the leaf is the RFC 8785 canonical statement; RFC 9162 §2.1.1 leaf hash.
-    const leaf = leafHash(canonicalBytes(statement));
+    // the leaf (docs/protocol.md): v1 the canonical statement, v2 {statement_digest, type}; RFC 9162 §2.1.1 leaf hash.
+    const leaf = leafHash(logLeafBytes(statement));
     if (!bytesEqual(leaf, claimed)) throw fail('INCLUSION_INVALID', 'leaf_hash is not the leaf hash of this statement');
     const cp = unverifiedCheckpoint(r.checkpoint, 'INCLUSION_INVALID');
     if (cp.size !== size) throw fail('INCLUSION_INVALID', `tree_size ${size} differs from the checkpoint size ${cp.size}`);

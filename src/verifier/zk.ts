@@ -2,6 +2,7 @@
 // verify algorithm: the proof is checked under the verifier's pinned key of its binding version
 // (vkeys.ts), its points as bn254.ts accepts them. Loads no proving key and starts no prover.
 import { bindingCommitments } from '../core/commitment.ts';
+import { tariffCommitmentV2 } from '../core/binding-v2.ts';
 import { VerificationError, type ZkVerifier } from '../core/verify.ts';
 import { checkProof, terminateCurve } from './groth16.ts';
 import { verificationKeyFor } from './vkeys.ts';
@@ -12,6 +13,7 @@ export const zkVerifier: ZkVerifier = {
     if (failure) throw new VerificationError(failure.code, failure.reason);
   },
   bindingCommitments,
+  tariffCommitmentV2,
 };
 
 /** Release snarkjs's curve threads so a CLI process can exit. */
