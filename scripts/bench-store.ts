@@ -26,6 +26,7 @@ import { openDatabase, rowsOf } from '../src/db/index.ts';
 import { createLogService } from '../src/log/service.ts';
 import { ChainWriter, type PendingEvent, requestDigestOf } from '../src/service/chain-writer.ts';
 import { postgresCpuMs } from './cpu.ts';
+import { randomSalt, saltedTariffDigest } from '../src/core/binding-v2.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -67,12 +68,13 @@ async function main() {
     const key = signingKeyFromSeed(generateEd25519().seed);
     const tariff = normalizeTariff({ tariff_id: 'tariff_bench', tariff_version: '1', tariff_class: 'usage_graduated', currency: 'USD', tiers: [{ up_to: 100000, unit_price_micros: 120 }, { up_to: null, unit_price_micros: 90 }], min_charge_micros: 0 });
     const tariffDigest = digestOf(tariff);
+    const tariffSalt = randomSalt();
+    const tariffDigestV2 = saltedTariffDigest(tariff, tariffSalt);
     let seq = 0;
     const pending = (): { cid: string; item: PendingEvent } => {
       const n = seq++;
       const event = normalizeMeterEvent({ event_id: `evt-${n}`, event_timestamp: '2026-05-29T12:00:00.000Z', tenant_id: 'tenant_bench', api_key_id: 'api_live_001', endpoint: `/v1/m${n % 64}`, usage_units: 1 + (n % 5000), contract_version: 'contract-v1', billing_window_id: '2026-05' });
-      const eventDigest = digestOf(event);
-      return { cid: chainId(event.tenant_id, event.endpoint, event.billing_window_id), item: { event, tariff, eventDigest, tariffDigest, requestDigest: requestDigestOf(eventDigest, tariffDigest) } };
+      return { cid: chainId(event.tenant_id, event.endpoint, event.billing_window_id), item: { event, tariff, tariffSalt, tariffDigestV2, requestDigest: requestDigestOf(digestOf(event), tariffDigest) } };
     };
     /** Submit `size` new events, grouped by chain as the attest service does; resolves when stored. */
     const submit = async (size: number) => {

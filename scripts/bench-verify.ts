@@ -9,7 +9,7 @@
 import os from 'node:os';
 import * as snarkjs from 'snarkjs';
 import { digestOf } from '../src/core/canonical.ts';
-import { BINDING_VERSION } from '../src/core/schemas.ts';
+import { BINDING_VERSION, type BillingProofV1 } from '../src/core/schemas.ts';
 import { createProver, terminateCurve } from '../src/prover/index.ts';
 import { g1, g2OnCurve, inG2Subgroup } from '../src/verifier/bn254.ts';
 import { PINNED_VKEYS } from '../src/verifier/vkeys.ts';
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; rounds: ${ROUNDS}`);
 
   const prover = await createProver({ workers: 0 });
-  const bp = (await provedPilotBundle(prover)).attestation.billing_proof!;
+  const bp = (await provedPilotBundle(prover)).attestation.billing_proof as BillingProofV1;
   await prover.close();
   const proof = bp.proof;
   const signals = [bp.statement.binding_commitment, bp.statement.charge_micros, bp.statement.tariff_commitment];

@@ -13,7 +13,8 @@ import { type PendingEvent, requestDigestOf } from '../src/service/chain-writer.
 import { AttestService } from '../src/service/attest.ts';
 import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
-import { pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { TEST_TARIFF_SALT, pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { saltedTariffDigest } from '../src/core/binding-v2.ts';
 import { testService, type TestService } from './support/service.ts';
 import { usingPostgres } from './support/db.ts';
 
@@ -176,8 +177,7 @@ describe('stored bundles', () => {
     const tariffDigest = digestOf(tariff);
     const items: PendingEvent[] = ['sep-\u001e-1', 'sep-2', 'sep-\u001e\u001e-3'].map((id) => {
       const event = { ...normalizeMeterEvent({ ...pilotEvent, endpoint: '/sep' }), event_id: id };
-      const eventDigest = digestOf(event);
-      return { event, tariff, eventDigest, tariffDigest, requestDigest: requestDigestOf(eventDigest, tariffDigest) };
+      return { event, tariff, tariffSalt: TEST_TARIFF_SALT, tariffDigestV2: saltedTariffDigest(tariff, TEST_TARIFF_SALT), requestDigest: requestDigestOf(digestOf(event), tariffDigest) };
     });
     const cid = chainId(pilotEvent.tenant_id, '/sep', pilotEvent.billing_window_id);
     const written = await one.writer.submit(cid, pilotEvent.tenant_id, items, async () => ({ key: await s.container.keys.current(), issuedAt: new Date() }));

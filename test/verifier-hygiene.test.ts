@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BINDINGS } from '../scripts/ceremony.ts';
 import { digestOf } from '../src/core/canonical.ts';
 import { signObject } from '../src/core/keys.ts';
-import { BINDING_VERSION, type FullBundle, type VerifyCode } from '../src/core/schemas.ts';
+import { BINDING_VERSION, type BillingProofV1, type FullBundle, type VerifyCode } from '../src/core/schemas.ts';
 import { REVOCATIONS_TYPE, type TrustMaterial } from '../src/core/trust.ts';
 import { VerificationError } from '../src/core/verify.ts';
 import { createProver, type Prover } from '../src/prover/index.ts';
@@ -70,7 +70,7 @@ const trust: TrustMaterial = trustFor(keyA);
 beforeAll(async () => {
   prover = await createProver({ workers: 0 });
   proved = await provedPilotBundle(prover);
-  const bp = proved.attestation.billing_proof!;
+  const bp = proved.attestation.billing_proof as BillingProofV1;
   proof = bp.proof as ProofJson;
   signals = [bp.statement.binding_commitment, bp.statement.charge_micros, bp.statement.tariff_commitment];
 }, 120_000);
@@ -133,7 +133,7 @@ describe('pinned verification keys', () => {
     expect(await checkGroth16(forgedKey, forgedSignals, forgedProof)).toBeNull();
     expect(await snarkjs.groth16.verify(forgedKey, forgedSignals, forgedProof)).toBe(true);
     const forgedBundle = withProof(forgedProof);
-    forgedBundle.attestation.billing_proof!.statement.charge_micros = '999999999'; // (its signature breaks too)
+    (forgedBundle.attestation.billing_proof as BillingProofV1).statement.charge_micros = '999999999'; // (its signature breaks too)
     for (const b of [withProof(forgedProof), forgedBundle]) {
       const r = await verify(b, { ...trust, verification_key: forgedKey }, { profile: 'standard' });
       expect(r.valid).toBe(false);

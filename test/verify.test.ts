@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { verifyBundle } from '../src/core/verify.ts';
-import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../src/core/attest.ts';
-import { keyA, keyB, pilotBundle, trustFor, pilotEvent, pilotTariff, graduatedTariff } from './support/fixtures.ts';
+import { normalizeMeterEvent, normalizeTariff, GENESIS } from '../src/core/attest.ts';
+import { keyA, keyB, pilotBundle, testAttest, trustFor, pilotEvent, pilotTariff, graduatedTariff } from './support/fixtures.ts';
 import { expectedCodes, generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
 
 const failed = (r: Awaited<ReturnType<typeof verifyBundle>>) => r.checks.filter((c) => c.status === 'fail').map((c) => c.code);
@@ -48,6 +48,9 @@ describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
     const zk = {
       verifyProof: async () => {},
       bindingCommitments: async () => {
+        throw new Error('unused');
+      },
+      tariffCommitmentV2: async () => {
         throw new Error('boom');
       },
     };
@@ -55,20 +58,8 @@ describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
     // a well-formed but bogus proof object, so the commitments check runs and throws inside
     proofBundle.attestation.proof_status = 'proved';
     proofBundle.attestation.billing_proof = {
-      statement: {
-        type: 'meterproof/proof-statement/v1',
-        binding: 'bn128-poseidon8-v1',
-        statement_digest: 'sha256:' + '0'.repeat(64),
-        binding_commitment: '1',
-        charge_micros: bundle.attestation.statement.charge_micros,
-        tariff_commitment: '2',
-        issued_at: bundle.attestation.statement.issued_at,
-        key_id: keyA.keyId,
-      },
-      key_id: keyA.keyId,
-      signature: 'AA',
+      binding: 'bn128-poseidon8-v2',
       proof: { pi_a: ['1', '2', '1'], pi_b: [['1', '2'], ['3', '4'], ['1', '0']], pi_c: ['1', '2', '1'], protocol: 'groth16', curve: 'bn128' },
-      blinding: '5',
     };
     const r = await verifyBundle(proofBundle, trust, { profile: 'standard', zk });
     expect(r.valid).toBe(false);
@@ -78,12 +69,12 @@ describe('verifyBundle on a fresh bundle (no proof, no receipt yet)', () => {
   it('verifies a graduated chain and refuses a statement that lies about its chain position', async () => {
     const event = normalizeMeterEvent(pilotEvent);
     const tariff = normalizeTariff(graduatedTariff);
-    const a = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01Z' });
-    const b = attestEvent({ event: { ...event, event_id: 'evt_2', usage_units: '60000' }, tariff, key: keyA, chain: a.next, issuedAt: '2026-05-29T12:00:02Z' });
+    const a = testAttest({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01Z' });
+    const b = testAttest({ event: { ...event, event_id: 'evt_2', usage_units: '60000' }, tariff, key: keyA, chain: a.next, issuedAt: '2026-05-29T12:00:02Z' });
     expect(b.statement.chain).toMatchObject({ seq: '1', prev: a.statementDigest, cumulative_units_before: '1842' });
     expect(b.bundle.billing.expected_charge_micros).toBe(((50000n - 1842n) * 5000n + (60000n - 48158n) * 8000n).toString());
     expect((await verifyBundle(b.bundle, trust, { profile: 'standard' })).valid).toBe(true);
-    const lie = attestEvent({ event, tariff, key: keyA, chain: { seq: 0n, prev: null, cumulativeBefore: 5n }, issuedAt: '2026-05-29T12:00:01Z' });
+    const lie = testAttest({ event, tariff, key: keyA, chain: { seq: 0n, prev: null, cumulativeBefore: 5n }, issuedAt: '2026-05-29T12:00:01Z' });
     expect(failed(await verifyBundle(lie.bundle, trust, { profile: 'standard' }))).toEqual(['CHAIN_INVALID']);
   });
 });
@@ -120,7 +111,7 @@ describe('tamper suite: every single mutation of a valid bundle is rejected with
 
   it('rejects an own "__proto__" key added to any object of the bundle', async () => {
     // a bundle whose meter event has dimensions, so the record schema is among those exercised
-    const withDims = attestEvent({ event: normalizeMeterEvent({ ...pilotEvent, dimensions: { model: 'gpt-x' } }), tariff: normalizeTariff(pilotTariff), key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' }).bundle;
+    const withDims = testAttest({ event: normalizeMeterEvent({ ...pilotEvent, dimensions: { model: 'gpt-x' } }), tariff: normalizeTariff(pilotTariff), key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' }).bundle;
     expect((await verifyBundle(withDims, trust, { profile: 'standard' })).valid).toBe(true);
     const paths: string[][] = [];
     const walk = (v: unknown, at: string[]) => {

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { signingKeyFromSeed, publicJwk, type SigningKey } from '../../src/core/keys.ts';
-import { attestEvent, normalizeMeterEvent, normalizeTariff, GENESIS } from '../../src/core/attest.ts';
+import { attestEvent, attestEventV1, normalizeMeterEvent, normalizeTariff, GENESIS } from '../../src/core/attest.ts';
 import type { FullBundle } from '../../src/core/schemas.ts';
 import type { TrustMaterial } from '../../src/core/trust.ts';
 import type { Prover } from '../../src/prover/index.ts';
@@ -53,22 +53,39 @@ export function trustFor(...keys: SigningKey[]): TrustMaterial {
   return { jwks: { keys: keys.map((k) => publicJwk(k, '2026-01-01T00:00:00Z')) } };
 }
 
-export function pilotBundle(key = keyA) {
-  return attestEvent({
-    event: normalizeMeterEvent(pilotEvent),
-    tariff: normalizeTariff(pilotTariff),
-    key,
-    chain: GENESIS,
-    issuedAt: '2026-05-29T12:00:01.000Z',
-  });
+/** Fixed salts of the test bundles (the service draws them at random). */
+export const TEST_EVENT_SALT = 1234567890123456789012345678901234567890n;
+export const TEST_TARIFF_SALT = 9876543210987654321098765432109876543210n;
+
+/** attestEvent (bn128-poseidon8-v2) with the fixed test salts unless given. */
+export function testAttest(args: Omit<Parameters<typeof attestEvent>[0], 'eventSalt' | 'tariffSalt'> & { eventSalt?: bigint; tariffSalt?: bigint }) {
+  return attestEvent({ eventSalt: TEST_EVENT_SALT, tariffSalt: TEST_TARIFF_SALT, ...args });
 }
 
-/** The pilot bundle with a real Groth16 proof, its proof statement signed by keyA (by the
- *  service's proveBundle, given a key ring that always hands out keyA). */
+/** The pilot event and tariff, attested under bn128-poseidon8-v2 at the chain's start. */
+export function pilotBundle(key = keyA) {
+  return testAttest({ event: normalizeMeterEvent(pilotEvent), tariff: normalizeTariff(pilotTariff), key, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
+}
+
+/** The same under bn128-poseidon8-v1 (compatibility). */
+export function pilotBundleV1(key = keyA) {
+  return attestEventV1({ event: normalizeMeterEvent(pilotEvent), tariff: normalizeTariff(pilotTariff), key, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
+}
+
+/** The v1 pilot bundle with a real bn128-poseidon8-v1 Groth16 proof (a prover on keys/), its
+ *  proof statement signed by keyA (by the service's proveBundle, given a key ring that always
+ *  hands out keyA). */
 export async function provedPilotBundle(prover: Prover): Promise<FullBundle> {
   const { proveBundle } = await import('../../src/service/prove.ts'); // the prover stack, only when asked for
-  const { bundle, statementDigest } = pilotBundle();
+  const { bundle, statementDigest } = pilotBundleV1();
   const ring = { signer: async () => ({ key: keyA, issuedAt: new Date('2026-06-01T00:00:00.000Z') }) } as unknown as KeyRing;
   const bp = await proveBundle(prover, ring, bundle, 12345678901234567890n, statementDigest);
   return { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: bp } };
+}
+
+/** The v2 pilot bundle with a real bn128-poseidon8-v2 proof (a prover on keys/bn128-poseidon8-v2). */
+export async function provedPilotBundleV2(prover: Prover): Promise<FullBundle> {
+  const { proveBundleV2 } = await import('../../src/service/prove.ts');
+  const { bundle } = pilotBundle();
+  return { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: await proveBundleV2(prover, bundle) } };
 }

@@ -1,10 +1,10 @@
 // Log test data: attestation rows carrying real signed bundles (the pilot event with a given id
 // and units), inserted with their log_queue rows in one transaction, as the attest path does.
 import { asc, eq, getTableColumns } from 'drizzle-orm';
-import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../../src/core/attest.ts';
+import { GENESIS, normalizeMeterEvent, normalizeTariff } from '../../src/core/attest.ts';
 import { type Db, schema } from '../../src/db/index.ts';
 import { leafHash } from '../../src/core/merkle.ts';
-import { keyA, pilotEvent, pilotTariff } from './fixtures.ts';
+import { keyA, pilotEvent, pilotTariff, testAttest } from './fixtures.ts';
 
 const tariff = normalizeTariff(pilotTariff);
 
@@ -15,7 +15,7 @@ export async function queueAttestations(db: Db, events: readonly (readonly [stri
   const rows = events.map(([eventId, units]) => {
     // each event on its own meter, so each row is seq 0 of its own chain (unique per chain and seq)
     const event = normalizeMeterEvent({ ...pilotEvent, event_id: eventId, usage_units: units, endpoint: `/log/${eventId}` });
-    const r = attestEvent({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
+    const r = testAttest({ event, tariff, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
     return {
       id: r.statementDigest.slice('sha256:'.length),
       tenantId: event.tenant_id,
@@ -30,7 +30,7 @@ export async function queueAttestations(db: Db, events: readonly (readonly [stri
       bundle: r.bundle,
       blinding: '1',
       proofStatus: 'pending',
-      leafHash: leafHash(r.statementBytes),
+      leafHash: leafHash(r.leafBytes),
     };
   });
   await db.transaction(async (tx) => {
