@@ -71,7 +71,7 @@ describe('attest', () => {
     const r = await s.call('POST', '/v1/attest', { token: attestKey, body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     first = r.body;
-    expect(Object.keys(first).sort()).toEqual(['attestation', 'billing', 'meter_event', 'tariff_snapshot'].sort().concat(first.receipt ? ['receipt'] : []).sort());
+    expect(Object.keys(first).sort()).toEqual(['attestation', 'billing', 'meter_event', 'salts', 'tariff_snapshot'].sort().concat(first.receipt ? ['receipt'] : []).sort());
     expect(first.billing.expected_charge_micros).toBe('221040');
     expect(r.headers.get('location')).toBe(`/v1/attestations/${r.headers.get('x-attestation-id')}`);
     const rep = await s.call('POST', '/v1/verify?profile=standard', { token: null, body: first });

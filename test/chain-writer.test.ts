@@ -218,7 +218,7 @@ describe('stored bundles', () => {
     await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
     const typeOf = async () => rowsOf(await db.execute(sql`select data_type from information_schema.columns where table_name = 'attestations' and column_name = 'bundle'`))[0]!['data_type'];
     expect(await typeOf()).toBe('jsonb');
-    const methods = async () => rowsOf<{ method: string }>(await db.execute(sql`select distinct pg_column_compression(bundle) as method from attestations`)).map((r) => r.method);
+    const methods = async () => rowsOf<{ method: string }>(await db.execute(sql`select distinct pg_column_compression(bundle) as method from attestations where pg_column_compression(bundle) is not null`)).map((r) => r.method);
     const lz4 = await serverHasLz4();
     expect(await methods()).toEqual(['pglz']); // the test's own jsonb rewrite above recompressed with the default
     await s.store.database.migrate();

@@ -3,7 +3,8 @@
 import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, toB64, utf8 } from '../src/core/bytes.ts';
-import { canonicalString } from '../src/core/canonical.ts';
+import { digestOf } from '../src/core/canonical.ts';
+import { logLeafBytes } from '../src/core/binding-v2.ts';
 import { signingKeyFromSeed } from '../src/core/keys.ts';
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/core/merkle.ts';
 import { openCheckpoint, parseVerifierKey } from '../src/core/note.ts';
@@ -92,7 +93,7 @@ describe('log HTTP endpoints', () => {
     expect(sizes).toEqual([3, 10, 11, 21]);
 
     const rows = await attestationRows(db);
-    const leafOf = (i: number) => leafHash(utf8(canonicalString((rows[i]!.bundle as FullBundle).attestation.statement)));
+    const leafOf = (i: number) => leafHash(logLeafBytes((rows[i]!.bundle as FullBundle).attestation.statement));
     for (const n of sizes) {
       for (let i = 0; i < n; i++) {
         const r = await get(`/v1/log/proof/inclusion?index=${i}&tree_size=${n}`);
@@ -134,7 +135,11 @@ describe('log HTTP endpoints', () => {
     for (const e of entries) {
       expect(e.leaf_hash).toBe(toB64(leafHash(utf8(e.leaf))));
       expect(e.leaf_hash).toBe(toB64(leafOf(e.index)));
-      expect(JSON.parse(e.leaf)).toEqual((rows[e.index]!.bundle as FullBundle).attestation.statement);
+      // a v2 leaf is the statement's digest, typed: nothing commercial (tenant, charge, tariff,
+      // currency, usage) in the public log
+      const statement = (rows[e.index]!.bundle as FullBundle).attestation.statement;
+      expect(JSON.parse(e.leaf)).toEqual({ statement_digest: digestOf(statement), type: 'meterproof/log-leaf/v2' });
+      for (const secret of [statement.tenant_id, statement.tariff_id, statement.charge_micros, statement.currency]) expect(e.leaf).not.toContain(secret);
     }
     const one = await get('/v1/log/entries?start=20&end=21');
     expect(one.body).toEqual({ entries: [entries[20]] });

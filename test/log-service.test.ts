@@ -7,7 +7,7 @@ import path from 'node:path';
 import { and, asc, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, toB64 } from '../src/core/bytes.ts';
-import { canonicalBytes } from '../src/core/canonical.ts';
+import { logLeafBytes } from '../src/core/binding-v2.ts';
 import { type SigningKey, signingKeyFromSeed } from '../src/core/keys.ts';
 import { leafHash, rootFromLeafHashes, rootNodes, verifyConsistency, verifyInclusion } from '../src/core/merkle.ts';
 import { ed25519NoteSigner, formatCheckpoint, formatVerifierKey, openCheckpoint, parseVerifierKey, signCheckpoint, signNote } from '../src/core/note.ts';
@@ -166,7 +166,7 @@ describe('transparency log service', () => {
       const receipt = (await log.receipt(row))!;
       const statement = statementOf(row);
       expect(receipt).toMatchObject({ log_origin: ORIGIN, log_index: String(row.logIndex), tree_size: '43' });
-      expect(receipt.leaf_hash).toBe(toB64(leafHash(canonicalBytes(statement))));
+      expect(receipt.leaf_hash).toBe(toB64(leafHash(logLeafBytes(statement))));
       expect(codeOf(() => logVerifier.checkInclusion(receipt, statement))).toBe('OK');
       expect(codeOf(() => logVerifier.checkCheckpoint(receipt, VKEY))).toBe('OK');
       const proof = (await log.consistencyProof(4, 43)).hashes;
@@ -365,7 +365,7 @@ describe('transparency log service', () => {
       for (const r of rows) {
         const leaf = byId.get(r.id)!;
         expect(leaf.idx).toBe(r.logIndex);
-        expect(toB64(leaf.leafHash)).toBe(toB64(leafHash(canonicalBytes(statementOf(r)))));
+        expect(toB64(leaf.leafHash)).toBe(toB64(leafHash(logLeafBytes(statementOf(r)))));
       }
       const sizes = (await checkpoints(db)).map((c) => c.treeSize);
       expect(sizes.slice(1).every((s, i) => s > sizes[i]!)).toBe(true);

@@ -98,7 +98,7 @@ export function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra')
     return ['SCHEMA_INVALID'];
   }
   // content changes break the digest binding; recomputations may fail alongside it
-  if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing')) {
+  if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing') || p.startsWith('salts')) {
     return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID', 'COMMITMENT_MISMATCH'];
   }
   if (p.startsWith('attestation.statement')) {
