@@ -1,4 +1,5 @@
-// `npm run bench:prove [-- --proofs N]`: Groth16 proving throughput of bn128-poseidon8-v1, side by
+// `npm run bench:prove [-- --proofs N] [--binding bn128-poseidon8-v1|bn128-poseidon8-v2]`: Groth16
+// proving throughput of a binding version (default v1, keys/; v2: keys/bn128-poseidon8-v2/), side by
 // side in one run:
 //  - naive: a sequential loop of snarkjs.groth16.fullProve reading keys/billing.wasm and
 //    keys/billing.zkey from disk on every call;
@@ -13,7 +14,10 @@ import * as snarkjs from 'snarkjs';
 import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { computeCharge, pricingFromTariff } from '../src/core/charge.ts';
 import { circuitInputs, randomBlinding } from '../src/core/commitment.ts';
-import { createProver, terminateCurve, verifyGroth16, DEFAULT_KEYS_DIR, type ProofResult } from '../src/prover/index.ts';
+import { circuitInputsV2, cumulativeAfter, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from '../src/core/binding-v2.ts';
+import { BINDING_VERSION_V2, STATEMENT_TYPE_V2, type StatementV2 } from '../src/core/schemas.ts';
+import { createProver, terminateCurve, verifyGroth16, type ProofResult } from '../src/prover/index.ts';
+import { BINDINGS } from './ceremony.ts';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,7 +27,10 @@ const arg = (name: string, dflt: number): number => {
 };
 
 const N = arg('proofs', 12);
-const keysDir = DEFAULT_KEYS_DIR;
+const bindingArg = process.argv.indexOf('--binding');
+const binding = bindingArg >= 0 ? process.argv[bindingArg + 1]! : 'bn128-poseidon8-v1';
+if (!BINDINGS[binding]) throw new Error(`--binding must be one of ${Object.keys(BINDINGS).join(', ')}`);
+const keysDir = BINDINGS[binding].keysDir;
 const wasmPath = path.join(keysDir, 'billing.wasm');
 const zkeyPath = path.join(keysDir, 'billing.zkey');
 const ms = (t: number) => `${t.toFixed(0)} ms`;
@@ -54,12 +61,38 @@ async function sampleInput(i: number): Promise<Record<string, string | string[]>
   const cumulativeBefore = 49_000n;
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore }, pricingFromTariff(tariff));
-  return circuitInputs({ event, tariff, cumulativeBefore, blinding: randomBlinding(), charge });
+  if (binding === 'bn128-poseidon8-v1') return circuitInputs({ event, tariff, cumulativeBefore, blinding: randomBlinding(), charge });
+  const [eventSalt, tariffSalt] = [randomBlinding(), randomBlinding()];
+  const statement: StatementV2 = {
+    type: STATEMENT_TYPE_V2,
+    binding: BINDING_VERSION_V2,
+    tenant_id: event.tenant_id,
+    billing_window_id: event.billing_window_id,
+    event_digest: saltedEventDigest(event, eventSalt),
+    tariff_digest: saltedTariffDigest(tariff, tariffSalt),
+    tariff_id: tariff.tariff_id,
+    tariff_version: tariff.tariff_version,
+    billing_verify_fingerprint: saltedFingerprint(event, tariff, charge.toString(), eventSalt),
+    usage_units: event.usage_units,
+    outcome: event.outcome,
+    charge_micros: charge.toString(),
+    currency: tariff.currency,
+    chain: {
+      id: `sha256:${'0'.repeat(64)}`,
+      seq: String(i),
+      prev: null,
+      cumulative_units_before: cumulativeBefore.toString(),
+      cumulative_units_after: cumulativeAfter(cumulativeBefore, event.outcome, units).toString(),
+    },
+    issued_at: '2026-05-29T12:00:01.000Z',
+    key_id: 'bench',
+  };
+  return circuitInputsV2({ statement, tariff, tariffSalt });
 }
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
-  console.log('meterproof proving benchmark (bn128-poseidon8-v1, Groth16, snarkjs)');
+  console.log(`meterproof proving benchmark (${binding}, Groth16, snarkjs)`);
   console.log(`machine: ${cpus[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.arch()}`);
   console.log(`node ${process.version}; proofs per measurement: ${N}`);
   const vkey = JSON.parse(fs.readFileSync(path.join(keysDir, 'verification_key.json'), 'utf8')) as Record<string, unknown>;

@@ -14,12 +14,9 @@
 // constraint of the .r1cs, while the unpatched witness satisfies all of them. The binding hash's
 // signals for a claimed charge come from circomlib's Poseidon(4) compiled alone (the real
 // circuit's calculator stops at the failed charge equality, before the commitments).
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as snarkjs from 'snarkjs';
 import { WitnessCalculatorBuilder, type WitnessCalculator } from 'circom_runtime';
@@ -39,73 +36,18 @@ import {
 } from '../src/core/field.ts';
 import { terminateCurve } from '../src/verifier/groth16.ts';
 import { eventOf, tariffOf as tariffOfSpec, type TariffSpec } from './support/tariffs.ts';
-import { readR1cs, type Lc, type R1cs } from './support/r1cs.ts';
+import { CompiledCircuit, ROOT, circom, lineIn, readSym } from './support/circuit-harness.ts';
+import { inv, mod, model, numericsOf, type Input, type Numerics, type Tamper } from './support/charge-model.ts';
 
 const P = BN128_P;
 const TWO64 = 1n << 64n;
 const U64_MAX = TWO64 - 1n;
 const INF = TIER_BOUND_INF;
-const mod = (x: bigint) => ((x % P) + P) % P;
-type Input = Record<string, string | string[]>;
-
-/** x^-1 mod p (Fermat). */
-function inv(x: bigint): bigint {
-  let [b, e, r] = [mod(x), P - 2n, 1n];
-  while (e > 0n) {
-    if (e & 1n) r = (r * b) % P;
-    b = (b * b) % P;
-    e >>= 1n;
-  }
-  return r;
-}
-
-/** Floor division and the remainder in [0, d) (BigInt's / truncates towards 0). */
-function euclid(a: bigint, d: bigint): [bigint, bigint] {
-  let q = a / d;
-  if (a % d !== 0n && a < 0n) q -= 1n;
-  return [q, a - q * d];
-}
-
-/** Runs f with console.error/log silenced (the witness calculator prints every failed assertion). */
-async function quiet<T>(f: () => Promise<T>): Promise<T> {
-  const [error, log] = [console.error, console.log];
-  console.error = () => {};
-  console.log = () => {};
-  try {
-    return await f();
-  } finally {
-    console.error = error;
-    console.log = log;
-  }
-}
 
 // ---------------------------------------------------------------- build: circuit, r1cs, symbols
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CIRCUIT = path.join(ROOT, 'circuits', 'billing.circom');
 const LIB = path.join(ROOT, 'circuits', 'lib', 'billing_lib.circom');
-const run = promisify(execFile);
-
-/** circom2 (the npm WASI build of circom), run from the repository root like the ceremony does. */
-async function circom(source: string, outDir: string, flags: string[]): Promise<void> {
-  const cli = path.join(ROOT, 'node_modules', 'circom2', 'cli.js');
-  await run(process.execPath, [cli, source, ...flags, '--wasm', '--sym', '-l', 'node_modules/circomlib/circuits', '-o', outDir], {
-    cwd: ROOT,
-    maxBuffer: 64 << 20,
-  });
-}
-
-/** signal name → witness index, from a .sym file (signals O2 eliminated have index -1: skipped). */
-function readSym(file: string): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const [, varIdx, , name] = line.split(',');
-    if (name && Number(varIdx) >= 0) m.set(name, Number(varIdx));
-  }
-  return m;
-}
-
-
 /** iden3 .wtns (version 2) of a full witness, for snarkjs.wtns.check. */
 function writeWtns(file: string, w: readonly bigint[]): void {
   const n8 = 32;
@@ -134,6 +76,7 @@ function writeWtns(file: string, w: readonly bigint[]): void {
 }
 
 let tmp: string;
+let circuit: CompiledCircuit;
 let r1csFile: string;
 /** The real circuit's witness calculator (throws on a failed assertion). */
 let wc: WitnessCalculator;
@@ -143,12 +86,9 @@ let poseidon4: WitnessCalculator;
 let wires: Map<string, number>;
 /** every signal name of the circuit, including those O2 eliminated (no wire) */
 let labels: Set<string>;
-let names: Map<number, string>;
 /** [billing wire of main.bindingHash.X, Poseidon(4) wire of main.X] */
 let bindingHashWires: [number, number][];
 let poseidonOut: number;
-let r1cs: R1cs;
-let constraintsOf: number[][];
 let libSource: string[];
 let mainSource: string[];
 
@@ -157,13 +97,9 @@ beforeAll(async () => {
   const helper = path.join(tmp, 'poseidon4.circom');
   fs.writeFileSync(helper, 'pragma circom 2.1.5;\ninclude "poseidon.circom";\ncomponent main = Poseidon(4);\n');
   await Promise.all([circom(CIRCUIT, tmp, ['--r1cs', '--O2']), circom(helper, tmp, ['--O0'])]);
-  r1csFile = path.join(tmp, 'billing.r1cs');
-  wc = await WitnessCalculatorBuilder(new Uint8Array(fs.readFileSync(path.join(tmp, 'billing_js', 'billing.wasm'))));
+  circuit = await CompiledCircuit.load(CIRCUIT, tmp);
+  ({ r1csFile, wc, wires, labels } = circuit);
   poseidon4 = await WitnessCalculatorBuilder(new Uint8Array(fs.readFileSync(path.join(tmp, 'poseidon4_js', 'poseidon4.wasm'))));
-  r1cs = readR1cs(fs.readFileSync(r1csFile));
-  wires = readSym(path.join(tmp, 'billing.sym'));
-  labels = new Set(fs.readFileSync(path.join(tmp, 'billing.sym'), 'utf8').split('\n').map((l) => l.split(',')[3] ?? '').filter(Boolean));
-  names = new Map([...wires].map(([n, w]) => [w, n]));
   const helperWires = readSym(path.join(tmp, 'poseidon4.sym'));
   bindingHashWires = [...wires]
     .filter(([n]) => n.startsWith('main.bindingHash.'))
@@ -173,10 +109,6 @@ beforeAll(async () => {
       return [w, h];
     });
   poseidonOut = helperWires.get('main.out') ?? -1;
-  constraintsOf = Array.from({ length: r1cs.nWires }, () => []);
-  r1cs.constraints.forEach((c, i) => {
-    for (const w of new Set(c.flat().map(([wire]) => wire))) constraintsOf[w]!.push(i);
-  });
   libSource = fs.readFileSync(LIB, 'utf8').split('\n');
   mainSource = fs.readFileSync(CIRCUIT, 'utf8').split('\n');
 }, 120_000);
@@ -186,75 +118,14 @@ afterAll(async () => {
   await terminateCurve(); // snarkjs.wtns.check starts bn128 worker threads
 });
 
-const wire = (name: string): number => {
-  const w = wires.get(name);
-  if (w === undefined) throw new Error(`no witness wire for ${name}`);
-  return w;
-};
-
-/** Witnesses checked to satisfy every constraint (by expectHonest). */
-const satisfying = new WeakSet<readonly bigint[]>();
-
-/** Indices of the constraints (A·w)(B·w) = C·w that the witness violates. With `base` (a witness
- *  already shown to satisfy every constraint), only the constraints that involve a wire where w
- *  differs from base are evaluated: the others are satisfied as they are in base. */
-function unsatisfied(w: readonly bigint[], base?: readonly bigint[]): number[] {
-  if (w.length !== r1cs.nWires) throw new Error(`witness has ${w.length} wires, the r1cs ${r1cs.nWires}`);
-  let which: Iterable<number> = r1cs.constraints.keys();
-  if (base) {
-    if (!satisfying.has(base)) throw new Error('the base witness was not checked to satisfy the r1cs');
-    const s = new Set<number>();
-    w.forEach((v, i) => {
-      if (v !== base[i]) for (const c of constraintsOf[i]!) s.add(c);
-    });
-    which = [...s].sort((a, b) => a - b);
-  }
-  const ev = (l: Lc) => l.reduce((acc, [wi, coef]) => (acc + coef * w[wi]!) % P, 0n);
-  const bad: number[] = [];
-  for (const i of which) {
-    const [a, b, c] = r1cs.constraints[i]!;
-    if ((ev(a) * ev(b) - ev(c)) % P !== 0n) bad.push(i);
-  }
-  return bad;
-}
-
-/** Witness wires of the signals whose names start with one of the prefixes. */
-const wiresOf = (...prefixes: string[]) => new Set([...wires].filter(([n]) => prefixes.some((p) => n.startsWith(p))).map(([, i]) => i));
-const touches = (i: number, ws: Set<number>) => r1cs.constraints[i]!.some((lc) => lc.some(([w]) => ws.has(w)));
-const describeConstraint = (i: number) =>
-  `constraint ${i}: ${[...new Set(r1cs.constraints[i]!.flat().map(([w]) => names.get(w) ?? `wire ${w}`))].join(' ')}`;
+const wire = (name: string) => circuit.wire(name);
+const unsatisfied = (w: readonly bigint[], base?: readonly bigint[]) => circuit.unsatisfied(w, base);
+const wiresOf = (...prefixes: string[]) => circuit.wiresOf(...prefixes);
+const touches = (i: number, ws: Set<number>) => circuit.touches(i, ws);
 
 // ---------------------------------------------------------------- building cases
 
 const tariffOf = (s: TariffSpec) => tariffOfSpec(s, 'tariff_negative');
-
-/** The circuit numerics of an input object (integers). */
-interface Numerics {
-  u: bigint;
-  c: bigint;
-  outcome: bigint;
-  quantum: bigint;
-  min: bigint;
-  max: bigint;
-  mode: bigint;
-  prices: bigint[];
-  bounds: bigint[];
-}
-
-function numericsOf(i: Input): Numerics {
-  const n = (k: string) => BigInt(i[k] as string);
-  return {
-    u: n('usage_units'),
-    c: n('cumulative_units_before'),
-    outcome: n('outcome'),
-    quantum: n('unit_quantum'),
-    min: n('min_charge_micros'),
-    max: n('max_charge_micros'),
-    mode: n('rounding_mode'),
-    prices: (i.tier_price as string[]).map(BigInt),
-    bounds: (i.tier_bound as string[]).map(BigInt),
-  };
-}
 
 /** A valid (tariff, event, running total) with its reference charge and the real circuit's
  *  witness, checked to claim that charge. */
@@ -280,113 +151,6 @@ async function makeCase(name: string, spec: TariffSpec, units: bigint, cumulativ
 }
 
 // ---------------------------------------------------------------- the witness model
-
-/** What a cheating prover chooses; unset, everything is honest. The hints (`<--`) of the circuit
- *  are the tier indices and the division; `set` overrides any other signal of the model by name
- *  (a gadget's output, a bit, an intermediate), and everything downstream is computed from the
- *  overridden value, so the one lie is the only inconsistency. */
-interface Tamper {
-  /** tier index hints (k = k0 + 2·k1) of MinWithBounds for c and for c + u */
-  kStart?: bigint;
-  kEnd?: bigint;
-  /** quotient and remainder hints of the division of the raw charge by the quantum (if only q
-   *  is given, r = raw − q·Q) */
-  q?: bigint;
-  r?: bigint;
-  set?: Readonly<Record<string, bigint>>;
-}
-
-/** Every signal of main outside the commitments that depends on a hint, a gadget output or the
- *  charge, computed with the formulas of billing.circom / billing_lib.circom (integers, stored
- *  mod p), for the prover's choices t. Returns the signals and the charge they compute. */
-function model(n: Numerics, t: Tamper): { signals: Map<string, bigint>; charge: bigint } {
-  const s = new Map<string, bigint>();
-  const used = new Set<string>();
-  /** records signal `name` (the override if there is one) and returns its value */
-  const sig = (name: string, v: bigint): bigint => {
-    const o = t.set?.[name];
-    if (o !== undefined) used.add(name);
-    const x = o ?? v;
-    s.set(name, mod(x));
-    return x;
-  };
-  const bitsOf = (v: bigint, len: number) => Array.from({ length: len }, (_, i) => (mod(v) >> BigInt(i)) & 1n);
-  const bitSignals = (prefix: string, bits: bigint[]) => bits.map((b, i) => sig(`${prefix}[${i}]`, b));
-  const isZero = (prefix: string, v: bigint) => {
-    const out = sig(`${prefix}.out`, mod(v) === 0n ? 1n : 0n);
-    // for a lying out = 1 with v != 0, inv = 0 keeps out = 1 - v·inv; then v·out = 0 fails
-    sig(`${prefix}.inv`, mod(v) === 0n || out === 1n ? 0n : inv(v));
-    return out;
-  };
-  // NonNegative(len): bits of v + 2^len; out is bit len (the same signal as bits.out[len])
-  const nonNegative = (prefix: string, v: bigint, len: number) => {
-    const bits = bitsOf(v + (1n << BigInt(len)), len + 1);
-    bits[len] = sig(`${prefix}.out`, bits[len]!);
-    bitSignals(`${prefix}.bits.out`, bits);
-    return bits[len]!;
-  };
-  const { u, c, prices, bounds, quantum: Q, min, max } = n;
-  const [p0, p1, p2, p3] = prices as [bigint, bigint, bigint, bigint];
-  const [B1, B2, B3] = bounds as [bigint, bigint, bigint];
-
-  // outcome: billable = success (00) or partial (11)
-  const [o0, o1] = bitSignals('main.outcomeBits.out', bitsOf(n.outcome, 2)) as [bigint, bigint];
-  const outcomeBoth = sig('main.outcomeBoth', o0 * o1);
-  const billable = sig('main.billable', 1n - o0 - o1 + 2n * outcomeBoth);
-  const [m0, m1] = bitSignals('main.modeBits.out', bitsOf(n.mode, 2)) as [bigint, bigint];
-
-  // MinWithBounds: min(x, B_i) from the claimed tier index k of x
-  const minWithBounds = (prefix: string, x: bigint, xBits: number, k: bigint) => {
-    const k0 = sig(`${prefix}.k0`, k & 1n);
-    const k1 = sig(`${prefix}.k1`, (k >> 1n) & 1n);
-    const k01 = sig(`${prefix}.k01`, k0 * k1);
-    const [s0, s1, s2, s3] = [1n - k0 - k1 + k01, k0 - k01, k1 - k01, k01];
-    const lo = [s1 * B1, s2 * B2, s3 * B3].map((v, i) => sig(`${prefix}.lo[${i}]`, v));
-    const hi = [s0 * B1, s1 * B2, s2 * B3].map((v, i) => sig(`${prefix}.hi[${i}]`, v));
-    bitSignals(`${prefix}.aboveLo.bits.out`, bitsOf(x - lo.reduce((a, b) => a + b), xBits));
-    bitSignals(`${prefix}.belowHi.bits.out`, bitsOf(hi.reduce((a, b) => a + b) + s3 * INF - x - 1n, 65));
-    return [B1 + s0 * (x - B1), B2 + (1n - k1) * (x - B2), B3 + (1n - k01) * (x - B3)].map((v, i) => sig(`${prefix}.out[${i}]`, v));
-  };
-  const tierOf = (x: bigint) => BigInt(bounds.filter((b) => b <= x).length);
-  const atStart = minWithBounds('main.atStart', c, 64, t.kStart ?? tierOf(c));
-  const atEnd = minWithBounds('main.atEnd', c + u, 65, t.kEnd ?? tierOf(c + u));
-  const below = atEnd.map((e, i) => e - atStart[i]!) as [bigint, bigint, bigint];
-  const tierCharge = [below[0] * p0, (below[1] - below[0]) * p1, (below[2] - below[1]) * p2, (u - below[2]) * p3].map((v, i) => sig(`main.tierCharge[${i}]`, v));
-  const raw = tierCharge.reduce((a, b) => a + b);
-
-  // division and rounding
-  const [hq, hr] = euclid(raw, Q);
-  const q = sig('main.quotient', t.q ?? hq);
-  const r = sig('main.remainder', t.r ?? (t.q === undefined ? hr : raw - q * Q));
-  const qb = bitSignals('main.quotientBits.out', bitsOf(q, 128));
-  bitSignals('main.remainderRange.bits.out', bitsOf(r, 64));
-  bitSignals('main.remainderBelowQuantum.bits.out', bitsOf(Q - r - 1n, 64));
-  const rz = isZero('main.remainderZero', r);
-  const ge = nonNegative('main.halfOrMore', 2n * r - Q, 65);
-  const eq = isZero('main.exactlyHalf', 2n * r - Q);
-  const ceilUp = sig('main.ceilUp', m0 * (1n - rz));
-  const ceilUpHigh = sig('main.ceilUpHigh', m1 * ceilUp);
-  const halfUp = sig('main.halfUp', m1 * ge);
-  const halfEven = sig('main.halfEven', m1 * m0);
-  const tieEvenQuotient = sig('main.tieEvenQuotient', eq * (1n - qb[0]!));
-  const tieDown = sig('main.tieDown', halfEven * tieEvenQuotient);
-  const up = ceilUp - ceilUpHigh + halfUp - tieDown;
-
-  // cap at 2^64, clamp to [min, max], zero unless billable
-  const quotientLow = qb.slice(0, 64).reduce((a, b, i) => a + (b << BigInt(i)), 0n);
-  const quotientHigh = qb.slice(64).reduce((a, b, i) => a + (b << BigInt(i)), 0n);
-  const small = isZero('main.quotientSmall', quotientHigh);
-  const roundedSmall = quotientLow + up;
-  const capped = sig('main.capped', roundedSmall + (1n - small) * (TWO64 - roundedSmall));
-  const geMin = nonNegative('main.atLeastMin', capped - min, 65);
-  const leMax = nonNegative('main.atMostMax', max - capped, 65);
-  const raised = sig('main.raised', capped + (1n - geMin) * (min - capped));
-  const clamped = sig('main.clamped', raised + (1n - leMax) * (max - raised));
-  const charge = sig('main.computedCharge', billable * clamped);
-  const unknown = Object.keys(t.set ?? {}).filter((k) => !used.has(k));
-  if (unknown.length > 0) throw new Error(`the model has no signal ${unknown.join(', ')}`);
-  return { signals: s, charge: mod(charge) };
-}
 
 /** Input signals and the components that only see inputs (range checks, tier-bound validation,
  *  the event and tariff commitments): a tamper never changes them. */
@@ -444,9 +208,8 @@ async function craft(k: Case, t: Tamper = {}, claim?: bigint): Promise<{ w: bigi
 /** The honest witness satisfies every constraint and crafting with no tamper reproduces it
  *  exactly: the patching is faithful, so a crafted witness differs only where the lie does. */
 async function expectHonest(k: Case): Promise<void> {
-  expect(k.honest.length, k.name).toBe(r1cs.nWires);
+  expect(k.honest.length, k.name).toBe(circuit.r1cs.nWires);
   expect(unsatisfied(k.honest), `${k.name}: honest witness`).toEqual([]);
-  satisfying.add(k.honest);
   const { w, charge } = await craft(k);
   expect(charge, k.name).toBe(k.ref.charge);
   expect(w, `${k.name}: the model reproduces the real circuit's witness`).toEqual(k.honest);
@@ -454,39 +217,9 @@ async function expectHonest(k: Case): Promise<void> {
 
 /** The crafted witness violates at least one constraint, and every violated constraint belongs to
  *  one of the named checks (so the patch is consistent everywhere else). */
-function expectCaughtBy(k: Case, what: string, w: readonly bigint[], ...checks: string[]): number[] {
-  const bad = unsatisfied(w, k.honest);
-  expect(bad.length, `${k.name}, ${what}: the R1CS must reject`).toBeGreaterThan(0);
-  const ws = wiresOf(...checks);
-  expect(ws.size, checks.join(', ')).toBeGreaterThan(0);
-  for (const i of bad) expect(touches(i, ws), `${k.name}, ${what}: ${describeConstraint(i)} is outside ${checks.join(', ')}`).toBe(true);
-  return bad;
-}
+const expectCaughtBy = (k: Case, what: string, w: readonly bigint[], ...checks: string[]): number[] => circuit.expectCaughtBy(`${k.name}, ${what}`, w, k.honest, ...checks);
 
-/** Witness generation fails; returns the failed assertion's trace, innermost first, as
- *  "Template:line" (the calculator accumulates error text across runs: only the new part). */
-let seenErrors = '';
-async function expectNoWitness(input: Input, what: string): Promise<string[]> {
-  let message = '';
-  await quiet(async () => {
-    try {
-      await wc.calculateWitness(input, true);
-    } catch (e) {
-      message = e instanceof Error ? e.message : String(e);
-    }
-  });
-  expect(message, `${what}: expected no witness`).toMatch(/Assert Failed/);
-  const errors = message.slice(message.indexOf('Assert Failed.') + 'Assert Failed.'.length);
-  const fresh = errors.startsWith(seenErrors) ? errors.slice(seenErrors.length) : errors;
-  seenErrors = errors;
-  return [...fresh.matchAll(/Error in template (\w+?)_\d+ line: (\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
-}
-
-const lineIn = (source: string[], snippet: string): number => {
-  const i = source.findIndex((l) => l.includes(snippet));
-  if (i < 0) throw new Error(`no source line with ${snippet}`);
-  return i + 1;
-};
+const expectNoWitness = (input: Input, what: string) => circuit.expectNoWitness(input, what);
 
 /** Recomputes the three commitments for (possibly out-of-domain) raw numerics with the
  *  reference hash inputs of src/core/field.ts, so only the circuit's own checks can reject. */

@@ -28,6 +28,7 @@ import type { TariffSnapshot } from '../src/core/schemas.ts';
 import { createProver, ProverClosedError, terminateCurve, verifyGroth16, WitnessError, type Prover } from '../src/prover/index.ts';
 import { eventOf, tariffOf, type TariffSpec } from './support/tariffs.ts';
 import { readR1cs, type Lc, type R1cs } from './support/r1cs.ts';
+import { prng, randomScenario, type Prng } from './support/random-cases.ts';
 
 const P = BN128_P;
 const TWO64 = 1n << 64n;
@@ -106,35 +107,6 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------- building cases
 
-/** Deterministic PRNG (mulberry32) so a failing random case can be replayed. */
-function prng(seed: number) {
-  let s = seed >>> 0;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-  const int = (n: number) => next() % n;
-  const bits = (n: number): bigint => {
-    let v = 0n;
-    for (let i = 0; i < n; i += 32) v = (v << 32n) | BigInt(next());
-    return n === 0 ? 0n : v & ((1n << BigInt(n)) - 1n);
-  };
-  const pick = <T>(a: readonly T[]): T => a[int(a.length)]!;
-  /** Mixed magnitudes: 0, small, medium, up to 2^64 - 1, and the extremes. */
-  const u64 = (): bigint => {
-    const r = int(20);
-    if (r === 0) return 0n;
-    if (r === 1) return U64_MAX;
-    return bits(pick([1, 3, 8, 16, 24, 32, 40, 48, 56, 63, 64]));
-  };
-  return { int, bits, pick, u64 };
-}
-
-
-
 interface Case {
   readonly name: string;
   readonly args: BindingArgs;
@@ -149,41 +121,10 @@ async function makeCase(name: string, tariff: TariffSnapshot, units: bigint, cum
   return { name, args, ref, input: await circuitInputs(args) };
 }
 
-/** A random valid (tariff, event, running total): both classes, 1–4 tiers, small and huge values,
- *  positions at and around tier bounds. */
-async function randomCase(r: ReturnType<typeof prng>, i: number): Promise<Case> {
-  const nTiers = r.pick([1, 1, 2, 3, 4, 4]);
-  const linear = nTiers === 1 && r.int(2) === 0;
-  const scale = r.pick([4, 10, 20, 40, 63, 64]);
-  const bounds = new Set<bigint>();
-  while (bounds.size < nTiers - 1) {
-    const b = r.bits(scale) + 1n;
-    if (b <= U64_MAX) bounds.add(b);
-  }
-  const sorted = [...bounds].sort((a, b) => (a < b ? -1 : 1));
-  const prices = Array.from({ length: nTiers }, () => r.u64());
-  let [min, max] = [r.u64(), r.u64()];
-  if (min > max) [min, max] = [max, min];
-  if (r.int(3) === 0) [min, max] = [0n, U64_MAX];
-  const quantum = r.int(4) === 0 ? 1n : r.u64() || 1n;
-  const mode = r.pick(['floor', 'ceil', 'half_up', 'half_even'] as const);
-  const tariff = tariffOf(
-    linear
-      ? { price: prices[0]!, quantum, min, max, mode }
-      : { tiers: prices.map((p, j) => [j < nTiers - 1 ? sorted[j]! : null, p]), quantum, min, max, mode },
-  );
-  const near = (b: bigint) => {
-    const x = b + BigInt(r.int(3)) - 1n;
-    return x < 0n ? 0n : x > U64_MAX ? U64_MAX : x;
-  };
-  const c = sorted.length > 0 && r.int(3) === 0 ? near(r.pick(sorted)) : r.u64();
-  let u = r.u64();
-  if (sorted.length > 0 && r.int(4) === 0) {
-    const b = r.pick(sorted);
-    if (b >= c) u = b - c; // ends exactly on a bound
-  }
-  const outcome = r.pick(['success', 'success', 'success', 'partial', 'error', 'timeout'] as const);
-  return makeCase(`random #${i}`, tariff, u, c, outcome);
+/** A random valid (tariff, event, running total), see randomScenario. */
+async function randomCase(r: Prng, i: number): Promise<Case> {
+  const { tariff, units, before, outcome } = randomScenario(r);
+  return makeCase(`random #${i}`, tariff, units, before, outcome);
 }
 
 // ---------------------------------------------------------------- expectations

@@ -7,6 +7,7 @@ import { digestOf } from '../core/canonical.ts';
 import { VerificationError } from '../core/verify.ts';
 import { type CheckedKey, verificationKeyProblem } from './groth16.ts';
 import v1 from '../../keys/verification_key.json' with { type: 'json' };
+import v2 from '../../keys/bn128-poseidon8-v2/verification_key.json' with { type: 'json' };
 
 export interface Pin {
   /** `sha256:` + hex of SHA-256 over the RFC 8785 form of the key. */
@@ -18,6 +19,7 @@ export interface Pin {
 /** Binding version → its pinned verification key. One line per version. */
 export const PINNED_VKEYS: Readonly<Record<string, Pin>> = deepFreeze({
   'bn128-poseidon8-v1': { digest: 'sha256:6243ee39675f5f31793428571233ae5b0b5cce7f96628e65cfbc0415a27bc9a5', key: v1 },
+  'bn128-poseidon8-v2': { digest: 'sha256:c35e5d44509921e804229b845cc80a29c8a025c1dd7cfe0f0b8c9be111654702', key: v2 },
 });
 
 function deepFreeze<T>(v: T): T {
