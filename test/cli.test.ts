@@ -118,9 +118,22 @@ describe('meterproof CLI', () => {
     expect(red.meter_event).toBeUndefined();
     expect(red.tariff_snapshot).toBeUndefined();
     expect(red.billing).toBeUndefined();
+    expect(red.salts).toBeUndefined();
+    // it says what the redacted bundle still shows
+    expect(r.stderr).toMatch(/still shows the signed statement: tenant, billing window, .*withholds the meter event/);
     fs.writeFileSync(path.join(dir, 'red.json'), r.stdout);
-    const v = run(['verify', 'red.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
-    expect(v.status).toBe(0);
+    // without the tariff version's published commitment a redacted bundle proves nothing about its charge
+    const unpublished = run(['verify', 'red.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
+    expect(unpublished.status).toBe(1);
+    expect(JSON.parse(unpublished.stdout).checks.find((c: { name: string }) => c.name === 'commitments')).toMatchObject({ status: 'fail', code: 'TARIFF_NOT_PUBLISHED' });
+    // the tariff holder publishes it (here: trust material with the commitment of the full bundle's tariff version)
+    const t = run(['trust', '--key', 'k.json', '--tariff-of', 'bundle.json'], dir);
+    expect(t.status, t.stderr).toBe(0);
+    expect(JSON.parse(t.stdout).tariffs).toEqual([expect.objectContaining({ tariff_id: pilotTariff.tariff_id, binding: 'bn128-poseidon8-v2' })]);
+    expect(t.stdout).not.toContain(JSON.parse(fs.readFileSync(path.join(dir, 'bundle.json'), 'utf8')).salts.tariff);
+    fs.writeFileSync(path.join(dir, 'trust-published.json'), t.stdout);
+    const v = run(['verify', 'red.json', '--trust', 'trust-published.json', '--profile', 'standard', '--json'], dir);
+    expect(v.status, v.stdout).toBe(0);
     const rep = JSON.parse(v.stdout);
     expect(rep.redacted).toBe(true);
     expect(rep.checks.find((c: { name: string }) => c.name === 'charge')).toMatchObject({ status: 'skipped', reason: 'redacted' });
@@ -141,7 +154,7 @@ describe('meterproof CLI', () => {
     expect(run(['keys', 'generate', '--out', 'k-surrogate.json'], dir).status).toBe(0);
     const r = run(['attest', '--offline', '--event', 'surrogate-event.json', '--tariff', 'tariff.json', '--key', 'k-surrogate.json'], dir);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.dimensions.model');
+    expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.meter_event.dimensions.model');
     expect(r.stdout).toBe('');
   });
 });

@@ -8,7 +8,7 @@ import { PROOF_STATEMENT_TYPE, BINDING_VERSION, type FullBundle } from '../src/c
 import { digestOf } from '../src/core/canonical.ts';
 import { REVOCATIONS_TYPE, REVOCATIONS_TYPE_V1, type RevocationListBody, type TrustMaterial } from '../src/core/trust.ts';
 import { verifyBundle, type VerifyOptions } from '../src/core/verify.ts';
-import { keyA, keyB, pilotBundle, trustFor } from './support/fixtures.ts';
+import { keyA, keyB, pilotBundle, pilotBundleV1, trustFor } from './support/fixtures.ts';
 
 const NOW = new Date('2026-12-05T12:00:00.000Z');
 const HOUR = 3600_000;
@@ -35,14 +35,15 @@ function stateAfter(trust: TrustMaterial, previous?: TrustState): TrustState {
 const { bundle } = pilotBundle(); // signed by keyA at 2026-05-29T12:00:01Z
 const statementDigest = digestOf(bundle.attestation.statement);
 
-/** The bundle with a proof statement signed by `key` at `issuedAt` (the Groth16 part is not
- *  looked at by the revocation check). */
+/** A bn128-poseidon8-v1 bundle (v2 has no proof statement) with a proof statement signed by
+ *  `key` at `issuedAt` (the Groth16 part is not looked at by the revocation check). */
+const v1 = pilotBundleV1().bundle;
 function withProof(key: SigningKey, issuedAt: string): FullBundle {
-  const b = structuredClone(bundle);
+  const b = structuredClone(v1);
   const statement = {
     type: PROOF_STATEMENT_TYPE,
     binding: BINDING_VERSION,
-    statement_digest: statementDigest,
+    statement_digest: digestOf(v1.attestation.statement),
     binding_commitment: '1',
     charge_micros: b.attestation.statement.charge_micros,
     tariff_commitment: '2',

@@ -15,6 +15,7 @@ const HELP = `meterproof — zero-knowledge billing attestation
   meterproof redact <bundle> [-o out]    withhold private fields for an auditor
   meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
   meterproof trust --key <key.json> [--vkey keys/verification_key.json]
+                    [--tariff-of <full bundle>]  add that bundle's tariff commitment
   meterproof attest --offline --event e.json --tariff t.json --key k.json [--tariff-salt <decimal>]
                                          a bn128-poseidon8-v2 bundle (no proof); the tariff
                                          version's salt is drawn at random unless given

@@ -4,12 +4,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZodError } from 'zod';
 import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
-import { randomSalt } from '../core/binding-v2.ts';
+import { randomSalt, tariffCommitmentV2 } from '../core/binding-v2.ts';
 import { BN128_P } from '../core/field.ts';
 import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
-import { Digest, type CheckResult } from '../core/schemas.ts';
-import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
+import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult } from '../core/schemas.ts';
+import { type PublishedTariff, SignedRevocationList, TrustMaterial } from '../core/trust.ts';
+import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
 import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
@@ -105,6 +106,7 @@ export async function cmdRedact(argv: string[]): Promise<number> {
     throw e;
   }
   const text = `${JSON.stringify(red, null, 2)}\n`;
+  err(REDACTED_DISCLOSURE);
   if (values.out) writeNewFile(values.out, text, 0o644);
   else out(text);
   return 0;
@@ -132,14 +134,37 @@ function loadKey(file: string | undefined) {
   }
 }
 
-/** Trust material for offline verification of bundles signed by local keys. */
+/** What a redacted bundle still shows (docs/zk-binding.md), printed by `meterproof redact`. */
+export const REDACTED_DISCLOSURE =
+  'meterproof redact: the redacted bundle still shows the signed statement: tenant, billing window, tariff id and version, currency, usage units, outcome, charge, chain id, position and running totals, issue time and key id; it withholds the meter event (event id, time, API key, endpoint, contract, dimensions), the tariff terms and the salts';
+
+/** Trust material for offline verification of bundles signed by local keys. `--tariff-of` adds the
+ *  commitment of a full bundle's tariff version (what a redacted bundle of it is checked against). */
 export async function cmdTrust(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { key: { type: 'string', multiple: true }, vkey: { type: 'string' }, 'valid-from': { type: 'string' } } });
-  if (!values.key?.length) throw new UsageError('usage: meterproof trust --key <key.json> [--key …] [--vkey keys/verification_key.json]');
+  const { values } = parseArgs({
+    args: argv,
+    options: { key: { type: 'string', multiple: true }, vkey: { type: 'string' }, 'valid-from': { type: 'string' }, 'tariff-of': { type: 'string', multiple: true } },
+  });
+  if (!values.key?.length) throw new UsageError('usage: meterproof trust --key <key.json> [--key …] [--vkey keys/verification_key.json] [--tariff-of <full bundle.json> …]');
   const keys = values.key.map((f) => loadKey(f));
+  const tariffs = new Map<string, PublishedTariff>();
+  for (const file of values['tariff-of'] ?? []) {
+    const parsed = FullBundle.safeParse(readJsonFile(file, 'bundle'));
+    if (!parsed.success) throw new UsageError(`${file} is not a full bundle: ${describeZod(parsed.error)}`);
+    const b = parsed.data;
+    const t = b.tariff_snapshot;
+    const entry: PublishedTariff = b.salts
+      ? { tariff_id: t.tariff_id, tariff_version: t.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: (await tariffCommitmentV2(t, BigInt(b.salts.tariff))).toString() }
+      : { tariff_id: t.tariff_id, tariff_version: t.tariff_version, tariff_commitment: (await tariffCommitment(t)).toString() };
+    const k = `${entry.binding ?? ''}\u0000${t.tariff_id}\u0000${t.tariff_version}`;
+    const seen = tariffs.get(k);
+    if (seen && seen.tariff_commitment !== entry.tariff_commitment) throw new UsageError(`${file}: tariff ${t.tariff_id} version ${t.tariff_version} differs (content or salt) from another --tariff-of bundle`);
+    tariffs.set(k, entry);
+  }
   const trust = {
     jwks: { keys: keys.map((k) => publicJwk(k, values['valid-from'] ?? k.privateJwk.created_at ?? '1970-01-01T00:00:00Z')) },
     ...(values.vkey ? { verification_key: readJsonFile(values.vkey, 'verification key') } : {}),
+    ...(tariffs.size ? { tariffs: [...tariffs.values()] } : {}),
   };
   out(JSON.stringify(TrustMaterial.parse(trust), null, 2));
   return 0;
