@@ -1,12 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../src/core/verify.ts';
 import { startProofWorker, type ProveFn } from '../src/service/proofs.ts';
-import { createProveFn } from '../src/service/prove.ts';
+import { createProveFn, proveBundleV2 } from '../src/service/prove.ts';
+import { createProver } from '../src/prover/index.ts';
+import { V2_KEYS_DIR } from '../src/service/zk.ts';
+import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { signObject } from '../src/core/keys.ts';
+import type { FullBundle, StatementV2 } from '../src/core/schemas.ts';
 import { redact, verify } from '../src/verifier/index.ts';
 import { rerandomize } from './support/bn254.ts';
-import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { graduatedTariff, pilotEvent, pilotTariff, testAttest } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
-import { expectedCodes, generateMutations, signatureBitFlips, signaturePlusL } from './support/tamper.ts';
+import { expectedCodes, generateMutations } from './support/tamper.ts';
 
 let s: TestService;
 let key: string;
@@ -35,35 +40,45 @@ afterAll(async () => {
 
 const ev = (over: Record<string, unknown> = {}) => ({ ...pilotEvent, ...over });
 
-describe('asynchronous Groth16 proofs', () => {
+describe('asynchronous Groth16 proofs (bn128-poseidon8-v2)', () => {
   let proved: any;
+  const check = (rep: { checks: { name: string; status?: string }[] }, n: string) => rep.checks.find((c) => c.name === n);
+  const trustNow = async () => (await s.call('GET', '/v1/trust', { token: null })).body;
+
   it('retries a failed job with backoff and delivers the proof; ?proof=sync waits for it', async () => {
     const r = await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: pilotEvent, tariff_snapshot: pilotTariff } });
     expect(r.status).toBe(201);
     expect(r.headers.get('x-proof-status')).toBe('proved');
     proved = r.body;
     expect(proved.attestation.proof_status).toBe('proved');
-    expect(proved.attestation.billing_proof.statement).toMatchObject({ binding: 'bn128-poseidon8-v1', charge_micros: '221040' });
+    expect(proved.attestation.statement).toMatchObject({ binding: 'bn128-poseidon8-v2', charge_micros: '221040', usage_units: '1842', outcome: 'success' });
+    expect(proved.attestation.statement.chain).toMatchObject({ cumulative_units_before: '0', cumulative_units_after: '1842' });
+    expect(Object.keys(proved.attestation.billing_proof).sort()).toEqual(['binding', 'proof']);
     expect(failuresLeft).toBeLessThan(0); // both injected failures happened and the job still finished
     // the original statement and its signature are untouched by the additive proof
     const again = await s.call('GET', `/v1/attestations/${r.headers.get('x-attestation-id')}`, { token: key });
     expect(again.body.attestation.signature).toBe(proved.attestation.signature);
   }, 120_000);
 
-  it('verifies the proof, the commitments and the proof signature (API and offline)', async () => {
+  it('verifies the proof against public signals from the signed statement and the published commitment (API and offline)', async () => {
     const rep = (await s.call('POST', '/v1/verify?profile=standard', { token: null, body: proved })).body;
-    for (const n of ['proof_signature', 'commitments', 'proof']) expect(rep.checks.find((c: any) => c.name === n), n).toMatchObject({ status: 'pass' });
+    for (const n of ['commitments', 'proof']) expect(check(rep, n), n).toMatchObject({ status: 'pass' });
+    // v2 has no separately signed proof statement
+    expect(check(rep, 'proof_signature')).toMatchObject({ status: 'skipped', reason: 'not applicable to binding bn128-poseidon8-v2' });
     expect(rep.valid).toBe(true);
-    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
-    expect(trust.verification_key.protocol).toBe('groth16');
+    const trust = await trustNow();
+    expect(trust.verification_keys['bn128-poseidon8-v2'].protocol).toBe('groth16');
+    // the version inline in the request was published (pinned): its salted commitment is public, its salt is not
+    expect(trust.tariffs).toContainEqual(expect.objectContaining({ tariff_id: pilotTariff.tariff_id, binding: 'bn128-poseidon8-v2' }));
+    expect(JSON.stringify(trust)).not.toContain(proved.salts.tariff);
     const off = await verify(proved, trust, { profile: 'standard' });
     expect(off.checks).toEqual(rep.checks);
   });
 
   it('a re-randomized proof (Groth16 is malleable) verifies as the same attestation: same receipt, statement digest and checks, API and offline', async () => {
-    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    const trust = await trustNow();
     const again = structuredClone(proved);
-    again.attestation.billing_proof.proof = rerandomize(proved.attestation.billing_proof.proof, trust.verification_key.vk_delta_2, 7n, 11n);
+    again.attestation.billing_proof.proof = rerandomize(proved.attestation.billing_proof.proof, trust.verification_keys['bn128-poseidon8-v2'].vk_delta_2, 7n, 11n);
     for (const k of ['pi_a', 'pi_b', 'pi_c']) expect(again.attestation.billing_proof.proof[k]).not.toEqual(proved.attestation.billing_proof.proof[k]);
     expect(proved.receipt).toBeTruthy();
     const original = await verify(proved, trust, { profile: 'strict' });
@@ -80,44 +95,126 @@ describe('asynchronous Groth16 proofs', () => {
     expect(stored.body.attestation.statement).toEqual(again.attestation.statement);
   });
 
-  it('a redacted bundle still verifies: signature, proof, tariff commitment against the published version', async () => {
+  it('a redacted bundle verifies against the published commitment of its tariff version, and fails without one', async () => {
     await s.call('POST', '/v1/admin/tariffs', { body: graduatedTariff });
     const ref = { tariff_id: graduatedTariff.tariff_id, tariff_version: graduatedTariff.tariff_version };
     const full = (await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'red-1' }), tariff: ref } })).body;
     const red = redact(full) as any;
-    expect(red.attestation.billing_proof.blinding).toBeUndefined();
-    expect(JSON.stringify(red)).not.toContain('/v1/completions');
-    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    expect(red.salts).toBeUndefined();
+    for (const hidden of ['/v1/completions', 'red-1', full.salts.event, full.salts.tariff, 'api_live_001']) expect(JSON.stringify(red)).not.toContain(hidden);
+    const trust = await trustNow();
     const rep = await verify(red, trust, { profile: 'standard' });
     expect(rep.valid).toBe(true);
     expect(rep.redacted).toBe(true);
-    const st = (n: string) => rep.checks.find((c) => c.name === n);
-    expect(st('commitments')).toMatchObject({ status: 'pass' });
-    expect(st('proof')).toMatchObject({ status: 'pass' });
-    for (const n of ['digests', 'fingerprint', 'charge']) expect(st(n)).toMatchObject({ status: 'skipped', reason: 'redacted' });
-    // a redacted bundle whose tariff commitment does not match the published version fails
+    expect(check(rep, 'commitments')).toMatchObject({ status: 'pass' });
+    expect(check(rep, 'proof')).toMatchObject({ status: 'pass' });
+    for (const n of ['digests', 'fingerprint', 'charge']) expect(check(rep, n)).toMatchObject({ status: 'skipped', reason: 'redacted' });
+    // another commitment for the version: the proof does not verify against it
     const wrong = structuredClone(trust);
     wrong.tariffs = trust.tariffs.map((t: any) => ({ ...t, tariff_commitment: '1' }));
-    expect((await verify(red, wrong, { profile: 'standard' })).checks.find((c) => c.name === 'commitments')?.code).toBe('COMMITMENT_MISMATCH');
+    expect(check(await verify(red, wrong, { profile: 'standard' }), 'proof')).toMatchObject({ status: 'fail', code: 'PROOF_INVALID' });
+    // no published v2 commitment for the version (only v1's, or none): TARIFF_NOT_PUBLISHED, with or without a proof
+    const unpublished = structuredClone(trust);
+    unpublished.tariffs = trust.tariffs.filter((t: any) => t.binding !== 'bn128-poseidon8-v2');
+    for (const b of [red, { ...red, attestation: { ...red.attestation, proof_status: 'pending', billing_proof: undefined } }]) {
+      const r = await verify(JSON.parse(JSON.stringify(b)), unpublished, { profile: 'standard' });
+      expect(r.valid).toBe(false);
+      expect(check(r, 'commitments')).toMatchObject({ status: 'fail', code: 'TARIFF_NOT_PUBLISHED' });
+    }
   }, 120_000);
 
-  it('rejects every mutation of the proof part', async () => {
-    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
-    const onlyProof = generateMutations(proved, () => ['PROOF_SIGNATURE_INVALID', 'SCHEMA_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID', 'PROOF_MALFORMED', 'KEY_UNKNOWN']).filter((m) =>
-      m.desc.includes('attestation.billing_proof'),
-    );
-    expect(onlyProof.length).toBeGreaterThan(30);
+  it('rejects every mutation of the proof part, and a proof grafted from another event', async () => {
+    const trust = await trustNow();
+    const onlyProof = generateMutations(proved, () => ['SCHEMA_INVALID', 'PROOF_INVALID', 'PROOF_MALFORMED']).filter((m) => m.desc.includes('attestation.billing_proof'));
+    expect(onlyProof.length).toBeGreaterThan(20);
     for (const m of onlyProof) {
       const rep = await verifyBundle(m.bundle, trust, { profile: 'standard', zk: (await import('../src/verifier/zk.ts')).zkVerifier });
       expect(rep.valid, m.desc).toBe(false);
       for (const c of rep.checks.filter((x) => x.status === 'fail')) expect(m.codes, `${m.desc}: ${c.code}`).toContain(c.code);
     }
-    // a proof for another event cannot be grafted onto this bundle
-    const other = (await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'graft', usage_units: 1842 }), tariff_snapshot: pilotTariff } })).body;
+    // the same usage and charge, another event: the public signals differ (event digest, tag)
+    const other = (await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'graft', endpoint: '/v1/other' }), tariff_snapshot: pilotTariff } })).body;
+    expect(other.attestation.statement.charge_micros).toBe(proved.attestation.statement.charge_micros);
     const grafted = structuredClone(proved);
     grafted.attestation.billing_proof = other.attestation.billing_proof;
-    expect((await verify(grafted, trust, { profile: 'standard' })).checks.find((c) => c.name === 'proof_signature')?.code).toBe('PROOF_SIGNATURE_INVALID');
+    expect(check(await verify(grafted, trust, { profile: 'standard' }), 'proof')).toMatchObject({ status: 'fail', code: 'PROOF_INVALID' });
   }, 120_000);
+});
+
+describe('the review\'s attacks by a signing operator (bn128-poseidon8-v2)', () => {
+  // The operator holds the signing key: it can sign any statement. The proof must still tie the
+  // signed statement to the committed tariff and the arithmetic.
+  const check = (rep: { checks: { name: string; status?: string }[] }, n: string) => rep.checks.find((c) => c.name === n);
+  const resign = async (bundle: any, change: (st: StatementV2) => void) => {
+    const b = structuredClone(bundle);
+    change(b.attestation.statement);
+    const { key: k } = await s.container.keys.signer();
+    b.attestation.statement.key_id = k.keyId;
+    b.attestation.key_id = k.keyId;
+    b.attestation.signature = signObject(k, b.attestation.statement);
+    delete b.receipt; // a receipt is for the original statement
+    return b;
+  };
+
+  it('an honest proof re-signed for another tenant, window, chain position, event or time does not verify', async () => {
+    const trust = await (async () => (await s.call('GET', '/v1/trust', { token: null })).body)();
+    const base = (await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'move-1', endpoint: '/v1/move' }), tariff_snapshot: pilotTariff } })).body;
+    const changes: [string, (st: StatementV2) => void][] = [
+      ['tenant', (st) => (st.tenant_id = 'tenant_other')],
+      ['window', (st) => (st.billing_window_id = '2026-06')],
+      ['seq', (st) => (st.chain.seq = '7')],
+      ['prev', (st) => (st.chain.prev = `sha256:${'ab'.repeat(32)}`)],
+      ['chain id', (st) => (st.chain.id = `sha256:${'cd'.repeat(32)}`)],
+      ['event', (st) => (st.event_digest = `sha256:${'ef'.repeat(32)}`)],
+      ['issued_at', (st) => (st.issued_at = new Date().toISOString())],
+    ];
+    for (const [what, change] of changes) {
+      const moved = await resign(base, change);
+      for (const b of [moved, redact(moved)]) {
+        const rep = await verify(b, trust, { profile: 'standard' });
+        expect(rep.valid, what).toBe(false);
+        expect(check(rep, 'signature'), what).toMatchObject({ status: 'pass' }); // the operator's signature is fine
+        expect(check(rep, 'proof'), what).toMatchObject({ status: 'fail', code: 'PROOF_INVALID' });
+      }
+    }
+  }, 120_000);
+
+  it('overcharge through the running total: a real proof at 50,000 units does not verify for a statement at 49,000', async () => {
+    // The graduated tariff: 5,000 micros per unit below 50,000, 8,000 above. The prover proves
+    // an event of 1,000 units at running total 50,000 (charge 8,000,000); the operator signs a
+    // statement saying 49,000 (where the honest charge is 5,000,000) with the larger charge.
+    const tariff = normalizeTariff(graduatedTariff);
+    const published = (await s.call('GET', `/v1/tariffs/${graduatedTariff.tariff_id}/${graduatedTariff.tariff_version}`, { token: key })).body;
+    const tariffSalt = BigInt(published.v2.salt);
+    const event = normalizeMeterEvent(ev({ event_id: 'over-1', usage_units: 1000, endpoint: '/v1/over' }));
+    const { key: k, issuedAt } = await s.container.keys.signer();
+    const at = (before: bigint) =>
+      testAttest({ event, tariff, key: k, tariffSalt, chain: { seq: 9n, prev: `sha256:${'12'.repeat(32)}`, cumulativeBefore: before }, issuedAt: issuedAt.toISOString() });
+    const honest50 = at(50_000n);
+    expect(honest50.statement.charge_micros).toBe('8000000');
+    expect(at(49_000n).statement.charge_micros).toBe('5000000');
+    const p = await createProver({ workers: 0, keysDir: V2_KEYS_DIR });
+    let proof;
+    try {
+      proof = await proveBundleV2(p, honest50.bundle);
+    } finally {
+      await p.close();
+    }
+    const proved50: FullBundle = { ...honest50.bundle, attestation: { ...honest50.bundle.attestation, proof_status: 'proved', billing_proof: proof } };
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    expect((await verify(proved50, trust, { profile: 'standard' })).valid).toBe(true); // the honest one verifies
+    const lie = await resign(proved50, (st) => {
+      st.chain.cumulative_units_before = '49000';
+      st.chain.cumulative_units_after = '50000';
+    });
+    for (const b of [lie, redact(lie)]) {
+      const rep = await verify(b, trust, { profile: 'standard' });
+      expect(rep.valid).toBe(false);
+      expect(check(rep, 'proof')).toMatchObject({ status: 'fail', code: 'PROOF_INVALID' });
+    }
+    // the full bundle shows the lie without the proof too
+    expect(check(await verify(lie, trust, { profile: 'standard' }), 'charge')).toMatchObject({ status: 'fail', code: 'CHARGE_MISMATCH' });
+  }, 180_000);
 
   it('strict profile: a complete bundle (proof + receipt) is valid, and every single mutation of it is rejected', async () => {
     const r = await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'strict-1', dimensions: { region: 'eu' } }), tariff_snapshot: pilotTariff } });
@@ -125,7 +222,10 @@ describe('asynchronous Groth16 proofs', () => {
     expect(complete.receipt).toBeTruthy();
     const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
     const ok = await verify(complete, trust, { profile: 'strict' });
-    expect(ok.checks.filter((c) => c.status !== 'pass').map((c) => `${c.name}:${c.reason}`)).toEqual(['consistency:no trusted checkpoint given']);
+    expect(ok.checks.filter((c) => c.status !== 'pass').map((c) => `${c.name}:${c.reason}`)).toEqual([
+      'proof_signature:not applicable to binding bn128-poseidon8-v2',
+      'consistency:no trusted checkpoint given',
+    ]);
     expect(ok.valid).toBe(true);
     expect((await s.call('POST', '/v1/verify', { token: null, body: complete })).body.valid).toBe(true);
 
@@ -138,16 +238,10 @@ describe('asynchronous Groth16 proofs', () => {
       if (codes.length === 0) {
         // only removing the whole receipt fails by a required check being skipped
         expect(m.desc).toBe('remove receipt');
-        expect(rep.checks.find((c) => c.name === 'inclusion')?.status).toBe('skipped');
+        expect(check(rep, 'inclusion')?.status).toBe('skipped');
         continue;
       }
       for (const c of codes) expect(m.codes, `${m.desc}: unexpected ${c}`).toContain(c);
-    }
-    for (const sig of [...signatureBitFlips(complete.attestation.billing_proof.signature).filter((_, i) => i % 8 === 0), signaturePlusL(complete.attestation.billing_proof.signature)]) {
-      const b = structuredClone(complete);
-      b.attestation.billing_proof.signature = sig;
-      const rep = await verify(b, trust, { profile: 'strict' });
-      expect(rep.checks.find((c) => c.name === 'proof_signature')?.code).toBe('PROOF_SIGNATURE_INVALID');
     }
   }, 300_000);
 });

@@ -97,9 +97,10 @@ export function expectedCodes(path: string[], kind: 'leaf' | 'remove' | 'extra')
   if (kind === 'remove' && !/^meter_event\.dimensions\./.test(p) && p !== 'meter_event.dimensions' && !p.startsWith('receipt') && p !== 'attestation.billing_proof') {
     return ['SCHEMA_INVALID'];
   }
-  // content changes break the digest binding; recomputations may fail alongside it
+  // content changes break the digest binding; recomputations may fail alongside it (v2: a tariff
+  // other than the one committed leaves the proof without its commitment)
   if (p.startsWith('meter_event') || p.startsWith('tariff_snapshot') || p.startsWith('billing') || p.startsWith('salts')) {
-    return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID', 'COMMITMENT_MISMATCH'];
+    return ['DIGEST_MISMATCH', 'SCHEMA_INVALID', 'FINGERPRINT_MISMATCH', 'CHARGE_MISMATCH', 'TARIFF_INVALID', 'COMMITMENT_MISMATCH', 'PROOF_INVALID'];
   }
   if (p.startsWith('attestation.statement')) {
     // the signature breaks first; the statement no longer matches the content either
