@@ -1,5 +1,6 @@
 // `npm run bench:prove [-- --proofs N] [--binding bn128-poseidon8-v1|bn128-poseidon8-v2]`: Groth16
-// proving throughput of a binding version (default v1, keys/; v2: keys/bn128-poseidon8-v2/), side by
+// proving throughput of a binding version (default v2, the one the service issues:
+// keys/bn128-poseidon8-v2/; v1: keys/), side by
 // side in one run:
 //  - naive: a sequential loop of snarkjs.groth16.fullProve reading keys/billing.wasm and
 //    keys/billing.zkey from disk on every call;
@@ -11,11 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import * as snarkjs from 'snarkjs';
-import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { computeCharge, pricingFromTariff } from '../src/core/charge.ts';
 import { circuitInputs, randomBlinding } from '../src/core/commitment.ts';
-import { circuitInputsV2, cumulativeAfter, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from '../src/core/binding-v2.ts';
-import { BINDING_VERSION_V2, STATEMENT_TYPE_V2, type StatementV2 } from '../src/core/schemas.ts';
+import { circuitInputsV2, randomSalt } from '../src/core/binding-v2.ts';
+import { generateSigningKey } from '../src/core/keys.ts';
+import { isV2 } from '../src/core/schemas.ts';
 import { createProver, terminateCurve, verifyGroth16, type ProofResult } from '../src/prover/index.ts';
 import { BINDINGS } from './ceremony.ts';
 
@@ -28,7 +30,8 @@ const arg = (name: string, dflt: number): number => {
 
 const N = arg('proofs', 12);
 const bindingArg = process.argv.indexOf('--binding');
-const binding = bindingArg >= 0 ? process.argv[bindingArg + 1]! : 'bn128-poseidon8-v1';
+const binding = bindingArg >= 0 ? process.argv[bindingArg + 1]! : 'bn128-poseidon8-v2';
+const BENCH_KEY = generateSigningKey();
 if (!BINDINGS[binding]) throw new Error(`--binding must be one of ${Object.keys(BINDINGS).join(', ')}`);
 const keysDir = BINDINGS[binding].keysDir;
 const wasmPath = path.join(keysDir, 'billing.wasm');
@@ -62,31 +65,17 @@ async function sampleInput(i: number): Promise<Record<string, string | string[]>
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore }, pricingFromTariff(tariff));
   if (binding === 'bn128-poseidon8-v1') return circuitInputs({ event, tariff, cumulativeBefore, blinding: randomBlinding(), charge });
-  const [eventSalt, tariffSalt] = [randomBlinding(), randomBlinding()];
-  const statement: StatementV2 = {
-    type: STATEMENT_TYPE_V2,
-    binding: BINDING_VERSION_V2,
-    tenant_id: event.tenant_id,
-    billing_window_id: event.billing_window_id,
-    event_digest: saltedEventDigest(event, eventSalt),
-    tariff_digest: saltedTariffDigest(tariff, tariffSalt),
-    tariff_id: tariff.tariff_id,
-    tariff_version: tariff.tariff_version,
-    billing_verify_fingerprint: saltedFingerprint(event, tariff, charge.toString(), eventSalt),
-    usage_units: event.usage_units,
-    outcome: event.outcome,
-    charge_micros: charge.toString(),
-    currency: tariff.currency,
-    chain: {
-      id: `sha256:${'0'.repeat(64)}`,
-      seq: String(i),
-      prev: null,
-      cumulative_units_before: cumulativeBefore.toString(),
-      cumulative_units_after: cumulativeAfter(cumulativeBefore, event.outcome, units).toString(),
-    },
-    issued_at: '2026-05-29T12:00:01.000Z',
-    key_id: 'bench',
-  };
+  const tariffSalt = randomSalt();
+  const { statement } = attestEvent({
+    event,
+    tariff,
+    key: BENCH_KEY,
+    chain: { seq: BigInt(i + 1), prev: `sha256:${'0'.repeat(64)}`, cumulativeBefore },
+    issuedAt: '2026-05-29T12:00:01.000Z',
+    eventSalt: randomSalt(),
+    tariffSalt,
+  });
+  if (!isV2(statement)) throw new Error('attestEvent gives a bn128-poseidon8-v2 statement');
   return circuitInputsV2({ statement, tariff, tariffSalt });
 }
 
