@@ -10,6 +10,7 @@ import { leafHash, verifyConsistency, verifyInclusion } from '../src/core/merkle
 import { openCheckpoint, parseVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
 import type { Db } from '../src/db/index.ts';
+import { logRoutes } from '../src/http/log-routes.ts';
 import { problemResponse, toProblem } from '../src/http/problem.ts';
 import { type LogService, createLogService } from '../src/log/service.ts';
 import { testStore, type TestStore } from './support/db.ts';
@@ -49,7 +50,7 @@ describe('log HTTP endpoints', () => {
     log = createLogService({ db, origin: ORIGIN, logKey: LOG_KEY });
     app = new Hono();
     app.onError((e, c) => problemResponse(c, toProblem(e)));
-    log.routes(app);
+    logRoutes(app, log);
   });
   afterAll(async () => {
     await store.cleanup();

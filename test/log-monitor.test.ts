@@ -13,6 +13,7 @@ import { cmdLog } from '../src/cli/log.ts';
 import { signingKeyFromSeed } from '../src/core/keys.ts';
 import { ed25519NoteSigner, formatVerifierKey, openCheckpoint, parseVerifierKey, signCheckpoint } from '../src/core/note.ts';
 import { type Db, schema } from '../src/db/index.ts';
+import { logRoutes } from '../src/http/log-routes.ts';
 import { problemResponse, toProblem } from '../src/http/problem.ts';
 import { type LogService, createLogService } from '../src/log/service.ts';
 import { testStore, type TestStore } from './support/db.ts';
@@ -34,7 +35,7 @@ async function append(log: LogService, db: Db, n: number, tag: string): Promise<
 function appFor(log: LogService): Hono {
   const app = new Hono();
   app.onError((e, c) => problemResponse(c, toProblem(e)));
-  log.routes(app);
+  logRoutes(app, log);
   return app;
 }
 

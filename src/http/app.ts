@@ -4,57 +4,31 @@ import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { Receipt, VerificationReport, FullBundle } from '../core/schemas.ts';
-import type { TrustMaterial } from '../core/trust.ts';
-import type { Db } from '../db/index.ts';
-import { type AttestationRow, type AttestService } from '../service/attest.ts';
-import { type Auth, type Principal, requireScope } from '../service/auth.ts';
+import type { FullBundle } from '../core/schemas.ts';
+import type { AttestationRow } from '../service/attest.ts';
+import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
-import type { KeyRing } from '../service/keyring.ts';
-import type { ProofQueue } from '../service/proofs.ts';
-import type { PublishedTariff, TariffService } from '../service/tariffs.ts';
-import type { AdminService } from '../service/admin.ts';
-import type { RevocationService } from '../service/revocations.ts';
+import type { PublishedTariff } from '../service/tariffs.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
-import { type Metrics, since } from '../service/metrics.ts';
-import type { SyncWaiters } from '../service/waiters.ts';
+import { since } from '../service/metrics.ts';
 import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
+import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import type { ServiceDeps } from '../service/container.ts';
 
-/** What the transparency log offers the HTTP layer (issue: transparency log). */
-export interface LogApi {
-  receipt(row: AttestationRow): Promise<Receipt | undefined>;
-  routes(app: Hono<Env>): void;
-  size(): Promise<number>;
-}
-
-export interface AppDeps {
-  readonly db: Db;
-  readonly storeKind: 'pglite' | 'postgres';
-  readonly auth: Auth;
-  readonly attest: AttestService;
-  readonly tariffs: TariffService;
-  readonly keys: KeyRing;
-  readonly proofs: ProofQueue;
-  readonly admin: AdminService;
-  readonly revocations: RevocationService;
-  readonly trust: () => Promise<TrustMaterial>;
-  readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
-  readonly log?: LogApi;
+/** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
+export interface AppDeps extends ServiceDeps {
   readonly onAttested?: () => void;
   readonly bodyLimitBytes?: number;
   readonly syncProofTimeoutMs?: number;
   /** A waiting request re-reads its row at least this often even without a wake-up (default 10 s). */
   readonly syncSafetyMs?: number;
-  readonly metrics: Metrics;
-  readonly waiters: SyncWaiters;
   /** Request and error log (default: none). */
   readonly logger?: Logger;
   /** The process's own state for GET /ready (serve.ts). */
   readonly state?: ProcessState;
-  readonly version?: string;
 }
 
 export type Env = { Variables: { principal: Principal; requestId: string } };
@@ -452,7 +426,7 @@ export function createApp(deps: AppDeps) {
   admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
   app.route('/v1/admin', admin);
 
-  deps.log?.routes(app);
+  if (deps.log) logRoutes(app, deps.log);
   return app;
 }
 

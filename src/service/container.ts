@@ -3,10 +3,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TrustMaterial } from '../core/trust.ts';
-import { BINDING_VERSION, BINDING_VERSION_V2, type TariffSnapshot } from '../core/schemas.ts';
+import { BINDING_VERSION, BINDING_VERSION_V2, type TariffSnapshot, type VerificationReport } from '../core/schemas.ts';
 import type { SigningKey } from '../core/keys.ts';
-import type { Database } from '../db/index.ts';
-import type { AppDeps, LogApi } from '../http/app.ts';
+import type { Database, Db } from '../db/index.ts';
+import type { LogApi } from '../log/api.ts';
 import { verify } from '../verifier/index.ts';
 import { AdminService } from './admin.ts';
 import { AttestService } from './attest.ts';
@@ -43,8 +43,27 @@ export interface ContainerOptions {
   readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
 }
 
+/** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
+export interface ServiceDeps {
+  readonly db: Db;
+  readonly storeKind: 'pglite' | 'postgres';
+  readonly auth: Auth;
+  readonly attest: AttestService;
+  readonly tariffs: TariffService;
+  readonly keys: KeyRing;
+  readonly proofs: ProofQueue;
+  readonly admin: AdminService;
+  readonly revocations: RevocationService;
+  readonly trust: () => Promise<TrustMaterial>;
+  readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
+  readonly log?: LogApi;
+  readonly metrics: Metrics;
+  readonly waiters: SyncWaiters;
+  readonly version?: string;
+}
+
 export interface Container {
-  readonly deps: AppDeps;
+  readonly deps: ServiceDeps;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
   readonly attest: AttestService;
@@ -83,7 +102,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
       ]),
     };
   };
-  const deps: AppDeps = {
+  const deps: ServiceDeps = {
     db,
     storeKind: o.database.kind,
     auth: new Auth(db, hashSecret(o.adminToken)),
