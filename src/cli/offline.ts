@@ -136,7 +136,7 @@ function loadKey(file: string | undefined) {
 
 /** What a redacted bundle still shows (docs/zk-binding.md), printed by `meterproof redact`. */
 export const REDACTED_DISCLOSURE =
-  'meterproof redact: the redacted bundle still shows the signed statement: tenant, billing window, tariff id and version, currency, usage units, outcome, charge, chain id, position and running totals, issue time and key id; it withholds the meter event (event id, time, API key, endpoint, contract, dimensions), the tariff terms and the salts';
+  'meterproof redact: the redacted bundle still shows the signed statement: tenant, billing window, tariff id and version, currency, usage units, outcome, charge, chain id, position (seq, previous statement) and running totals, issue time and key id, and the salted digests and fingerprint; it withholds the meter event (event id, time, API key, endpoint, contract, dimensions), the tariff terms and the salts';
 
 /** Trust material for offline verification of bundles signed by local keys. `--tariff-of` adds the
  *  commitment of a full bundle's tariff version (what a redacted bundle of it is checked against). */

@@ -50,17 +50,23 @@ export interface AttestResult {
   readonly next: ChainLink;
 }
 
-function signed(statement: Statement, key: SigningKey, bundle: (s: Statement, signature: string) => FullBundle): Omit<AttestResult, 'next'> {
+/** Signs the statement and assembles the full bundle (with the salts of a v2 statement). */
+function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: bigint; tariff: bigint }): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
   const bytes = canonicalBytes(statement);
   const statementDigest = digestBytes(bytes);
-  return {
-    bundle: bundle(statement, toB64Url(key.sign(bytes))),
-    statement,
-    statementDigest,
-    statementBytes: bytes,
-    leafBytes: statement.type === STATEMENT_TYPE_V2 ? logLeafV2(statementDigest) : bytes,
+  const bundle: FullBundle = {
+    meter_event: event,
+    tariff_snapshot: tariff,
+    billing: {
+      expected_charge_micros: statement.charge_micros,
+      billing_verify_fingerprint: statement.billing_verify_fingerprint,
+      cumulative_units_before: statement.chain.cumulative_units_before,
+    },
+    ...(salts ? { salts: { event: salts.event.toString(), tariff: salts.tariff.toString() } } : {}),
+    attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
   };
+  return { bundle, statement, statementDigest, statementBytes: bytes, leafBytes: statement.type === STATEMENT_TYPE_V2 ? logLeafV2(statementDigest) : bytes };
 }
 
 /** Attest one event under binding bn128-poseidon8-v2 (what the service issues). The salts are
@@ -95,17 +101,7 @@ export function attestEvent(args: {
     fingerprint: saltedFingerprint(event, tariff, charge.toString(), args.eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
   });
-  const r = signed(statement, key, (st, signature) => ({
-    meter_event: event,
-    tariff_snapshot: tariff,
-    billing: {
-      expected_charge_micros: st.charge_micros,
-      billing_verify_fingerprint: st.billing_verify_fingerprint,
-      cumulative_units_before: st.chain.cumulative_units_before,
-    },
-    salts: { event: args.eventSalt.toString(), tariff: args.tariffSalt.toString() },
-    attestation: { statement: st, key_id: key.keyId, signature, proof_status: 'pending' },
-  }));
+  const r = signed(statement, key, event, tariff, { event: args.eventSalt, tariff: args.tariffSalt });
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 
@@ -116,16 +112,7 @@ export function attestEventV1(args: { event: MeterEvent; tariff: TariffSnapshot;
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
   const statement = buildStatement({ event, tariff, chargeMicros: charge, chain, issuedAt: args.issuedAt, keyId: key.keyId });
-  const r = signed(statement, key, (st, signature) => ({
-    meter_event: event,
-    tariff_snapshot: tariff,
-    billing: {
-      expected_charge_micros: st.charge_micros,
-      billing_verify_fingerprint: st.billing_verify_fingerprint,
-      cumulative_units_before: st.chain.cumulative_units_before,
-    },
-    attestation: { statement: st, key_id: key.keyId, signature, proof_status: 'pending' },
-  }));
+  const r = signed(statement, key, event, tariff);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) } };
 }
 

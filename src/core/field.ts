@@ -10,7 +10,8 @@ import { MAX_TIERS } from './schemas.ts';
 import { U64_MAX } from './u64.ts';
 
 /** The bn128 (alt_bn128, BN254) scalar field modulus p: circuit signals live in Z_p. */
-export const BN128_P = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
+export { BN128_P } from './schemas.ts';
+import { BN128_P } from './schemas.ts';
 
 /** Tier-bound padding ("no further bound"). Positions are < 2^65 (c, u < 2^64), so never reach it. */
 export const TIER_BOUND_INF = 1n << 65n;

@@ -144,6 +144,8 @@ export type TariffSnapshotInput = z.input<typeof TariffSnapshotInput>;
 export const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 lowercase hex>');
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'expected base64url without padding');
 const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected standard base64');
+/** The order of the bn128 (BN254) scalar field: every field element is below it. */
+export const BN128_P = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 /** A bn128 scalar field element as a canonical decimal string. */
 export const FieldElement = z.string().regex(/^(0|[1-9][0-9]{0,76})$/, 'expected a field element as a decimal string');
 
@@ -151,9 +153,8 @@ export const STATEMENT_TYPE = 'meterproof/statement/v1';
 export const PROOF_STATEMENT_TYPE = 'meterproof/proof-statement/v1';
 export const BINDING_VERSION = 'bn128-poseidon8-v1';
 
-/** The signed statement of binding bn128-poseidon8-v1: small, digests only, so a redacted bundle still verifies. */
-export const StatementV1 = z.strictObject({
-  type: z.literal(STATEMENT_TYPE),
+/** The fields both statement versions have (in v2 the digests and the fingerprint are salted). */
+const statementFields = {
   tenant_id: ident,
   billing_window_id: ident,
   event_digest: Digest,
@@ -163,18 +164,21 @@ export const StatementV1 = z.strictObject({
   billing_verify_fingerprint: Digest,
   charge_micros: u64String,
   currency: z.string().regex(/^[A-Z]{3}$/),
-  chain: z.strictObject({
-    /** sha256 over the canonical {tenant_id, endpoint, billing_window_id}: names the chain without revealing the meter. */
-    id: Digest,
-    /** Position in the chain, 0 for the first statement. */
-    seq: u64String,
-    /** Digest of the previous statement of this chain, null for the first. */
-    prev: Digest.nullable(),
-    cumulative_units_before: u64String,
-  }),
   issued_at: utcTimestamp,
   key_id: b64url,
-});
+};
+const chainFields = {
+  /** sha256 over the canonical {type: meterproof/chain/v1, tenant_id, endpoint, billing_window_id}: names the chain without revealing the meter. */
+  id: Digest,
+  /** Position in the chain, 0 for the first statement. */
+  seq: u64String,
+  /** Digest of the previous statement of this chain, null for the first. */
+  prev: Digest.nullable(),
+  cumulative_units_before: u64String,
+};
+
+/** The signed statement of binding bn128-poseidon8-v1: small, digests only, so a redacted bundle still verifies. */
+export const StatementV1 = z.strictObject({ type: z.literal(STATEMENT_TYPE), ...statementFields, chain: z.strictObject(chainFields) });
 export type StatementV1 = z.infer<typeof StatementV1>;
 
 export const STATEMENT_TYPE_V2 = 'meterproof/statement/v2';
@@ -188,29 +192,16 @@ export type BindingVersion = (typeof BINDING_VERSIONS)[number];
 export const StatementV2 = z.strictObject({
   type: z.literal(STATEMENT_TYPE_V2),
   binding: z.literal(BINDING_VERSION_V2),
-  tenant_id: ident,
-  billing_window_id: ident,
-  /** sha256 over the canonical {type: meterproof/event/v2, salt, meter_event}. */
-  event_digest: Digest,
-  /** sha256 over the canonical {type: meterproof/tariff/v2, salt, tariff_snapshot}. */
-  tariff_digest: Digest,
-  tariff_id: ident,
-  tariff_version: ident,
-  billing_verify_fingerprint: Digest,
+  // event_digest: sha256 over the canonical {type: meterproof/event/v2, salt, meter_event};
+  // tariff_digest: sha256 over the canonical {type: meterproof/tariff/v2, salt, tariff_snapshot}
+  ...statementFields,
   usage_units: u64String,
   outcome: z.enum(OUTCOMES),
-  charge_micros: u64String,
-  currency: z.string().regex(/^[A-Z]{3}$/),
   chain: z.strictObject({
-    id: Digest,
-    seq: u64String,
-    prev: Digest.nullable(),
-    cumulative_units_before: u64String,
+    ...chainFields,
     /** cumulative_units_before plus the billable units of this event (usage on success or partial). */
     cumulative_units_after: u64String,
   }),
-  issued_at: utcTimestamp,
-  key_id: b64url,
 });
 export type StatementV2 = z.infer<typeof StatementV2>;
 
@@ -264,7 +255,8 @@ export type BillingProof = z.infer<typeof BillingProof>;
 
 /** The salts of a v2 bundle (field elements, uniform in [0, p)): of the event digest and the
  *  fingerprint, and of the tariff version's digest and commitment. Withheld in redacted bundles. */
-export const Salts = z.strictObject({ event: FieldElement, tariff: FieldElement });
+const salt = FieldElement.refine((v) => BigInt(v) < BN128_P, 'a salt must be below the bn128 scalar field modulus p');
+export const Salts = z.strictObject({ event: salt, tariff: salt });
 export type Salts = z.infer<typeof Salts>;
 
 export const isV2 = (s: Statement): s is StatementV2 => s.type === STATEMENT_TYPE_V2;

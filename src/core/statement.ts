@@ -36,30 +36,28 @@ export interface ChainLink {
   readonly cumulativeBefore: bigint;
 }
 
-export function buildStatement(args: {
+interface StatementArgs {
   event: MeterEvent;
   tariff: TariffSnapshot;
   chargeMicros: bigint;
   chain: ChainLink;
   issuedAt: string;
   keyId: string;
-  /** Precomputed digests (callers that already hold them skip a canonicalization). */
-  eventDigest?: string;
-  tariffDigest?: string;
   chainId?: string;
-}): StatementV1 {
+}
+
+/** What both statement versions say the same way, given their digests and fingerprint. */
+function common(args: StatementArgs, d: { eventDigest: string; tariffDigest: string; fingerprint: string }) {
   const { event, tariff, chain } = args;
-  const charge = args.chargeMicros.toString();
   return {
-    type: STATEMENT_TYPE,
     tenant_id: event.tenant_id,
     billing_window_id: event.billing_window_id,
-    event_digest: args.eventDigest ?? digestOf(event),
-    tariff_digest: args.tariffDigest ?? digestOf(tariff),
+    event_digest: d.eventDigest,
+    tariff_digest: d.tariffDigest,
     tariff_id: tariff.tariff_id,
     tariff_version: tariff.tariff_version,
-    billing_verify_fingerprint: billingFingerprint(event, tariff, charge),
-    charge_micros: charge,
+    billing_verify_fingerprint: d.fingerprint,
+    charge_micros: args.chargeMicros.toString(),
     currency: tariff.currency,
     chain: {
       id: args.chainId ?? chainId(event.tenant_id, event.endpoint, event.billing_window_id),
@@ -72,44 +70,28 @@ export function buildStatement(args: {
   };
 }
 
+export function buildStatement(
+  args: StatementArgs & {
+    /** Precomputed digests (callers that already hold them skip a canonicalization). */
+    eventDigest?: string;
+    tariffDigest?: string;
+  },
+): StatementV1 {
+  const { event, tariff } = args;
+  const fingerprint = billingFingerprint(event, tariff, args.chargeMicros.toString());
+  return { type: STATEMENT_TYPE, ...common(args, { eventDigest: args.eventDigest ?? digestOf(event), tariffDigest: args.tariffDigest ?? digestOf(tariff), fingerprint }) };
+}
+
 /** The statement of binding bn128-poseidon8-v2. The digests and the fingerprint are salted;
  *  usage, outcome and the running total after this event are public inputs of the proof. */
-export function buildStatementV2(args: {
-  event: MeterEvent;
-  tariff: TariffSnapshot;
-  chargeMicros: bigint;
-  chain: ChainLink;
-  cumulativeAfter: bigint;
-  issuedAt: string;
-  keyId: string;
-  eventDigest: string;
-  tariffDigest: string;
-  fingerprint: string;
-  chainId?: string;
-}): StatementV2 {
-  const { event, tariff, chain } = args;
+export function buildStatementV2(args: StatementArgs & { cumulativeAfter: bigint; eventDigest: string; tariffDigest: string; fingerprint: string }): StatementV2 {
+  const c = common(args, args);
   return {
     type: STATEMENT_TYPE_V2,
     binding: BINDING_VERSION_V2,
-    tenant_id: event.tenant_id,
-    billing_window_id: event.billing_window_id,
-    event_digest: args.eventDigest,
-    tariff_digest: args.tariffDigest,
-    tariff_id: tariff.tariff_id,
-    tariff_version: tariff.tariff_version,
-    billing_verify_fingerprint: args.fingerprint,
-    usage_units: event.usage_units,
-    outcome: event.outcome,
-    charge_micros: args.chargeMicros.toString(),
-    currency: tariff.currency,
-    chain: {
-      id: args.chainId ?? chainId(event.tenant_id, event.endpoint, event.billing_window_id),
-      seq: chain.seq.toString(),
-      prev: chain.prev,
-      cumulative_units_before: chain.cumulativeBefore.toString(),
-      cumulative_units_after: args.cumulativeAfter.toString(),
-    },
-    issued_at: args.issuedAt,
-    key_id: args.keyId,
+    ...c,
+    usage_units: args.event.usage_units,
+    outcome: args.event.outcome,
+    chain: { ...c.chain, cumulative_units_after: args.cumulativeAfter.toString() },
   };
 }
