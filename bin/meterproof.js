@@ -4,4 +4,9 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const code = await main(argv);
+// A server that failed to start may hold handles (pools, timers) that would keep it alive: exit.
+// Other commands exit on their own, so their output (possibly piped) is flushed first.
+if (code !== 0 && ['serve', 'worker', 'migrate'].includes(argv[0])) process.exit(code);
+process.exitCode = code;

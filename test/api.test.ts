@@ -123,6 +123,31 @@ describe('attest', () => {
     expect(mismatch.body.code).toBe('TARIFF_MISMATCH');
   });
 
+  it('attesting with an inline tariff does not publish it (publishing is the admin\'s): each event gets its own tariff salt', async () => {
+    const privateTariff = { ...pilotTariff, tariff_version: 'private-1', unit_price_micros: 777 };
+    const bodyOf = (id: string) => ({ meter_event: ev({ event_id: id, endpoint: '/v1/private' }), tariff_snapshot: privateTariff });
+    const x = await s.call('POST', '/v1/attest', { token: attestKey, body: bodyOf('p-1') });
+    const y = await s.call('POST', '/v1/attest', { token: attestKey, body: bodyOf('p-2') });
+    expect([x.status, y.status]).toEqual([201, 201]);
+    expect(x.body.salts.tariff).not.toBe(y.body.salts.tariff);
+    expect(x.body.attestation.statement.tariff_digest).not.toBe(y.body.attestation.statement.tariff_digest);
+    // not a published version: not readable, not in the trust material, and the admin may still publish that id and version
+    expect((await s.call('GET', `/v1/tariffs/${privateTariff.tariff_id}/private-1`, {})).status).toBe(404);
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    expect(trust.tariffs.some((t: { tariff_version: string }) => t.tariff_version === 'private-1')).toBe(false);
+    expect((await verify(x.body, trust, { profile: 'standard' })).valid).toBe(true);
+  });
+
+  it('the trust material carries the salted v2 commitment of a published version and no unsalted v1 commitment (it would confirm guessed prices)', async () => {
+    const trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+    const entries = trust.tariffs.filter((t: { tariff_id: string }) => t.tariff_id === graduatedTariff.tariff_id);
+    expect(entries).toEqual([{ tariff_id: graduatedTariff.tariff_id, tariff_version: graduatedTariff.tariff_version, binding: 'bn128-poseidon8-v2', tariff_commitment: expect.stringMatching(/^\d+$/) }]);
+    const published = (await s.call('GET', `/v1/tariffs/${graduatedTariff.tariff_id}/${graduatedTariff.tariff_version}`, {})).body;
+    expect(entries[0].tariff_commitment).toBe(published.v2.tariff_commitment);
+    expect(JSON.stringify(trust)).not.toContain(published.v2.salt);
+    expect(JSON.stringify(trust)).not.toContain(published.tariff_commitment);
+  });
+
   it('accepts the CloudEvents 1.0 form of an event', async () => {
     const ce = {
       specversion: '1.0',

@@ -14,7 +14,8 @@ import { AttestService } from '../src/service/attest.ts';
 import { ServiceError } from '../src/service/errors.ts';
 import type { Principal } from '../src/service/auth.ts';
 import { TEST_TARIFF_SALT, pilotEvent, pilotTariff } from './support/fixtures.ts';
-import { saltedTariffDigest } from '../src/core/binding-v2.ts';
+import { saltedTariffDigest, tariffCommitmentV2 } from '../src/core/binding-v2.ts';
+import { TariffService } from '../src/service/tariffs.ts';
 import { testService, type TestService } from './support/service.ts';
 import { usingPostgres } from './support/db.ts';
 
@@ -206,6 +207,30 @@ describe('stored bundles', () => {
       const [r] = rowsOf<{ text: string }>(await db.execute(sql`select bundle::text as text from attestations where id = ${o.row.id}`));
       expect(JSON.parse(r!.text).meter_event.event_id).toBe(o.row.eventId);
     }
+  });
+
+  it('a tariff version published before migration 0009 keeps its v1 commitment public and gets its v2 salt once, on first use', async () => {
+    const db = s.store.database.db;
+    const old = { ...pilotTariff, tariff_version: 'pre-0009' };
+    const published = await s.container.tariffs.publish(old);
+    expect(published.tariff.v1Public).toBe(false); // a version published now: no v1 commitment in the trust material
+    // the row as the code before 0009 left it
+    await db.execute(sql`update tariffs set salt = null, tariff_digest_v2 = null, tariff_commitment_v2 = null, v1_public = false where tariff_version = 'pre-0009'`);
+    const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string; when: number }[] };
+    const since = journal.entries.find((e) => e.tag.startsWith('0009_'))!.when;
+    await db.execute(sql`delete from drizzle.__drizzle_migrations where created_at >= ${since}`);
+    await s.store.database.migrate();
+    const row = async () => rowsOf<{ salt: string | null; v1_public: boolean }>(await db.execute(sql`select salt, v1_public from tariffs where tariff_version = 'pre-0009'`))[0]!;
+    expect(await row()).toMatchObject({ salt: null, v1_public: true });
+    // a fresh service (no cache) reads it: salted once, concurrently, one salt for all
+    const fresh = new TariffService(db, { v1: async () => 1n, v2: tariffCommitmentV2 });
+    const got = await Promise.all(Array.from({ length: 5 }, () => fresh.get(old.tariff_id, 'pre-0009')));
+    expect(new Set(got.map((g) => g!.salt)).size).toBe(1);
+    expect((await row()).salt).toBe(got[0]!.salt.toString());
+    expect(got[0]!.tariffCommitmentV2).toBe((await tariffCommitmentV2(published.tariff.snapshot, got[0]!.salt)).toString());
+    const trust = await s.container.deps.trust();
+    const entries = trust.tariffs!.filter((t) => t.tariff_version === 'pre-0009');
+    expect(entries.map((t) => t.binding ?? 'v1').sort()).toEqual(['bn128-poseidon8-v2', 'v1']);
   });
 
   it('written as jsonb before migration 0007 are converted to json and read back the same', async () => {

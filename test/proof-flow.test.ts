@@ -23,6 +23,8 @@ beforeAll(async () => {
   s = await testService();
   await s.call('POST', '/v1/admin/tenants', { body: { id: 'tenant_acme' } });
   key = (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['attest', 'read'] } })).body.secret;
+  // the pilot tariff is a published version (events name it inline, as a copy of it)
+  expect((await s.call('POST', '/v1/admin/tariffs', { body: pilotTariff })).status).toBe(201);
   prover = await createProveFn(s.container.keys, { workers: 1 });
   // Fault injection around the real prover: the first two jobs fail, to exercise retries.
   const flaky: ProveFn = async (args) => {
@@ -68,8 +70,10 @@ describe('asynchronous Groth16 proofs (bn128-poseidon8-v2)', () => {
     expect(rep.valid).toBe(true);
     const trust = await trustNow();
     expect(trust.verification_keys['bn128-poseidon8-v2'].protocol).toBe('groth16');
-    // the version inline in the request was published (pinned): its salted commitment is public, its salt is not
+    // the inline tariff is a copy of the published version: its salt, whose commitment is public (the salt is not)
     expect(trust.tariffs).toContainEqual(expect.objectContaining({ tariff_id: pilotTariff.tariff_id, binding: 'bn128-poseidon8-v2' }));
+    const published = (await s.call('GET', `/v1/tariffs/${pilotTariff.tariff_id}/${pilotTariff.tariff_version}`, { token: key })).body;
+    expect(proved.salts.tariff).toBe(published.v2.salt);
     expect(JSON.stringify(trust)).not.toContain(proved.salts.tariff);
     const off = await verify(proved, trust, { profile: 'standard' });
     expect(off.checks).toEqual(rep.checks);
@@ -121,6 +125,14 @@ describe('asynchronous Groth16 proofs (bn128-poseidon8-v2)', () => {
       expect(r.valid).toBe(false);
       expect(check(r, 'commitments')).toMatchObject({ status: 'fail', code: 'TARIFF_NOT_PUBLISHED' });
     }
+    // an inline tariff that is not a published version: its full bundle is valid, its redacted one cannot be
+    const own = { ...graduatedTariff, tariff_version: 'own-1' };
+    const inline = (await s.call('POST', '/v1/attest?proof=sync', { token: key, body: { meter_event: ev({ event_id: 'red-2', endpoint: '/v1/own' }), tariff_snapshot: own } })).body;
+    expect(inline.attestation.proof_status).toBe('proved');
+    expect((await verify(inline, trust, { profile: 'standard' })).valid).toBe(true);
+    const ownRed = await verify(redact(inline), await trustNow(), { profile: 'standard' });
+    expect(ownRed.valid).toBe(false);
+    expect(check(ownRed, 'commitments')).toMatchObject({ status: 'fail', code: 'TARIFF_NOT_PUBLISHED' });
   }, 120_000);
 
   it('rejects every mutation of the proof part, and a proof grafted from another event', async () => {

@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`meterproof ${name}: ${e.message}`);
+      err(`meterproof ${name}: ${e.message.replace(/\s*\n\s*/g, ' ')}`); // one line
       return 2;
     }
     if (e instanceof CanonicalizationError) {

@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -42,6 +42,10 @@ export const tariffs = pgTable(
     salt: text('salt'),
     tariffDigestV2: text('tariff_digest_v2'),
     tariffCommitmentV2: text('tariff_commitment_v2'),
+    /** Whether the unsalted v1 commitment is published in the trust material: only for versions
+     *  published before v2 (v1 bundles may use them). For later versions it would let anyone
+     *  confirm guessed prices, so it stays private. */
+    v1Public: boolean('v1_public').notNull().default(false),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],

@@ -4,7 +4,7 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
 import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
-import { ChainWriter, ItemRefused, requestDigestOf, type PendingEvent } from './chain-writer.ts';
+import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
@@ -52,7 +52,7 @@ export class AttestService {
   }
 
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
-  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: PublishedTariff }> {
+  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
     const b = body as Record<string, unknown>;
     const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
@@ -85,17 +85,18 @@ export class AttestService {
       if (inline && tariffDigestOf(inline) !== published.tariffDigest) {
         throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot differs from the published version it names');
       }
-      return { event, tariff: published };
+      return { event, tariff: fromPublished(published) };
     }
     if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
-    // Every attested tariff is a published version: an inline tariff not yet published is
-    // published (pinned) here, so its salted commitment is in the trust material and a redacted
-    // bundle of this event can be verified. One with the id and version of another is refused.
-    const published = (await this.tariffs.get(inline.tariff_id, inline.tariff_version)) ?? (await this.tariffs.pin(inline, tariffDigestOf(inline)));
-    if (tariffDigestOf(inline) !== published.tariffDigest) {
+    const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
+    if (published && tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
     }
-    return { event, tariff: published };
+    // An inline copy of a published version is that version (its salt and commitment). An inline
+    // tariff that is not published stays private to the event: it is not published (publishing
+    // needs the admin scope), and each event gets a tariff salt of its own. Its full bundles verify;
+    // its redacted bundles do not (no published commitment: TARIFF_NOT_PUBLISHED), by design.
+    return { event, tariff: published ? fromPublished(published) : { snapshot: inline, tariffDigest: tariffDigestOf(inline), inline: true } };
   }
 
   /** Attest one event: 201 with a new attestation, 200 for an exact replay, 409 otherwise. */
@@ -122,7 +123,12 @@ export class AttestService {
           requireTenant(principal, event.tenant_id);
           await this.tariffs.requireTenant(event.tenant_id);
           const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
-          const item: PendingEvent = { event, tariff: tariff.snapshot, tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2, requestDigest };
+          const item: PendingEvent = {
+            event,
+            tariff: tariff.snapshot,
+            requestDigest,
+            ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),
+          };
           pending.push({ index, item, cid: chainIdOf(event) });
         } catch (e) {
           if (e instanceof ServiceError) results[index] = e;
@@ -222,13 +228,17 @@ export class AttestService {
         e = refused;
       }
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e)); // e.g. KEY_UNAVAILABLE
-      if (isUniqueViolation(e)) {
+      if (e instanceof TariffMismatch || isUniqueViolation(e)) {
         // Something in the group raced with another request: settle the items one by one.
         if (group.length > 1) {
           for (const g of group) await this.writeGroup(cid, [g], results);
           return;
         }
         const g = group[0]!;
+        if (e instanceof TariffMismatch) {
+          results[g.index] = new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
+          return;
+        }
         const again = (await this.existing([g.item.event])).get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
         if (again) {
           results[g.index] = again.requestDigest === g.item.requestDigest ? { created: false, row: again } : conflict(g.item.event.event_id);
@@ -284,6 +294,14 @@ export class AttestService {
       .limit(q.limit);
   }
 }
+
+/** The tariff an event is attested under: a published version (its salt and salted digest), or
+ *  an inline tariff that is not published. */
+type TariffInUse =
+  | { readonly snapshot: TariffSnapshot; readonly tariffDigest: string; readonly inline: false; readonly salt: bigint; readonly tariffDigestV2: string }
+  | { readonly snapshot: TariffSnapshot; readonly tariffDigest: string; readonly inline: true };
+
+const fromPublished = (p: PublishedTariff): TariffInUse => ({ snapshot: p.snapshot, tariffDigest: p.tariffDigest, inline: false, salt: p.salt, tariffDigestV2: p.tariffDigestV2 });
 
 const conflict = (eventId: string) => new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `event_id ${eventId} was already attested with different content`);
 

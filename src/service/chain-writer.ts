@@ -21,11 +21,15 @@ import { type Metrics, since } from './metrics.ts';
 export interface PendingEvent {
   readonly event: MeterEvent;
   readonly tariff: TariffSnapshot;
-  /** The published tariff version's salt and salted digest (every attested tariff is published). */
-  readonly tariffSalt: bigint;
-  readonly tariffDigestV2: string;
+  /** A published tariff version's salt and salted digest. Absent for an inline tariff that is
+   *  not a published version: each event then gets a salt of its own. */
+  readonly tariffSalt?: bigint;
+  readonly tariffDigestV2?: string;
   /** Idempotency: the digest of the normalized event and tariff (unsalted; stored, never served). */
   readonly requestDigest: string;
+  /** Set when the tariff was given inline and is not known to be published: the write must fail
+   *  if a published version with this id and version exists with another digest. */
+  readonly inlineTariffDigest?: string;
 }
 
 export interface WrittenAttestation {
@@ -52,6 +56,7 @@ export class ItemRefused extends Error {
     super(error instanceof Error ? error.message : String(error));
   }
 }
+export class TariffMismatch extends Error {}
 
 type Head = ChainLink;
 
@@ -64,6 +69,7 @@ interface Prepared {
   /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
   readonly rows: readonly Record<string, unknown>[];
   readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
+  readonly guards: readonly PendingEvent[];
 }
 
 export interface Signing {
@@ -288,7 +294,10 @@ export class ChainWriter {
       const it = items[i]!;
       let r: ReturnType<typeof attestEvent>;
       try {
-        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(), tariffSalt: it.tariffSalt, tariffDigest: it.tariffDigestV2, chainId: cid });
+        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(),
+          ...(it.tariffSalt === undefined ? { tariffSalt: randomSalt() } : { tariffSalt: it.tariffSalt, ...(it.tariffDigestV2 ? { tariffDigest: it.tariffDigestV2 } : {}) }),
+          chainId: cid,
+        });
         if (r.next.cumulativeBefore > U64_MAX) {
           throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');
         }
@@ -320,7 +329,7 @@ export class ChainWriter {
       out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
       link = r.next;
     }
-    return { cid, tenantId, start, link, rows, out };
+    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -416,6 +425,16 @@ export class ChainWriter {
     }
   }
 
+  /** The tariff guard of inline tariffs that might be published meanwhile: true when no
+   *  published version with the same id and version has another digest. Each distinct inline
+   *  tariff is checked once, as one jsonb parameter however many events carry it. */
+  private tariffGuard(guards: readonly PendingEvent[]) {
+    if (!guards.length) return sql`true`;
+    const distinct = new Map(guards.map((g) => [`${g.tariff.tariff_id}\u0000${g.tariff.tariff_version}\u0000${g.inlineTariffDigest}`, { id: g.tariff.tariff_id, version: g.tariff.tariff_version, digest: g.inlineTariffDigest }]));
+    return sql`not exists (select 1 from tariffs t join jsonb_to_recordset(${JSON.stringify([...distinct.values()])}::jsonb) as g(id text, version text, digest text)
+      on t.tariff_id = g.id and t.tariff_version = g.version and t.tariff_digest <> g.digest)`;
+  }
+
   /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
     const cursors = (await this.storeMany([p])).get(p.cid);
@@ -436,6 +455,7 @@ export class ChainWriter {
       cumulative_units: p.link.cumulativeBefore.toString(),
       expected: p.start.seq.toString(),
     }));
+    const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
     // rows and their bundles are zipped by position: each group's rows and `out` are built item by
     // item, and both are flattened group by group
     const rows = ps.flatMap((p) => p.rows);
@@ -444,13 +464,15 @@ export class ChainWriter {
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
           as x(chain_id text, tenant_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+      ), g as (
+        select ${guard} as ok
       ), u as (
         update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
-        from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected
+        from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
         returning chains.chain_id
       ), n as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
-        select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0
+        select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
         on conflict (chain_id) do nothing
         returning chain_id
       ), ok as (
@@ -462,7 +484,8 @@ export class ChainWriter {
         ${INSERT_ATTESTATIONS}
         returning id, chain_id, cursor
       ), ${QUEUE_WORK}
-      select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors`;
+      select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
+        not (select ok from g) as tariff_mismatch`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
     let ok = false;
@@ -475,6 +498,7 @@ export class ChainWriter {
       this.durations[this.recorded++ % this.durations.length] = ms;
       this.metrics?.storeStatement(ok, ms / 1000);
     }
+    if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const raw = res?.['chains'];
     const stored = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
     const cursors = cursorMap(res?.['cursors']);

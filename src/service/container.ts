@@ -95,9 +95,10 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
       ...(o.zk.verificationKeys ? { verification_keys: { ...o.zk.verificationKeys } } : {}),
       ...(logTrust ? { log: logTrust } : {}),
       revocations: await revocations.signedList(),
-      // each version's v1 commitment (for v1 bundles) and its salted v2 commitment
+      // each version's salted v2 commitment, and the unsalted v1 one of versions published before
+      // v2 (for their v1 bundles; for any other it would only confirm guessed prices)
       tariffs: published.flatMap((t) => [
-        { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment },
+        ...(t.v1Public ? [{ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment }] : []),
         { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: t.tariffCommitmentV2 },
       ]),
     };

@@ -15,6 +15,8 @@ export interface PublishedTariff {
   /** bn128-poseidon8-v1: the unsalted digest and commitment. */
   readonly tariffDigest: string;
   readonly tariffCommitment: string;
+  /** Whether the v1 commitment is in the trust material (versions published before v2 only). */
+  readonly v1Public: boolean;
   /** bn128-poseidon8-v2: the version's salt, its salted digest and commitment. */
   readonly salt: bigint;
   readonly tariffDigestV2: string;
@@ -58,6 +60,7 @@ export class TariffService {
       snapshot: row.snapshot as TariffSnapshot,
       tariffDigest: row.tariffDigest,
       tariffCommitment: row.tariffCommitment,
+      v1Public: row.v1Public,
       salt: BigInt(row.salt!),
       tariffDigestV2: row.tariffDigestV2!,
       tariffCommitmentV2: row.tariffCommitmentV2!,
@@ -116,10 +119,6 @@ export class TariffService {
   /** Publish a normalized snapshot (digest: its unsalted digest) unless its id and version are
    *  published already; returns the stored version, which differs from `snapshot` when another
    *  request published other content under the same id and version first. */
-  async pin(snapshot: TariffSnapshot, digest: string): Promise<PublishedTariff> {
-    return (await this.pinned(snapshot, digest)).tariff;
-  }
-
   private async pinned(snapshot: TariffSnapshot, digest: string): Promise<{ created: boolean; tariff: PublishedTariff }> {
     const commitment = (await this.commit.v1(snapshot)).toString();
     const v2 = await this.v2Columns(snapshot);
