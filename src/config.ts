@@ -36,6 +36,8 @@ const Env = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */
   REVOCATION_LIST_LIFETIME_MS: z.coerce.number().int().min(60_000).max(30 * 24 * 3600 * 1000).default(24 * 3600 * 1000),
+  /** Bilateral metering: the bound on |now − timestamp| of a consumer PoP. */
+  POP_TOLERANCE_MS: z.coerce.number().int().min(1000).max(3600_000).default(300_000),
   /** Store bounds (docs/operations.md, "Database faults"): connecting to PostgreSQL, its
    *  statement_timeout and idle_in_transaction_session_timeout. A statement's client-side
    *  deadline is connect + statement + 1 s (also PGlite's bound). */

@@ -37,6 +37,8 @@ export async function cmdVerify(argv: string[]): Promise<number> {
       'consistency-proof': { type: 'string' },
       'trust-state': { type: 'string' },
       revocations: { type: 'string' },
+      'require-pop': { type: 'boolean', default: false },
+      'require-countersignature': { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) throw new UsageError(VERIFY_USAGE);
@@ -61,7 +63,14 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     consistencyProof = hashes;
   }
   const now = new Date();
-  const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof, now, ...(previous ? { trustState: previous } : {}) });
+  const report = await verifyJson(bundleText, trust.data, {
+    profile: values.profile,
+    consistencyProof,
+    now,
+    requireConsumerPop: values['require-pop'],
+    requireCountersignature: values['require-countersignature'],
+    ...(previous ? { trustState: previous } : {}),
+  });
   await releaseZk();
   if (stateFile) {
     // the state moves to the list just accepted (whatever the bundle's verdict), never back
@@ -85,7 +94,7 @@ export async function cmdVerify(argv: string[]): Promise<number> {
 }
 
 const VERIFY_USAGE =
-  'usage: meterproof verify <bundle.json> --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard]';
+  'usage: meterproof verify <bundle.json> --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard] [--require-pop] [--require-countersignature]';
 
 /** The trust state file: absent on first use; anything else that is not a trust state is refused. */
 function readTrustState(file: string): TrustState | undefined {
@@ -136,7 +145,7 @@ function loadKey(file: string | undefined) {
 
 /** What a redacted bundle still shows (docs/zk-binding.md), printed by `meterproof redact`. */
 export const REDACTED_DISCLOSURE =
-  'meterproof redact: the redacted bundle still shows the signed statement: tenant, billing window, tariff id and version, currency, usage units, outcome, charge, chain id, position (seq, previous statement) and running totals, issue time and key id, and the salted digests and fingerprint; it withholds the meter event (event id, time, API key, endpoint, contract, dimensions), the tariff terms and the salts';
+  'meterproof redact: the redacted bundle still shows the signed statement: tenant, billing window, tariff id and version, currency, usage units, outcome, charge, chain id, position (seq, previous statement) and running totals, issue time and key id, and the salted digests and fingerprint; it withholds the meter event (event id, time, API key, endpoint, contract, dimensions), the tariff terms and the salts. A consumer PoP and countersignatures stay (what the consumer signed): they show the consumer id, the event id and the request payload hash';
 
 /** Trust material for offline verification of bundles signed by local keys. `--tariff-of` adds the
  *  commitment of a full bundle's tariff version (what a redacted bundle of it is checked against). */

@@ -104,6 +104,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
     revocationListLifetimeMs: cfg.REVOCATION_LIST_LIFETIME_MS,
+    popToleranceMs: cfg.POP_TOLERANCE_MS,
     log: ({ notifier, metrics }) => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey, notifier, metrics }),
   });
   const log = container.deps.log as LogService;

@@ -7,8 +7,8 @@ import { toB64Url } from './bytes.ts';
 import { CloudEventInput, MeterEvent, MeterEventInput, STATEMENT_TYPE_V2, TariffSnapshot, TariffSnapshotInput } from './schemas.ts';
 import { type ChainLink, buildStatement, buildStatementV2 } from './statement.ts';
 import { cumulativeAfter, logLeafV2, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
-import { canonicalBytes, digestBytes } from './canonical.ts';
-import type { FullBundle, Statement } from './schemas.ts';
+import { canonicalBytes, digestBytes, digestOf } from './canonical.ts';
+import type { ConsumerPop, FullBundle, Statement } from './schemas.ts';
 
 /** Accepts a meter event in its plain or CloudEvents 1.0 form; returns the canonical event.
  *  Throws the zod error of the form it most likely meant. */
@@ -51,7 +51,7 @@ export interface AttestResult {
 }
 
 /** Signs the statement and assembles the full bundle (with the salts of a v2 statement). */
-function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: bigint; tariff: bigint }): Omit<AttestResult, 'next'> {
+function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: bigint; tariff: bigint }, consumerPop?: ConsumerPop): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
   const bytes = canonicalBytes(statement);
   const statementDigest = digestBytes(bytes);
@@ -65,6 +65,7 @@ function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff
     },
     ...(salts ? { salts: { event: salts.event.toString(), tariff: salts.tariff.toString() } } : {}),
     attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
+    ...(consumerPop ? { consumer_pop: consumerPop } : {}),
   };
   return { bundle, statement, statementDigest, statementBytes: bytes, leafBytes: statement.type === STATEMENT_TYPE_V2 ? logLeafV2(statementDigest) : bytes };
 }
@@ -83,6 +84,9 @@ export function attestEvent(args: {
   /** Precomputed salted tariff digest and chain id, when the caller has them. */
   tariffDigest?: string;
   chainId?: string;
+  /** The consumer's proof of possession (already checked): carried by the bundle, its digest
+   *  committed to by the statement. */
+  consumerPop?: ConsumerPop;
 }): AttestResult {
   const { event, tariff, key, chain } = args;
   const units = BigInt(event.usage_units);
@@ -100,8 +104,9 @@ export function attestEvent(args: {
     tariffDigest: args.tariffDigest ?? saltedTariffDigest(tariff, args.tariffSalt),
     fingerprint: saltedFingerprint(event, tariff, charge.toString(), args.eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
+    ...(args.consumerPop ? { consumerPopDigest: digestOf(args.consumerPop) } : {}),
   });
-  const r = signed(statement, key, event, tariff, { event: args.eventSalt, tariff: args.tariffSalt });
+  const r = signed(statement, key, event, tariff, { event: args.eventSalt, tariff: args.tariffSalt }, args.consumerPop);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 

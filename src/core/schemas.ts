@@ -197,6 +197,9 @@ export const StatementV2 = z.strictObject({
   ...statementFields,
   usage_units: u64String,
   outcome: z.enum(OUTCOMES),
+  /** sha256 over the canonical consumer_pop of the bundle (the consumer's proof of possession,
+   *  signature included), when the event was attested with one. */
+  consumer_pop_digest: Digest.optional(),
   chain: z.strictObject({
     ...chainFields,
     /** cumulative_units_before plus the billable units of this event (usage on success or partial). */
@@ -261,6 +264,50 @@ export type Salts = z.infer<typeof Salts>;
 
 export const isV2 = (s: Statement): s is StatementV2 => s.type === STATEMENT_TYPE_V2;
 
+export const CONSUMER_POP_TYPE = 'meterproof/consumer-pop/v1';
+export const COUNTERSIGNATURE_TYPE = 'meterproof/countersignature/v1';
+/** An Ed25519 signature: 64 bytes in unpadded base64url (86 characters). */
+const signature64 = z.string().regex(/^[A-Za-z0-9_-]{85}[AQgw]$/, 'expected a 64-byte Ed25519 signature in base64url');
+/** A PoP nonce: 16 to 64 base64url characters (at least 96 bits when drawn at random). */
+export const PopNonce = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'expected 16 to 64 base64url characters');
+const thumbprint = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an RFC 7638 thumbprint (43 base64url characters)');
+
+/** What the consumer signs to ask for one event at one price (docs/protocol.md §2.13): the
+ *  signature is Ed25519 over the RFC 8785 canonical bytes of every field but `signature`. */
+export const ConsumerPop = z.strictObject({
+  type: z.literal(CONSUMER_POP_TYPE),
+  tenant_id: ident,
+  consumer_id: ident,
+  key_id: thumbprint,
+  event_id: ident,
+  /** The pinned tariff version's salted digest (the statement's tariff_digest). */
+  tariff_digest: Digest,
+  /** sha256 of the consumer's request payload, as the consumer computed it. */
+  request_payload_hash: Digest,
+  timestamp: utcTimestamp,
+  nonce: PopNonce,
+  signature: signature64,
+});
+export type ConsumerPop = z.infer<typeof ConsumerPop>;
+
+/** The PoP as an attest request carries it: tenant_id and event_id come from the meter event. */
+export const ConsumerPopInput = ConsumerPop.omit({ type: true, tenant_id: true, event_id: true });
+export type ConsumerPopInput = z.infer<typeof ConsumerPopInput>;
+
+/** The consumer's countersignature of an attestation: Ed25519 over the canonical bytes of every
+ *  field but `signature` (docs/protocol.md §2.14). */
+export const Countersignature = z.strictObject({
+  type: z.literal(COUNTERSIGNATURE_TYPE),
+  tenant_id: ident,
+  consumer_id: ident,
+  key_id: thumbprint,
+  statement_digest: Digest,
+  signed_at: utcTimestamp,
+  signature: signature64,
+});
+export type Countersignature = z.infer<typeof Countersignature>;
+const countersignatures = z.array(Countersignature).min(1).max(16);
+
 export const PROOF_STATUSES = ['pending', 'proved', 'failed'] as const;
 
 export const Attestation = z
@@ -310,6 +357,8 @@ export const FullBundle = z
     salts: Salts.optional(),
     attestation: Attestation,
     receipt: Receipt.optional(),
+    consumer_pop: ConsumerPop.optional(),
+    countersignatures: countersignatures.optional(),
   })
   .refine((b) => (b.salts !== undefined) === isV2(b.attestation.statement), {
     message: 'a full bundle carries salts exactly when its statement is of binding bn128-poseidon8-v2',
@@ -322,6 +371,8 @@ export const RedactedBundle = z.strictObject({
   redacted: z.literal(true),
   attestation: Attestation,
   receipt: Receipt.optional(),
+  consumer_pop: ConsumerPop.optional(),
+  countersignatures: countersignatures.optional(),
 });
 export type RedactedBundle = z.infer<typeof RedactedBundle>;
 
@@ -343,6 +394,8 @@ export const CHECK_NAMES = [
   'inclusion',
   'checkpoint',
   'consistency',
+  'consumer_pop',
+  'countersignatures',
 ] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
@@ -374,6 +427,13 @@ export const VERIFY_CODES = [
   'CHECKPOINT_INVALID',
   'CONSISTENCY_INVALID',
   'TRUST_MATERIAL_MISSING',
+  'CONSUMER_POP_MISSING',
+  'CONSUMER_POP_MISMATCH',
+  'CONSUMER_POP_SIGNATURE_INVALID',
+  'CONSUMER_KEY_UNKNOWN',
+  'CONSUMER_KEY_NOT_VALID_AT_TIME',
+  'COUNTERSIGNATURE_MISSING',
+  'COUNTERSIGNATURE_INVALID',
   'INTERNAL_ERROR',
 ] as const;
 export type VerifyCode = (typeof VERIFY_CODES)[number];

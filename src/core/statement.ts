@@ -84,7 +84,9 @@ export function buildStatement(
 
 /** The statement of binding bn128-poseidon8-v2. The digests and the fingerprint are salted;
  *  usage, outcome and the running total after this event are public inputs of the proof. */
-export function buildStatementV2(args: StatementArgs & { cumulativeAfter: bigint; eventDigest: string; tariffDigest: string; fingerprint: string }): StatementV2 {
+export function buildStatementV2(
+  args: StatementArgs & { cumulativeAfter: bigint; eventDigest: string; tariffDigest: string; fingerprint: string; consumerPopDigest?: string },
+): StatementV2 {
   const c = common(args, args);
   return {
     type: STATEMENT_TYPE_V2,
@@ -92,6 +94,7 @@ export function buildStatementV2(args: StatementArgs & { cumulativeAfter: bigint
     ...c,
     usage_units: args.event.usage_units,
     outcome: args.event.outcome,
+    ...(args.consumerPopDigest ? { consumer_pop_digest: args.consumerPopDigest } : {}),
     chain: { ...c.chain, cumulative_units_after: args.cumulativeAfter.toString() },
   };
 }

@@ -2,7 +2,7 @@
 // revocation list (DESIGN §7). The shape `GET /v1/trust` returns and `meterproof verify --trust` reads.
 import { z } from 'zod';
 import { BINDING_VERSION_V2, Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
-import { Jwks } from './keys.ts';
+import { Jwks, PublicJwk } from './keys.ts';
 import { u64String } from './u64.ts';
 
 /** The current revocation list format: sequenced and expiring (docs/protocol.md §2.11). */
@@ -48,6 +48,10 @@ export const PublishedTariff = z.strictObject({
 });
 export type PublishedTariff = z.infer<typeof PublishedTariff>;
 
+/** One consumer of a tenant and its keys (current, rotated out, revoked: each with its window). */
+export const ConsumerKeys = z.strictObject({ tenant_id: ident, consumer_id: ident, keys: z.array(PublicJwk).max(100) });
+export type ConsumerKeys = z.infer<typeof ConsumerKeys>;
+
 export const TrustMaterial = z.strictObject({
   jwks: Jwks,
   /** snarkjs Groth16 verification key JSON. Optional: the open verifier pins the key of each
@@ -68,5 +72,10 @@ export const TrustMaterial = z.strictObject({
   revocations: SignedRevocationList.optional(),
   /** Tariff commitments of published versions: lets a redacted bundle's tariff be identified. */
   tariffs: z.array(PublishedTariff).optional(),
+  /** Registered consumers' public keys (bilateral metering): what consumer PoPs and
+   *  countersignatures are checked against. A key signs within [valid_from, valid_until). */
+  consumers: z.array(ConsumerKeys).max(100_000).optional(),
+  /** Tenants whose statements issued at or after `since` must carry a consumer PoP. */
+  consumer_pop_required: z.array(z.strictObject({ tenant_id: ident, since: utcTimestamp })).max(100_000).optional(),
 });
 export type TrustMaterial = z.infer<typeof TrustMaterial>;

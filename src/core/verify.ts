@@ -25,10 +25,12 @@ import {
   isV2,
   type VerificationReport,
   type VerifyCode,
+  type Bundle,
 } from './schemas.ts';
 import { checkRevocations, type TrustState } from './revocations.ts';
 import { billingFingerprint, chainId } from './statement.ts';
 import { TrustMaterial } from './trust.ts';
+import { countersignatureMessage, keyValidAt as consumerKeyValidAt, popMessage } from './bilateral.ts';
 import { cumulativeAfter, publicSignalsV2, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
 
 export type Profile = 'strict' | 'standard';
@@ -52,6 +54,8 @@ const skip = (reason: string): Skip => ({ skipped: reason });
 export const REDACTED = 'redacted';
 /** The reason of a check a binding version does not have (v2 has no proof statement). Allowed. */
 export const NOT_APPLICABLE = 'not applicable to binding bn128-poseidon8-v2';
+/** The reason of a bilateral check on a bundle that has nothing of its kind (and need not). Allowed. */
+export const NONE = 'none in this bundle';
 
 export interface ZkVerifier {
   /** Groth16 check of `proof` for `publicSignals` under the verification key of binding version
@@ -88,6 +92,10 @@ export interface VerifyOptions {
   readonly now?: Date;
   /** State kept from earlier runs (`advanceTrustState`): an older revocation list is refused. */
   readonly trustState?: TrustState;
+  /** Require a consumer PoP whatever the trust material's consumer_pop_required says. */
+  readonly requireConsumerPop?: boolean;
+  /** Require at least one consumer countersignature. */
+  readonly requireCountersignature?: boolean;
 }
 
 /** Checks that may be skipped without failing a bundle, per profile. A skip for `redacted`
@@ -148,7 +156,7 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
     const checks = CHECK_NAMES.map((n) => results.get(n)!);
     const valid =
       checks.every((c) => c.status !== 'fail') &&
-      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || c.reason === NOT_APPLICABLE || OPTIONAL[profile].has(c.name));
+      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || c.reason === NOT_APPLICABLE || c.reason === NONE || OPTIONAL[profile].has(c.name));
     return { valid, profile, redacted, statement_digest: statementDigest, checks };
   };
 
@@ -327,6 +335,7 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
       if (!opts.log) return skip('no log verifier configured');
       opts.log.checkConsistency(receipt, trusted, logKey, opts.consistencyProof);
     });
+    await checkBilateral(run, { statement, statementDigest, trust, full, bundle, opts });
     return finish(full === null, statementDigest);
   } catch (e) {
     // Fail closed: an exception outside a check still yields an invalid report.
@@ -438,5 +447,69 @@ async function checkProofV2(
     if (commitment === undefined) throw new VerificationError('PROOF_INVALID', 'no tariff commitment to check the proof against (see the commitments check)');
     const signals = publicSignalsV2(statement, commitment).map(String);
     await zk.verifyProof(bp.binding, trust.verification_keys?.[bp.binding], signals, bp.proof);
+  });
+}
+
+/** The consumer key `kid` of (tenant, consumer) in the trust material, valid at `at`. */
+function consumerKey(trust: TrustMaterial, tenantId: string, consumerId: string, kid: string, at: string, what: string): PublicJwk {
+  const c = trust.consumers?.find((x) => x.tenant_id === tenantId && x.consumer_id === consumerId);
+  const jwk = c?.keys.find((k) => k.kid === kid);
+  if (!jwk) throw new VerificationError('CONSUMER_KEY_UNKNOWN', `key ${kid} of consumer ${consumerId} (tenant ${tenantId}) is not in the trust material`);
+  if (!consumerKeyValidAt(jwk, Date.parse(at))) {
+    throw new VerificationError('CONSUMER_KEY_NOT_VALID_AT_TIME', `${what} at ${at}, outside the validity window of consumer key ${kid} (rotated or revoked)`);
+  }
+  return jwk;
+}
+
+/** Bilateral metering: the consumer's PoP (committed to by the statement) and countersignatures.
+ *  Each is "none in this bundle" when absent and not required. */
+async function checkBilateral(
+  run: Runner,
+  a: { statement: Statement; statementDigest: string; trust: TrustMaterial; full: FullBundle | null; bundle: Bundle; opts: VerifyOptions },
+): Promise<void> {
+  const { statement, statementDigest, trust, full, bundle, opts } = a;
+  const pop = bundle.consumer_pop;
+  await run('consumer_pop', () => {
+    const committed = isV2(statement) ? statement.consumer_pop_digest : undefined;
+    if (!pop) {
+      if (committed) throw new VerificationError('CONSUMER_POP_MISSING', 'the statement commits to a consumer PoP the bundle does not carry');
+      const policy = trust.consumer_pop_required?.find((p) => p.tenant_id === statement.tenant_id);
+      if (opts.requireConsumerPop || (policy && Date.parse(statement.issued_at) >= Date.parse(policy.since))) {
+        throw new VerificationError('CONSUMER_POP_MISSING', `a consumer PoP is required for tenant ${statement.tenant_id} and the bundle has none`);
+      }
+      return skip(NONE);
+    }
+    if (!committed) throw new VerificationError('CONSUMER_POP_MISMATCH', 'the bundle carries a consumer PoP its signed statement does not commit to');
+    if (digestOf(pop) !== committed) throw new VerificationError('CONSUMER_POP_MISMATCH', 'consumer_pop does not match the statement\'s consumer_pop_digest');
+    if (pop.tenant_id !== statement.tenant_id) throw new VerificationError('CONSUMER_POP_MISMATCH', 'consumer_pop names another tenant than the statement');
+    if (pop.tariff_digest !== statement.tariff_digest) throw new VerificationError('CONSUMER_POP_MISMATCH', 'consumer_pop names another tariff than the statement pins');
+    if (full && pop.event_id !== full.meter_event.event_id) throw new VerificationError('CONSUMER_POP_MISMATCH', 'consumer_pop names another event than the meter event');
+    // the operator signed the statement (issued_at) while the key was valid: that is when it counts
+    const jwk = consumerKey(trust, pop.tenant_id, pop.consumer_id, pop.key_id, statement.issued_at, 'attested');
+    if (!verifyObject(jwk, popMessage(pop), pop.signature)) {
+      throw new VerificationError('CONSUMER_POP_SIGNATURE_INVALID', 'the consumer\'s Ed25519 signature over the canonical PoP does not verify');
+    }
+  });
+
+  await run('countersignatures', () => {
+    const list = bundle.countersignatures;
+    if (!list) {
+      if (opts.requireCountersignature) throw new VerificationError('COUNTERSIGNATURE_MISSING', 'a consumer countersignature is required and the bundle has none');
+      return skip(NONE);
+    }
+    const seen = new Set<string>();
+    for (const c of list) {
+      const at = `countersignature of ${c.consumer_id}`;
+      if (c.statement_digest !== statementDigest) throw new VerificationError('COUNTERSIGNATURE_INVALID', `${at} is over another statement`);
+      if (c.tenant_id !== statement.tenant_id) throw new VerificationError('COUNTERSIGNATURE_INVALID', `${at} names another tenant than the statement`);
+      if (pop && c.consumer_id !== pop.consumer_id) throw new VerificationError('COUNTERSIGNATURE_INVALID', `${at}: only the consumer of the PoP (${pop.consumer_id}) countersigns`);
+      const k = `${c.consumer_id}\u0000${c.key_id}`;
+      if (seen.has(k)) throw new VerificationError('COUNTERSIGNATURE_INVALID', `${at} appears twice`);
+      seen.add(k);
+      const jwk = consumerKey(trust, c.tenant_id, c.consumer_id, c.key_id, c.signed_at, 'countersigned');
+      if (!verifyObject(jwk, countersignatureMessage(c), c.signature)) {
+        throw new VerificationError('COUNTERSIGNATURE_INVALID', `${at}: the Ed25519 signature over the canonical countersignature does not verify`);
+      }
+    }
   });
 }

@@ -15,6 +15,9 @@ export const tenants = pgTable('tenants', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
+  /** Bilateral metering: from this instant on the tenant's events need a consumer PoP (null:
+   *  a PoP is optional). */
+  popRequiredSince: ts('pop_required_since'),
 });
 
 export const apiKeys = pgTable('api_keys', {
@@ -27,7 +30,71 @@ export const apiKeys = pgTable('api_keys', {
   tenants: jsonb('tenants').$type<string[] | null>(),
   createdAt: ts('created_at').notNull().defaultNow(),
   revokedAt: ts('revoked_at'),
+  /** A consumer-scoped key: reads only the attestations whose PoP this consumer signed (its one
+   *  tenant is in `tenants`). */
+  consumerId: text('consumer_id'),
 });
+
+/** Consumers of a tenant (bilateral metering): they sign PoPs and countersignatures. */
+export const consumers = pgTable(
+  'consumers',
+  {
+    tenantId: text('tenant_id').notNull(),
+    consumerId: text('consumer_id').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.consumerId] })],
+);
+
+/** A consumer's Ed25519 public keys; kid is the RFC 7638 thumbprint. A key signs within
+ *  [valid_from, valid_until): rotation and revocation set valid_until. */
+export const consumerKeys = pgTable(
+  'consumer_keys',
+  {
+    tenantId: text('tenant_id').notNull(),
+    consumerId: text('consumer_id').notNull(),
+    kid: text('kid').notNull(),
+    x: text('x').notNull(),
+    validFrom: ts('valid_from').notNull(),
+    validUntil: ts('valid_until'),
+    revokedAt: ts('revoked_at'),
+    revocationReason: text('revocation_reason'),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.consumerId, t.kid] })],
+);
+
+/** Every PoP nonce accepted, once per (tenant, consumer): the primary key is what refuses a
+ *  replay, in every process sharing the store. The event and request digest recognise a retry
+ *  of the same request. */
+export const consumerPopNonces = pgTable(
+  'consumer_pop_nonces',
+  {
+    tenantId: text('tenant_id').notNull(),
+    consumerId: text('consumer_id').notNull(),
+    nonce: text('nonce').notNull(),
+    eventId: text('event_id').notNull(),
+    requestDigest: text('request_digest').notNull(),
+    signature: text('signature').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.consumerId, t.nonce] })],
+);
+
+/** Consumers' countersignatures of attestations (returned in the bundle). */
+export const countersignatures = pgTable(
+  'countersignatures',
+  {
+    attestationId: text('attestation_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    consumerId: text('consumer_id').notNull(),
+    keyId: text('key_id').notNull(),
+    /** As signed (the exact RFC 3339 text). */
+    signedAt: text('signed_at').notNull(),
+    signature: text('signature').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.attestationId, t.consumerId, t.keyId] })],
+);
 
 export const tariffs = pgTable(
   'tariffs',

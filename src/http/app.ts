@@ -221,8 +221,8 @@ export function createApp(deps: AppDeps) {
 
   async function render(row: AttestationRow): Promise<FullBundle> {
     const bundle = row.bundle as FullBundle;
-    const receipt = await deps.log?.receipt(row);
-    return receipt ? { ...bundle, receipt } : bundle;
+    const [receipt, countersignatures] = await Promise.all([deps.log?.receipt(row), deps.consumers.countersignaturesOf([row]).then((m) => m.get(row.id))]);
+    return { ...bundle, ...(receipt ? { receipt } : {}), ...(countersignatures ? { countersignatures } : {}) };
   }
 
   /** render() as JSON text. A row this process has just written carries its bundle's JSON text
@@ -380,6 +380,14 @@ export function createApp(deps: AppDeps) {
     return c.json(await render(row), 200, bundleHeaders(row));
   });
 
+  // the consumer's countersignature of an attestation (bilateral metering)
+  app.post('/v1/attestations/:id/countersignatures', authed, async (c) => {
+    const principal = c.get('principal');
+    const row = await deps.attest.get(principal, c.req.param('id') ?? '');
+    const r = await deps.consumers.countersign(principal, row, await jsonBody(c));
+    return c.json(r.countersignature, r.created ? 201 : 200);
+  });
+
   app.get('/v1/attestations', authed, async (c) => {
     const q = query(c, ListQuery);
     const rows = await deps.attest.list(c.get('principal'), { tenantId: q.tenant_id, windowId: q.window, after: q.cursor ? Number(q.cursor) : undefined, limit: q.limit });
@@ -406,6 +414,18 @@ export function createApp(deps: AppDeps) {
     return c.json(r.tenant, r.created ? 201 : 200);
   });
   admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
+  admin.put('/tenants/:id/consumer-pop', async (c) => c.json(await deps.consumers.setPopPolicy(c.req.param('id') ?? '', await jsonBody(c))));
+  // bilateral metering: consumers and their keys
+  admin.post('/consumers', async (c) => {
+    const r = await deps.consumers.register(await jsonBody(c));
+    return c.json(r.consumer, r.created ? 201 : 200);
+  });
+  admin.get('/consumers', async (c) => c.json({ items: await deps.consumers.list(c.req.query('tenant_id')) }));
+  admin.get('/consumers/:tenant/:consumer', async (c) => c.json(await deps.consumers.view(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '')));
+  admin.post('/consumers/:tenant/:consumer/keys', async (c) => c.json(await deps.consumers.rotate(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '', await jsonBody(c)), 201));
+  admin.post('/consumers/:tenant/:consumer/keys/:kid/revoke', async (c) =>
+    c.json(await deps.consumers.revoke(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '', c.req.param('kid') ?? '', await jsonBody(c))),
+  );
   admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
   admin.get('/api-keys', async (c) => c.json({ items: await deps.admin.listApiKeys() }));
   admin.delete('/api-keys/:id', async (c) => c.json(await deps.admin.revokeApiKey(c.req.param('id') ?? '')));

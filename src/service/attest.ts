@@ -16,6 +16,7 @@ import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './e
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
+import { type PopGate, requestDigestWithPop } from './pop.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
  *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
@@ -47,6 +48,8 @@ export class AttestService {
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
     private readonly metrics?: Metrics,
+    /** Bilateral metering: the consumer PoP check (none: a consumer_pop is refused as unknown). */
+    private readonly pop?: PopGate,
   ) {
     this.writer = new ChainWriter(db, metrics);
   }
@@ -55,7 +58,7 @@ export class AttestService {
   async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
     const b = body as Record<string, unknown>;
-    const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
+    const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff', ...(this.pop ? ['consumer_pop'] : [])].includes(k));
     if (extra.length) throw new ServiceError(400, 'BAD_REQUEST', `unknown field ${extra[0]}`, extra.map((k) => ({ path: k, message: 'unknown field' })));
     let event: MeterEvent;
     try {
@@ -122,11 +125,14 @@ export class AttestService {
           const { event, tariff } = await this.normalize(body);
           requireTenant(principal, event.tenant_id);
           await this.tariffs.requireTenant(event.tenant_id);
-          const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
+          const plainDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
+          const consumerPop = await this.pop?.admit(event, (body as Record<string, unknown>)['consumer_pop'], tariff.inline ? undefined : tariff.tariffDigestV2, plainDigest);
+          const requestDigest = requestDigestWithPop(plainDigest, consumerPop);
           const item: PendingEvent = {
             event,
             tariff: tariff.snapshot,
             requestDigest,
+            ...(consumerPop ? { consumerPop } : {}),
             ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),
           };
           pending.push({ index, item, cid: chainIdOf(event) });
@@ -274,7 +280,7 @@ export class AttestService {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     const [row] = await selectRows(this.db).where(eq(schema.attestations.id, id));
     // A key that may not see the tenant gets the same answer as for a missing attestation.
-    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
+    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId)) || !consumerMaySee(principal, row)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     return row;
   }
 
@@ -288,12 +294,17 @@ export class AttestService {
           eq(a.tenantId, q.tenantId),
           q.windowId ? eq(a.billingWindowId, q.windowId) : undefined,
           q.after !== undefined ? sql`${a.cursor} > ${q.after}` : undefined,
+          // a consumer-scoped key: the attestations whose PoP this consumer signed
+          principal.consumer !== undefined ? sql`(${a.bundle}->'consumer_pop'->>'consumer_id') = ${principal.consumer}` : undefined,
         ),
       )
       .orderBy(a.cursor)
       .limit(q.limit);
   }
 }
+
+/** A consumer-scoped key sees only the attestations whose PoP its consumer signed. */
+const consumerMaySee = (p: Principal, row: AttestationRow) => p.consumer === undefined || (row.bundle as { consumer_pop?: { consumer_id?: string } }).consumer_pop?.consumer_id === p.consumer;
 
 /** The tariff an event is attested under: a published version (its salt and salted digest), or
  *  an inline tariff that is not published. */

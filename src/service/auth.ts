@@ -13,6 +13,8 @@ export interface Principal {
   readonly scopes: ReadonlySet<Scope>;
   /** null = all tenants */
   readonly tenants: ReadonlySet<string> | null;
+  /** A consumer-scoped key (bilateral metering): sees only this consumer's attestations. */
+  readonly consumer?: string;
 }
 
 /** What `Authorization: Bearer <token>` can carry: RFC 6750 §2.1 b64token,
@@ -61,7 +63,8 @@ export class Auth {
 
   private async load(h: string): Promise<Principal | null> {
     const [row] = await this.db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, h));
-    return row && !row.revokedAt ? { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null } : null;
+    if (!row || row.revokedAt) return null;
+    return { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null, ...(row.consumerId !== null ? { consumer: row.consumerId } : {}) };
   }
 }
 

@@ -9,7 +9,7 @@ import { attestEvent } from '../core/attest.ts';
 import { randomSalt } from '../core/binding-v2.ts';
 import { digestOf } from '../core/canonical.ts';
 import type { SigningKey } from '../core/keys.ts';
-import type { FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
+import type { ConsumerPop, FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
@@ -30,6 +30,8 @@ export interface PendingEvent {
   /** Set when the tariff was given inline and is not known to be published: the write must fail
    *  if a published version with this id and version exists with another digest. */
   readonly inlineTariffDigest?: string;
+  /** The consumer's proof of possession, checked and its nonce recorded (src/service/pop.ts). */
+  readonly consumerPop?: ConsumerPop;
 }
 
 export interface WrittenAttestation {
@@ -297,6 +299,7 @@ export class ChainWriter {
         r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(),
           ...(it.tariffSalt === undefined ? { tariffSalt: randomSalt() } : { tariffSalt: it.tariffSalt, ...(it.tariffDigestV2 ? { tariffDigest: it.tariffDigestV2 } : {}) }),
           chainId: cid,
+          ...(it.consumerPop ? { consumerPop: it.consumerPop } : {}),
         });
         if (r.next.cumulativeBefore > U64_MAX) {
           throw new ServiceError(422, 'CUMULATIVE_OUT_OF_RANGE', 'the running unit total of this meter and window would reach 2^64');

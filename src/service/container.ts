@@ -17,6 +17,8 @@ import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
 import { SyncWaiters } from './waiters.ts';
+import { ConsumerService, DEFAULT_POP_TOLERANCE_MS } from './consumers.ts';
+import { PopGate } from './pop.ts';
 import type { Notifier } from '../db/notify.ts';
 
 export interface ZkParts {
@@ -38,6 +40,8 @@ export interface ContainerOptions {
   /** Lifetime of the signed revocation list (default DEFAULT_REVOCATION_LIST_LIFETIME_MS). */
   readonly revocationListLifetimeMs?: number;
   readonly clock?: () => Date;
+  /** Bilateral metering: the bound on |now − timestamp| of a consumer PoP (default 300 s). */
+  readonly popToleranceMs?: number;
   /** Metrics registry (default: a new one, with the process metrics). */
   readonly metrics?: Metrics;
   readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
@@ -54,6 +58,7 @@ export interface ServiceDeps {
   readonly proofs: ProofQueue;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
+  readonly consumers: ConsumerService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
   readonly log?: LogApi;
@@ -80,7 +85,10 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
+  const popToleranceMs = o.popToleranceMs ?? DEFAULT_POP_TOLERANCE_MS;
+  const consumers = new ConsumerService(db, o.clock, popToleranceMs);
+  const pop = new PopGate(db, { toleranceMs: popToleranceMs, ...(o.clock ? { clock: o.clock } : {}) });
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, pop);
   const proofs = new ProofQueue(db, notifier);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
@@ -101,6 +109,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
         ...(t.v1Public ? [{ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment }] : []),
         { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: t.tariffCommitmentV2 },
       ]),
+      ...(await consumers.trust()),
     };
   };
   const deps: ServiceDeps = {
@@ -113,6 +122,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     proofs,
     admin: new AdminService(db),
     revocations,
+    consumers,
     trust,
     verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
     ...(log ? { log } : {}),

@@ -21,6 +21,9 @@ export interface VerifyArgs {
   readonly now?: Date;
   /** The state kept from earlier runs (`advanceTrustState`): an older revocation list is refused. */
   readonly trustState?: TrustState;
+  /** Require a consumer PoP / a countersignature (bilateral metering). */
+  readonly requireConsumerPop?: boolean;
+  readonly requireCountersignature?: boolean;
 }
 
 /** Verify with every check this build supports. Same function behind the API, CLI and library. */
@@ -43,5 +46,13 @@ export function redact(bundle: unknown): RedactedBundle {
   const attestation = structuredClone(b.attestation);
   const bp = attestation.billing_proof;
   if (bp && 'blinding' in bp) delete bp.blinding;
-  return RedactedBundle.parse({ redacted: true, attestation, ...(b.receipt ? { receipt: b.receipt } : {}) });
+  // the consumer's PoP and countersignatures stay: they are what the consumer signed, and the
+  // statement commits to the PoP (it shows the consumer, event id and request payload hash)
+  return RedactedBundle.parse({
+    redacted: true,
+    attestation,
+    ...(b.receipt ? { receipt: b.receipt } : {}),
+    ...(b.consumer_pop ? { consumer_pop: b.consumer_pop } : {}),
+    ...(b.countersignatures ? { countersignatures: b.countersignatures } : {}),
+  });
 }
