@@ -2,6 +2,7 @@
 // bundle and its check by the verifier, countersignatures, consumer-scoped keys, and the
 // meterproof/consumer helper. On PostgreSQL when DATABASE_URL is set, PGlite otherwise; the
 // two-process replay test needs PostgreSQL.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +24,17 @@ import { createTestDatabaseUrl, usingPostgres } from './support/db.ts';
 import { api, startServer, type ServerProcess } from './support/server.ts';
 import { ADMIN, testService, type TestService } from './support/service.ts';
 import { fromB64Url } from '../src/core/bytes.ts';
+
+const runCli = (args: string[], cwd: string) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.resolve('bin/meterproof.js'), ...args], { cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
 let s: TestService;
 /** The service's clock: real time unless a test freezes it. */
@@ -352,6 +364,26 @@ describe('the verifier on tampered bundles', () => {
     const unknown = await verifyBundle(make(valid), { ...tr, consumers: [] }, { profile: 'standard' });
     expect(checkOf(unknown, 'consumer_pop')).toMatchObject({ status: 'fail', code: 'CONSUMER_KEY_UNKNOWN' });
   });
+});
+
+describe('the CLI verifier', () => {
+  it('checks the PoP too; --require-countersignature fails a bundle without one (exit 1, COUNTERSIGNATURE_MISSING)', async () => {
+    const id = eventId();
+    const bundle = (await attest({ meter_event: event(id), tariff: tariffRef, consumer_pop: popFor(aliceC, id) })).body;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-bi-cli-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'b.json'), JSON.stringify(bundle));
+      fs.writeFileSync(path.join(dir, 't.json'), JSON.stringify(await trust()));
+      const cli = (...extra: string[]) => runCli(['verify', 'b.json', '--trust', 't.json', '--profile', 'standard', ...extra], dir);
+      const [ok, required] = await Promise.all([cli(), cli('--require-countersignature')]);
+      expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/✓ consumer_pop\s+pass/);
+      expect(required.status).toBe(1);
+      expect(required.stdout).toMatch(/countersignatures\s+fail COUNTERSIGNATURE_MISSING/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('countersignatures', () => {

@@ -1,4 +1,4 @@
-// Bilateral metering: the messages a consumer signs (docs/protocol.md §2.13–2.14). Pure and free
+// Bilateral metering: the messages a consumer signs (docs/protocol.md §2.14–2.15). Pure and free
 // of Node built-ins (src/consumer uses it in the browser too): the canonical bytes of a message
 // are RFC 8785 (jcs.ts) of the object without its `signature`.
 import { CONSUMER_POP_TYPE, COUNTERSIGNATURE_TYPE, type ConsumerPop, type Countersignature } from './schemas.ts';

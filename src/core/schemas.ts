@@ -272,7 +272,7 @@ const signature64 = z.string().regex(/^[A-Za-z0-9_-]{85}[AQgw]$/, 'expected a 64
 export const PopNonce = z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'expected 16 to 64 base64url characters');
 const thumbprint = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an RFC 7638 thumbprint (43 base64url characters)');
 
-/** What the consumer signs to ask for one event at one price (docs/protocol.md §2.13): the
+/** What the consumer signs to ask for one event at one price (docs/protocol.md §2.14): the
  *  signature is Ed25519 over the RFC 8785 canonical bytes of every field but `signature`. */
 export const ConsumerPop = z.strictObject({
   type: z.literal(CONSUMER_POP_TYPE),
@@ -295,7 +295,7 @@ export const ConsumerPopInput = ConsumerPop.omit({ type: true, tenant_id: true, 
 export type ConsumerPopInput = z.infer<typeof ConsumerPopInput>;
 
 /** The consumer's countersignature of an attestation: Ed25519 over the canonical bytes of every
- *  field but `signature` (docs/protocol.md §2.14). */
+ *  field but `signature` (docs/protocol.md §2.15). */
 export const Countersignature = z.strictObject({
   type: z.literal(COUNTERSIGNATURE_TYPE),
   tenant_id: ident,
