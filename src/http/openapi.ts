@@ -1,6 +1,6 @@
 // OpenAPI 3.1 document generated from the zod schemas (JSON Schema 2020-12 via z.toJSONSchema).
 import { z } from 'zod';
-import { FullBundle, RedactedBundle, MeterEventInput, CloudEventInput, TariffSnapshotInput, VerificationReport } from '../core/schemas.ts';
+import { ConsumerPopInput, FullBundle, RedactedBundle, MeterEventInput, CloudEventInput, TariffSnapshotInput, VerificationReport } from '../core/schemas.ts';
 import { TrustMaterial } from '../core/trust.ts';
 import { CreateApiKey } from '../service/admin.ts';
 
@@ -27,6 +27,7 @@ export function openApiDocument(): object {
         VerificationReport: schemaOf(VerificationReport),
         TrustMaterial: schemaOf(TrustMaterial),
         CreateApiKey: schemaOf(CreateApiKey, 'input'),
+        ConsumerPop: schemaOf(ConsumerPopInput, 'input'),
         AttestRequest: {
           type: 'object',
           additionalProperties: false,
@@ -35,6 +36,7 @@ export function openApiDocument(): object {
             meter_event: { oneOf: [{ $ref: '#/components/schemas/MeterEvent' }, { $ref: '#/components/schemas/CloudEvent' }] },
             tariff_snapshot: { $ref: '#/components/schemas/TariffSnapshot' },
             tariff: { type: 'object', additionalProperties: false, required: ['tariff_id', 'tariff_version'], properties: { tariff_id: { type: 'string' }, tariff_version: { type: 'string' } } },
+            consumer_pop: { $ref: '#/components/schemas/ConsumerPop' },
           },
         },
         Problem: {
@@ -67,9 +69,9 @@ export function openApiDocument(): object {
             '400': err('invalid input'),
             '401': err('no or unknown API key'),
             '403': err('scope or tenant not allowed'),
-            '409': err('same event_id, different content'),
+            '409': err('same event_id, different content; POP_REPLAY'),
             '413': err('body too large'),
-            '422': err('semantically invalid (tariff, tenant, ranges)'),
+            '422': err('semantically invalid (tariff, tenant, ranges); POP_INVALID, POP_STALE, POP_TARIFF_MISMATCH, POP_REQUIRED'),
           },
         },
       },
@@ -91,6 +93,25 @@ export function openApiDocument(): object {
             { name: 'proof', in: 'query', schema: { enum: ['async', 'sync'] } },
           ],
           responses: { '200': { description: 'the bundle', ...json('Bundle') }, '404': err('not found') },
+        },
+      },
+      '/v1/attestations/{id}/countersignatures': {
+        post: {
+          summary: "Store the consumer's countersignature of the attestation's statement digest (docs/protocol.md §2.15)",
+          security: [{ bearer: [] }],
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['consumer_id', 'key_id', 'signed_at', 'signature'], properties: { consumer_id: { type: 'string' }, key_id: { type: 'string' }, signed_at: { type: 'string' }, signature: { type: 'string' } } } } },
+          },
+          responses: {
+            '201': { description: 'stored; the countersignature as the bundle holds it' },
+            '200': { description: 'the same countersignature again' },
+            '403': err('CONSUMER_FORBIDDEN'),
+            '404': err('not found'),
+            '409': err('COUNTERSIGNATURE_EXISTS'),
+            '422': err('COUNTERSIGNATURE_INVALID'),
+          },
         },
       },
       '/v1/attestations': {
@@ -140,6 +161,13 @@ export function openApiDocument(): object {
         get: { summary: 'List API keys (never secrets)', security: [{ bearer: [] }], responses: { '200': { description: 'keys' } } },
       },
       '/v1/admin/tariffs': { post: { summary: 'Publish an immutable tariff version', security: [{ bearer: [] }], requestBody: { required: true, ...json('TariffSnapshot') }, responses: { '201': { description: 'published, with its tariff commitment' }, '409': err('version exists with other content') } } },
+      '/v1/admin/consumers': {
+        post: { summary: 'Register a consumer with its Ed25519 public key (bilateral metering)', security: [{ bearer: [] }], responses: { '201': { description: 'the consumer and its keys' }, '409': err('CONSUMER_EXISTS') } },
+        get: { summary: 'List consumers (?tenant_id=)', security: [{ bearer: [] }], responses: { '200': { description: 'consumers' } } },
+      },
+      '/v1/admin/consumers/{tenant_id}/{consumer_id}/keys': { post: { summary: "Rotate a consumer's key", security: [{ bearer: [] }], responses: { '201': { description: 'the consumer and its keys' } } } },
+      '/v1/admin/consumers/{tenant_id}/{consumer_id}/keys/{kid}/revoke': { post: { summary: "Revoke a consumer's key from a time (default now)", security: [{ bearer: [] }], responses: { '200': { description: 'the consumer and its keys' } } } },
+      '/v1/admin/tenants/{id}/consumer-pop': { put: { summary: 'Require a consumer PoP with every event of the tenant, or not', security: [{ bearer: [] }], responses: { '200': { description: '{tenant_id, consumer_pop, required_since}' } } } },
       '/v1/admin/keys/rotate': { post: { summary: 'Rotate the statement-signing key', security: [{ bearer: [] }], responses: { '201': { description: 'new key id and JWKS' } } } },
     },
   };
