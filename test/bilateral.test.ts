@@ -2,7 +2,6 @@
 // bundle and its check by the verifier, countersignatures, consumer-scoped keys, and the
 // meterproof/consumer helper. On PostgreSQL when DATABASE_URL is set, PGlite otherwise; the
 // two-process replay test needs PostgreSQL.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,21 +19,11 @@ import { createApp } from '../src/http/app.ts';
 import { zkParts } from '../src/service/zk.ts';
 import { redact, verify } from '../src/verifier/index.ts';
 import { keyA, pilotEvent, pilotTariff, testAttest, trustFor } from './support/fixtures.ts';
-import { createTestDatabaseUrl, usingPostgres } from './support/db.ts';
-import { api, startServer, type ServerProcess } from './support/server.ts';
+import { usingPostgres } from './support/db.ts';
+import { api, startServerPair, type ServerPair } from './support/server.ts';
+import { runCli } from './support/cli.ts';
 import { ADMIN, testService, type TestService } from './support/service.ts';
 import { fromB64Url } from '../src/core/bytes.ts';
-
-const runCli = (args: string[], cwd: string) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.resolve('bin/meterproof.js'), ...args], { cwd });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 let s: TestService;
 /** The service's clock: real time unless a test freezes it. */
@@ -532,25 +521,14 @@ describe('meterproof/consumer runs in the browser too', () => {
 });
 
 describe.skipIf(!usingPostgres())('two server processes on one PostgreSQL (skipped without DATABASE_URL)', () => {
-  let db: Awaited<ReturnType<typeof createTestDatabaseUrl>>;
-  let dataDir: string;
-  let a: ServerProcess;
-  let b: ServerProcess;
-
+  let pair: ServerPair;
   beforeAll(async () => {
-    db = await createTestDatabaseUrl();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-bi-'));
-    const env = { DATABASE_URL: db!.url, DATA_DIR: dataDir };
-    a = await startServer(env);
-    b = await startServer(env);
+    pair = await startServerPair();
   }, 120_000);
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await db?.drop();
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(async () => pair?.stop());
 
   it('the same nonce sent at once to both processes for two events: one 201, one POP_REPLAY', async () => {
+    const { a, b } = pair;
     await api(a.url, 'POST', '/v1/admin/tenants', { id: 'tenant_acme', name: 'acme' });
     const key = (await api(a.url, 'POST', '/v1/admin/api-keys', { scopes: ['attest'] })).body.secret;
     const td = (await api(a.url, 'POST', '/v1/admin/tariffs', pilotTariff)).body.v2.tariff_digest;

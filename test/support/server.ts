@@ -1,7 +1,10 @@
 // Real `meterproof serve` processes for tests: spawned from bin/meterproof.js, killed at the end.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import { createTestDatabaseUrl } from './db.ts';
 
 export const ADMIN_TOKEN = 'server-test-admin-token-0123456789abcdef';
 
@@ -73,4 +76,31 @@ export async function api(base: string, method: string, p: string, body?: unknow
     /* text */
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+export interface ServerPair {
+  readonly a: ServerProcess;
+  readonly b: ServerProcess;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+/** Two server processes on one fresh PostgreSQL database (DATABASE_URL) and one data directory,
+ *  started at once; `stop` ends both and drops the database. */
+export async function startServerPair(env: Record<string, string | undefined> = {}): Promise<ServerPair> {
+  const db = await createTestDatabaseUrl();
+  if (!db) throw new Error('startServerPair needs DATABASE_URL');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-pair-'));
+  const all = { DATABASE_URL: db.url, DATA_DIR: dataDir, ...env };
+  const [a, b] = await Promise.all([startServer(all), startServer(all)]);
+  return {
+    a,
+    b,
+    dataDir,
+    async stop() {
+      await Promise.all([a.stop(), b.stop()]);
+      await db.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
