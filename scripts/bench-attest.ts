@@ -8,9 +8,10 @@
 //
 //   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
 //                            --batch-concurrency 4 --meters 64
-//                            --only fixed,max,max-minimal,batch,batch-minimal]
+//                            --only fixed,max,max-minimal,max-pop,batch,batch-minimal]
 // Phases: fixed (open loop at --rate), max and max-minimal (closed loop; full bundles, then
-// `Prefer: return=minimal`), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
+// `Prefer: return=minimal`), max-pop (as max, every event with a consumer PoP: bilateral
+// metering; the generator signs each PoP), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
 // the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
 import { spawn } from 'node:child_process';
 import net from 'node:net';
@@ -21,6 +22,9 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
 import { machineLine, signingLine } from './machine.ts';
+import { popMessage } from '../src/core/bilateral.ts';
+import { digestOf } from '../src/core/canonical.ts';
+import { generateSigningKey, publicJwk, signObject } from '../src/core/keys.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -233,8 +237,27 @@ async function main() {
   const results: string[] = [];
   try {
     await request('POST', '/v1/admin/tenants', { id: 'tenant_bench' }, ADMIN);
-    await request('POST', '/v1/admin/tariffs', { tariff_id: 'tariff_bench', tariff_version: '1', tariff_class: 'usage_graduated', currency: 'USD', tiers: [{ up_to: 100000, unit_price_micros: 120 }, { up_to: null, unit_price_micros: 90 }], min_charge_micros: 0 }, ADMIN);
+    const published = await request('POST', '/v1/admin/tariffs', { tariff_id: 'tariff_bench', tariff_version: '1', tariff_class: 'usage_graduated', currency: 'USD', tiers: [{ up_to: 100000, unit_price_micros: 120 }, { up_to: null, unit_price_micros: 90 }], min_charge_micros: 0 }, ADMIN);
+    const tariffDigest = (JSON.parse(published.text) as { v2: { tariff_digest: string } }).v2.tariff_digest;
     const key = JSON.parse((await request('POST', '/v1/admin/api-keys', { scopes: ['attest'] }, ADMIN)).text).secret as string;
+    // a consumer for the PoP phase; its PoPs are signed here (node:crypto or libsodium)
+    const consumerKey = generateSigningKey();
+    const { valid_from: _vf, valid_until: _vu, ...consumerJwk } = publicJwk(consumerKey, new Date().toISOString());
+    await request('POST', '/v1/admin/consumers', { tenant_id: 'tenant_bench', consumer_id: 'bench_consumer', public_key: consumerJwk }, ADMIN);
+    const withPop = (e: ReturnType<typeof event>) => {
+      const fields = {
+        tenant_id: 'tenant_bench',
+        consumer_id: 'bench_consumer',
+        key_id: consumerKey.keyId,
+        event_id: e.meter_event.event_id,
+        tariff_digest: tariffDigest,
+        request_payload_hash: digestOf(e.meter_event.event_id),
+        timestamp: new Date().toISOString(),
+        nonce: `n-${e.meter_event.event_id}-0000000000`,
+      };
+      const { tenant_id: _t, event_id: _e, ...sent } = fields;
+      return { ...e, consumer_pop: { ...sent, signature: signObject(consumerKey, popMessage(fields)) } };
+    };
     const check = (r: { status: number; text: string }) => {
       if (r.status !== 201 && r.status !== 200) throw new Error(`unexpected ${r.status}: ${r.text.slice(0, 300)}`);
     };
@@ -307,6 +330,18 @@ async function main() {
         return 1;
       });
       results.push(`/v1/attest max${minimal ? ' (Prefer: return=minimal)' : ''}, ${conc} connections, ${METERS} meters: ${figures}`);
+      results.push(`  ${cpu}`);
+      results.push(`  ${await storeStatements(key)}`);
+    }
+
+    // 2b. closed loop with a consumer PoP on every event (bilateral metering)
+    if (phase('max-pop')) {
+      const conc = Number(opt.concurrency);
+      const { figures, cpu } = await closedLoop(conc, async () => {
+        check(await send('/v1/attest', withPop(event('pop')), key));
+        return 1;
+      });
+      results.push(`/v1/attest max with a consumer PoP, ${conc} connections, ${METERS} meters: ${figures}`);
       results.push(`  ${cpu}`);
       results.push(`  ${await storeStatements(key)}`);
     }

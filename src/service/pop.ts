@@ -98,19 +98,59 @@ export class PopGate {
     return pop;
   }
 
-  /** One statement: the nonce is recorded only if the key is valid now (a revocation or rotation
-   *  committed by any process counts), and at most once per (tenant, consumer). */
+  /** Nonces waiting to be recorded: those of one turn of the event loop share one statement. */
+  private gathering: { pop: ConsumerPop; requestDigest: string; now: Date; resolve(inserted: boolean): void; reject(e: unknown): void }[] = [];
+
+  /** Record the nonce, or throw POP_INVALID (the key does not sign now) or POP_REPLAY. */
   private async recordNonce(pop: ConsumerPop, requestDigest: string, now: Date): Promise<void> {
-    const rows = rowsOf(
-      await this.db.execute(sql`
-        insert into consumer_pop_nonces (tenant_id, consumer_id, nonce, event_id, request_digest, signature)
-        select ${pop.tenant_id}, ${pop.consumer_id}, ${pop.nonce}, ${pop.event_id}, ${requestDigest}, ${pop.signature}
-        where exists (select 1 from consumer_keys k where k.tenant_id = ${pop.tenant_id} and k.consumer_id = ${pop.consumer_id} and k.kid = ${pop.key_id}
-          and k.valid_from <= ${now.toISOString()}::timestamptz and (k.valid_until is null or k.valid_until > ${now.toISOString()}::timestamptz))
-        on conflict (tenant_id, consumer_id, nonce) do nothing
-        returning 1 as ok`),
-    );
-    if (rows.length) return;
+    const inserted = await new Promise<boolean>((resolve, reject) => {
+      if (!this.gathering.length) setImmediate(() => void this.flushNonces());
+      this.gathering.push({ pop, requestDigest, now, resolve, reject });
+    });
+    if (!inserted) await this.refused(pop, requestDigest, now);
+  }
+
+  /** One statement for the gathered nonces: each is recorded only if its key is valid at its
+   *  `now` (a revocation or rotation committed by any process counts), and at most once per
+   *  (tenant, consumer) — ON CONFLICT DO NOTHING on the primary key, which also settles two
+   *  items of one statement with the same nonce (the first is inserted). */
+  private async flushNonces(): Promise<void> {
+    const batch = this.gathering;
+    this.gathering = [];
+    try {
+      const rows = batch.map((g, i) => ({
+        i,
+        tenant_id: g.pop.tenant_id,
+        consumer_id: g.pop.consumer_id,
+        kid: g.pop.key_id,
+        nonce: g.pop.nonce,
+        event_id: g.pop.event_id,
+        request_digest: g.requestDigest,
+        signature: g.pop.signature,
+        at: g.now.toISOString(),
+      }));
+      const inserted = rowsOf<{ tenant_id: string; consumer_id: string; nonce: string; signature: string }>(
+        await this.db.execute(sql`
+          insert into consumer_pop_nonces (tenant_id, consumer_id, nonce, event_id, request_digest, signature)
+          select v.tenant_id, v.consumer_id, v.nonce, v.event_id, v.request_digest, v.signature
+          from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+            as v(i int, tenant_id text, consumer_id text, kid text, nonce text, event_id text, request_digest text, signature text, at timestamptz)
+          where exists (select 1 from consumer_keys k where k.tenant_id = v.tenant_id and k.consumer_id = v.consumer_id and k.kid = v.kid
+            and k.valid_from <= v.at and (k.valid_until is null or k.valid_until > v.at))
+          order by v.i
+          on conflict (tenant_id, consumer_id, nonce) do nothing
+          returning tenant_id, consumer_id, nonce, signature`),
+      );
+      const got = new Set(inserted.map((r) => `${r.tenant_id}\u0000${r.consumer_id}\u0000${r.nonce}\u0000${r.signature}`));
+      for (const g of batch) g.resolve(got.has(`${g.pop.tenant_id}\u0000${g.pop.consumer_id}\u0000${g.pop.nonce}\u0000${g.pop.signature}`));
+    } catch (e) {
+      for (const g of batch) g.reject(e);
+    }
+  }
+
+  /** Why a nonce was not recorded: the key does not sign now, or the nonce was used — unless by
+   *  this very request (same event, content and signature: a retry, let through). */
+  private async refused(pop: ConsumerPop, requestDigest: string, now: Date): Promise<void> {
     const k = schema.consumerKeys;
     const [key] = await this.db.select().from(k).where(and(eq(k.tenantId, pop.tenant_id), eq(k.consumerId, pop.consumer_id), eq(k.kid, pop.key_id)));
     const t = now.getTime();
@@ -119,7 +159,6 @@ export class PopGate {
     }
     const n = schema.consumerPopNonces;
     const [used] = await this.db.select().from(n).where(and(eq(n.tenantId, pop.tenant_id), eq(n.consumerId, pop.consumer_id), eq(n.nonce, pop.nonce)));
-    // the same request sent again with the same PoP (a retry): let it through to be answered as a replay
     if (used && used.eventId === pop.event_id && used.requestDigest === requestDigest && used.signature === pop.signature) return;
     throw new ServiceError(409, 'POP_REPLAY', `nonce ${pop.nonce} was already used by consumer ${pop.consumer_id}`);
   }
