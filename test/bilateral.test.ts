@@ -396,6 +396,8 @@ describe('countersignatures', () => {
     expect((await s.call('POST', `/v1/attestations/${id}/countersignatures`, { token: attestKey, body: again })).body.code).toBe('COUNTERSIGNATURE_EXISTS');
     const got = await s.call('GET', `/v1/attestations/${id}`, { token: attestKey });
     expect(got.body.countersignatures).toHaveLength(1);
+    const listed = (await s.call('GET', '/v1/attestations?tenant_id=tenant_acme&limit=500', { token: attestKey })).body.items.find((i: { id: string }) => i.id === id);
+    expect(listed.bundle.countersignatures).toEqual(got.body.countersignatures);
     const rep = await verify(got.body, await trust(), { profile: 'standard', requireCountersignature: true });
     expect(rep.valid, failing(rep)).toBe(true);
     expect(checkOf(rep, 'countersignatures').status).toBe('pass');

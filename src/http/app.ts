@@ -4,7 +4,7 @@ import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { FullBundle } from '../core/schemas.ts';
+import type { Countersignature, FullBundle } from '../core/schemas.ts';
 import type { AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
@@ -219,9 +219,14 @@ export function createApp(deps: AppDeps) {
     await next();
   };
 
-  async function render(row: AttestationRow): Promise<FullBundle> {
+  /** The stored bundle with its receipt and the consumers' countersignatures (`countersigned`:
+   *  those of a list, fetched at once; otherwise read for this row). */
+  async function render(row: AttestationRow, countersigned?: ReadonlyMap<string, Countersignature[]>): Promise<FullBundle> {
     const bundle = row.bundle as FullBundle;
-    const [receipt, countersignatures] = await Promise.all([deps.log?.receipt(row), deps.consumers.countersignaturesOf([row]).then((m) => m.get(row.id))]);
+    const [receipt, countersignatures] = await Promise.all([
+      deps.log?.receipt(row),
+      countersigned ? countersigned.get(row.id) : deps.consumers.countersignaturesOf([row]).then((m) => m.get(row.id)),
+    ]);
     return { ...bundle, ...(receipt ? { receipt } : {}), ...(countersignatures ? { countersignatures } : {}) };
   }
 
@@ -391,7 +396,8 @@ export function createApp(deps: AppDeps) {
   app.get('/v1/attestations', authed, async (c) => {
     const q = query(c, ListQuery);
     const rows = await deps.attest.list(c.get('principal'), { tenantId: q.tenant_id, windowId: q.window, after: q.cursor ? Number(q.cursor) : undefined, limit: q.limit });
-    const items = await Promise.all(rows.map(async (r) => ({ id: r.id, proof_status: r.proofStatus, bundle: await render(r) })));
+    const countersigned = await deps.consumers.countersignaturesOf(rows);
+    const items = await Promise.all(rows.map(async (r) => ({ id: r.id, proof_status: r.proofStatus, bundle: await render(r, countersigned) })));
     const last = rows.at(-1);
     return c.json({ items, next_cursor: rows.length === q.limit && last ? String(last.cursor) : null });
   });
