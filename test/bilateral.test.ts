@@ -11,13 +11,16 @@ import { popMessage } from '../src/core/bilateral.ts';
 import { digestOf } from '../src/core/canonical.ts';
 import { GENESIS, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { jwkThumbprint, publicJwk } from '../src/core/keys.ts';
-import { CONSUMER_POP_TYPE, type ConsumerPop, type FullBundle, type VerificationReport } from '../src/core/schemas.ts';
+import { CONSUMER_POP_TYPE, type ConsumerPop, type FullBundle, type StatementV2, type VerificationReport } from '../src/core/schemas.ts';
 import type { TrustMaterial } from '../src/core/trust.ts';
 import { verifyBundle } from '../src/core/verify.ts';
 import { buildContainer } from '../src/service/container.ts';
 import { createApp } from '../src/http/app.ts';
-import { zkParts } from '../src/service/zk.ts';
 import { redact, verify } from '../src/verifier/index.ts';
+import { zkVerifier } from '../src/verifier/zk.ts';
+import { createProver } from '../src/prover/index.ts';
+import { proveBundleV2 } from '../src/service/prove.ts';
+import { V2_KEYS_DIR, zkParts } from '../src/service/zk.ts';
 import { keyA, pilotEvent, pilotTariff, testAttest, trustFor } from './support/fixtures.ts';
 import { usingPostgres } from './support/db.ts';
 import { api, startServerPair, type ServerPair } from './support/server.ts';
@@ -119,6 +122,27 @@ describe('PoP on attest', () => {
     const other = await attest({ meter_event: event(id), tariff: tariffRef, consumer_pop: popFor(aliceC, id) });
     expect(other.body.code).toBe('IDEMPOTENCY_CONFLICT');
   });
+
+  it('the Groth16 v2 proof of a statement with a PoP verifies (the statement tag covers consumer_pop_digest: no circuit change), full and redacted', async () => {
+    const p = await createProver({ workers: 0, keysDir: V2_KEYS_DIR });
+    let proof;
+    try {
+      proof = await proveBundleV2(p, bundle);
+    } finally {
+      await p.close();
+    }
+    const proved: FullBundle = { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: proof } };
+    const t = await trust();
+    for (const b of [proved, redact(proved)]) {
+      const r = await verify(b, t, { profile: 'standard' });
+      expect(r.valid, failing(r)).toBe(true);
+      expect([checkOf(r, 'proof').status, checkOf(r, 'consumer_pop').status]).toEqual(['pass', 'pass']);
+    }
+    // the same proof for the statement without its PoP digest: the statement tag differs
+    const { consumer_pop_digest: _d, ...bare } = bundle.attestation.statement as StatementV2;
+    const stripped = await verifyBundle({ ...proved, attestation: { ...proved.attestation, statement: bare } }, t, { profile: 'standard', zk: zkVerifier });
+    expect(checkOf(stripped, 'proof')).toMatchObject({ status: 'fail', code: 'PROOF_INVALID' });
+  }, 300_000);
 
   it('a redacted bundle keeps the PoP and still verifies it', async () => {
     const red = redact(bundle);
