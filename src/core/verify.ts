@@ -338,7 +338,8 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
 
 type Runner = (name: CheckName, fn: CheckFn) => Promise<boolean>;
 
-function keyValidAt(jwk: PublicJwk, issuedAt: string): boolean {
+/** Whether `issuedAt` lies in the key's validity window [valid_from, valid_until). */
+export function keyValidAt(jwk: PublicJwk, issuedAt: string): boolean {
   const t = Date.parse(issuedAt);
   return !(t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until)));
 }

@@ -9,6 +9,8 @@ import type { AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
+import { planView } from '../service/plans.ts';
+import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { since } from '../service/metrics.ts';
@@ -150,6 +152,7 @@ const ListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,15}$/).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
+const SettlementListQuery = z.strictObject({ tenant_id: z.string().min(1) });
 const SyncQuery = z.strictObject({ proof: z.enum(['async', 'sync']).default('async'), log: z.enum(['async', 'sync']).default('async') });
 
 function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
@@ -395,6 +398,36 @@ export function createApp(deps: AppDeps) {
     return c.json(tariffView(t));
   });
 
+  // ── settlements ───────────────────────────────────────────────────────────────────────
+  const settlementView = async (r: SettlementRecord) => ({
+    id: r.id,
+    status: r.status,
+    status_changed_at: r.statusChangedAt.toISOString(),
+    settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature },
+    receipt: (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null,
+    history: r.history,
+  });
+  app.post('/v1/settlements', authed, async (c) => {
+    const r = await deps.settlements.run(c.get('principal'), await jsonBody(c));
+    deps.onAttested?.(); // its log leaf is queued
+    return c.json(await settlementView(r), 201, { location: `/v1/settlements/${r.id}` });
+  });
+  app.get('/v1/settlements', authed, async (c) => {
+    const q = query(c, SettlementListQuery);
+    return c.json({ items: await deps.settlements.list(c.get('principal'), q.tenant_id) });
+  });
+  app.get('/v1/settlements/:id', authed, async (c) => c.json(await settlementView(await deps.settlements.get(c.get('principal'), c.req.param('id') ?? ''))));
+  app.patch('/v1/settlements/:id/status', authed, async (c) => {
+    const r = await deps.settlements.setStatus(c.get('principal'), c.req.param('id') ?? '', await jsonBody(c));
+    return c.json(await settlementView(r));
+  });
+  app.get('/v1/plans/:id/:version', authed, async (c) => {
+    requireScope(c.get('principal'), 'read');
+    const p = await deps.plans.get(c.req.param('id') ?? '', c.req.param('version') ?? '');
+    if (!p) throw new ServiceError(404, 'NOT_FOUND', 'plan version not found');
+    return c.json(planView(p));
+  });
+
   // ── admin ─────────────────────────────────────────────────────────────────────────────
   const admin = new Hono<Env>();
   admin.use('*', authed, async (c, next) => {
@@ -417,6 +450,16 @@ export function createApp(deps: AppDeps) {
   admin.get('/tariffs', async (c) =>
     c.json({ items: (await deps.tariffs.list()).map(tariffView) }),
   );
+  admin.post('/plans', async (c) => {
+    const r = await deps.plans.publish(await jsonBody(c));
+    return c.json(planView(r.plan), r.created ? 201 : 200);
+  });
+  admin.get('/plans', async (c) => c.json({ items: (await deps.plans.list()).map(planView) }));
+  admin.post('/subscriptions', async (c) => {
+    const r = await deps.plans.subscribe(await jsonBody(c));
+    return c.json(r.subscription, r.created ? 201 : 200);
+  });
+  admin.get('/subscriptions', async (c) => c.json({ items: await deps.plans.subscriptions(query(c, SettlementListQuery).tenant_id) }));
   admin.post('/keys/rotate', async (c) => {
     const key = await deps.keys.rotate();
     return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);

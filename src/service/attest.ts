@@ -15,6 +15,7 @@ import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
+import type { PlanService } from './plans.ts';
 import { type Metrics, since } from './metrics.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
@@ -47,6 +48,8 @@ export class AttestService {
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
     private readonly metrics?: Metrics,
+    /** Subscriptions: the tariff of a request that names none. */
+    private readonly plans?: PlanService,
   ) {
     this.writer = new ChainWriter(db, metrics);
   }
@@ -87,7 +90,11 @@ export class AttestService {
       }
       return { event, tariff: fromPublished(published) };
     }
-    if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
+    if (!inline) {
+      // no tariff named: the tariff of the meter in the plan the tenant's subscription puts in effect at the event's time
+      if (this.plans) return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp))) };
+      throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
+    }
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
     if (published && tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');

@@ -14,6 +14,8 @@ import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
 import { TariffService } from './tariffs.ts';
+import { PlanService } from './plans.ts';
+import { SettlementService } from './settlements.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
 import { SyncWaiters } from './waiters.ts';
@@ -50,6 +52,8 @@ export interface ServiceDeps {
   readonly auth: Auth;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
+  readonly plans: PlanService;
+  readonly settlements: SettlementService;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
   readonly admin: AdminService;
@@ -80,7 +84,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
+  const plans = new PlanService(db, tariffs);
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, plans);
   const proofs = new ProofQueue(db, notifier);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
@@ -109,6 +114,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     auth: new Auth(db, hashSecret(o.adminToken)),
     attest,
     tariffs,
+    plans,
+    settlements: new SettlementService(db, keys, plans, tariffs, o.clock),
     keys,
     proofs,
     admin: new AdminService(db),
