@@ -6,7 +6,7 @@ import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { toB64Url } from '../core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../core/canonical.ts';
-import { type PublicJwk, verifyBytes } from '../core/keys.ts';
+import { type PublicJwk, type SigningKey, verifyBytes } from '../core/keys.ts';
 import { leafHash } from '../core/merkle.ts';
 import type { Plan } from '../core/plan.ts';
 import { identInput, type Statement } from '../core/schemas.ts';
@@ -78,7 +78,10 @@ export class SettlementService {
     const runId = randomUUID();
     await this.seal(runId, tenantId, windowId, principal.id);
     try {
-      const id = await this.db.transaction((tx) => this.settle(tx, runId, tenantId, windowId, plan.plan, principal.id));
+      // read before the transaction: the embedded store has one connection, which it holds
+      const jwks = new Map((await this.keys.jwks()).keys.map((k) => [k.kid, k] as const));
+      const signing = await this.keys.signer(this.clock);
+      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwks, signing }));
       return await this.read(id);
     } catch (e) {
       const coded = e instanceof SettlementError || e instanceof ServiceError;
@@ -110,7 +113,11 @@ export class SettlementService {
     }
   }
 
-  private async settle(tx: Tx, runId: string, tenantId: string, windowId: string, plan: Plan, actor: string): Promise<string> {
+  private async settle(
+    tx: Tx,
+    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwks: ReadonlyMap<string, PublicJwk>; signing: { key: SigningKey; issuedAt: Date } },
+  ): Promise<string> {
+    const { runId, tenantId, windowId, plan, actor, jwks } = args;
     // claim: every unclaimed attestation of the window, in chain order; rows another transaction
     // holds are skipped (and then show up as a gap: the run fails rather than settle a part)
     const rows = rowsOf<Row>(
@@ -128,7 +135,6 @@ export class SettlementService {
     )) {
       heads.set(h['chain_id'] as string, BigInt(h['next_seq'] as string | number));
     }
-    const jwks = new Map((await this.keys.jwks()).keys.map((k) => [k.kid, k] as const));
     const revoked = await this.revocations(tx);
 
     const acc = new SettlementAccumulator(tenantId, windowId, plan);
@@ -139,7 +145,7 @@ export class SettlementService {
       const reason = revoked.attestations.get(digest);
       acc.add(digest, att.statement, reason === undefined ? undefined : `revoked: ${reason}`);
     }
-    const { key, issuedAt } = await this.keys.signer(this.clock);
+    const { key, issuedAt } = args.signing;
     const statement = acc.finish({ heads, issuedAt: issuedAt.toISOString(), keyId: key.keyId });
     const bytes = canonicalBytes(statement);
     const digest = digestBytes(bytes);
