@@ -1,11 +1,16 @@
 // Settlement over the real service and store (PostgreSQL with DATABASE_URL, PGlite otherwise):
 // plans and subscriptions, runs, concurrency, completeness, the signed statement in the log,
 // the status machine and the immutability trigger.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64 } from '../src/core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
-import { verifyObject } from '../src/core/keys.ts';
+import { generateSigningKey, publicJwk, signObject, verifyObject } from '../src/core/keys.ts';
+import { verifySettlementEvidence } from '../src/verifier/index.ts';
 import { leafHash, verifyInclusion } from '../src/core/merkle.ts';
 import { SETTLEMENT_LEAF_TYPE, settlementLeaf } from '../src/core/settlement.ts';
 import { rowsOf } from '../src/db/index.ts';
@@ -13,6 +18,7 @@ import { pilotEvent } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 
 let s: TestService;
+const BIN = path.resolve('bin/meterproof.js');
 const TIERS = [
   { up_to: 50_000, unit_price_micros: 5_000 },
   { up_to: null, unit_price_micros: 8_000 },
@@ -72,6 +78,8 @@ describe('plans and subscriptions', () => {
     expect((await attest('t_sub', '2026-05', '/v1/unplanned', 3)).body.code).toBe('METER_NOT_IN_PLAN');
     const early = await s.call('POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'early', tenant_id: 't_sub', endpoint: '/v1/vex', event_timestamp: '2025-12-31T23:59:59Z' } } });
     expect(early.body.code).toBe('NO_SUBSCRIPTION');
+    await s.call('POST', '/v1/admin/tenants', { body: { id: 't_nosub' } });
+    expect((await attest('t_nosub', '2026-05', '/v1/vex', 1)).body.code).toBe('TARIFF_REQUIRED'); // no subscription at all
     const clash = await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 't_sub', plan_id: 'starter', plan_version: '1', effective_from: '2026-01-01T00:00:00.000Z' } });
     expect(clash.status).toBe(200); // the same subscription again
   });
@@ -256,4 +264,102 @@ describe('immutability (a database trigger, raw SQL)', () => {
     const [row] = rowsOf<{ status: string; total_micros: string }>(await db().execute(sql`select status, total_micros::text as total_micros from settlements where id = ${id}`));
     expect(row).toEqual({ status: 'paid', total_micros: '500000000' }); // the fixed fee and /v1/fu's reservation: 5 units are included
   });
+});
+
+describe('anyone can check a bill: the evidence and the offline verifier', () => {
+  let evidence: any;
+  let trust: any;
+  beforeAll(async () => {
+    await tenant('t_ev');
+    for (const [e, u, o] of [['/v1/vex', 40_000, 'success'], ['/v1/vex', 30_000, 'success'], ['/v1/fu', 700, 'success'], ['/v1/vex', 3, 'error']] as const) await attest('t_ev', '2026-05', e, u, o);
+    const id = (await run('t_ev', '2026-05')).body.id;
+    for (let i = 0; i < 200 && !evidence?.receipt; i++) {
+      const r = await s.call('GET', `/v1/settlements/${id}/evidence`);
+      expect(r.status).toBe(200);
+      evidence = r.body;
+      if (!evidence.receipt) await new Promise((res) => setTimeout(res, 20));
+    }
+    trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+  }, 60_000);
+
+  const codeOf = (ev: unknown, t = trust) => {
+    const r = verifySettlementEvidence(ev, t);
+    return r.valid ? 'VALID' : r.checks.find((c) => c.status === 'fail')!.code;
+  };
+  const clone = () => structuredClone(evidence);
+
+  it('the evidence of a settlement verifies: hash, signature, plan, every statement, totals, Merkle root, log', () => {
+    expect(evidence.attestations).toHaveLength(4);
+    const r = verifySettlementEvidence(evidence, trust);
+    expect(r.checks.map((c) => [c.name, c.status])).toEqual(['schema', 'content_hash', 'signature', 'plan', 'attestation_signatures', 'recomputation', 'inclusion', 'checkpoint'].map((n) => [n, 'pass']));
+    expect(r.valid).toBe(true);
+  });
+
+  it('tampered evidence fails closed, naming the first difference', () => {
+    const t1 = clone();
+    t1.settlement.statement.total_micros = '1';
+    expect(codeOf(t1)).toBe('CONTENT_HASH_MISMATCH');
+    const t2 = clone();
+    t2.settlement.statement.total_micros = '1';
+    t2.settlement.statement_digest = digestBytes(canonicalBytes(t2.settlement.statement));
+    expect(codeOf(t2)).toBe('SIGNATURE_INVALID');
+    const t3 = clone();
+    t3.attestations.splice(1, 1);
+    expect(['CHAIN_GAP', 'CHAIN_INCOMPLETE']).toContain(codeOf(t3));
+    const t4 = clone();
+    t4.attestations[0].statement.usage_units = '1';
+    expect(codeOf(t4)).toBe('ATTESTATION_SIGNATURE_INVALID');
+    const t5 = clone();
+    t5.plan.platform_fee_bps = 0;
+    expect(codeOf(t5)).toBe('PLAN_DIGEST_MISMATCH');
+    const t6 = clone();
+    t6.receipt.log_index = String(Number(t6.receipt.log_index) + 1);
+    expect(codeOf(t6)).toBe('INCLUSION_INVALID');
+    const t7 = clone();
+    t7.receipt = null;
+    expect(codeOf(t7)).toBe('RECEIPT_MISSING');
+    expect(codeOf(evidence, { ...trust, jwks: { keys: [] } })).toBe('KEY_UNKNOWN');
+    expect(codeOf({ ...evidence, extra: 1 })).toBe('SCHEMA_INVALID');
+  });
+
+  it('a statement signed by a trusted key but with wrong totals: TOTALS_MISMATCH at its path', () => {
+    const key = generateSigningKey('2026-01-01T00:00:00Z');
+    const t = clone();
+    const st = t.settlement.statement;
+    st.meters.find((m: any) => m.endpoint === '/v1/vex').overage_micros = '1';
+    st.key_id = key.keyId;
+    t.settlement.key_id = key.keyId;
+    t.settlement.signature = signObject(key, st);
+    t.settlement.statement_digest = digestBytes(canonicalBytes(st));
+    const withKey = { ...trust, jwks: { keys: [...trust.jwks.keys, publicJwk(key, '2026-01-01T00:00:00Z')] } };
+    const r = verifySettlementEvidence(t, withKey);
+    expect(r.valid).toBe(false);
+    expect(r.checks.find((c) => c.status === 'fail')).toMatchObject({ name: 'recomputation', code: 'TOTALS_MISMATCH' });
+    expect(r.first_difference).toMatch(/^\$\.meters\[\d\]\.overage_micros$/);
+  });
+
+  it('meterproof settlement verify: exit 0 valid, 1 tampered, 2 unusable', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-settle-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'e.json'), JSON.stringify(evidence));
+      fs.writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(trust));
+      const t = clone();
+      t.attestations[2].statement.charge_micros = String(BigInt(t.attestations[2].statement.charge_micros) + 1n);
+      fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify(t));
+      fs.writeFileSync(path.join(dir, 'junk.json'), '{"type":1,"type":2}');
+      const cli = (f: string) => spawnSync(process.execPath, [BIN, 'settlement', 'verify', f, '--trust', 'trust.json'], { cwd: dir, encoding: 'utf8' });
+      const ok = cli('e.json');
+      expect(ok.stdout).toContain('VALID');
+      expect(ok.status).toBe(0);
+      const bad = cli('bad.json');
+      expect(bad.stdout).toContain('ATTESTATION_SIGNATURE_INVALID');
+      expect(bad.stdout).not.toMatch(/^VALID/m);
+      expect(bad.status).toBe(1);
+      const junk = cli('junk.json');
+      expect(junk.status).toBe(2);
+      expect(junk.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

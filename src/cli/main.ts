@@ -2,7 +2,7 @@
 // embedded store is in use by another process.
 import { CanonicalizationError } from '../core/errors.ts';
 import { UsageError, err } from './io.ts';
-import { cmdAttestOffline, cmdKeys, cmdRedact, cmdTrust, cmdVerify } from './offline.ts';
+import { cmdAttestOffline, cmdKeys, cmdRedact, cmdSettlement, cmdTrust, cmdVerify } from './offline.ts';
 
 const HELP = `meterproof — zero-knowledge billing attestation
 
@@ -12,6 +12,9 @@ const HELP = `meterproof — zero-knowledge billing attestation
   meterproof log monitor --log <url> --state <file>
   meterproof verify <bundle> --trust <trust.json> [--revocations <list.json>]
                     [--trust-state <state.json>] [--json] [--profile strict|standard]
+  meterproof settlement verify <evidence.json> --trust <trust.json> [--json]
+                                         recompute a settlement from its evidence and check
+                                         its hash, signature, plan and log inclusion
   meterproof redact <bundle> [-o out]    withhold private fields for an auditor
   meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
   meterproof trust --key <key.json> [--vkey keys/verification_key.json]
@@ -28,6 +31,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   verify: async () => cmdVerify,
   redact: async () => cmdRedact,
+  settlement: async () => cmdSettlement,
   keys: async () => cmdKeys,
   trust: async () => cmdTrust,
   attest: async () => cmdAttestOffline,

@@ -12,7 +12,7 @@ import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult } from '../cor
 import { type PublishedTariff, SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
-import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
+import { advanceTrustState, JsonTextError, parseJsonStrict, redact, releaseZk, TrustState, verifyJson, verifySettlementEvidence } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -81,6 +81,33 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     if (!values.json) err(`unusable bundle: ${schema.reason ?? 'schema invalid'}`);
     return 2;
   }
+  return report.valid ? 0 : 1;
+}
+
+const SETTLEMENT_USAGE = 'usage: meterproof settlement verify <evidence.json> --trust <trust.json> [--json]';
+
+/** `meterproof settlement verify`: exit 0 valid, 1 invalid, 2 unusable input. */
+export async function cmdSettlement(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'verify') throw new UsageError(SETTLEMENT_USAGE);
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { trust: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new UsageError(SETTLEMENT_USAGE);
+  let evidence: unknown;
+  try {
+    evidence = parseJsonStrict(readTextFile(positionals[0], 'evidence'));
+  } catch (e) {
+    if (e instanceof JsonTextError) throw new UsageError(`evidence ${positionals[0]} is not I-JSON: ${e.message}`);
+    throw e;
+  }
+  const trust = TrustMaterial.safeParse(readJsonFile(values.trust, 'trust'));
+  if (!trust.success) throw new UsageError(`trust file ${values.trust} is not trust material: ${describeZod(trust.error)}`);
+  const report = verifySettlementEvidence(evidence, trust.data);
+  if (values.json) out(JSON.stringify(report, null, 2));
+  else {
+    for (const c of report.checks) out(`${c.status === 'pass' ? '✓' : c.status === 'fail' ? '✗' : '–'} ${c.name.padEnd(24)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.message ? ` — ${c.message}` : ''}`);
+    out(report.valid ? 'VALID' : `INVALID${report.first_difference ? ` (first difference: ${report.first_difference})` : ''}`);
+  }
+  if (report.checks[0]?.status === 'fail') return 2;
   return report.valid ? 0 : 1;
 }
 

@@ -72,6 +72,8 @@ export interface ZkVerifier {
 export interface LogVerifier {
   /** Inclusion of the statement leaf in the receipt's checkpoint tree. Throws VerificationError. */
   checkInclusion(receipt: Receipt, statement: Statement): void;
+  /** Inclusion of the given leaf bytes (e.g. a settlement leaf). Throws VerificationError. */
+  checkLeafInclusion(receipt: Receipt, leafBytes: Uint8Array): void;
   /** The receipt checkpoint's signature under the log verifier key. Throws VerificationError. */
   checkCheckpoint(receipt: Receipt, verifierKey: string): void;
   /** Consistency of the receipt checkpoint with a trusted one. Throws VerificationError. */

@@ -1,5 +1,7 @@
 // The HTTP API, built from injected dependencies (`createApp(deps)`); src/main.ts wires real ones.
 import { Hono, type Context } from 'hono';
+import { stream } from 'hono/streaming';
+import { SETTLEMENT_EVIDENCE_TYPE } from '../core/settlement-verify.ts';
 import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -417,6 +419,19 @@ export function createApp(deps: AppDeps) {
     return c.json({ items: await deps.settlements.list(c.get('principal'), q.tenant_id) });
   });
   app.get('/v1/settlements/:id', authed, async (c) => c.json(await settlementView(await deps.settlements.get(c.get('principal'), c.req.param('id') ?? ''))));
+  app.get('/v1/settlements/:id/evidence', authed, async (c) => {
+    const e = await deps.settlements.evidence(c.get('principal'), c.req.param('id') ?? '');
+    const r = e.record;
+    const receipt = (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null;
+    const head = JSON.stringify({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: e.plan });
+    // the attested statements are written one by one after the rest (a window holds many)
+    c.header('content-type', 'application/json');
+    return stream(c, async (out) => {
+      await out.write(`${head.slice(0, -1)},"attestations":[`);
+      for (let i = 0; i < e.attestations.length; i++) await out.write(`${i ? ',' : ''}${JSON.stringify(e.attestations[i])}`);
+      await out.write(']}');
+    });
+  });
   app.patch('/v1/settlements/:id/status', authed, async (c) => {
     const r = await deps.settlements.setStatus(c.get('principal'), c.req.param('id') ?? '', await jsonBody(c));
     return c.json(await settlementView(r));

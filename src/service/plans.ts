@@ -107,6 +107,7 @@ export class PlanService {
   /** The tariff of a tenant's meter at a time, from its subscription (attest without a tariff). */
   async tariffFor(tenantId: string, endpoint: string, at: Date): Promise<PublishedTariff> {
     const p = await this.planAt(tenantId, at);
+    if (!p && !(await this.subscriptions(tenantId)).length) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}, or subscribe the tenant to a plan');
     if (!p) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()}; name a tariff or subscribe the tenant to a plan`);
     const m = p.plan.meters.find((x) => x.endpoint === endpoint);
     if (!m) throw new ServiceError(422, 'METER_NOT_IN_PLAN', `plan ${p.plan.plan_id}@${p.plan.plan_version} has no meter ${endpoint}`);

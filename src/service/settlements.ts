@@ -226,6 +226,27 @@ export class SettlementService {
     return this.read(id);
   }
 
+  /** The evidence an outside verifier recomputes the settlement from (docs/protocol.md §5.6):
+   *  the signed statement, the plan and every attested statement of the chain ranges it lists,
+   *  excluded ones included, in chain order. The receipt is added by the caller (the log). */
+  async evidence(principal: Principal, id: string): Promise<{ record: SettlementRecord; plan: Plan; attestations: unknown[] }> {
+    const record = await this.get(principal, id);
+    const st = record.statement;
+    const plan = await this.plans.get(st.plan.plan_id, st.plan.plan_version);
+    if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${id} is missing`);
+    const ranges = JSON.stringify(st.chains.map((c) => ({ id: c.id, last: c.last_seq })));
+    const rows = rowsOf<Row>(
+      await this.db.execute(sql`select a.bundle -> 'attestation' as attestation from attestations a
+        join jsonb_to_recordset(${ranges}::jsonb) as r(id text, last bigint) on a.chain_id = r.id and a.seq <= r.last
+        order by a.chain_id, a.seq`),
+    );
+    const attestations = rows.map((r) => {
+      const a = parsed<{ statement: unknown; key_id: string; signature: string }>(r['attestation']);
+      return { statement: a.statement, key_id: a.key_id, signature: a.signature };
+    });
+    return { record, plan: plan.plan, attestations };
+  }
+
   private async read(id: string): Promise<SettlementRecord> {
     const rec = await this.readOrNull(id);
     if (!rec) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
