@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FullBundle, RedactedBundle, MeterEventInput, CloudEventInput, TariffSnapshotInput, VerificationReport } from '../core/schemas.ts';
 import { TrustMaterial } from '../core/trust.ts';
 import { CreateApiKey } from '../service/admin.ts';
+import { PlanInput } from '../core/plan.ts';
 
 let cached: object | null = null;
 
@@ -27,6 +28,7 @@ export function openApiDocument(): object {
         VerificationReport: schemaOf(VerificationReport),
         TrustMaterial: schemaOf(TrustMaterial),
         CreateApiKey: schemaOf(CreateApiKey, 'input'),
+        Plan: schemaOf(PlanInput, 'input'),
         AttestRequest: {
           type: 'object',
           additionalProperties: false,
@@ -140,6 +142,16 @@ export function openApiDocument(): object {
         get: { summary: 'List API keys (never secrets)', security: [{ bearer: [] }], responses: { '200': { description: 'keys' } } },
       },
       '/v1/admin/tariffs': { post: { summary: 'Publish an immutable tariff version', security: [{ bearer: [] }], requestBody: { required: true, ...json('TariffSnapshot') }, responses: { '201': { description: 'published, with its tariff commitment' }, '409': err('version exists with other content') } } },
+      '/v1/admin/plans': { post: { summary: 'Publish an immutable plan version', security: [{ bearer: [] }], requestBody: { required: true, ...json('Plan') }, responses: { '201': { description: 'published, with its plan digest' }, '409': err('version exists with other content') } }, get: { summary: 'List plan versions', security: [{ bearer: [] }], responses: { '200': { description: 'plans' } } } },
+      '/v1/plans/{id}/{version}': { get: { summary: 'A published plan version', security: [{ bearer: [] }], responses: { '200': { description: 'plan' }, '404': err('not found') } } },
+      '/v1/admin/subscriptions': { post: { summary: 'Subscribe a tenant to a plan version from a time', security: [{ bearer: [] }], responses: { '201': { description: 'subscription' }, '409': err('another plan from the same time') } }, get: { summary: "A tenant's subscriptions (?tenant_id=)", security: [{ bearer: [] }], responses: { '200': { description: 'subscriptions' } } } },
+      '/v1/settlements': {
+        post: { summary: "Settle a tenant's billing window {tenant_id, billing_window_id}", security: [{ bearer: [] }], responses: { '201': { description: 'the signed settlement' }, '409': err('SETTLEMENT_EXISTS'), '422': err('the run failed (its code)') } },
+        get: { summary: "A tenant's settlements (?tenant_id=)", security: [{ bearer: [] }], responses: { '200': { description: 'settlements' } } },
+      },
+      '/v1/settlements/{id}': { get: { summary: 'A settlement: signed statement, receipt, status and history', security: [{ bearer: [] }], responses: { '200': { description: 'settlement' }, '404': err('not found') } } },
+      '/v1/settlements/{id}/status': { patch: { summary: 'Change the status {status, reason?}', security: [{ bearer: [] }], responses: { '200': { description: 'settlement' }, '409': err('ILLEGAL_TRANSITION') } } },
+      '/v1/settlements/{id}/evidence': { get: { summary: 'The evidence to recompute and verify a settlement offline', security: [{ bearer: [] }], responses: { '200': { description: 'meterproof/settlement-evidence/v1' }, '404': err('not found') } } },
       '/v1/admin/keys/rotate': { post: { summary: 'Rotate the statement-signing key', security: [{ bearer: [] }], responses: { '201': { description: 'new key id and JWKS' } } } },
     },
   };
