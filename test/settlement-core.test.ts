@@ -2,7 +2,7 @@
 // accumulator's completeness checks over real signed statements.
 import { describe, expect, it } from 'vitest';
 import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
-import { ceilDiv, meterCharges, overageByTier, platformFee, SettlementAccumulator, SettlementError, settlementDigest } from '../src/core/settlement.ts';
+import { ceilDiv, meterCharges, slaOf, overageByTier, platformFee, SettlementAccumulator, SettlementError, settlementDigest } from '../src/core/settlement.ts';
 import { normalizePlan, PlanError, type Plan } from '../src/core/plan.ts';
 import type { Statement } from '../src/core/schemas.ts';
 import type { ChainLink } from '../src/core/statement.ts';
@@ -47,6 +47,18 @@ describe('fee arithmetic', () => {
     expect(platformFee(123_456_789n, 0)).toBe(0n);
     // beyond 2^64: bigint, no overflow
     expect(platformFee(2n ** 70n + 1n, 1)).toBe((2n ** 70n + 1n + 9_999n) / 10_000n);
+  });
+});
+
+describe('SLA', () => {
+  const counts = (success: number, error: number, timeout: number, partial = 0) => ({ success: { events: BigInt(success) }, error: { events: BigInt(error) }, timeout: { events: BigInt(timeout) }, partial: { events: BigInt(partial) } });
+  it('uptime in basis points, rounded down; compliance against the contract', () => {
+    expect(slaOf(counts(9_990, 5, 5), 9_990)).toMatchObject({ actual_uptime_bps: 9_990, compliant: true });
+    expect(slaOf(counts(9_989, 6, 5), 9_990)).toMatchObject({ actual_uptime_bps: 9_989, compliant: false });
+    expect(slaOf(counts(2, 0, 1), 6_666)).toMatchObject({ actual_uptime_bps: 6_666, compliant: true }); // 6,666.67 → 6,666
+    expect(slaOf(counts(0, 0, 0, 3), 10_000)).toMatchObject({ actual_uptime_bps: 10_000, compliant: true }); // partial is up
+    expect(slaOf(counts(0, 0, 0), 9_000)).toMatchObject({ actual_uptime_bps: null, compliant: null });
+    expect(slaOf(counts(1, 1, 0), undefined)).toMatchObject({ contracted_uptime_bps: null, actual_uptime_bps: 5_000, compliant: null });
   });
 });
 

@@ -31,7 +31,7 @@ const plan = {
   fixed_fee_micros: 499_000_000,
   platform_fee_bps: 250,
   meters: [
-    { endpoint: '/v1/vex', tariff: { tariff_id: 'vex', tariff_version: '1' }, included_units: 10_000, overage_tiers: TIERS },
+    { endpoint: '/v1/vex', tariff: { tariff_id: 'vex', tariff_version: '1' }, included_units: 10_000, overage_tiers: TIERS, contracted_uptime_bps: 9_990 },
     { endpoint: '/v1/fu', tariff: { tariff_id: 'vex', tariff_version: '1' }, reserved_units: 1_000, reserved_unit_price_micros: 1_000, overage_tiers: [{ up_to: null, unit_price_micros: 800 }] },
   ],
 };
@@ -107,6 +107,9 @@ describe('a settlement run', () => {
     expect(vex.outcomes).toMatchObject({ error: { events: '1', units: '999' }, timeout: { events: '1', units: '7' }, partial: { events: '1', units: '15000' } });
     expect(fu).toMatchObject({ billable_units: '400', reserved_used_units: '400', reserved_unused_units: '600', reserved_micros: '1000000', true_up_micros: '600000', total_micros: '1000000' });
     // 499,000,000 + 330,000,000 + 1,000,000 = 830,000,000; 2.5 % = 20,750,000 exactly
+    // SLA: 5 events, 2 down (error, timeout) → ⌊3 × 10000 / 5⌋ = 6000 bps against 9990 contracted
+    expect(vex.sla).toEqual({ success: '2', partial: '1', error: '1', timeout: '1', contracted_uptime_bps: 9990, actual_uptime_bps: 6000, compliant: false });
+    expect(fu.sla).toMatchObject({ contracted_uptime_bps: null, actual_uptime_bps: 10000, compliant: null });
     expect(st).toMatchObject({ fixed_fee_micros: '499000000', total_micros: '830000000', platform_fee_bps: 250, platform_fee_micros: '20750000', net_micros: '809250000' });
     expect(st.attestations.count).toBe('7');
     expect(st.chains.map((c: any) => [c.endpoint, c.first_seq, c.last_seq])).toEqual(expect.arrayContaining([['/v1/vex', '0', '4'], ['/v1/fu', '0', '1']]));
@@ -151,6 +154,22 @@ describe('a settlement run', () => {
     const lateNewMeter = await attest('t_seed', '2026-05', '/v1/fu', 1);
     expect(lateNewMeter.body.code).toBe('PERIOD_SETTLED');
     expect((await attest('t_seed', '2026-06', '/v1/vex', 1)).status).toBe(201); // the next window is open
+  });
+});
+
+describe('SLA', () => {
+  it('GET /v1/sla: per meter counts and actual vs contracted uptime for any period', async () => {
+    const q = (start: string, end: string, token?: string) => s.call('GET', `/v1/sla?tenant_id=t_seed&start=${start}&end=${end}`, token ? { token } : {});
+    const all = await q('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z');
+    expect(all.status).toBe(200);
+    const vex = all.body.meters.find((m: any) => m.endpoint === '/v1/vex');
+    expect(vex).toMatchObject({ error: '1', timeout: '1', contracted_uptime_bps: 9990, compliant: false });
+    expect(all.body.overall_compliant).toBe(false);
+    expect(all.body.plan).toMatchObject({ plan_id: 'starter', plan_version: '1' });
+    const none = await q('2020-01-01T00:00:00Z', '2020-02-01T00:00:00Z');
+    expect(none.body.meters.every((m: any) => m.actual_uptime_bps === null)).toBe(true);
+    expect((await q('2026-02-01T00:00:00Z', '2026-01-01T00:00:00Z')).body.code).toBe('INVALID_QUERY');
+    expect((await s.call('GET', '/v1/sla?tenant_id=t_seed&start=yesterday&end=now')).body.code).toBe('INVALID_QUERY');
   });
 });
 

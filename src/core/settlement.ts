@@ -71,6 +71,24 @@ export function overageByTier(tiers: PlanMeter['overage_tiers'], units: bigint):
   return { lines, micros };
 }
 
+/** SLA of a meter from its outcome counts: an event is up unless its outcome is `error` or
+ *  `timeout`; `actual_uptime_bps = ⌊up × 10000 / events⌋` (null without events). `compliant`:
+ *  actual ≥ contracted (null when the plan contracts none or there are no events). */
+export function slaOf(counts: Record<Outcome, { events: bigint }>, contracted: number | undefined) {
+  const events = OUTCOMES.reduce((n, o) => n + counts[o].events, 0n);
+  const down = counts.error.events + counts.timeout.events;
+  const actual = events === 0n ? null : Number(((events - down) * BPS) / events);
+  return {
+    success: counts.success.events.toString(),
+    partial: counts.partial.events.toString(),
+    error: counts.error.events.toString(),
+    timeout: counts.timeout.events.toString(),
+    contracted_uptime_bps: contracted ?? null,
+    actual_uptime_bps: actual,
+    compliant: contracted === undefined || actual === null ? null : actual >= contracted,
+  };
+}
+
 export interface MeterCharges {
   readonly included_units: string;
   readonly included_used_units: string;
@@ -153,6 +171,7 @@ export interface SettlementStatement {
     /** Σ charge_micros of the meter's statements (the tariff's per-event charges; for reconciliation). */
     readonly attested_charge_micros: string;
     readonly outcomes: OutcomeCounts;
+    readonly sla: ReturnType<typeof slaOf>;
   } & MeterCharges)[];
   readonly outcomes: OutcomeCounts;
   readonly fixed_fee_micros: string;
@@ -252,7 +271,7 @@ export class SettlementAccumulator {
     }
     const meters = this.plan.meters.map((m) => {
       const t = this.tallies.get(m.endpoint) ?? newTally();
-      return { endpoint: m.endpoint, events: t.events.toString(), billable_units: t.billableUnits.toString(), attested_charge_micros: t.attested.toString(), outcomes: outcomeView(t), ...meterCharges(m, t.billableUnits) };
+      return { endpoint: m.endpoint, events: t.events.toString(), billable_units: t.billableUnits.toString(), attested_charge_micros: t.attested.toString(), outcomes: outcomeView(t), sla: slaOf(t.outcomes, m.contracted_uptime_bps), ...meterCharges(m, t.billableUnits) };
     });
     const total = meters.reduce((s, m) => s + BigInt(m.total_micros), BigInt(this.plan.fixed_fee_micros));
     const fee = platformFee(total, this.plan.platform_fee_bps);

@@ -436,6 +436,7 @@ export function createApp(deps: AppDeps) {
     const r = await deps.settlements.setStatus(c.get('principal'), c.req.param('id') ?? '', await jsonBody(c));
     return c.json(await settlementView(r));
   });
+  app.get('/v1/sla', authed, async (c) => c.json(await deps.settlements.sla(c.get('principal'), c.req.query())));
   app.get('/v1/plans/:id/:version', authed, async (c) => {
     requireScope(c.get('principal'), 'read');
     const p = await deps.plans.get(c.req.param('id') ?? '', c.req.param('version') ?? '');

@@ -151,6 +151,7 @@ export function openApiDocument(): object {
       },
       '/v1/settlements/{id}': { get: { summary: 'A settlement: signed statement, receipt, status and history', security: [{ bearer: [] }], responses: { '200': { description: 'settlement' }, '404': err('not found') } } },
       '/v1/settlements/{id}/status': { patch: { summary: 'Change the status {status, reason?}', security: [{ bearer: [] }], responses: { '200': { description: 'settlement' }, '409': err('ILLEGAL_TRANSITION') } } },
+      '/v1/sla': { get: { summary: 'Per-meter outcome counts and actual vs contracted uptime (?tenant_id=&start=&end=)', security: [{ bearer: [] }], responses: { '200': { description: 'SLA report' } } } },
       '/v1/settlements/{id}/evidence': { get: { summary: 'The evidence to recompute and verify a settlement offline', security: [{ bearer: [] }], responses: { '200': { description: 'meterproof/settlement-evidence/v1' }, '404': err('not found') } } },
       '/v1/admin/keys/rotate': { post: { summary: 'Rotate the statement-signing key', security: [{ bearer: [] }], responses: { '201': { description: 'new key id and JWKS' } } } },
     },

@@ -9,7 +9,7 @@ import { canonicalBytes, digestBytes } from '../core/canonical.ts';
 import { type PublicJwk, type SigningKey, verifyBytes } from '../core/keys.ts';
 import { leafHash } from '../core/merkle.ts';
 import type { Plan } from '../core/plan.ts';
-import { identInput, type Statement } from '../core/schemas.ts';
+import { OUTCOMES, identInput, type Statement, utcTimestamp } from '../core/schemas.ts';
 import {
   SETTLEMENT_LOG_KEY_PREFIX,
   SETTLEMENT_STATUSES,
@@ -18,6 +18,7 @@ import {
   type SettlementStatement,
   type SettlementStatus,
   canTransition,
+  slaOf,
   settlementLeaf,
 } from '../core/settlement.ts';
 import { keyValidAt } from '../core/verify.ts';
@@ -29,6 +30,9 @@ import type { PlanService } from './plans.ts';
 import type { TariffService } from './tariffs.ts';
 
 const RunInput = z.strictObject({ tenant_id: identInput, billing_window_id: identInput });
+const SlaQuery = z.strictObject({ tenant_id: identInput, start: utcTimestamp, end: utcTimestamp });
+const zeroCounts = () => Object.fromEntries(OUTCOMES.map((o) => [o, { events: 0n }])) as Record<Outcome, { events: bigint }>;
+type Outcome = (typeof OUTCOMES)[number];
 const StatusInput = z.strictObject({ status: z.enum(SETTLEMENT_STATUSES), reason: z.string().min(1).max(1024).optional() });
 
 /** The log_leaves / log_queue key of a settlement's leaf (attestation ids are bare hex). */
@@ -224,6 +228,42 @@ export class SettlementService {
       }
     });
     return this.read(id);
+  }
+
+  /** GET /v1/sla: per meter, outcome counts and actual vs contracted uptime (basis points) of the
+   *  tenant's events with start ≤ event_timestamp < end, against the plan in effect at start. */
+  async sla(principal: Principal, query: unknown) {
+    requireScope(principal, 'read');
+    const r = SlaQuery.safeParse(query);
+    if (!r.success) throw new ServiceError(400, 'INVALID_QUERY', 'expected ?tenant_id=&start=&end= (RFC 3339 UTC, start < end)', zodIssues(r.error, ''));
+    const { tenant_id: tenantId, start, end } = r.data;
+    requireTenant(principal, tenantId);
+    if (Date.parse(start) >= Date.parse(end)) throw new ServiceError(400, 'INVALID_QUERY', 'start must be before end');
+    const rows = rowsOf<{ endpoint: string; outcome: Outcome; n: string | number }>(
+      await this.db.execute(sql`select bundle -> 'meter_event' ->> 'endpoint' as endpoint, bundle -> 'meter_event' ->> 'outcome' as outcome, count(*) as n
+        from attestations where tenant_id = ${tenantId}
+          and (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz >= ${start}::timestamptz
+          and (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz < ${end}::timestamptz
+        group by 1, 2`),
+    );
+    const plan = await this.plans.planAt(tenantId, new Date(start));
+    const counts = new Map<string, Record<Outcome, { events: bigint }>>();
+    for (const m of plan?.plan.meters ?? []) counts.set(m.endpoint, zeroCounts());
+    for (const row of rows) {
+      let c = counts.get(row.endpoint);
+      if (!c) counts.set(row.endpoint, (c = zeroCounts()));
+      c[row.outcome].events += BigInt(row.n);
+    }
+    const meters = [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([endpoint, c]) => ({ endpoint, ...slaOf(c, plan?.plan.meters.find((m) => m.endpoint === endpoint)?.contracted_uptime_bps) }));
+    const judged = meters.filter((m) => m.compliant !== null);
+    return {
+      tenant_id: tenantId,
+      start,
+      end,
+      plan: plan ? { plan_id: plan.plan.plan_id, plan_version: plan.plan.plan_version, plan_digest: plan.planDigest } : null,
+      overall_compliant: judged.length ? judged.every((m) => m.compliant) : null,
+      meters,
+    };
   }
 
   /** The evidence an outside verifier recomputes the settlement from (docs/protocol.md §5.6):
