@@ -255,6 +255,19 @@ describe('completeness and concurrency', () => {
     expect(Number(unclaimed[0]!.n)).toBe(0);
   });
 
+  it('a revoked attestation keeps its chain place but counts for nothing (listed as excluded)', async () => {
+    await tenant('t_rev');
+    for (const u of [10, 20, 30]) expect((await attest('t_rev', '2026-05', '/v1/vex', u)).status).toBe(201);
+    const second = (await s.call('GET', '/v1/attestations?tenant_id=t_rev')).body.items[1].bundle.attestation;
+    const digest = digestBytes(canonicalBytes(second.statement));
+    expect((await s.call('POST', '/v1/admin/revocations/attestations', { body: { statement_digest: digest, reason: 'duplicate upstream' } })).status).toBe(201);
+    const st = (await run('t_rev', '2026-05')).body.settlement.statement;
+    expect(st.excluded).toEqual([{ statement_digest: digest, reason: 'revoked: duplicate upstream' }]);
+    expect(st.attestations.count).toBe('2');
+    expect(st.chains[0]).toMatchObject({ first_seq: '0', last_seq: '2', count: '3' });
+    expect(st.meters.find((m: any) => m.endpoint === '/v1/vex').billable_units).toBe('40');
+  });
+
   it('refuses a period without attestations, an unknown tenant and a bad body', async () => {
     expect((await run('t_seed', '2030-01')).body.code).toBe('NOTHING_TO_SETTLE');
     expect((await run('nobody', '2026-05')).body.code).toBe('TENANT_UNKNOWN');
@@ -280,6 +293,10 @@ describe('immutability (a database trigger, raw SQL)', () => {
     await db().execute(sql`update settlements set status = 'paid' where id = ${id}`);
     await refused(sql`update settlements set status = 'invoiced' where id = ${id}`);
     await refused(sql`update settlements set status_changed_at = now() where id = ${id}`);
+    // one attestation, one live settlement: the claims' primary key refuses a second claim
+    const claimed = rowsOf<{ attestation_id: string }>(await db().execute(sql`select attestation_id from settlement_claims where settlement_id = ${id}`))[0]!.attestation_id;
+    const dup = await db().execute(sql`insert into settlement_claims (attestation_id, settlement_id) values (${claimed}, ${id})`).then(() => null, (x: { cause?: { code?: string }; code?: string }) => x.cause?.code ?? x.code);
+    expect(dup).toBe('23505');
     const [row] = rowsOf<{ status: string; total_micros: string }>(await db().execute(sql`select status, total_micros::text as total_micros from settlements where id = ${id}`));
     expect(row).toEqual({ status: 'paid', total_micros: '500000000' }); // the fixed fee and /v1/fu's reservation: 5 units are included
   });
