@@ -1,6 +1,6 @@
 // Asynchronous proofs: one job row per attestation, claimed by workers with FOR UPDATE SKIP LOCKED,
 // retried with exponential backoff (never dropped). The proof and its signed proof statement are
-// an additive part of the bundle (DESIGN §5): the statement signed at attest time never changes.
+// an additive part of the bundle (docs/protocol.md §2.8): the statement signed at attest time never changes.
 import { hostname } from 'node:os';
 import { and, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { BillingProof, FullBundle } from '../core/schemas.ts';
