@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, customType, foreignKey, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -49,6 +49,26 @@ export const tariffs = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],
+);
+
+/** A tenant's default tariff per meter: used when an attest request names no tariff (CloudEvents
+ *  structured and batched mode, or a plain request without one). `meter` is a CloudEvents `type`,
+ *  an endpoint, or `*` for every other meter; the named version must be published. */
+export const defaultTariffs = pgTable(
+  'default_tariffs',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    meter: text('meter').notNull(),
+    tariffId: text('tariff_id').notNull(),
+    tariffVersion: text('tariff_version').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.meter] }),
+    foreignKey({ columns: [t.tariffId, t.tariffVersion], foreignColumns: [tariffs.tariffId, tariffs.tariffVersion] }),
+  ],
 );
 
 /** Public half and validity window of each statement-signing key; private keys live in the data directory. */
