@@ -136,6 +136,40 @@ export const proofJobs = pgTable(
   (t) => [index('proof_jobs_ready').on(t.status, t.runAfter)],
 );
 
+/** Standard Webhooks endpoints. The secret signs every delivery, so it is kept (as a signing
+ *  key is); it is shown once, at creation. `events`: the event types it receives. */
+export const webhookEndpoints = pgTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  /** null: events of every tenant. */
+  tenantId: text('tenant_id'),
+  url: text('url').notNull(),
+  secret: text('secret').notNull(),
+  events: jsonb('events').$type<string[]>().notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  disabledAt: ts('disabled_at'),
+});
+
+/** The webhook outbox: one row per (message, endpoint), written in the transaction that changes
+ *  the state it reports, delivered and retried by the deliverer. `body` is sent byte for byte on
+ *  every attempt; the id (`webhook-id`) stays the same, so receivers can drop repeats. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    endpointId: text('endpoint_id').notNull(),
+    eventType: text('event_type').notNull(),
+    body: text('body').notNull(),
+    status: text('status').notNull(), // pending | delivered | failed
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [index('webhook_deliveries_due').on(t.status, t.nextAttemptAt), index('webhook_deliveries_endpoint').on(t.endpointId, t.createdAt)],
+);
+
 /** Attestations acknowledged but not yet integrated into the log. */
 export const logQueue = pgTable('log_queue', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),

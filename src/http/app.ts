@@ -449,6 +449,10 @@ export function createApp(deps: AppDeps) {
   });
   admin.post('/revocations/keys', async (c) => c.json(await deps.revocations.revokeKey(await jsonBody(c)), 201));
   admin.post('/revocations/attestations', async (c) => c.json(await deps.revocations.revokeAttestation(await jsonBody(c)), 201));
+  admin.post('/webhooks', async (c) => c.json(await deps.webhooks.create(await jsonBody(c)), 201));
+  admin.get('/webhooks', async (c) => c.json({ items: await deps.webhooks.list() }));
+  admin.delete('/webhooks/:id', async (c) => c.json(await deps.webhooks.disable(c.req.param('id') ?? '')));
+  admin.get('/webhooks/:id/deliveries', async (c) => c.json({ items: await deps.webhooks.deliveries(c.req.param('id') ?? '', Number(c.req.query('limit') ?? 100) || 100) }));
   admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
   app.route('/v1/admin', admin);
 
