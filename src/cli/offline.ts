@@ -1,5 +1,6 @@
 // Offline commands: verify, redact, keys, trust, attest --offline. None needs a server.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZodError } from 'zod';
@@ -73,9 +74,9 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const args = { profile: values.profile, now, ...(previous ? { trustState: previous } : {}) } as const;
   let reports: VerificationReport[];
   if (many) {
-    // many bundles: the bulk path (every check per bundle, Groth16 pairing checks batched) on
-    // worker threads
-    const pool = createVerifyPool({ threads });
+    // many bundles: the bulk path (every check per bundle, Groth16 pairing checks batched), on
+    // worker threads when there are enough bundles to pay for starting them
+    const pool = createVerifyPool({ threads: threads ?? (texts.length >= CLI_THREADS_FROM ? os.availableParallelism() : 0) });
     try {
       reports = await pool.verifyMany(texts.map((text) => ({ text })), trust.data, args);
     } finally {
@@ -126,6 +127,11 @@ function printReport(report: VerificationReport): void {
   for (const c of report.checks) out(`${glyph(c)} ${c.name.padEnd(16)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
   out(report.valid ? `VALID (${report.profile}${report.redacted ? ', redacted' : ''})` : `INVALID (${report.profile})`);
 }
+
+/** Bundles from which `meterproof verify` starts worker threads by default: starting one (loading
+ *  the verifier and building its curve in the thread) costs seconds of CPU, what verifying
+ *  several hundred bundles on the calling thread costs. */
+const CLI_THREADS_FROM = 1000;
 
 const VERIFY_USAGE =
   'usage: meterproof verify <bundle.json> [<bundle.json> …] --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard] [--threads N]';
