@@ -1,7 +1,6 @@
 // Bulk verification: verifyBatch (one thread) and the worker pool give every bundle the report
 // that verifying it alone gives; a batch with bad proofs names exactly the bundles that fail.
 // Real proved bundles (bn128-poseidon8-v2 from the service with receipts, v1 from the prover).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { createVerifyPool, verify, verifyBatch, type VerifyPool } from '../src/v
 import { pairingCheck, type PairingItem } from '../src/verifier/pairing.ts';
 import { g1, g2 } from '../src/verifier/bn254.ts';
 import { PINNED_VKEYS } from '../src/verifier/vkeys.ts';
+import { runAsync } from './support/cli.ts';
 import { G1, g1Json, g1Of, g2Json, nonSubgroupG2 } from './support/bn254.ts';
 import { keyA, provedPilotBundle } from './support/fixtures.ts';
 import { provedBundles } from './support/proved-bundles.ts';
@@ -176,17 +176,7 @@ describe('POST /v1/verify/batch', () => {
 });
 
 describe('meterproof verify with many files', { timeout: 240_000 }, () => {
-  const BIN = path.resolve('bin/meterproof.js');
-  const run = (args: string[], cwd: string) =>
-    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+  const run = runAsync;
   let dir: string;
   beforeAll(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-vbatch-'));

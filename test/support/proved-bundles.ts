@@ -44,10 +44,18 @@ export async function provedBundles(s: TestService, n: number, opts: { workers?:
   const worker = startProofWorker(s.store.database.db, s.container.proofs, prover.prove, { pollMs: 10, concurrency: workers });
   try {
     const bundles: FullBundle[] = [];
+    const deadline = Date.now() + 20 * 60_000; // a busy machine proves slowly
     for (const id of ids) {
-      const r = await s.call('GET', `/v1/attestations/${id}?proof=sync`, { token: key });
-      if (r.status !== 200 || r.body.attestation.proof_status !== 'proved' || !r.body.receipt) throw new Error(`attestation ${id} is not proved and logged: ${r.status}`);
-      bundles.push(r.body as FullBundle);
+      for (;;) {
+        // ?proof=sync waits (up to its timeout) for the proof and the receipt
+        const r = await s.call('GET', `/v1/attestations/${id}?proof=sync`, { token: key });
+        if (r.status !== 200) throw new Error(`attestation ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+        if (r.body.attestation.proof_status === 'proved' && r.body.receipt) {
+          bundles.push(r.body as FullBundle);
+          break;
+        }
+        if (r.body.attestation.proof_status !== 'pending' || Date.now() > deadline) throw new Error(`attestation ${id} is not proved and logged (${r.body.attestation.proof_status})`);
+      }
     }
     const trust = (await s.call('GET', '/v1/trust', { token: null })).body as TrustMaterial;
     return { bundles, trust };
