@@ -23,6 +23,8 @@ const Env = z.object({
   LOG_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** In-process prover workers (0 = none; run `meterproof worker` elsewhere). */
   PROVER_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
+  /** Worker threads of POST /v1/verify/batch (default: the available cores). */
+  VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay
    *  correct. At least the key refresh interval: a process that read the old key just before a

@@ -10,8 +10,10 @@ const HELP = `meterproof — zero-knowledge billing attestation
   meterproof worker                      a prover process on the shared PostgreSQL
   meterproof migrate                     apply database migrations
   meterproof log monitor --log <url> --state <file>
-  meterproof verify <bundle> --trust <trust.json> [--revocations <list.json>]
+  meterproof verify <bundle> [<bundle> …] --trust <trust.json> [--revocations <list.json>]
                     [--trust-state <state.json>] [--json] [--profile strict|standard]
+                    [--threads N]  many bundles: proofs checked in batches (N worker
+                                   threads; default: the cores from 1,000 bundles on)
   meterproof redact <bundle> [-o out]    withhold private fields for an auditor
   meterproof keys generate [--out file]  new Ed25519 signing key (file mode 0600)
   meterproof trust --key <key.json> [--vkey keys/verification_key.json]

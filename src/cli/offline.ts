@@ -1,5 +1,6 @@
 // Offline commands: verify, redact, keys, trust, attest --offline. None needs a server.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZodError } from 'zod';
@@ -8,11 +9,11 @@ import { randomSalt, tariffCommitmentV2 } from '../core/binding-v2.ts';
 import { BN128_P } from '../core/field.ts';
 import { ChargeError } from '../core/errors.ts';
 import { generateSigningKey, publicJwk, signingKeyFromJwk } from '../core/keys.ts';
-import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult } from '../core/schemas.ts';
+import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult, type VerificationReport } from '../core/schemas.ts';
 import { type PublishedTariff, SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
-import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
+import { advanceTrustState, createVerifyPool, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -37,11 +38,20 @@ export async function cmdVerify(argv: string[]): Promise<number> {
       'consistency-proof': { type: 'string' },
       'trust-state': { type: 'string' },
       revocations: { type: 'string' },
+      threads: { type: 'string' },
     },
   });
-  if (positionals.length !== 1) throw new UsageError(VERIFY_USAGE);
+  if (positionals.length === 0) throw new UsageError(VERIFY_USAGE);
   if (values.profile !== 'strict' && values.profile !== 'standard') throw new UsageError(`unknown profile ${values.profile}`);
-  const bundleText = readTextFile(positionals[0], 'bundle');
+  const many = positionals.length > 1;
+  if (many && values['consistency-proof']) throw new UsageError('--consistency-proof applies to one bundle (its receipt\'s checkpoint); give one bundle with it');
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    if (!/^(0|[1-9][0-9]?)$/.test(values.threads)) throw new UsageError('--threads must be an integer from 0 to 99');
+    threads = Number(values.threads);
+  }
+  // every file is read before anything is verified: a missing one stops the run (exit 2)
+  const texts = positionals.map((file) => readTextFile(file, 'bundle'));
   const trustRaw = readJsonFile(values.trust, 'trust');
   const trust = TrustMaterial.safeParse(trustRaw);
   if (!trust.success) throw new UsageError(`trust file ${values.trust} is not trust material: ${describeZod(trust.error)}`);
@@ -61,31 +71,70 @@ export async function cmdVerify(argv: string[]): Promise<number> {
     consistencyProof = hashes;
   }
   const now = new Date();
-  const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof, now, ...(previous ? { trustState: previous } : {}) });
+  const args = { profile: values.profile, now, ...(previous ? { trustState: previous } : {}) } as const;
+  let reports: VerificationReport[];
+  if (many) {
+    // many bundles: the bulk path (every check per bundle, Groth16 pairing checks batched), on
+    // worker threads when there are enough bundles to pay for starting them
+    const pool = createVerifyPool({ threads: threads ?? (texts.length >= CLI_THREADS_FROM ? os.availableParallelism() : 0) });
+    try {
+      reports = await pool.verifyMany(texts.map((text) => ({ text })), trust.data, args);
+    } finally {
+      await pool.close();
+    }
+  } else {
+    reports = [await verifyJson(texts[0]!, trust.data, { ...args, consistencyProof })];
+  }
   await releaseZk();
   if (stateFile) {
-    // the state moves to the list just accepted (whatever the bundle's verdict), never back
+    // the state moves to the list just accepted (whatever the bundles' verdicts), never back
     const next = advanceTrustState(trust.data, previous, now);
     if (next && canonicalString(next) !== (previous && canonicalString(previous))) {
       replaceFile(stateFile, `${JSON.stringify(next, null, 2)}\n`, 'trust state');
       err(`trust state ${stateFile}: revocation list sequence ${next.revocations?.sequence ?? '-'} recorded`);
     }
   }
-  const schema = report.checks.find((c) => c.name === 'schema');
-  if (values.json) out(JSON.stringify(report, null, 2));
-  else {
-    for (const c of report.checks) out(`${glyph(c)} ${c.name.padEnd(16)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
-    out(report.valid ? `VALID (${report.profile}${report.redacted ? ', redacted' : ''})` : `INVALID (${report.profile})`);
+  const unusable = (r: VerificationReport) => r.checks.find((c) => c.name === 'schema' && c.status === 'fail');
+  if (!many) {
+    const report = reports[0]!;
+    if (values.json) out(JSON.stringify(report, null, 2));
+    else printReport(report);
+    const schema = unusable(report);
+    if (schema) {
+      if (!values.json) err(`unusable bundle: ${schema.reason ?? 'schema invalid'}`);
+      return 2;
+    }
+    return report.valid ? 0 : 1;
   }
-  if (schema?.status === 'fail') {
-    if (!values.json) err(`unusable bundle: ${schema.reason ?? 'schema invalid'}`);
+  if (values.json) out(JSON.stringify(reports.map((r, index) => ({ index, file: positionals[index], ...r })), null, 2));
+  else {
+    reports.forEach((r, i) => {
+      const fails = r.checks.filter((c) => c.status === 'fail').map((c) => `${c.name} ${c.code}${c.reason ? ` — ${c.reason}` : ''}`);
+      out(`${positionals[i]}: ${r.valid ? `VALID (${r.profile}${r.redacted ? ', redacted' : ''})` : `INVALID (${r.profile})${fails.length ? `: ${fails.join('; ')}` : ''}`}`);
+    });
+    const valid = reports.filter((r) => r.valid).length;
+    out(`${valid} of ${reports.length} bundles VALID`);
+  }
+  // the worst outcome decides: 2 if a file is not a usable bundle, 1 if one is invalid, else 0
+  if (reports.some(unusable)) {
+    if (!values.json) err(`unusable bundle(s): ${positionals.filter((_, i) => unusable(reports[i]!)).join(', ')}`);
     return 2;
   }
-  return report.valid ? 0 : 1;
+  return reports.every((r) => r.valid) ? 0 : 1;
 }
 
+function printReport(report: VerificationReport): void {
+  for (const c of report.checks) out(`${glyph(c)} ${c.name.padEnd(16)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
+  out(report.valid ? `VALID (${report.profile}${report.redacted ? ', redacted' : ''})` : `INVALID (${report.profile})`);
+}
+
+/** Bundles from which `meterproof verify` starts worker threads by default: starting one (loading
+ *  the verifier and building its curve in the thread) costs seconds of CPU, what verifying
+ *  several hundred bundles on the calling thread costs. */
+const CLI_THREADS_FROM = 1000;
+
 const VERIFY_USAGE =
-  'usage: meterproof verify <bundle.json> --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard]';
+  'usage: meterproof verify <bundle.json> [<bundle.json> …] --trust <trust.json> [--revocations <list.json>] [--trust-state <state.json>] [--json] [--profile strict|standard] [--threads N]';
 
 /** The trust state file: absent on first use; anything else that is not a trust state is refused. */
 function readTrustState(file: string): TrustState | undefined {

@@ -106,6 +106,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
     revocationListLifetimeMs: cfg.REVOCATION_LIST_LIFETIME_MS,
     log: ({ notifier, metrics }) => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey, notifier, metrics }),
+    verifyThreads: cfg.VERIFY_THREADS,
   });
   const log = container.deps.log as LogService;
   await log.init();
@@ -165,8 +166,9 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   await sequencer.stop();
   await deliverer?.stop();
   await database.close();
-  // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
-  // threads of its own, which would keep the process alive after everything else has stopped
+  await container.verifier.close();
+  // snarkjs's shared bn128 curve, if anything in this process built it, keeps worker threads of
+  // its own, which would keep the process alive after everything else has stopped
   await terminateCurve();
   logger.info('stopped');
   logger.flush();

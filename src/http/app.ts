@@ -4,7 +4,7 @@ import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { FullBundle } from '../core/schemas.ts';
+import type { FullBundle, VerificationReport } from '../core/schemas.ts';
 import type { AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
@@ -37,6 +37,8 @@ export type Env = { Variables: { principal: Principal; requestId: string } };
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const MAX_BATCH = 1000;
+/** Most bundles in one POST /v1/verify/batch (~1 MB of bundles: within the default body limit). */
+export const MAX_VERIFY_BATCH = 256;
 
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
@@ -337,8 +339,26 @@ export function createApp(deps: AppDeps) {
     t = performance.now();
     const report = await deps.verify(body, trust, q.profile);
     metrics.verifyPhase(2, since(t));
-    metrics.verifications.inc({ result: report.valid ? 'valid' : (report.checks.find((x) => x.status === 'fail')?.code ?? 'invalid') });
+    metrics.verifications.inc({ result: verdict(report) });
     return c.json(report);
+  });
+
+  // Many bundles against the same trust material: each gets the report POST /v1/verify would
+  // give it, in order, with its index; the Groth16 pairing checks are batched, on worker threads.
+  app.post('/v1/verify/batch', async (c) => {
+    const q = query(c, VerifyQuery);
+    const body = await jsonBody(c);
+    const bundles = Array.isArray(body) ? body : body && typeof body === 'object' && Object.keys(body).length === 1 ? (body as { bundles?: unknown }).bundles : undefined;
+    if (!Array.isArray(bundles)) throw new ServiceError(400, 'BAD_REQUEST', 'expected [bundle, …] or {"bundles": [bundle, …]}');
+    if (bundles.length === 0 || bundles.length > MAX_VERIFY_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a verification batch holds 1 to ${MAX_VERIFY_BATCH} bundles`);
+    const trust = await deps.trust();
+    const reports = await deps.verifyMany(bundles.map((bundle: unknown) => ({ bundle })), trust, q.profile);
+    let valid = 0;
+    for (const r of reports) {
+      if (r.valid) valid++;
+      metrics.verifications.inc({ result: verdict(r) });
+    }
+    return c.json({ summary: { total: reports.length, valid, invalid: reports.length - valid }, results: reports.map((r, index) => ({ index, ...r })) });
   });
 
   // ── attest ────────────────────────────────────────────────────────────────────────────
@@ -459,6 +479,9 @@ export function createApp(deps: AppDeps) {
   if (deps.log) logRoutes(app, deps.log);
   return app;
 }
+
+/** A report's label in the verifications metric: valid, or the code of its first failure. */
+const verdict = (r: VerificationReport) => (r.valid ? 'valid' : (r.checks.find((x) => x.status === 'fail')?.code ?? 'invalid'));
 
 /** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
  *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */

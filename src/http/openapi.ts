@@ -114,6 +114,29 @@ export function openApiDocument(): object {
           responses: { '200': { description: 'the report', ...json('VerificationReport') } },
         },
       },
+      '/v1/verify/batch': {
+        post: {
+          summary: 'Verify 1 to 256 bundles (no auth) with the service trust material; Groth16 pairing checks batched',
+          parameters: [{ name: 'profile', in: 'query', schema: { enum: ['strict', 'standard'], default: 'strict' } }],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  oneOf: [
+                    { type: 'array', minItems: 1, maxItems: 256, items: {} },
+                    { type: 'object', required: ['bundles'], additionalProperties: false, properties: { bundles: { type: 'array', minItems: 1, maxItems: 256, items: {} } } },
+                  ],
+                },
+              },
+            },
+          },
+          responses: {
+            '200': { description: '{summary: {total, valid, invalid}, results: [{index, ...VerificationReport}]} in the order of the bundles' },
+            '400': err('BAD_REQUEST (not an array of bundles), BATCH_SIZE (empty or more than 256), INVALID_JSON, DUPLICATE_KEY'),
+          },
+        },
+      },
       '/v1/trust': { get: { summary: 'Trust material for offline verification', responses: { '200': { description: 'trust', ...json('TrustMaterial') } } } },
       '/.well-known/jwks.json': { get: { summary: 'Statement-signing public keys with validity windows', responses: { '200': { description: 'JWKS' } } } },
       '/health': { get: { summary: 'Liveness: the process answers (no I/O)', responses: { '200': { description: '{"status":"ok"}' } } } },

@@ -8,6 +8,8 @@ import type { SigningKey } from '../core/keys.ts';
 import type { Database, Db } from '../db/index.ts';
 import type { LogApi } from '../log/api.ts';
 import { verify } from '../verifier/index.ts';
+import type { BatchItem } from '../verifier/batch.ts';
+import { createVerifyPool, type VerifyPool } from '../verifier/pool.ts';
 import { AdminService } from './admin.ts';
 import { AttestService } from './attest.ts';
 import { Auth, hashSecret } from './auth.ts';
@@ -42,6 +44,9 @@ export interface ContainerOptions {
   /** Metrics registry (default: a new one, with the process metrics). */
   readonly metrics?: Metrics;
   readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
+  /** Worker threads of POST /v1/verify/batch (default: the available cores; 0: the calling thread).
+   *  They start on the first batch. */
+  readonly verifyThreads?: number;
 }
 
 /** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
@@ -58,6 +63,8 @@ export interface ServiceDeps {
   readonly webhooks: WebhookService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
+  /** verify() of many bundles, in order: every check per bundle, the Groth16 pairing checks batched. */
+  readonly verifyMany: (items: readonly BatchItem[], trust: TrustMaterial, profile: 'strict' | 'standard') => Promise<VerificationReport[]>;
   readonly log?: LogApi;
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
@@ -73,6 +80,8 @@ export interface Container {
   readonly revocations: RevocationService;
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
+  /** The bulk verifier's worker threads (close them at shutdown). */
+  readonly verifier: VerifyPool;
 }
 
 export async function buildContainer(o: ContainerOptions): Promise<Container> {
@@ -105,6 +114,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
       ]),
     };
   };
+  const verifier = createVerifyPool({ threads: o.verifyThreads });
+  const now = () => (o.clock ? { now: o.clock() } : {});
   const deps: ServiceDeps = {
     db,
     storeKind: o.database.kind,
@@ -117,13 +128,14 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     revocations,
     webhooks: new WebhookService(db),
     trust,
-    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
+    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...now() }),
+    verifyMany: (items, t, profile) => verifier.verifyMany(items, t, { profile, ...now() }),
     ...(log ? { log } : {}),
     metrics,
     waiters,
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters };
+  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters, verifier };
 }
 
 function readVersion(): string {

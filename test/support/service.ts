@@ -62,6 +62,7 @@ export async function testService(over: Partial<ContainerOptions> = {}): Promise
     },
     async close() {
       await container.waiters.close();
+      await container.verifier.close();
       await sequencer.stop();
       await store.cleanup();
       fs.rmSync(dataDir, { recursive: true, force: true });
