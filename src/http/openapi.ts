@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { $ZodRegistry, type $ZodType } from 'zod/v4/core';
 import * as P from '../core/schemas.ts';
-import { Bundle, CloudEventInput, FullBundle, MeterEventInput, RedactedBundle, TariffSnapshotInput, VerificationReport, utcTimestamp } from '../core/schemas.ts';
+import { Bundle, CloudEventInput, FullBundle, MeterEventInput, RedactedBundle, TariffSnapshotInput, VerificationReport, identInput, utcTimestamp } from '../core/schemas.ts';
 import { Jwks, PublicJwk } from '../core/keys.ts';
 import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { u64Input, u64String } from '../core/u64.ts';
@@ -208,9 +208,9 @@ export const OPERATIONS: readonly Operation[] = [
     replies: { 200: { description: 'a page', body: S.AttestationList } }, errors: [401, 403, 503],
   },
   {
-    method: 'get', path: '/v1/tariffs/{tariff_id}/{tariff_version}', operationId: 'getTariff', tag: 'read', auth: 'read',
+    method: 'get', path: '/v1/tariffs/{id}/{version}', operationId: 'getTariff', tag: 'read', auth: 'read',
     summary: 'A published tariff version, with its commitments and salt',
-    params: S.TariffRef,
+    params: z.strictObject({ id: identInput.describe('tariff_id'), version: identInput.describe('tariff_version') }),
     replies: { 200: { description: 'the version', body: S.TariffView } }, errors: [401, 403, 404, 503],
   },
 
@@ -278,24 +278,38 @@ for (const [name, c] of Object.entries(COMPONENTS)) docs.add(c.schema, { ...docs
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const nameOf = new Map([...Object.entries(COMPONENTS)].map(([name, c]) => [c.schema, name]));
 
-function jsonSchema(schema: z.ZodType, io: Io): Record<string, unknown> {
-  const s = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any', metadata: docs, override }) as Record<string, unknown>;
+function jsonSchema(schema: z.ZodType, io: Io, keepDefaults = false): Record<string, unknown> {
+  const s = z.toJSONSchema(schema, { io, target: 'draft-2020-12', unrepresentable: 'any', metadata: docs, override: overrideFor(keepDefaults ? 'output' : io) }) as Record<string, unknown>;
   delete s['$schema'];
   return s;
 }
 
-/** A pipe from a check JSON Schema cannot express (z.custom) into a representable schema
- *  (dimensions): documented as the schema it pipes into. */
-function override(ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }): void {
-  const def = (ctx.zodSchema as { _zod: { def: { type: string; in?: { _zod: { def: { type: string } } }; out?: z.ZodType } } })._zod.def;
-  if (def.type !== 'pipe' || def.in?._zod.def.type !== 'custom' || !def.out) return;
-  Object.assign(ctx.jsonSchema, jsonSchema(def.out, 'output'));
+type Def = { type: string; in?: { _zod: { def: { type: string } } }; out?: z.ZodType };
+
+/** Adjustments to what z.toJSONSchema makes of a schema:
+ *  - a pipe from a check JSON Schema cannot express (z.custom) into a representable schema
+ *    (dimensions) is documented as the schema it pipes into;
+ *  - on the input side, a field's default goes into its description instead of `default`: code
+ *    generators (openapi-typescript by default) make a field with a `default` required, and a
+ *    client must be able to leave it out (parameters keep `default`: an absent parameter is
+ *    optional whatever its schema says). */
+function overrideFor(io: Io) {
+  return (ctx: { zodSchema: unknown; jsonSchema: Record<string, unknown> }): void => {
+    const def = (ctx.zodSchema as { _zod: { def: Def } })._zod.def;
+    if (def.type === 'pipe' && def.in?._zod.def.type === 'custom' && def.out) Object.assign(ctx.jsonSchema, jsonSchema(def.out, 'output'));
+    if (io === 'input' && 'default' in ctx.jsonSchema) {
+      const text = `Default: \`${JSON.stringify(ctx.jsonSchema['default'])}\`.`;
+      const d = ctx.jsonSchema['description'];
+      ctx.jsonSchema['description'] = typeof d === 'string' && d ? `${d}. ${text}` : text;
+      delete ctx.jsonSchema['default'];
+    }
+  };
 }
 
 function componentSchemas(): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const io of ['input', 'output'] as const) {
-    const all = z.toJSONSchema(docs, { io, target: 'draft-2020-12', unrepresentable: 'any', metadata: docs, override, uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Record<string, unknown>>;
+    const all = z.toJSONSchema(docs, { io, target: 'draft-2020-12', unrepresentable: 'any', metadata: docs, override: overrideFor(io), uri: (id) => `#/components/schemas/${id}` }).schemas as Record<string, Record<string, unknown>>;
     for (const [name, c] of Object.entries(COMPONENTS)) {
       if (c.io !== io) continue;
       const { $schema: _s, $id: _i, ...schema } = all[name]!;
@@ -316,7 +330,7 @@ function parameters(op: Operation): object[] {
   const add = (where: 'path' | 'query', obj: z.ZodObject | undefined) => {
     for (const [name, field] of Object.entries(obj?.shape ?? {})) {
       const f = field as z.ZodType;
-      const { description, ...schema } = jsonSchema(f, 'input');
+      const { description, ...schema } = jsonSchema(f, 'input', true);
       out.push({ name, in: where, required: where === 'path' || !f.safeParse(undefined).success, ...(description ? { description } : {}), schema });
     }
   };
