@@ -20,72 +20,76 @@ import { RevokeAttestation, RevokeKey } from '../service/revocations.ts';
 import * as S from './schemas.ts';
 
 // ── named schemas (components.schemas) ──────────────────────────────────────────────────────
-type Io = 'input' | 'output';
-const COMPONENTS: Record<string, { schema: z.ZodType; io: Io }> = {};
-const named = (io: Io) => (name: string, schema: z.ZodType) => {
-  COMPONENTS[name] = { schema, io };
-  return schema;
+// Every request and response body is one of these (by identity), and is referenced by name;
+// schemas inside them that are named here become references too.
+/** Request bodies: converted from zod's input side (what a client may send). */
+const INPUT: Record<string, z.ZodType> = {
+  MeterEventInput,
+  CloudEventInput,
+  TariffSnapshotInput,
+  TariffRef: S.TariffRef,
+  AttestRequest: S.AttestRequest,
+  BatchRequest: S.BatchRequest,
+  CreateTenant: S.CreateTenant,
+  CreateApiKey,
+  RevokeKey,
+  RevokeAttestation,
 };
-const input = named('input');
-const output = named('output');
-
-// protocol objects
-output('Bundle', FullBundle);
-output('RedactedBundle', RedactedBundle);
-output('AnyBundle', Bundle);
-output('VerificationReport', VerificationReport);
-output('TrustMaterial', TrustMaterial);
-output('Jwks', Jwks);
-output('SignedRevocationList', SignedRevocationList);
-output('Problem', S.Problem);
-output('MeterEvent', P.MeterEvent);
-output('TariffSnapshot', P.TariffSnapshot);
-output('Billing', P.Billing);
-output('Salts', P.Salts);
-output('Attestation', P.Attestation);
-output('StatementV1', P.StatementV1);
-output('StatementV2', P.StatementV2);
-output('BillingProofV1', P.BillingProofV1);
-output('BillingProofV2', P.BillingProofV2);
-output('Groth16Proof', P.Groth16Proof);
-output('Receipt', P.Receipt);
-output('CheckResult', P.CheckResult);
-output('PublicJwk', PublicJwk);
-// requests
-input('MeterEventInput', MeterEventInput);
-input('CloudEventInput', CloudEventInput);
-input('TariffSnapshotInput', TariffSnapshotInput);
-input('TariffRef', S.TariffRef);
-input('AttestRequest', S.AttestRequest);
-input('BatchRequest', S.BatchRequest);
-input('CreateTenant', S.CreateTenant);
-input('CreateApiKey', CreateApiKey);
-input('RevokeKey', RevokeKey);
-input('RevokeAttestation', RevokeAttestation);
-// responses
-output('AttestMinimal', S.AttestMinimal);
-output('BatchResult', S.BatchResult);
-output('BatchResponse', S.BatchResponse);
-output('AttestationList', S.AttestationList);
-output('TariffView', S.TariffView);
-output('TariffList', S.TariffList);
-output('Health', S.Health);
-output('Ready', S.Ready);
-output('NotReady', S.NotReady);
-output('Status', S.Status);
-output('Tenant', S.Tenant);
-output('TenantList', S.TenantList);
-output('ApiKeyCreated', S.ApiKeyCreated);
-output('ApiKeyList', S.ApiKeyList);
-output('ApiKeyRevoked', S.ApiKeyRevoked);
-output('KeyRotated', S.KeyRotated);
-output('KeyRevoked', S.KeyRevoked);
-output('AttestationRevoked', S.AttestationRevoked);
-output('Requeued', S.Requeued);
-output('InclusionProof', S.InclusionProof);
-output('ConsistencyProof', S.ConsistencyProof);
-output('LogEntries', S.LogEntries);
-output('OpenApiDocument', S.OpenApiDocument);
+/** Responses (and the protocol objects in them): converted from zod's output side. */
+const OUTPUT: Record<string, z.ZodType> = {
+  // protocol objects (src/core)
+  Bundle: FullBundle,
+  RedactedBundle,
+  AnyBundle: Bundle,
+  MeterEvent: P.MeterEvent,
+  TariffSnapshot: P.TariffSnapshot,
+  Billing: P.Billing,
+  Salts: P.Salts,
+  Attestation: P.Attestation,
+  StatementV1: P.StatementV1,
+  StatementV2: P.StatementV2,
+  BillingProofV1: P.BillingProofV1,
+  BillingProofV2: P.BillingProofV2,
+  Groth16Proof: P.Groth16Proof,
+  Receipt: P.Receipt,
+  VerificationReport,
+  CheckResult: P.CheckResult,
+  TrustMaterial,
+  Jwks,
+  PublicJwk,
+  SignedRevocationList,
+  // HTTP answers (src/http/schemas.ts)
+  Problem: S.Problem,
+  AttestResponse: S.AttestResponse,
+  AttestMinimal: S.AttestMinimal,
+  BatchResult: S.BatchResult,
+  BatchResponse: S.BatchResponse,
+  AttestationList: S.AttestationList,
+  TariffView: S.TariffView,
+  TariffList: S.TariffList,
+  Health: S.Health,
+  Ready: S.Ready,
+  NotReady: S.NotReady,
+  Status: S.Status,
+  OpenApiDocument: S.OpenApiDocument,
+  Tenant: S.Tenant,
+  TenantList: S.TenantList,
+  ApiKeyCreated: S.ApiKeyCreated,
+  ApiKeyList: S.ApiKeyList,
+  ApiKeyRevoked: S.ApiKeyRevoked,
+  KeyRotated: S.KeyRotated,
+  KeyRevoked: S.KeyRevoked,
+  AttestationRevoked: S.AttestationRevoked,
+  Requeued: S.Requeued,
+  InclusionProof: S.InclusionProof,
+  ConsistencyProof: S.ConsistencyProof,
+  LogEntries: S.LogEntries,
+};
+type Io = 'input' | 'output';
+const COMPONENTS: Record<string, { schema: z.ZodType; io: Io }> = Object.fromEntries([
+  ...Object.entries(INPUT).map(([name, schema]) => [name, { schema, io: 'input' as const }]),
+  ...Object.entries(OUTPUT).map(([name, schema]) => [name, { schema, io: 'output' as const }]),
+]);
 
 // ── operations ────────────────────────────────────────────────────────────────────────────
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -138,8 +142,6 @@ const bundleHeaders = {
 };
 const preferMinimal = { name: 'Prefer', description: '`return=minimal` (RFC 7240): answer with {id, statement_digest, charge_micros, proof_status} instead of the bundle' };
 const preferenceApplied = { 'Preference-Applied': { description: '`return=minimal` when the minimal form was sent', schema: { type: 'string' } } };
-const attestOrMinimal = z.union([FullBundle, S.AttestMinimal]);
-output('AttestResponse', attestOrMinimal);
 const idParam = z.strictObject({ id: S.AttestationId });
 const textBody = 'text' as const;
 
@@ -180,8 +182,8 @@ export const OPERATIONS: readonly Operation[] = [
     description: 'Idempotent per tenant and event_id: an exact replay answers 200 with the original bundle, different content 409.',
     query: S.SyncQuery, headers: [preferMinimal], body: S.AttestRequest,
     replies: {
-      201: { description: 'attested: the full bundle (or the minimal form)', body: attestOrMinimal, headers: { ...bundleHeaders, ...preferenceApplied } },
-      200: { description: 'exact replay of an attested event: the original bundle (or the minimal form)', body: attestOrMinimal, headers: { ...bundleHeaders, ...preferenceApplied } },
+      201: { description: 'attested: the full bundle (or the minimal form)', body: S.AttestResponse, headers: { ...bundleHeaders, ...preferenceApplied } },
+      200: { description: 'exact replay of an attested event: the original bundle (or the minimal form)', body: S.AttestResponse, headers: { ...bundleHeaders, ...preferenceApplied } },
     },
     errors: [401, 403, [409, 'IDEMPOTENCY_CONFLICT: same event_id, different content'], 413, 415, 422, 503],
   },

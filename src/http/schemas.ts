@@ -66,6 +66,7 @@ export const AttestMinimal = z.strictObject({
   charge_micros: u64String,
   proof_status: z.enum(PROOF_STATUSES),
 });
+export const AttestResponse = z.union([FullBundle, AttestMinimal]).describe('the full bundle, or the minimal form under Prefer: return=minimal');
 const itemHead = { index: z.number().int().min(0), status: z.number().int() };
 export const BatchResult = z.union([
   z.strictObject({ ...itemHead, id: AttestationId, bundle: FullBundle }).describe('attested (201) or replayed (200)'),
