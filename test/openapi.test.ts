@@ -88,8 +88,13 @@ describe('responses match the document', () => {
     const where = `${method} ${url} → ${r.status} ${typeof r.body === 'string' ? r.body.slice(0, 200) : JSON.stringify(r.body).slice(0, 300)}`;
     const reply = op.replies[r.status];
     if (reply) {
-      if (reply.body === 'text') expect(typeof r.body, where).toBe('string');
-      else if (reply.body) (reply.body as z.ZodType).parse(r.body);
+      if (reply.body === 'text') {
+        expect(typeof r.body, where).toBe('string');
+        expect(r.headers.get('content-type'), where).toMatch(/^text\/plain\b/);
+      } else if (reply.body) {
+        (reply.body as z.ZodType).parse(r.body);
+        expect(r.headers.get('content-type')?.split(';')[0], where).toBe(reply.contentType ?? 'application/json');
+      }
       if (r.status < 300) exercised.add(op.operationId);
     } else {
       const allowed = [400, 408, 431, 500, ...(op.errors ?? []).map((e) => (Array.isArray(e) ? e[0] : e))];

@@ -16,7 +16,7 @@ import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
-import { ListQuery, SyncQuery, VerifyQuery } from './schemas.ts';
+import { ListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -422,7 +422,7 @@ export function createApp(deps: AppDeps) {
 
 /** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
  *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */
-function tariffView(t: PublishedTariff) {
+function tariffView(t: PublishedTariff): TariffView {
   return {
     tariff_snapshot: t.snapshot,
     tariff_digest: t.tariffDigest,

@@ -101,6 +101,8 @@ export interface Reply {
   readonly description: string;
   /** A JSON body (a named schema), or `'text'` for text/plain. */
   readonly body?: z.ZodType | 'text';
+  /** Of a JSON body; application/json unless given. */
+  readonly contentType?: 'application/json' | 'application/problem+json';
   readonly headers?: Record<string, { description: string; schema?: object }>;
 }
 
@@ -120,7 +122,7 @@ export interface Operation {
   readonly body?: z.ZodType;
   /** 2xx (and other non-problem) answers. */
   readonly replies: Partial<Record<number, Reply>>;
-  /** problem+json answers, beyond those every operation has (400 for %00 in the URL, 500). */
+  /** problem+json answers, beyond those every operation has (ALWAYS below). */
   readonly errors?: ErrorStatus[];
 }
 
@@ -151,7 +153,7 @@ export const OPERATIONS: readonly Operation[] = [
   {
     method: 'get', path: '/ready', operationId: 'getReady', tag: 'service', auth: 'public',
     summary: 'Readiness: store reachable, migrations applied, signing key loaded, log sequencer running, not shutting down',
-    replies: { 200: { description: 'ready', body: S.Ready }, 503: { description: 'NOT_READY: `detail` names what is not ready, `checks` holds every check (Retry-After: 1)', body: S.NotReady } },
+    replies: { 200: { description: 'ready', body: S.Ready }, 503: { description: 'NOT_READY: `detail` names what is not ready, `checks` holds every check (Retry-After: 1)', body: S.NotReady, contentType: 'application/problem+json' } },
   },
   {
     method: 'get', path: '/metrics', operationId: 'getMetrics', tag: 'service', auth: 'metrics',
@@ -345,7 +347,7 @@ function parameters(op: Operation): object[] {
 function operation(op: Operation, used: Set<ProblemInfoStatus>): object {
   const responses: Record<string, object> = {};
   for (const [status, r] of Object.entries(op.replies)) {
-    const content = r!.body === undefined ? undefined : r!.body === 'text' ? { 'text/plain': { schema: { type: 'string' } } } : { 'application/json': { schema: bodySchema(r!.body) } };
+    const content = r!.body === undefined ? undefined : r!.body === 'text' ? { 'text/plain': { schema: { type: 'string' } } } : { [r!.contentType ?? 'application/json']: { schema: bodySchema(r!.body) } };
     responses[status] = { description: r!.description, ...(r!.headers ? { headers: r!.headers } : {}), ...(content ? { content } : {}) };
   }
   const errors: ErrorStatus[] = [...ALWAYS, ...(op.errors ?? [])];

@@ -66,6 +66,7 @@ export const AttestMinimal = z.strictObject({
   charge_micros: u64String,
   proof_status: z.enum(PROOF_STATUSES),
 });
+export type AttestMinimal = z.infer<typeof AttestMinimal>;
 export const AttestResponse = z.union([FullBundle, AttestMinimal]).describe('the full bundle, or the minimal form under Prefer: return=minimal');
 const itemHead = { index: z.number().int().min(0), status: z.number().int() };
 export const BatchResult = z.union([
@@ -92,6 +93,7 @@ export const TariffView = z.strictObject({
   }),
   published_at: utcTimestamp,
 });
+export type TariffView = z.infer<typeof TariffView>;
 export const TariffList = z.strictObject({ items: z.array(TariffView) });
 
 // ── service ───────────────────────────────────────────────────────────────────────────────
