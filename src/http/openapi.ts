@@ -30,7 +30,9 @@ const INPUT: Record<string, z.ZodType> = {
   TariffRef: S.TariffRef,
   AttestRequest: S.AttestRequest,
   BatchRequest: S.BatchRequest,
+  CloudEventBatch: S.CloudEventBatch,
   CreateTenant: S.CreateTenant,
+  CreateWebhook: S.CreateWebhook,
   CreateApiKey,
   RevokeKey,
   RevokeAttestation,
@@ -81,6 +83,13 @@ const OUTPUT: Record<string, z.ZodType> = {
   KeyRevoked: S.KeyRevoked,
   AttestationRevoked: S.AttestationRevoked,
   Requeued: S.Requeued,
+  DefaultTariff: S.DefaultTariff,
+  DefaultTariffList: S.DefaultTariffList,
+  WebhookEndpoint: S.WebhookEndpoint,
+  WebhookCreated: S.WebhookCreated,
+  WebhookList: S.WebhookList,
+  WebhookDeliveries: S.WebhookDeliveries,
+  ProofWebhook: S.ProofWebhook,
   InclusionProof: S.InclusionProof,
   ConsistencyProof: S.ConsistencyProof,
   LogEntries: S.LogEntries,
@@ -119,7 +128,8 @@ export interface Operation {
   readonly params?: z.ZodObject;
   readonly query?: z.ZodObject;
   readonly headers?: { name: string; description: string }[];
-  readonly body?: z.ZodType;
+  /** The request body: a schema (application/json), or one per media type. */
+  readonly body?: z.ZodType | Record<string, z.ZodType>;
   /** 2xx (and other non-problem) answers. */
   readonly replies: Partial<Record<number, Reply>>;
   /** problem+json answers, beyond those every operation has (ALWAYS below). */
@@ -145,6 +155,9 @@ const bundleHeaders = {
 const preferMinimal = { name: 'Prefer', description: '`return=minimal` (RFC 7240): answer with {id, statement_digest, charge_micros, proof_status} instead of the bundle' };
 const preferenceApplied = { 'Preference-Applied': { description: '`return=minimal` when the minimal form was sent', schema: { type: 'string' } } };
 const idParam = z.strictObject({ id: S.AttestationId });
+const tenantParam = z.strictObject({ tenant: identInput.describe('tenant id') });
+const meterParams = z.strictObject({ ...tenantParam.shape, meter: z.string().min(1).max(256).describe('a CloudEvents type, an endpoint (percent-encoded) or *') });
+const webhookParam = z.strictObject({ id: z.string().describe('the endpoint id (wh_…)') });
 const textBody = 'text' as const;
 
 export const OPERATIONS: readonly Operation[] = [
@@ -182,7 +195,9 @@ export const OPERATIONS: readonly Operation[] = [
     method: 'post', path: '/v1/attest', operationId: 'attest', tag: 'attest', auth: 'attest',
     summary: 'Attest one billable event',
     description: 'Idempotent per tenant and event_id: an exact replay answers 200 with the original bundle, different content 409.',
-    query: S.SyncQuery, headers: [preferMinimal], body: S.AttestRequest,
+    query: S.SyncQuery, headers: [preferMinimal],
+    // CloudEvents structured mode: the event alone, priced with the tenant's default tariff
+    body: { 'application/json': S.AttestRequest, 'application/cloudevents+json': CloudEventInput },
     replies: {
       201: { description: 'attested: the full bundle (or the minimal form)', body: S.AttestResponse, headers: { ...bundleHeaders, ...preferenceApplied } },
       200: { description: 'exact replay of an attested event: the original bundle (or the minimal form)', body: S.AttestResponse, headers: { ...bundleHeaders, ...preferenceApplied } },
@@ -193,7 +208,9 @@ export const OPERATIONS: readonly Operation[] = [
     method: 'post', path: '/v1/attest/batch', operationId: 'attestBatch', tag: 'attest', auth: 'attest',
     summary: 'Attest 1 to 1,000 events, one result per item',
     description: 'Items are independent: each result carries its own status and a bundle, the minimal form or a problem.',
-    headers: [preferMinimal], body: S.BatchRequest,
+    headers: [preferMinimal],
+    // CloudEvents batched mode: an array of events, each priced with the tenant's default tariff
+    body: { 'application/json': S.BatchRequest, 'application/cloudevents-batch+json': S.CloudEventBatch },
     replies: { 200: { description: 'one result per item, in order', body: S.BatchResponse, headers: preferenceApplied } },
     errors: [401, 403, 413, 415, 503],
   },
@@ -221,6 +238,24 @@ export const OPERATIONS: readonly Operation[] = [
   // ── admin ──
   { method: 'post', path: '/v1/admin/tenants', operationId: 'createTenant', tag: 'admin', auth: 'admin', summary: 'Create a tenant', body: S.CreateTenant, replies: { 201: { description: 'created', body: S.Tenant }, 200: { description: 'it exists: the stored tenant', body: S.Tenant } }, errors: [401, 403, 413, 415, 503] },
   { method: 'get', path: '/v1/admin/tenants', operationId: 'listTenants', tag: 'admin', auth: 'admin', summary: 'List tenants', replies: { 200: { description: 'the tenants', body: S.TenantList } }, errors: [401, 403, 503] },
+  {
+    method: 'get', path: '/v1/admin/tenants/{tenant}/default-tariffs', operationId: 'listDefaultTariffs', tag: 'admin', auth: 'admin',
+    summary: "A tenant's default tariff per meter", params: tenantParam,
+    replies: { 200: { description: 'the defaults', body: S.DefaultTariffList } }, errors: [401, 403, [404, 'TENANT_UNKNOWN'], 503],
+  },
+  {
+    method: 'put', path: '/v1/admin/tenants/{tenant}/default-tariffs/{meter}', operationId: 'setDefaultTariff', tag: 'admin', auth: 'admin',
+    summary: 'Set the default tariff of a meter (used when an attest names no tariff)',
+    description: 'The meter is a CloudEvents `type`, an endpoint (percent-encoded) or `*`; an event is priced with the default of its type, else of its endpoint, else of `*`. The version must be published.',
+    params: meterParams, body: S.TariffRef,
+    replies: { 201: { description: 'set', body: S.DefaultTariff }, 200: { description: 'replaced', body: S.DefaultTariff } },
+    errors: [401, 403, [404, 'TENANT_UNKNOWN'], 413, 415, [422, 'TARIFF_NOT_PUBLISHED'], 503],
+  },
+  {
+    method: 'delete', path: '/v1/admin/tenants/{tenant}/default-tariffs/{meter}', operationId: 'removeDefaultTariff', tag: 'admin', auth: 'admin',
+    summary: 'Remove the default tariff of a meter', params: meterParams,
+    replies: { 204: { description: 'removed' } }, errors: [401, 403, 404, 503],
+  },
   { method: 'post', path: '/v1/admin/api-keys', operationId: 'createApiKey', tag: 'admin', auth: 'admin', summary: 'Create an API key (the secret is shown once)', body: CreateApiKey, replies: { 201: { description: 'the key and its secret', body: S.ApiKeyCreated } }, errors: [401, 403, 413, 415, 503] },
   { method: 'get', path: '/v1/admin/api-keys', operationId: 'listApiKeys', tag: 'admin', auth: 'admin', summary: 'List API keys (never their secrets)', replies: { 200: { description: 'the keys', body: S.ApiKeyList } }, errors: [401, 403, 503] },
   { method: 'delete', path: '/v1/admin/api-keys/{id}', operationId: 'revokeApiKey', tag: 'admin', auth: 'admin', summary: 'Revoke an API key (refused from the next request on)', params: z.strictObject({ id: z.string().describe('the key id (key_…)') }), replies: { 200: { description: 'revoked', body: S.ApiKeyRevoked } }, errors: [401, 403, 404, 503] },
@@ -235,6 +270,18 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'post', path: '/v1/admin/keys/rotate', operationId: 'rotateSigningKey', tag: 'admin', auth: 'admin', summary: "Start signing with a new key; the old key's window closes after KEY_ROTATION_GRACE_MS", replies: { 201: { description: 'the new key id and the JWKS', body: S.KeyRotated } }, errors: [401, 403, 503] },
   { method: 'post', path: '/v1/admin/revocations/keys', operationId: 'revokeSigningKey', tag: 'admin', auth: 'admin', summary: 'Revoke a signing key from a time (default now); revoking the current key rotates first', body: RevokeKey, replies: { 201: { description: 'revoked', body: S.KeyRevoked } }, errors: [401, 403, 404, 413, 415, 503] },
   { method: 'post', path: '/v1/admin/revocations/attestations', operationId: 'revokeAttestation', tag: 'admin', auth: 'admin', summary: 'Revoke one attestation (by attestation_id or statement_digest)', body: RevokeAttestation, replies: { 201: { description: 'revoked', body: S.AttestationRevoked } }, errors: [401, 403, 404, 413, 415, 503] },
+  {
+    method: 'post', path: '/v1/admin/webhooks', operationId: 'createWebhook', tag: 'admin', auth: 'admin',
+    summary: 'Register a webhook endpoint (Standard Webhooks v1; the secret is shown once)', body: S.CreateWebhook,
+    replies: { 201: { description: 'registered, with its secret', body: S.WebhookCreated } }, errors: [401, 403, 413, 415, [422, 'TENANT_UNKNOWN'], 503],
+  },
+  { method: 'get', path: '/v1/admin/webhooks', operationId: 'listWebhooks', tag: 'admin', auth: 'admin', summary: 'List webhook endpoints (never their secrets)', replies: { 200: { description: 'the endpoints', body: S.WebhookList } }, errors: [401, 403, 503] },
+  { method: 'delete', path: '/v1/admin/webhooks/{id}', operationId: 'disableWebhook', tag: 'admin', auth: 'admin', summary: 'Disable a webhook endpoint (nothing more is sent to it, pending messages included)', params: webhookParam, replies: { 200: { description: 'disabled', body: S.WebhookEndpoint } }, errors: [401, 403, 404, 503] },
+  {
+    method: 'get', path: '/v1/admin/webhooks/{id}/deliveries', operationId: 'listWebhookDeliveries', tag: 'admin', auth: 'admin',
+    summary: "An endpoint's recent messages and their delivery state", params: webhookParam, query: S.DeliveriesQuery,
+    replies: { 200: { description: 'the messages, most recent first', body: S.WebhookDeliveries } }, errors: [401, 403, 503],
+  },
   { method: 'post', path: '/v1/admin/proofs/requeue', operationId: 'requeueFailedProofs', tag: 'admin', auth: 'admin', summary: 'Put proof jobs that exhausted their retries back in the queue', replies: { 200: { description: 'how many', body: S.Requeued } }, errors: [401, 403, 503] },
 
   // ── log ──
@@ -329,6 +376,11 @@ function bodySchema(schema: z.ZodType): object {
   return ref(name);
 }
 
+function requestContent(body: z.ZodType | Record<string, z.ZodType>): object {
+  const byType = body instanceof z.ZodType ? { 'application/json': body } : body;
+  return Object.fromEntries(Object.entries(byType).map(([type, schema]) => [type, { schema: bodySchema(schema) }]));
+}
+
 function parameters(op: Operation): object[] {
   const out: object[] = [];
   const add = (where: 'path' | 'query', obj: z.ZodObject | undefined) => {
@@ -369,7 +421,7 @@ function operation(op: Operation, used: Set<ProblemInfoStatus>): object {
     ...(op.description ? { description: op.description } : {}),
     security: op.auth === 'public' ? [] : [{ apiKey: [op.auth] }, { adminToken: [] }],
     ...(params.length ? { parameters: params } : {}),
-    ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: bodySchema(op.body) } } } } : {}),
+    ...(op.body ? { requestBody: { required: true, content: requestContent(op.body) } } : {}),
     responses: sorted,
   };
 }
@@ -378,7 +430,7 @@ function errorResponses(used: Set<ProblemInfoStatus>): Record<string, object> {
   const out: Record<string, object> = {};
   for (const [status, name] of Object.entries(ERROR_RESPONSES)) {
     if (!used.has(Number(status) as ProblemInfoStatus)) continue;
-    const codes = Object.entries(PROBLEM_CODES).filter(([, i]) => String(i.status) === status).map(([c]) => `\`${c}\``);
+    const codes = Object.entries(PROBLEM_CODES).filter(([, i]) => [i.status, ...(i.also ?? [])].map(String).includes(status)).map(([c]) => `\`${c}\``);
     out[name] = {
       description: codes.length ? `problem+json: ${codes.join(', ')}` : 'problem+json',
       ...(status === '503' ? { headers: { 'Retry-After': { description: 'seconds to wait before retrying', schema: { type: 'integer' } } } } : {}),
@@ -405,6 +457,23 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
     servers: [{ url: '/', description: 'the server that serves this document' }],
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
+    // what this service sends to registered endpoints (POST /v1/admin/webhooks)
+    webhooks: Object.fromEntries(
+      (['proof.ready', 'proof.failed'] as const).map((type) => [
+        type,
+        {
+          post: {
+            operationId: type === 'proof.ready' ? 'onProofReady' : 'onProofFailed',
+            tags: ['admin'],
+            summary: type === 'proof.ready' ? 'The Groth16 proof of an attestation is ready' : 'Proving an attestation failed for good',
+            description: 'Standard Webhooks v1: webhook-id, webhook-timestamp and webhook-signature headers (docs/api.md, Webhooks). Answer 2xx; anything else is retried with backoff.',
+            security: [],
+            requestBody: { required: true, content: { 'application/json': { schema: ref('ProofWebhook') } } },
+            responses: { '200': { description: 'received' } },
+          },
+        },
+      ]),
+    ),
     components: {
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', description: 'An API key secret (`mp_…`, POST /v1/admin/api-keys). Each operation names the scope it needs; a key with the admin scope has every scope.' },

@@ -7,6 +7,7 @@ import { CloudEventInput, Digest, FieldElement, FullBundle, MeterEventInput, PRO
 import { Jwks } from '../core/keys.ts';
 import { u64String } from '../core/u64.ts';
 import { SCOPES } from '../service/auth.ts';
+import { WEBHOOK_EVENTS } from '../service/webhooks.ts';
 import { PROBLEM_CODES, type ProblemCode } from '../service/problem-codes.ts';
 
 // ── query strings ─────────────────────────────────────────────────────────────────────────
@@ -42,7 +43,7 @@ export const Problem = z
     type: z.string().describe('a URI naming the problem type, or about:blank'),
     title: z.string(),
     status: z.number().int(),
-    code: z.enum(codes).describe(`Stable code to switch on (\`detail\` is for humans):\n\n${codes.map((c) => `- \`${c}\` (${PROBLEM_CODES[c].status}): ${PROBLEM_CODES[c].description}`).join('\n')}`),
+    code: z.enum(codes).describe(`Stable code to switch on (\`detail\` is for humans):\n\n${codes.map((c) => `- \`${c}\` (${[PROBLEM_CODES[c].status, ...(PROBLEM_CODES[c].also ?? [])].join(', ')}): ${PROBLEM_CODES[c].description}`).join('\n')}`),
     detail: z.string(),
     errors: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional().describe('the fields at fault'),
   })
@@ -58,6 +59,8 @@ export const AttestRequest = z
   })
   .describe('one event and its tariff');
 export const BatchRequest = z.strictObject({ events: z.array(AttestRequest).min(1).max(1000) });
+/** CloudEvents batched mode (application/cloudevents-batch+json): a JSON array of CloudEvents. */
+export const CloudEventBatch = z.array(CloudEventInput).min(1).max(1000);
 
 /** `Prefer: return=minimal`: the attestation's identity and charge instead of the bundle. */
 export const AttestMinimal = z.strictObject({
@@ -125,6 +128,44 @@ export const ApiKeyList = z.strictObject({ items: z.array(z.strictObject({ ...ke
 export const ApiKeyRevoked = z.strictObject({ id: z.string(), revoked_at: utcTimestamp });
 export const KeyRotated = z.strictObject({ key_id: z.string(), jwks: Jwks });
 export const KeyRevoked = z.strictObject({ key_id: z.string(), revoked_from: utcTimestamp, reason: z.string(), rotated_to: z.string().nullable().describe('the new current key when the current one was revoked') });
+export const DefaultTariff = z.strictObject({
+  meter: z.string().describe('a CloudEvents type, an endpoint, or *'),
+  tariff_id: z.string(),
+  tariff_version: z.string(),
+  updated_at: utcTimestamp,
+});
+export const DefaultTariffList = z.strictObject({ items: z.array(DefaultTariff) });
+export const CreateWebhook = z.strictObject({
+  url: z.string().describe('absolute http(s) URL without credentials'),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).optional().describe('default: every event type'),
+  tenant_id: identInput.nullable().optional().describe('only events of this tenant (default: every tenant)'),
+});
+const webhookFields = { id: z.string(), url: z.string(), tenant_id: z.string().nullable(), events: z.array(z.enum(WEBHOOK_EVENTS)), created_at: utcTimestamp, disabled_at: utcTimestamp.nullable() };
+export const WebhookEndpoint = z.strictObject(webhookFields);
+export const WebhookCreated = z.strictObject({ ...webhookFields, secret: z.string().describe('the signing secret (whsec_…), shown once') });
+export const WebhookList = z.strictObject({ items: z.array(WebhookEndpoint) });
+export const DeliveriesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100).describe('most recent first') });
+export const WebhookDeliveries = z.strictObject({
+  items: z.array(
+    z.strictObject({
+      id: z.string().describe('the webhook-id of the message'),
+      event_type: z.enum(WEBHOOK_EVENTS),
+      status: z.enum(['pending', 'delivered', 'failed']),
+      attempts: z.number().int(),
+      last_status: z.number().int().nullable().describe("the endpoint's last HTTP status"),
+      last_error: z.string().nullable(),
+      next_attempt_at: utcTimestamp.nullable(),
+      created_at: utcTimestamp,
+      delivered_at: utcTimestamp.nullable(),
+    }),
+  ),
+});
+/** What a webhook endpoint receives (Standard Webhooks v1; signed headers in docs/api.md). */
+export const ProofWebhook = z.strictObject({
+  type: z.enum(WEBHOOK_EVENTS),
+  timestamp: utcTimestamp,
+  data: z.strictObject({ attestation_id: AttestationId, statement_digest: Digest, proof_status: z.enum(['proved', 'failed']), bundle_url: z.string() }),
+});
 export const AttestationRevoked = z.strictObject({ statement_digest: Digest, revoked_at: utcTimestamp, reason: z.string() });
 export const Requeued = z.strictObject({ requeued: z.number().int().describe('proof jobs put back in the queue') });
 

@@ -7,6 +7,8 @@ import { CHARGE_ERROR_CODES, type ChargeErrorCode } from '../core/errors.ts';
 export interface ProblemCodeInfo {
   readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 431 | 500 | 503;
   readonly description: string;
+  /** Other statuses the code is answered with. */
+  readonly also?: readonly ProblemCodeInfo['status'][];
 }
 
 export type ProblemInfoStatus = ProblemCodeInfo['status'];
@@ -21,7 +23,10 @@ const SERVICE_CODES = {
   INVALID_METER_EVENT: { status: 400, description: 'meter_event is not valid' },
   INVALID_TARIFF: { status: 400, description: 'the tariff snapshot is not valid' },
   INVALID_TARIFF_REF: { status: 400, description: 'tariff is not {tariff_id, tariff_version}' },
-  TARIFF_REQUIRED: { status: 400, description: 'neither tariff_snapshot nor tariff was sent' },
+  TARIFF_REQUIRED: { status: 400, description: 'neither tariff_snapshot nor tariff was sent, and the tenant has no default tariff for the meter' },
+  INVALID_CLOUDEVENT: { status: 400, description: 'a CloudEvents structured or batched body holds something that is not a CloudEvent' },
+  INVALID_METER: { status: 400, description: 'a default-tariff meter is not a CloudEvents type, an endpoint or *' },
+  INVALID_WEBHOOK: { status: 400, description: 'a webhook endpoint request is not valid' },
   BATCH_SIZE: { status: 400, description: 'a batch holds 1 to 1,000 events' },
   UNSUPPORTED_CHARACTER: { status: 400, description: 'U+0000 or a lone surrogate in a string or key, or %00 in the URL' },
   BODY_INCOMPLETE: { status: 400, description: 'the client closed the connection mid-body' },
@@ -40,7 +45,7 @@ const SERVICE_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds BODY_LIMIT_BYTES' },
   CHUNK_EXTENSIONS_TOO_LARGE: { status: 413, description: 'chunk extensions over the server limit (HTTP parser)' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not sent as application/json' },
-  TENANT_UNKNOWN: { status: 422, description: 'the tenant does not exist' },
+  TENANT_UNKNOWN: { status: 422, also: [404], description: 'the tenant does not exist (404 on the routes of a tenant: /v1/admin/tenants/{tenant}/…)' },
   TARIFF_NOT_PUBLISHED: { status: 422, description: 'the tariff reference names no published version' },
   TARIFF_MISMATCH: { status: 422, description: 'an inline snapshot differs from the published version it names' },
   HEADERS_TOO_LARGE: { status: 431, description: 'request line and headers over 16 KiB (HTTP parser)' },
