@@ -16,6 +16,7 @@ import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { ListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -148,17 +149,6 @@ function badCharacter(root: unknown): { path: string; what: string } | null {
   }
   return null;
 }
-
-// Query schemas are built once: zod compiles a schema on first use, so a schema created per
-// request would be compiled on every request.
-const VerifyQuery = z.strictObject({ profile: z.enum(['strict', 'standard']).default('strict') });
-const ListQuery = z.strictObject({
-  tenant_id: z.string().min(1),
-  window: z.string().min(1).optional(),
-  cursor: z.string().regex(/^\d{1,15}$/).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
-const SyncQuery = z.strictObject({ proof: z.enum(['async', 'sync']).default('async'), log: z.enum(['async', 'sync']).default('async') });
 
 function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
   const r = schema.safeParse(c.req.query());
@@ -326,7 +316,7 @@ export function createApp(deps: AppDeps) {
     metrics.revocationLists.inc({ endpoint: '/.well-known/billing-revocations.json' });
     return c.json(list);
   });
-  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
 
   app.post('/v1/verify', async (c) => {
     const q = query(c, VerifyQuery);
@@ -485,7 +475,7 @@ const verdict = (r: VerificationReport) => (r.valid ? 'valid' : (r.checks.find((
 
 /** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
  *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */
-function tariffView(t: PublishedTariff) {
+function tariffView(t: PublishedTariff): TariffView {
   return {
     tariff_snapshot: t.snapshot,
     tariff_digest: t.tariffDigest,
