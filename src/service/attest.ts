@@ -16,6 +16,7 @@ import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './e
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
+import type { ProofPolicyService } from './proof-policy.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
  *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
@@ -47,6 +48,8 @@ export class AttestService {
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
     private readonly metrics?: Metrics,
+    /** The tenants' proof policies and the proof queue's bound (absent: every event `pending`). */
+    private readonly policies?: ProofPolicyService,
   ) {
     this.writer = new ChainWriter(db, metrics);
   }
@@ -122,11 +125,13 @@ export class AttestService {
           const { event, tariff } = await this.normalize(body);
           requireTenant(principal, event.tenant_id);
           await this.tariffs.requireTenant(event.tenant_id);
+          const proof = this.policies && (await this.policies.decider(event.tenant_id));
           const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
           const item: PendingEvent = {
             event,
             tariff: tariff.snapshot,
             requestDigest,
+            ...(proof ? { proof } : {}),
             ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),
           };
           pending.push({ index, item, cid: chainIdOf(event) });
@@ -185,6 +190,15 @@ export class AttestService {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
       const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), () => this.keys.signer(this.clock));
+      if (this.policies) {
+        let queued = 0;
+        let deferred = 0;
+        for (const w of written) {
+          if (w.proofStatus === 'pending') queued++;
+          else if (w.proofStatus === 'deferred') deferred++;
+        }
+        this.policies.noteWritten(tenantId, queued, deferred);
+      }
       group.forEach((g, i) => {
         const w = written[i]!;
         const st = w.bundle.attestation.statement;
@@ -202,7 +216,7 @@ export class AttestService {
           bundle: w.bundle,
           bundleText: w.bundleText,
           blinding: w.blinding,
-          proofStatus: 'pending',
+          proofStatus: w.proofStatus,
           logIndex: null,
           createdAt: new Date(st.issued_at),
           cursor: w.cursor,

@@ -13,6 +13,7 @@ import { AttestService } from './attest.ts';
 import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
+import { ProofPolicyService, loadOrCreateSamplingSecret } from './proof-policy.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
@@ -41,6 +42,13 @@ export interface ContainerOptions {
   /** Metrics registry (default: a new one, with the process metrics). */
   readonly metrics?: Metrics;
   readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
+  /** The sampling secret (METERPROOF_SAMPLING_SECRET); default: DATA_DIR/keys/sampling.key. */
+  readonly samplingSecret?: string;
+  /** PROOF_QUEUE_LIMIT (default DEFAULT_PROOF_QUEUE_LIMIT). */
+  readonly proofQueueLimit?: number;
+  /** How long a tenant's proof policy and the queue depth are cached (tests shorten them). */
+  readonly policyCacheMs?: number;
+  readonly queueCheckMs?: number;
 }
 
 /** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
@@ -52,6 +60,7 @@ export interface ServiceDeps {
   readonly tariffs: TariffService;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
   readonly trust: () => Promise<TrustMaterial>;
@@ -66,6 +75,7 @@ export interface Container {
   readonly deps: ServiceDeps;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
   readonly revocations: RevocationService;
@@ -80,8 +90,15 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
   const proofs = new ProofQueue(db, notifier);
+  const policies = new ProofPolicyService(db, proofs, {
+    secret: loadOrCreateSamplingSecret(path.join(o.dataDir, 'keys'), o.samplingSecret),
+    metrics,
+    ...(o.proofQueueLimit !== undefined ? { queueLimit: o.proofQueueLimit } : {}),
+    ...(o.policyCacheMs !== undefined ? { policyCacheMs: o.policyCacheMs } : {}),
+    ...(o.queueCheckMs !== undefined ? { queueCheckMs: o.queueCheckMs } : {}),
+  });
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
@@ -111,6 +128,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     tariffs,
     keys,
     proofs,
+    policies,
     admin: new AdminService(db),
     revocations,
     trust,
@@ -120,7 +138,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     waiters,
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters };
+  return { deps, keys, proofs, policies, attest, tariffs, revocations, metrics, waiters };
 }
 
 function readVersion(): string {
