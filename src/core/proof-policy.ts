@@ -41,8 +41,9 @@ const TWO_53 = 2 ** 53;
  * Whether an event is proved at attest time under `sampled` at `rate`: the first 53 bits of
  * HMAC-SHA256(secret, statement digest as ASCII), read as an integer u, satisfy u < ⌊rate·2^53⌋.
  * Rate 0 selects nothing, rate 1 everything; in between, each event independently with
- * probability `rate` (the statement digest holds the signature time and the chain's previous
- * digest, so a sender cannot try variants of one event offline without the secret).
+ * probability `rate`. The sender can neither predict nor steer it: the statement digest covers
+ * the service's random event salt (in the salted event digest), the issue time and the chain's
+ * previous digest, and the HMAC needs the secret.
  */
 export function isSampled(secret: Uint8Array, statementDigest: string, rate: number): boolean {
   if (!(rate > 0)) return false;

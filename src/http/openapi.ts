@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { FullBundle, RedactedBundle, MeterEventInput, CloudEventInput, TariffSnapshotInput, VerificationReport } from '../core/schemas.ts';
 import { TrustMaterial } from '../core/trust.ts';
 import { CreateApiKey } from '../service/admin.ts';
+import { ProofPolicyInput } from '../core/proof-policy.ts';
 
 let cached: object | null = null;
 
@@ -27,6 +28,7 @@ export function openApiDocument(): object {
         VerificationReport: schemaOf(VerificationReport),
         TrustMaterial: schemaOf(TrustMaterial),
         CreateApiKey: schemaOf(CreateApiKey, 'input'),
+        ProofPolicy: schemaOf(ProofPolicyInput, 'input'),
         AttestRequest: {
           type: 'object',
           additionalProperties: false,
@@ -90,7 +92,15 @@ export function openApiDocument(): object {
             { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
             { name: 'proof', in: 'query', schema: { enum: ['async', 'sync'] } },
           ],
-          responses: { '200': { description: 'the bundle', ...json('Bundle') }, '404': err('not found') },
+          responses: { '200': { description: 'the bundle (X-Proof-Status: pending | proved | failed | on_demand | deferred)', ...json('Bundle') }, '404': err('not found') },
+        },
+      },
+      '/v1/attestations/{id}/prove': {
+        post: {
+          summary: 'Prove an attestation now (on_demand, deferred; a queued job moves ahead of the queue)',
+          security: [{ bearer: [] }],
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{64}$' } }],
+          responses: { '202': { description: '{id, proof_status: "pending"}: the job runs' }, '200': { description: '{id, proof_status}: proved or failed already' }, '404': err('not found') },
         },
       },
       '/v1/attestations': {
@@ -135,6 +145,16 @@ export function openApiDocument(): object {
       },
       '/v1/status': { get: { summary: 'Service status', responses: { '200': { description: 'status' } } } },
       '/v1/admin/tenants': { post: { summary: 'Create a tenant', security: [{ bearer: [] }], responses: { '201': { description: 'created' } } }, get: { summary: 'List tenants', security: [{ bearer: [] }], responses: { '200': { description: 'tenants' } } } },
+      '/v1/admin/tenants/{id}': { get: { summary: 'A tenant with its proof policy', security: [{ bearer: [] }], parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'the tenant' }, '404': err('unknown tenant') } } },
+      '/v1/admin/tenants/{id}/proof-policy': {
+        put: {
+          summary: "Set the tenant's proof policy: eager, on_demand, or sampled at a rate (0 < rate ≤ 1)",
+          security: [{ bearer: [] }],
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ProofPolicy' } } } },
+          responses: { '200': { description: 'the tenant' }, '400': err('INVALID_PROOF_POLICY'), '404': err('unknown tenant') },
+        },
+      },
       '/v1/admin/api-keys': {
         post: { summary: 'Create an API key (secret shown once)', security: [{ bearer: [] }], requestBody: { required: true, ...json('CreateApiKey') }, responses: { '201': { description: 'the key and its secret' } } },
         get: { summary: 'List API keys (never secrets)', security: [{ bearer: [] }], responses: { '200': { description: 'keys' } } },
