@@ -14,6 +14,7 @@ import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
 import { ProofPolicyService, loadOrCreateSamplingSecret } from './proof-policy.ts';
+import { WebhookService } from './webhooks.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
@@ -63,6 +64,7 @@ export interface ServiceDeps {
   readonly policies: ProofPolicyService;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
+  readonly webhooks: WebhookService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
   readonly log?: LogApi;
@@ -131,6 +133,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     policies,
     admin: new AdminService(db),
     revocations,
+    webhooks: new WebhookService(db),
     trust,
     verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
     ...(log ? { log } : {}),
