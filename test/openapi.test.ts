@@ -121,6 +121,10 @@ describe('responses match the document', () => {
     expect((await call('POST', '/v1/admin/tenants', { body: { id: 'tenant_acme' } })).status).toBe(200);
     await call('POST', '/v1/admin/tenants', { body: { nope: 1 } }); // 400
     await call('GET', '/v1/admin/tenants');
+    await call('GET', '/v1/admin/tenants/tenant_acme');
+    await call('GET', '/v1/admin/tenants/tenant_none'); // 404
+    expect((await call('PUT', '/v1/admin/tenants/tenant_acme/proof-policy', { body: { policy: 'on_demand' } })).body.proof_policy.policy).toBe('on_demand');
+    await call('PUT', '/v1/admin/tenants/tenant_acme/proof-policy', { body: { policy: 'sampled', rate: 2 } }); // 400
     const key = await call('POST', '/v1/admin/api-keys', { body: { scopes: ['attest', 'read'] } });
     expect(key.status).toBe(201);
     await call('POST', '/v1/admin/api-keys', { raw: 'x', headers: { 'content-type': 'text/plain' } }); // 415
@@ -150,6 +154,8 @@ describe('responses match the document', () => {
     const id = first.headers.get('x-attestation-id')!;
     await call('GET', `/v1/attestations/${id}`, { token: key.body.secret });
     await call('GET', `/v1/attestations/${'0'.repeat(64)}`, { token: key.body.secret }); // 404
+    expect((await call('POST', `/v1/attestations/${id}/prove`, { token: key.body.secret })).status).toBe(202);
+    await call('POST', `/v1/attestations/${'0'.repeat(64)}/prove`, { token: key.body.secret }); // 404
     await call('GET', '/v1/attestations?tenant_id=tenant_acme&limit=2', { token: key.body.secret });
     await call('GET', '/v1/attestations', { token: key.body.secret }); // 400
     expect((await call('POST', '/v1/verify?profile=standard', { token: null, body: first.body })).body.valid).toBe(true);

@@ -105,6 +105,8 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
     revocationListLifetimeMs: cfg.REVOCATION_LIST_LIFETIME_MS,
+    proofQueueLimit: cfg.PROOF_QUEUE_LIMIT,
+    ...(cfg.METERPROOF_SAMPLING_SECRET ? { samplingSecret: cfg.METERPROOF_SAMPLING_SECRET } : {}),
     log: ({ notifier, metrics }) => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey, notifier, metrics }),
     verifyThreads: cfg.VERIFY_THREADS,
   });
@@ -125,6 +127,8 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: logErrors(logger, 'proof job failed'), metrics: container.metrics });
   };
   let proverStarted: Promise<void> = Promise.resolve();
+  // deferred proof jobs are queued again once the queue is below half its limit
+  const sweeper = container.policies.startSweeper({ onQueued: () => worker?.poke(), onError: logErrors(logger, 'proof sweeper round failed') });
   await container.waiters.listening();
   const app = createApp({
     ...container.deps,
@@ -161,6 +165,7 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   await drainServer(server, DRAIN_TIMEOUT_MS);
   await container.attest.writer.idle();
   await proverStarted;
+  await sweeper.stop();
   await (worker as ReturnType<typeof startProofWorker> | null)?.stop();
   await (prove as Awaited<ReturnType<typeof createProveFn>> | null)?.close();
   await sequencer.stop();
@@ -180,7 +185,14 @@ export async function cmdWorker(_argv: string[]): Promise<number> {
   const cfg = config();
   if (!cfg.DATABASE_URL) throw new UsageError('meterproof worker needs DATABASE_URL (PostgreSQL); the embedded store serves one process');
   const database = await open(cfg);
-  const container = await buildContainer({ database, dataDir: cfg.DATA_DIR, adminToken: adminToken(cfg).token, zk: await zkParts(), signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY') });
+  const container = await buildContainer({
+    database,
+    dataDir: cfg.DATA_DIR,
+    adminToken: adminToken(cfg).token,
+    zk: await zkParts(),
+    signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
+    ...(cfg.METERPROOF_SAMPLING_SECRET ? { samplingSecret: cfg.METERPROOF_SAMPLING_SECRET } : {}),
+  });
   const workers = Math.max(1, cfg.PROVER_WORKERS);
   const { createProveFn } = await import('../service/prove.ts');
   const prove = await createProveFn(container.keys, { workers });

@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, check, customType, foreignKey, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, customType, doublePrecision, foreignKey, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -11,11 +11,23 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 const u64 = (name: string) => numeric(name, { precision: 20, scale: 0 });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
-export const tenants = pgTable('tenants', {
-  id: text('id').primaryKey(),
-  name: text('name').notNull(),
-  createdAt: ts('created_at').notNull().defaultNow(),
-});
+export const tenants = pgTable(
+  'tenants',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** When an attestation is proved (src/service/proof-policy.ts): eager | on_demand | sampled. */
+    proofPolicy: text('proof_policy').notNull().default('eager'),
+    /** The share of events proved at attest time under `sampled` (0 < rate ≤ 1); null otherwise. */
+    proofSampleRate: doublePrecision('proof_sample_rate'),
+    proofPolicyUpdatedAt: ts('proof_policy_updated_at'),
+  },
+  (t) => [
+    check('tenants_proof_policy', sql`${t.proofPolicy} in ('eager', 'on_demand', 'sampled')`),
+    check('tenants_proof_sample_rate', sql`(${t.proofPolicy} = 'sampled') = (${t.proofSampleRate} is not null) and (${t.proofSampleRate} is null or (${t.proofSampleRate} > 0 and ${t.proofSampleRate} <= 1))`),
+  ],
+);
 
 export const apiKeys = pgTable('api_keys', {
   id: text('id').primaryKey(),
@@ -108,6 +120,9 @@ export const attestations = pgTable(
     bundle: json('bundle').notNull(),
     /** Blinding of the event commitment (private; in the full bundle once proved). */
     blinding: text('blinding').notNull(),
+    /** pending (a proof job exists) | proved | failed | on_demand (no job: proved when asked) |
+     *  deferred (an eager job not queued because the queue was over PROOF_QUEUE_LIMIT). The
+     *  bundle's own proof_status stays `pending` for the last two (protocol §2.9). */
     proofStatus: text('proof_status').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     /** Monotonic cursor for pagination. */
@@ -119,6 +134,8 @@ export const attestations = pgTable(
     uniqueIndex('attestations_chain_seq').on(t.chainId, t.seq),
     index('attestations_tenant_window').on(t.tenantId, t.billingWindowId, t.cursor),
     index('attestations_tenant_cursor').on(t.tenantId, t.cursor),
+    // the sweeper's work list: deferred attestations, oldest first (few rows; on_demand ones are not indexed)
+    index('attestations_deferred').on(t.cursor).where(sql`${t.proofStatus} = 'deferred'`),
   ],
 );
 
@@ -132,6 +149,9 @@ export const proofJobs = pgTable(
     lockedBy: text('locked_by'),
     lockedAt: ts('locked_at'),
     lastError: text('last_error'),
+    /** When the job was queued (at attest, or later: proved on demand, a deferred one re-queued):
+     *  the backlog's oldest age is measured from it. */
+    queuedAt: ts('queued_at').notNull().defaultNow(),
   },
   (t) => [index('proof_jobs_ready').on(t.status, t.runAfter)],
 );

@@ -14,6 +14,7 @@ import { problemResponse, toProblem } from './problem.ts';
 import { since } from '../service/metrics.ts';
 import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
+import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { ListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
@@ -261,6 +262,15 @@ export function createApp(deps: AppDeps) {
     }
   }
 
+  /** `?proof=sync` on an attestation without a proof job (`on_demand`, `deferred`): queue one
+   *  (ahead of the eager backlog) before waiting for it. */
+  async function proveNow(row: AttestationRow): Promise<AttestationRow> {
+    if (row.proofStatus !== 'on_demand' && row.proofStatus !== 'deferred') return row;
+    const status = (await deps.proofs.ensureProofs([row.id])).get(row.id) ?? row.proofStatus;
+    deps.onAttested?.();
+    return { ...row, proofStatus: status };
+  }
+
   /** RFC 7240 `Prefer: return=minimal`: answer with the attestation's identity and charge
    *  instead of the whole bundle (fetch it later with GET /v1/attestations/{id}). */
   const wantsMinimal = (c: Context) => /(^|,)\s*return\s*=\s*"?minimal"?\s*(;|,|$)/i.test(c.req.header('prefer') ?? '');
@@ -299,6 +309,8 @@ export function createApp(deps: AppDeps) {
       store: deps.storeKind,
       signing_key_id: key.keyId,
       proof_jobs: await deps.proofs.counts(),
+      // the backlog and its bound: depth (queued + running), limit, oldest job's age, deferred
+      proof_queue: proofQueueView(await storeFigures(deps.db), deps.policies.queueLimit),
       // this process's group commit: attestations stored, the statements that stored them, and
       // the recent statements' wall time (commit included)
       store_writes: { statements: deps.attest.writer.stats.statements, attestations: deps.attest.writer.stats.events, statement_ms: deps.attest.writer.statementLatency() },
@@ -360,7 +372,9 @@ export function createApp(deps: AppDeps) {
     const created = result.created;
     let row = result.row;
     if (created) deps.onAttested?.();
-    // proof=sync waits for the proof and the receipt: the bundle is then complete (strict-valid).
+    // proof=sync waits for the proof (proving it now if the tenant's policy did not queue it) and
+    // the receipt: the bundle is then complete (strict-valid).
+    if (q.proof === 'sync') row = await proveNow(row);
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     if (wantsMinimal(c)) return c.json(minimal(row), created ? 201 : 200, { ...bundleHeaders(row), 'preference-applied': 'return=minimal' });
     return c.body(await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
@@ -403,8 +417,19 @@ export function createApp(deps: AppDeps) {
   app.get('/v1/attestations/:id', authed, async (c) => {
     const q = query(c, SyncQuery);
     let row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
+    if (q.proof === 'sync') row = await proveNow(row);
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     return c.json(await render(row), 200, bundleHeaders(row));
+  });
+
+  // Prove an attestation now (on_demand, deferred; a queued job moves ahead): 202 while its job
+  // runs, 200 once it is proved (or failed for good).
+  app.post('/v1/attestations/:id/prove', authed, async (c) => {
+    const row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
+    const status = (await deps.proofs.ensureProofs([row.id])).get(row.id) ?? row.proofStatus;
+    if (status === 'pending') deps.onAttested?.();
+    const headers = { location: `/v1/attestations/${row.id}`, 'x-attestation-id': row.id, 'x-proof-status': status };
+    return c.json({ id: row.id, proof_status: status }, status === 'pending' ? 202 : 200, headers);
   });
 
   app.get('/v1/attestations', authed, async (c) => {
@@ -433,6 +458,8 @@ export function createApp(deps: AppDeps) {
     return c.json(r.tenant, r.created ? 201 : 200);
   });
   admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
+  admin.get('/tenants/:tenant', async (c) => c.json(await deps.tariffs.getTenant(c.req.param('tenant') ?? '')));
+  admin.put('/tenants/:tenant/proof-policy', async (c) => c.json(await deps.policies.set(c.req.param('tenant') ?? '', await jsonBody(c))));
   admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(c.req.param('tenant') ?? '') }));
   admin.put('/tenants/:tenant/default-tariffs/:meter', async (c) => {
     const r = await deps.attest.defaults.set(c.req.param('tenant') ?? '', c.req.param('meter') ?? '', await jsonBody(c));

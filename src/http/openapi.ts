@@ -14,6 +14,7 @@ import { Jwks, PublicJwk } from '../core/keys.ts';
 import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { u64Input, u64String } from '../core/u64.ts';
 import { CreateApiKey } from '../service/admin.ts';
+import { ProofPolicyInput } from '../core/proof-policy.ts';
 import type { Scope } from '../service/auth.ts';
 import { PROBLEM_CODES, type ProblemInfoStatus } from '../service/problem-codes.ts';
 import { RevokeAttestation, RevokeKey } from '../service/revocations.ts';
@@ -33,6 +34,7 @@ const INPUT: Record<string, z.ZodType> = {
   VerifyBatchRequest: S.VerifyBatchRequest,
   CloudEventBatch: S.CloudEventBatch,
   CreateTenant: S.CreateTenant,
+  ProofPolicyInput,
   CreateWebhook: S.CreateWebhook,
   CreateApiKey,
   RevokeKey,
@@ -77,6 +79,7 @@ const OUTPUT: Record<string, z.ZodType> = {
   Status: S.Status,
   OpenApiDocument: S.OpenApiDocument,
   Tenant: S.Tenant,
+  ProveAnswer: S.ProveAnswer,
   TenantList: S.TenantList,
   ApiKeyCreated: S.ApiKeyCreated,
   ApiKeyList: S.ApiKeyList,
@@ -234,6 +237,13 @@ export const OPERATIONS: readonly Operation[] = [
     replies: { 200: { description: 'the bundle', body: FullBundle, headers: bundleHeaders } }, errors: [401, 403, 404, 503],
   },
   {
+    method: 'post', path: '/v1/attestations/{id}/prove', operationId: 'proveAttestation', tag: 'read', auth: 'read',
+    summary: 'Prove an attestation now (on_demand or deferred; a queued job moves ahead of the queue)',
+    params: idParam,
+    replies: { 202: { description: 'its proof job runs', body: S.ProveAnswer, headers: bundleHeaders }, 200: { description: 'proved, or failed for good, already', body: S.ProveAnswer, headers: bundleHeaders } },
+    errors: [401, 403, 404, 503],
+  },
+  {
     method: 'get', path: '/v1/attestations', operationId: 'listAttestations', tag: 'read', auth: 'read',
     summary: "A tenant's attestations, in write order (cursor pagination)",
     query: S.ListQuery,
@@ -249,6 +259,13 @@ export const OPERATIONS: readonly Operation[] = [
   // ── admin ──
   { method: 'post', path: '/v1/admin/tenants', operationId: 'createTenant', tag: 'admin', auth: 'admin', summary: 'Create a tenant', body: S.CreateTenant, replies: { 201: { description: 'created', body: S.Tenant }, 200: { description: 'it exists: the stored tenant', body: S.Tenant } }, errors: [401, 403, 413, 415, 503] },
   { method: 'get', path: '/v1/admin/tenants', operationId: 'listTenants', tag: 'admin', auth: 'admin', summary: 'List tenants', replies: { 200: { description: 'the tenants', body: S.TenantList } }, errors: [401, 403, 503] },
+  { method: 'get', path: '/v1/admin/tenants/{tenant}', operationId: 'getTenant', tag: 'admin', auth: 'admin', summary: 'A tenant with its proof policy', params: tenantParam, replies: { 200: { description: 'the tenant', body: S.Tenant } }, errors: [401, 403, 404, 503] },
+  {
+    method: 'put', path: '/v1/admin/tenants/{tenant}/proof-policy', operationId: 'setProofPolicy', tag: 'admin', auth: 'admin',
+    summary: "Set a tenant's proof policy: eager, on_demand, or sampled with a rate (docs/operations.md)",
+    params: tenantParam, body: ProofPolicyInput,
+    replies: { 200: { description: 'the tenant with its new policy', body: S.Tenant } }, errors: [[400, 'INVALID_PROOF_POLICY'], 401, 403, 404, 413, 415, 503],
+  },
   {
     method: 'get', path: '/v1/admin/tenants/{tenant}/default-tariffs', operationId: 'listDefaultTariffs', tag: 'admin', auth: 'admin',
     summary: "A tenant's default tariff per meter", params: tenantParam,

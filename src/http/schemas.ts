@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { CloudEventInput, Digest, FieldElement, FullBundle, MeterEventInput, PROOF_STATUSES, TariffSnapshot, TariffSnapshotInput, VerificationReport, identInput, utcTimestamp } from '../core/schemas.ts';
 import { Jwks } from '../core/keys.ts';
+import { PROOF_POLICIES } from '../core/proof-policy.ts';
 import { u64String } from '../core/u64.ts';
 import { SCOPES } from '../service/auth.ts';
 import { WEBHOOK_EVENTS } from '../service/webhooks.ts';
@@ -124,12 +125,21 @@ export const Status = z.strictObject({
     statement_ms: z.strictObject({ p50: z.number(), p95: z.number(), p99: z.number(), statements: z.number().int() }).nullable(),
   }),
   log_size: z.number().int().nullable(),
+  proof_queue: z
+    .strictObject({ depth: z.number().int(), limit: z.number().int(), full: z.boolean(), oldest_age_seconds: z.number().nullable(), deferred: z.number().int() })
+    .describe('proof jobs queued or running, the PROOF_QUEUE_LIMIT at which eager jobs are deferred, the oldest job age, the deferred attestations'),
 });
 export const OpenApiDocument = z.record(z.string(), z.unknown()).describe('this OpenAPI 3.1 document');
 
 // ── admin ─────────────────────────────────────────────────────────────────────────────────
 export const CreateTenant = z.strictObject({ id: identInput, name: z.string().max(256).optional().describe('defaults to the id') });
-export const Tenant = z.strictObject({ id: z.string(), name: z.string(), created_at: utcTimestamp });
+export const TenantProofPolicy = z.strictObject({
+  policy: z.enum(PROOF_POLICIES),
+  rate: z.number().gt(0).lte(1).optional().describe('sampled only: the share of events proved at attest'),
+  updated_at: utcTimestamp.nullable(),
+});
+export const Tenant = z.strictObject({ id: z.string(), name: z.string(), created_at: utcTimestamp, proof_policy: TenantProofPolicy });
+export const ProveAnswer = z.strictObject({ id: AttestationId, proof_status: z.enum([...PROOF_STATUSES, 'on_demand', 'deferred']) });
 export const TenantList = z.strictObject({ items: z.array(Tenant) });
 const keyFields = { id: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)), tenants: z.array(z.string()).nullable(), created_at: utcTimestamp };
 export const ApiKeyCreated = z.strictObject({ ...keyFields, secret: z.string().describe('the bearer secret, shown once'), note: z.string() });

@@ -17,6 +17,7 @@ import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './e
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
+import type { ProofPolicyService } from './proof-policy.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
  *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
@@ -48,6 +49,8 @@ export class AttestService {
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
     private readonly metrics?: Metrics,
+    /** The tenants' proof policies and the proof queue's bound (absent: every event `pending`). */
+    private readonly policies?: ProofPolicyService,
   ) {
     this.writer = new ChainWriter(db, metrics);
     this.defaults = new DefaultTariffs(db, tariffs);
@@ -135,11 +138,15 @@ export class AttestService {
         try {
           const { event, tariff } = await this.normalize(body, principal);
           await this.tariffs.requireTenant(event.tenant_id);
+          // the policy is cached: no await (no extra turn) when it is at hand
+          const decider = this.policies?.decider(event.tenant_id);
+          const proof = decider instanceof Promise ? await decider : decider;
           const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
           const item: PendingEvent = {
             event,
             tariff: tariff.snapshot,
             requestDigest,
+            ...(proof ? { proof } : {}),
             ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),
           };
           pending.push({ index, item, cid: chainIdOf(event) });
@@ -198,6 +205,15 @@ export class AttestService {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
       const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), () => this.keys.signer(this.clock));
+      if (this.policies) {
+        let queued = 0;
+        let deferred = 0;
+        for (const w of written) {
+          if (w.proofStatus === 'pending') queued++;
+          else if (w.proofStatus === 'deferred') deferred++;
+        }
+        this.policies.noteWritten(tenantId, queued, deferred);
+      }
       group.forEach((g, i) => {
         const w = written[i]!;
         const st = w.bundle.attestation.statement;
@@ -215,7 +231,7 @@ export class AttestService {
           bundle: w.bundle,
           bundleText: w.bundleText,
           blinding: w.blinding,
-          proofStatus: 'pending',
+          proofStatus: w.proofStatus,
           logIndex: null,
           createdAt: new Date(st.issued_at),
           cursor: w.cursor,

@@ -15,6 +15,7 @@ import { AttestService } from './attest.ts';
 import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
+import { ProofPolicyService, loadOrCreateSamplingSecret } from './proof-policy.ts';
 import { WebhookService } from './webhooks.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
@@ -47,6 +48,13 @@ export interface ContainerOptions {
   /** Worker threads of POST /v1/verify/batch (default: the available cores; 0: the calling thread).
    *  They start on the first batch. */
   readonly verifyThreads?: number;
+  /** The sampling secret (METERPROOF_SAMPLING_SECRET); default: DATA_DIR/keys/sampling.key. */
+  readonly samplingSecret?: string;
+  /** PROOF_QUEUE_LIMIT (default DEFAULT_PROOF_QUEUE_LIMIT). */
+  readonly proofQueueLimit?: number;
+  /** How long a tenant's proof policy and the queue depth are cached (tests shorten them). */
+  readonly policyCacheMs?: number;
+  readonly queueCheckMs?: number;
 }
 
 /** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
@@ -58,6 +66,7 @@ export interface ServiceDeps {
   readonly tariffs: TariffService;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
   readonly webhooks: WebhookService;
@@ -75,6 +84,7 @@ export interface Container {
   readonly deps: ServiceDeps;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
   readonly revocations: RevocationService;
@@ -91,8 +101,15 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
   const proofs = new ProofQueue(db, notifier);
+  const policies = new ProofPolicyService(db, proofs, {
+    secret: loadOrCreateSamplingSecret(path.join(o.dataDir, 'keys'), o.samplingSecret),
+    metrics,
+    ...(o.proofQueueLimit !== undefined ? { queueLimit: o.proofQueueLimit } : {}),
+    ...(o.policyCacheMs !== undefined ? { policyCacheMs: o.policyCacheMs } : {}),
+    ...(o.queueCheckMs !== undefined ? { queueCheckMs: o.queueCheckMs } : {}),
+  });
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
@@ -124,6 +141,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     tariffs,
     keys,
     proofs,
+    policies,
     admin: new AdminService(db),
     revocations,
     webhooks: new WebhookService(db),
@@ -135,7 +153,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     waiters,
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters, verifier };
+  return { deps, keys, proofs, policies, attest, tariffs, revocations, metrics, waiters, verifier };
 }
 
 function readVersion(): string {

@@ -32,6 +32,7 @@ const SERVICE_CODES = {
   BODY_INCOMPLETE: { status: 400, description: 'the client closed the connection mid-body' },
   MALFORMED_HTTP: { status: 400, description: 'refused by the HTTP parser (unknown method, bad chunk, malformed request line or headers)' },
   INVALID_TENANT: { status: 400, description: 'a tenant request is not {id, name?}' },
+  INVALID_PROOF_POLICY: { status: 400, description: 'a proof policy is {policy: "eager" | "on_demand"} or {policy: "sampled", rate: 0 < rate ≤ 1}' },
   INVALID_API_KEY_REQUEST: { status: 400, description: 'an API key request is not valid' },
   INVALID_REVOCATION: { status: 400, description: 'a revocation request is not valid' },
   OUT_OF_RANGE: { status: 400, description: 'a log index, size or range this log cannot serve' },

@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { and, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { BillingProof, FullBundle } from '../core/schemas.ts';
-import { type Db, schema } from '../db/index.ts';
+import { type Db, rowsOf, schema } from '../db/index.ts';
 import { PROOF_CHANNEL, type Notifier } from '../db/notify.ts';
 import { type Metrics, since } from './metrics.ts';
 import { describeStoreError, isStoreError } from '../db/faults.ts';
@@ -105,6 +105,62 @@ export class ProofQueue {
     const rows = await this.db.update(j).set({ status: 'queued', attempts: 0, runAfter: new Date() }).where(eq(j.status, 'failed')).returning({ id: j.attestationId });
     if (rows.length) await this.db.update(schema.attestations).set({ proofStatus: 'pending' }).where(inArray(schema.attestations.id, rows.map((r) => r.id)));
     return rows.length;
+  }
+
+  /**
+   * Make sure each of `ids` is being proved, or is proved: an attestation without a job
+   * (`on_demand`, `deferred`) gets one, ahead of the queue (run_after = the epoch, so workers
+   * claim it before the eager backlog), and a job still queued moves ahead too. Returns each
+   * known id's proof status afterwards (`pending`, `proved` or `failed`); unknown ids are absent.
+   * One statement. Proving on demand (`?proof=sync`, POST /v1/attestations/{id}/prove) and the
+   * evidence export and settlement to come call this.
+   */
+  async ensureProofs(ids: readonly string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const list = JSON.stringify([...new Set(ids)]);
+    const rows = rowsOf<{ id: string; proof_status: string }>(
+      await this.db.execute(sql`
+        with ids as (select jsonb_array_elements_text(${list}::jsonb) as id),
+        d as (
+          update attestations set proof_status = 'pending'
+          where id in (select id from ids) and proof_status in ('on_demand', 'deferred')
+          returning id
+        ), j as (
+          insert into proof_jobs (attestation_id, status, run_after) select id, 'queued', 'epoch'::timestamptz from d
+          on conflict (attestation_id) do update set status = 'queued', attempts = 0, run_after = excluded.run_after, queued_at = now()
+        ), b as (
+          update proof_jobs set run_after = 'epoch'::timestamptz
+          where attestation_id in (select id from ids) and status = 'queued' and attestation_id not in (select id from d)
+        )
+        select a.id, case when d.id is null then a.proof_status else 'pending' end as proof_status
+        from attestations a left join d on d.id = a.id where a.id in (select id from ids)`),
+    );
+    return new Map(rows.map((r) => [r.id, r.proof_status]));
+  }
+
+  /** Queue up to `max` deferred attestations, oldest first (the sweeper, when the queue has room).
+   *  Concurrent sweepers skip each other's rows. Returns how many were queued. */
+  async requeueDeferred(max: number): Promise<number> {
+    if (max <= 0) return 0;
+    const [r] = rowsOf<{ n: string | number }>(
+      await this.db.execute(sql`
+        with d as (
+          select id from attestations where proof_status = 'deferred' order by cursor limit ${Math.floor(max)} for update skip locked
+        ), u as (
+          update attestations a set proof_status = 'pending' from d where a.id = d.id returning a.id
+        ), j as (
+          insert into proof_jobs (attestation_id, status) select id, 'queued' from u
+          on conflict (attestation_id) do update set status = 'queued', attempts = 0, run_after = now(), queued_at = now()
+        )
+        select count(*) as n from u`),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  /** Jobs waiting or being proved (the queue PROOF_QUEUE_LIMIT bounds). */
+  async depth(): Promise<number> {
+    const [r] = rowsOf<{ n: string | number }>(await this.db.execute(sql`select count(*) as n from proof_jobs where status in ('queued', 'running')`));
+    return Number(r?.n ?? 0);
   }
 
   async counts(): Promise<Record<string, number>> {
