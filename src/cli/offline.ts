@@ -12,6 +12,7 @@ import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult } from '../cor
 import { type PublishedTariff, SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
+import { poseidonBigint } from '../core/poseidon.ts';
 import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
@@ -140,6 +141,8 @@ export const REDACTED_DISCLOSURE =
 
 /** Trust material for offline verification of bundles signed by local keys. `--tariff-of` adds the
  *  commitment of a full bundle's tariff version (what a redacted bundle of it is checked against). */
+const poseidon = async (inputs: readonly bigint[]) => poseidonBigint(inputs);
+
 export async function cmdTrust(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -154,8 +157,8 @@ export async function cmdTrust(argv: string[]): Promise<number> {
     const b = parsed.data;
     const t = b.tariff_snapshot;
     const entry: PublishedTariff = b.salts
-      ? { tariff_id: t.tariff_id, tariff_version: t.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: (await tariffCommitmentV2(t, BigInt(b.salts.tariff))).toString() }
-      : { tariff_id: t.tariff_id, tariff_version: t.tariff_version, tariff_commitment: (await tariffCommitment(t)).toString() };
+      ? { tariff_id: t.tariff_id, tariff_version: t.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: (await tariffCommitmentV2(t, BigInt(b.salts.tariff), poseidon)).toString() }
+      : { tariff_id: t.tariff_id, tariff_version: t.tariff_version, tariff_commitment: (await tariffCommitment(t, poseidon)).toString() };
     const k = `${entry.binding ?? ''}\u0000${t.tariff_id}\u0000${t.tariff_version}`;
     const seen = tariffs.get(k);
     if (seen && seen.tariff_commitment !== entry.tariff_commitment) throw new UsageError(`${file}: tariff ${t.tariff_id} version ${t.tariff_version} differs (content or salt) from another --tariff-of bundle`);

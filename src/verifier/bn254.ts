@@ -7,16 +7,10 @@
 // or whitespace, below q. Any other z (Jacobian or projective forms, the identity ["0","1","0"]) is
 // refused, so each point has exactly one accepted spelling.
 //
-// On-curve and identity checks use @noble/curves. The G2 subgroup check runs on snarkjs's wasm
-// curve (ffjavascript), the engine of the pairing itself: in bigint arithmetic (noble's own
-// endomorphism check included) it takes several milliseconds, more than the rest of a verification.
+// Every check, and the pairing of groth16.ts, uses @noble/curves in bigint arithmetic: nothing
+// to build or load first (snarkjs's wasm curve costs ~1 s of CPU to load and build, more than a
+// whole verification here), and one engine for both.
 import { bn254 } from '@noble/curves/bn254.js';
-import type * as Snarkjs from 'snarkjs';
-
-/** snarkjs, loaded on first use: it takes a few hundred ms to load, which a server that has not
- *  been asked to verify a proof (or a verifier given a bundle without one) need not spend. */
-let snarkjsModule: Promise<typeof Snarkjs> | undefined;
-export const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
 
 /** The bn128 base field modulus q: point coordinates live in F_q. */
 export const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
@@ -85,70 +79,20 @@ export function g2OnCurve(v: unknown, what: string): G2Affine {
   return { x, y };
 }
 
-interface WasmCurve {
-  readonly F1: { neg(a: Uint8Array): Uint8Array };
-  readonly F2: { mul(a: Uint8Array, b: Uint8Array): Uint8Array; fromObject(a: bigint[]): Uint8Array };
-  readonly G2: {
-    fromObject(p: bigint[][]): Uint8Array;
-    timesScalar(p: Uint8Array, s: Uint8Array): Uint8Array;
-    add(a: Uint8Array, b: Uint8Array): Uint8Array;
-    sub(a: Uint8Array, b: Uint8Array): Uint8Array;
-    double(a: Uint8Array): Uint8Array;
-    isZero(p: Uint8Array): boolean;
-  };
-}
-
-/** The BN parameter x₀ of bn254 (q and r are polynomials in it), little-endian for timesScalar. */
-const SEED = 4965661367192848881n;
-const SEED_LE = Uint8Array.from({ length: 8 }, (_, i) => Number((SEED >> BigInt(8 * i)) & 0xffn));
-
-/** ψ = twist⁻¹ ∘ Frobenius ∘ twist on E'(F_q²): (x, y) ↦ (x̄·ξ^((q−1)/3), ȳ·ξ^((q−1)/2)), ξ = 9 + u. */
-let psiConstants: { curve: WasmCurve; x: Uint8Array; y: Uint8Array } | null = null;
-
-function psiOf(curve: WasmCurve) {
-  if (psiConstants?.curve !== curve) {
-    const xi = Fp2.fromBigTuple([9n, 1n]);
-    const wasm = (e: Fp2) => curve.F2.fromObject([e.c0, e.c1]);
-    const q = bn254.fields.Fp.ORDER;
-    psiConstants = { curve, x: wasm(Fp2.pow(xi, (q - 1n) / 3n)), y: wasm(Fp2.pow(xi, (q - 1n) / 2n)) };
-  }
-  const { x: cx, y: cy } = psiConstants;
-  const n = 32; // bytes of an F_q element; an F_q² element is two, a projective point three of those
-  const conj = (a: Uint8Array) => {
-    const out = new Uint8Array(2 * n);
-    out.set(a.subarray(0, n));
-    out.set(curve.F1.neg(a.slice(n, 2 * n)), n);
-    return out;
-  };
-  // ψ is a field automorphism followed by constant factors, so it maps projective (X : Y : Z) to
-  // (X̄·cx : Ȳ·cy : Z̄) in both Jacobian and homogeneous coordinates.
-  return (p: Uint8Array): Uint8Array => {
-    const out = new Uint8Array(6 * n);
-    out.set(curve.F2.mul(conj(p.subarray(0, 2 * n)), cx));
-    out.set(curve.F2.mul(conj(p.subarray(2 * n, 4 * n)), cy), 2 * n);
-    out.set(conj(p.subarray(4 * n, 6 * n)), 4 * n);
-    return out;
-  };
-}
+/** A checked G1 point as @noble/curves uses it. */
+export const g1Point = (p: G1Affine) => bn254.G1.Point.fromAffine({ x: p.x, y: p.y });
+/** A checked G2 point as @noble/curves uses it. */
+export const g2Point = (p: G2Affine) => bn254.G2.Point.fromAffine({ x: Fp2.fromBigTuple([p.x[0], p.x[1]]), y: Fp2.fromBigTuple([p.y[0], p.y[1]]) });
 
 /**
  * true iff the curve point P (from g2OnCurve) is in the subgroup of order r, i.e. [r]P = O.
- * Computed as in Dai, Lin, Zhao, Zhou, "Fast subgroup membership testings for G1, G2 and GT on
- * pairing-friendly curves" (eprint 2022/348, §3 and §5.1; also gnark-crypto's bn254 G2 test):
- * for BN curves [r]P = O ⟺ [x₀+1]P + ψ([x₀]P) + ψ²([x₀]P) = ψ³([2x₀]P), a 63-bit scalar
- * multiplication instead of a 254-bit one. test/verifier-hygiene.test.ts checks it against [r]P.
- * Runs on snarkjs's shared bn128 wasm curve (the one its verify uses).
+ * @noble/curves's test for bn254 G2: ψ(P) = [6x₀²]P (El Housni, Guillevic, Piellard, "Co-factor
+ * clearing and subgroup membership testing on pairing-friendly curves", eprint 2022/352, §3; the
+ * EIP-197 order check), a 127-bit scalar multiplication instead of a 254-bit one.
+ * test/verifier-hygiene.test.ts checks it against [r]P.
  */
 export async function inG2Subgroup(p: G2Affine): Promise<boolean> {
-  const curve = (await (await loadSnarkjs()).curves.getCurveFromName('bn128')) as unknown as WasmCurve;
-  const { G2 } = curve;
-  const psi = psiOf(curve);
-  const P = G2.fromObject([[p.x[0], p.x[1]], [p.y[0], p.y[1]]]);
-  const xP = G2.timesScalar(P, SEED_LE);
-  const psi1 = psi(xP);
-  const psi2 = psi(psi1);
-  const lhs = G2.add(G2.add(G2.add(xP, P), psi1), psi2);
-  return G2.isZero(G2.sub(G2.double(psi(psi2)), lhs));
+  return g2Point(p).isTorsionFree();
 }
 
 /** A G2 point that is canonical, on the curve, not the identity and in the order-r subgroup. */

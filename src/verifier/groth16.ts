@@ -1,13 +1,12 @@
-// Groth16 verification of bn128 proofs (snarkjs's pairing check), fail-closed: a malformed or
-// degenerate key, a non-canonical signal or point, gives a coded failure, never an exception. No
-// key files, no worker threads of ours: the open verifier can use this without loading the prover.
-// Which key is trusted for which binding version is vkeys.ts's job; this checks any key it is given.
-import type * as Snarkjs from 'snarkjs';
+// Groth16 verification of bn128 proofs (the pairing check of snarkjs's groth16.verify, on
+// @noble/curves), fail-closed: a malformed or degenerate key, a non-canonical signal or point,
+// gives a coded failure, never an exception. No key files, no threads, no wasm: the open verifier
+// can use this without loading the prover. Which key is trusted for which binding version is
+// vkeys.ts's job; this checks any key it is given.
+import { bn254 } from '@noble/curves/bn254.js';
 import { BN128_P } from '../core/field.ts';
-import { coordinate, g1, g2, loadSnarkjs, PointError } from './bn254.ts';
+import { coordinate, g1, g1Point, g2, g2OnCurve, g2Point, PointError } from './bn254.ts';
 export { BN128_Q } from './bn254.ts';
-
-const silent: Snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Largest nPublic accepted (a key is trust material, but need not be trusted to be small). */
 const MAX_PUBLIC = 1024;
 
@@ -80,6 +79,53 @@ declare const checked: unique symbol;
 /** A key that verificationKeyProblem found nothing wrong with (vkeys.ts checks each pinned key once). */
 export type CheckedKey = Readonly<Record<string, unknown>> & { readonly nPublic: number; readonly [checked]: true };
 
+type G1 = ReturnType<typeof g1Point>;
+type G2 = ReturnType<typeof g2Point>;
+interface PreparedKey {
+  readonly alpha: G1;
+  readonly beta: G2;
+  readonly gamma: G2;
+  readonly delta: G2;
+  readonly ic: readonly G1[];
+}
+/** A checked key's points as @noble/curves uses them, converted once per key object. */
+const prepared = new WeakMap<CheckedKey, PreparedKey>();
+
+function prepare(vkey: CheckedKey): PreparedKey {
+  let k = prepared.get(vkey);
+  if (!k) {
+    // the points were checked (verificationKeyProblem): on the curve, in the subgroup, not O
+    const p1 = (v: unknown) => g1Point(g1(v, 'key point'));
+    const p2 = (v: unknown) => g2Point(g2OnCurve(v, 'key point'));
+    k = { alpha: p1(vkey.vk_alpha_1), beta: p2(vkey.vk_beta_2), gamma: p2(vkey.vk_gamma_2), delta: p2(vkey.vk_delta_2), ic: (vkey.IC as unknown[]).map(p1) };
+    prepared.set(vkey, k);
+  }
+  return k;
+}
+
+/**
+ * Groth16 (snarkjs groth16.verify): e(−A, B)·e(α, β)·e(vk_x, γ)·e(C, δ) = 1 in G_T, where
+ * vk_x = IC₀ + Σ sᵢ·ICᵢ₊₁. `proof`'s points have passed proofProblem, the signals signalsProblem.
+ */
+function pairingCheck(vkey: CheckedKey, signals: readonly bigint[], proof: Record<string, unknown>): boolean {
+  const k = prepare(vkey);
+  let vkX = k.ic[0]!;
+  signals.forEach((s, i) => {
+    if (s !== 0n) vkX = vkX.add(k.ic[i + 1]!.multiplyUnsafe(s)); // public scalars: no constant time needed
+  });
+  const A = g1Point(g1(proof.pi_a, 'pi_a'));
+  const B = g2Point(g2OnCurve(proof.pi_b, 'pi_b'));
+  const C = g1Point(g1(proof.pi_c, 'pi_c'));
+  // a term with the identity contributes 1 (only vk_x can be it: the other points were refused)
+  const terms = [
+    { g1: A.negate(), g2: B },
+    { g1: k.alpha, g2: k.beta },
+    { g1: vkX, g2: k.gamma },
+    { g1: C, g2: k.delta },
+  ].filter((t) => !t.g1.is0());
+  return bn254.fields.Fp12.eql(bn254.pairingBatch(terms), bn254.fields.Fp12.ONE);
+}
+
 /** `checkGroth16` for a key already checked: PROOF_MALFORMED or PROOF_INVALID, never throws. */
 export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof: unknown): Promise<Groth16Failure | null> {
   try {
@@ -87,8 +133,7 @@ export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof
     if (signals) return { code: 'PROOF_INVALID', reason: signals };
     const malformed = await proofProblem(proof);
     if (malformed) return { code: 'PROOF_MALFORMED', reason: malformed };
-    const snarkjs = await loadSnarkjs();
-    const ok = (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
+    const ok = pairingCheck(vkey, (publicSignals as string[]).map(BigInt), proof as Record<string, unknown>);
     return ok ? null : { code: 'PROOF_INVALID', reason: 'the Groth16 pairing check fails for these public signals' };
   } catch (e) {
     return { code: 'PROOF_INVALID', reason: `unverifiable: ${e instanceof Error ? e.message : String(e)}` };
@@ -116,8 +161,8 @@ export async function verifyGroth16(vkey: unknown, publicSignals: unknown, proof
   return (await checkGroth16(vkey, publicSignals, proof)) === null;
 }
 
-/** Stops snarkjs's bn128 worker threads (started by its first proof or verification) so the
- *  process can exit. Safe to call more than once; the next snarkjs call starts them again. */
+/** Stops snarkjs's bn128 worker threads (started by the prover, the ceremony or a witness check;
+ *  the verifier starts none) so the process can exit. Safe to call more than once; the next snarkjs call starts them again. */
 export async function terminateCurve(): Promise<void> {
   const g = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
   const curve = g.curve_bn128;
