@@ -3,7 +3,8 @@
 //  - before: snarkjs.groth16.verify alone (the verifier's path before the checks, whose shape
 //    check costs microseconds);
 //  - after: zkVerifier.verifyProof with the key in the trust material (digest of that key, pinned
-//    key, canonical affine points on the curve, [r]B = O, then the same snarkjs.groth16.verify);
+//    key, canonical affine points on the curve, B in the order-r subgroup (the test of eprint
+//    2022/348), then the same snarkjs.groth16.verify);
 //  - the added parts alone: the key digest, the point checks, the G2 subgroup check.
 // Results go to stdout; docs/benchmarks.md ("Verifying") records a run.
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { g1, g2OnCurve, inG2Subgroup } from '../src/verifier/bn254.ts';
 import { PINNED_VKEYS } from '../src/verifier/vkeys.ts';
 import { zkVerifier } from '../src/verifier/zk.ts';
 import { provedPilotBundle } from '../test/support/fixtures.ts';
+import { machineLine, signingLine } from './machine.ts';
 
 const i = process.argv.indexOf('--rounds');
 const ROUNDS = i >= 0 ? Number(process.argv[i + 1]) : 200;
@@ -25,9 +27,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)]!;
 
 async function main(): Promise<void> {
-  const cpus = os.cpus();
   console.log('meterproof verification benchmark (bn128-poseidon8-v1): key pin and point checks');
-  console.log(`machine: ${cpus[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores, ${os.platform()} ${os.arch()}, node ${process.version}`);
+  console.log(`${machineLine()}, ${os.platform()} ${os.arch()}`);
+  console.log(signingLine());
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; rounds: ${ROUNDS}`);
 
   const prover = await createProver({ workers: 0 });

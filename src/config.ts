@@ -32,6 +32,8 @@ const Env = z.object({
     .int()
     .min(KEY_REFRESH_MS, `KEY_ROTATION_GRACE_MS must be at least ${KEY_REFRESH_MS} (the key refresh interval): processes sign with a key they read up to that long ago`)
     .default(5000),
+  /** Whether this process delivers webhooks (any number of processes may; each message goes once). */
+  WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
   /** Structured log level (JSON lines on stdout). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */

@@ -12,6 +12,7 @@ import { StoreLockedError } from '../db/store-lock.ts';
 import { createApp } from '../http/app.ts';
 import { buildContainer } from '../service/container.ts';
 import { startProofWorker } from '../service/proofs.ts';
+import { startWebhookDeliverer } from '../service/webhooks.ts';
 import type { createProveFn } from '../service/prove.ts';
 import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
@@ -139,6 +140,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
   const log = container.deps.log as LogService;
   await log.init();
   const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: logErrors(logger, 'log sequencer round failed') });
+  const deliverer = cfg.WEBHOOK_DELIVERY === 'on' ? startWebhookDeliverer(database.db, { onError: logErrors(logger, 'webhook delivery round failed') }) : null;
   // The prover (its threads load the proving key and build the curve, ~2 s) starts once the
   // server listens: proofs are asynchronous, so nothing waits for it; jobs queue meanwhile.
   let prove: Awaited<ReturnType<typeof createProveFn>> | null = null;
@@ -203,6 +205,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
   await (worker as ReturnType<typeof startProofWorker> | null)?.stop();
   await (prove as Awaited<ReturnType<typeof createProveFn>> | null)?.close();
   await sequencer.stop();
+  await deliverer?.stop();
   await database.close();
   // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
   // threads of its own, which would keep the process alive after everything else has stopped

@@ -1,4 +1,4 @@
-// The Poseidon commitments of bn128-poseidon8-v1 (DESIGN §5, docs/zk-binding.md), computed in
+// The Poseidon commitments of bn128-poseidon8-v1 (docs/zk-binding.md §9.1), computed in
 // TypeScript exactly as circuits/billing.circom computes them, plus the circuit's witness input.
 // Poseidon is circomlibjs's (the reference of circomlib's poseidon.circom); its wasm is built once.
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// zod schemas of the protocol objects (DESIGN §2). The inferred types are the public types.
+// zod schemas of the protocol objects (docs/protocol.md §2). The inferred types are the public types.
 // Two forms of each input object: a lenient *input* form (accepts safe JSON integers, fills
 // documented defaults) and the strict *canonical* form found inside bundles (decimal strings,
 // every default explicit, unknown fields rejected). `parseX` turns input into canonical form.
@@ -208,7 +208,7 @@ export type StatementV2 = z.infer<typeof StatementV2>;
 export const Statement = z.discriminatedUnion('type', [StatementV1, StatementV2]);
 export type Statement = z.infer<typeof Statement>;
 
-/** The statement signed for the additive ZK part (DESIGN §5): ties public signals to a statement. */
+/** The statement signed for the additive ZK part (docs/protocol.md §2.8): ties public signals to a statement. */
 export const ProofStatement = z.strictObject({
   type: z.literal(PROOF_STATEMENT_TYPE),
   binding: z.literal(BINDING_VERSION),
@@ -289,7 +289,7 @@ export const Billing = z.strictObject({
 });
 export type Billing = z.infer<typeof Billing>;
 
-/** Transparency-log receipt (DESIGN §6). Hashes in standard base64. */
+/** Transparency-log receipt (docs/protocol.md §2.10). Hashes in standard base64. */
 export const Receipt = z.strictObject({
   log_origin: z.string().min(1),
   log_index: u64String,

@@ -1,4 +1,4 @@
-// The verification algorithm (DESIGN §8): one function, every check named, fail closed.
+// The verification algorithm (docs/protocol.md §3): one function, every check named, fail closed.
 // Pure: trust material in, report out. Groth16 and the Poseidon commitments are injected
 // (the open verifier in src/verifier wires snarkjs and circomlibjs), as are log checks.
 import { canonicalString, digestOf } from './canonical.ts';

@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, customType, foreignKey, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -49,6 +49,26 @@ export const tariffs = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],
+);
+
+/** A tenant's default tariff per meter: used when an attest request names no tariff (CloudEvents
+ *  structured and batched mode, or a plain request without one). `meter` is a CloudEvents `type`,
+ *  an endpoint, or `*` for every other meter; the named version must be published. */
+export const defaultTariffs = pgTable(
+  'default_tariffs',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    meter: text('meter').notNull(),
+    tariffId: text('tariff_id').notNull(),
+    tariffVersion: text('tariff_version').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.meter] }),
+    foreignKey({ columns: [t.tariffId, t.tariffVersion], foreignColumns: [tariffs.tariffId, tariffs.tariffVersion] }),
+  ],
 );
 
 /** Public half and validity window of each statement-signing key; private keys live in the data directory. */
@@ -114,6 +134,40 @@ export const proofJobs = pgTable(
     lastError: text('last_error'),
   },
   (t) => [index('proof_jobs_ready').on(t.status, t.runAfter)],
+);
+
+/** Standard Webhooks endpoints. The secret signs every delivery, so it is kept (as a signing
+ *  key is); it is shown once, at creation. `events`: the event types it receives. */
+export const webhookEndpoints = pgTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  /** null: events of every tenant. */
+  tenantId: text('tenant_id'),
+  url: text('url').notNull(),
+  secret: text('secret').notNull(),
+  events: jsonb('events').$type<string[]>().notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  disabledAt: ts('disabled_at'),
+});
+
+/** The webhook outbox: one row per (message, endpoint), written in the transaction that changes
+ *  the state it reports, delivered and retried by the deliverer. `body` is sent byte for byte on
+ *  every attempt; the id (`webhook-id`) stays the same, so receivers can drop repeats. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    endpointId: text('endpoint_id').notNull(),
+    eventType: text('event_type').notNull(),
+    body: text('body').notNull(),
+    status: text('status').notNull(), // pending | delivered | failed
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [index('webhook_deliveries_due').on(t.status, t.nextAttemptAt), index('webhook_deliveries_endpoint').on(t.endpointId, t.createdAt)],
 );
 
 /** Attestations acknowledged but not yet integrated into the log. */

@@ -86,6 +86,12 @@ async function readText(c: Context, limit: number): Promise<string> {
   return decodeUtf8(bytes);
 }
 
+/** CloudEvents JSON event format media types: structured mode (one event) and batched mode. */
+const CE_STRUCTURED = 'application/cloudevents+json';
+const CE_BATCH = 'application/cloudevents-batch+json';
+const mediaType = (c: Context) => (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+const isCloudEvent = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x) && 'specversion' in x;
+
 async function readJson(c: Context, limit: number): Promise<unknown> {
   const ct = c.req.header('content-type') ?? '';
   if (!/^application\/(.+\+)?json\b/i.test(ct)) throw new ServiceError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
@@ -339,6 +345,7 @@ export function createApp(deps: AppDeps) {
   app.post('/v1/attest', authedAttest, async (c) => {
     const q = query(c, SyncQuery);
     const body = await jsonBody(c);
+    if (mediaType(c) === CE_STRUCTURED && !isCloudEvent(body)) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `a ${CE_STRUCTURED} body is one CloudEvent (an object with specversion)`);
     const result = await deps.attest.attest(c.get('principal'), body);
     const created = result.created;
     let row = result.row;
@@ -351,9 +358,19 @@ export function createApp(deps: AppDeps) {
 
   app.post('/v1/attest/batch', authedAttest, async (c) => {
     const body = (await jsonBody(c)) as { events?: unknown } | null;
-    const items = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-    if (!Array.isArray(items) || Object.keys(body ?? {}).length !== 1) {
-      throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
+    let items: unknown[];
+    if (mediaType(c) === CE_BATCH) {
+      // CloudEvents batched mode: a JSON array of CloudEvents, each priced as a structured-mode event
+      if (!Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', `a ${CE_BATCH} body is a JSON array of CloudEvents`);
+      const bad = body.findIndex((x) => !isCloudEvent(x));
+      if (bad >= 0) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `item ${bad} is not a CloudEvent (an object with specversion)`, [{ path: `[${bad}]`, message: 'expected a CloudEvent' }]);
+      items = body;
+    } else {
+      const events = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+      if (!Array.isArray(events) || Object.keys(body ?? {}).length !== 1) {
+        throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
+      }
+      items = events;
     }
     if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
     const outcomes = await deps.attest.attestMany(c.get('principal'), items);
@@ -406,6 +423,15 @@ export function createApp(deps: AppDeps) {
     return c.json(r.tenant, r.created ? 201 : 200);
   });
   admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
+  admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(c.req.param('tenant') ?? '') }));
+  admin.put('/tenants/:tenant/default-tariffs/:meter', async (c) => {
+    const r = await deps.attest.defaults.set(c.req.param('tenant') ?? '', c.req.param('meter') ?? '', await jsonBody(c));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  admin.delete('/tenants/:tenant/default-tariffs/:meter', async (c) => {
+    await deps.attest.defaults.remove(c.req.param('tenant') ?? '', c.req.param('meter') ?? '');
+    return c.body(null, 204);
+  });
   admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
   admin.get('/api-keys', async (c) => c.json({ items: await deps.admin.listApiKeys() }));
   admin.delete('/api-keys/:id', async (c) => c.json(await deps.admin.revokeApiKey(c.req.param('id') ?? '')));
@@ -423,6 +449,10 @@ export function createApp(deps: AppDeps) {
   });
   admin.post('/revocations/keys', async (c) => c.json(await deps.revocations.revokeKey(await jsonBody(c)), 201));
   admin.post('/revocations/attestations', async (c) => c.json(await deps.revocations.revokeAttestation(await jsonBody(c)), 201));
+  admin.post('/webhooks', async (c) => c.json(await deps.webhooks.create(await jsonBody(c)), 201));
+  admin.get('/webhooks', async (c) => c.json({ items: await deps.webhooks.list() }));
+  admin.delete('/webhooks/:id', async (c) => c.json(await deps.webhooks.disable(c.req.param('id') ?? '')));
+  admin.get('/webhooks/:id/deliveries', async (c) => c.json({ items: await deps.webhooks.deliveries(c.req.param('id') ?? '', Number(c.req.query('limit') ?? 100) || 100) }));
   admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
   app.route('/v1/admin', admin);
 

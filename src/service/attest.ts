@@ -3,7 +3,8 @@
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
-import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { cloudEventRequest, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { DefaultTariffs, resolveOrder } from './default-tariffs.ts';
 import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
@@ -49,12 +50,17 @@ export class AttestService {
     private readonly metrics?: Metrics,
   ) {
     this.writer = new ChainWriter(db, metrics);
+    this.defaults = new DefaultTariffs(db, tariffs);
   }
 
+  /** The tenants' default tariffs per meter, for requests that name none. */
+  readonly defaults: DefaultTariffs;
+
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
-  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
+  async normalize(body: unknown, principal: Principal): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
-    const b = body as Record<string, unknown>;
+    // A bare CloudEvent (structured mode) is a request with its tariff in extension attributes or none.
+    const b = ('specversion' in body ? cloudEventRequest(body as Record<string, unknown>) : body) as Record<string, unknown>;
     const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
     if (extra.length) throw new ServiceError(400, 'BAD_REQUEST', `unknown field ${extra[0]}`, extra.map((k) => ({ path: k, message: 'unknown field' })));
     let event: MeterEvent;
@@ -64,6 +70,8 @@ export class AttestService {
       if (e instanceof ZodError) throw invalidInput(e, 'INVALID_METER_EVENT', 'meter_event is not valid', 'meter_event');
       throw e;
     }
+    // before any tariff lookup, so that nothing about another tenant's tariffs shows through
+    requireTenant(principal, event.tenant_id);
     let inline: TariffSnapshot | undefined;
     if (b['tariff_snapshot'] !== undefined) {
       try {
@@ -87,7 +95,13 @@ export class AttestService {
       }
       return { event, tariff: fromPublished(published) };
     }
-    if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
+    if (!inline) {
+      const me = b['meter_event'] as Record<string, unknown>;
+      const meters = resolveOrder({ type: typeof me['type'] === 'string' && 'specversion' in me ? me['type'] : undefined, endpoint: event.endpoint });
+      const byDefault = await this.defaults.resolve(event.tenant_id, meters);
+      if (byDefault) return { event, tariff: fromPublished(byDefault) };
+      throw new ServiceError(400, 'TARIFF_REQUIRED', `send tariff_snapshot or tariff: {tariff_id, tariff_version}, or set a default tariff for meter ${meters.join(', ')} of tenant ${event.tenant_id}`);
+    }
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
     if (published && tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
@@ -119,8 +133,7 @@ export class AttestService {
     await Promise.all(
       bodies.map(async (body, index) => {
         try {
-          const { event, tariff } = await this.normalize(body);
-          requireTenant(principal, event.tenant_id);
+          const { event, tariff } = await this.normalize(body, principal);
           await this.tariffs.requireTenant(event.tenant_id);
           const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
           const item: PendingEvent = {

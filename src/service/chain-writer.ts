@@ -95,9 +95,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Statements in flight at once, and events per statement. One at a time for single events: the
  *  requests that arrive meanwhile share the next statement, and each statement has a fixed cost
- *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU here) that larger
- *  statements spread over more events. Measured with `npm run bench:attest`: 1,900–2,060
- *  events/s one per request with one in flight against 1,620–1,630 with two (docs/benchmarks.md). */
+ *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU) that larger
+ *  statements spread over more events. Measured with `npm run bench:attest`: a second statement
+ *  in flight never raised throughput, and cost 15–20% where concurrent commits waited on each
+ *  other's WAL flush (docs/benchmarks.md, "What did not help"). */
 const MAX_IN_FLIGHT = 1;
 const MAX_EVENTS_PER_STATEMENT = 250;
 /** With this many events waiting (batches), up to MAX_IN_FLIGHT_BULK statements run at once: a

@@ -13,6 +13,7 @@ import { AttestService } from './attest.ts';
 import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
+import { WebhookService } from './webhooks.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
@@ -54,6 +55,7 @@ export interface ServiceDeps {
   readonly proofs: ProofQueue;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
+  readonly webhooks: WebhookService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
   readonly log?: LogApi;
@@ -113,6 +115,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     proofs,
     admin: new AdminService(db),
     revocations,
+    webhooks: new WebhookService(db),
     trust,
     verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
     ...(log ? { log } : {}),

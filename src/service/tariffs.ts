@@ -152,11 +152,11 @@ export class TariffService {
   }
 
   /** The tenant must exist before events are attested for it. Positive answers cached for a minute. */
-  async requireTenant(id: string): Promise<void> {
+  async requireTenant(id: string, opts: { status?: 404 | 422 } = {}): Promise<void> {
     const at = this.tenantCache.get(id);
     if (at && Date.now() - at < 60_000) return;
     const [row] = await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id));
-    if (!row) throw new ServiceError(422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
+    if (!row) throw new ServiceError(opts.status ?? 422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
     this.tenantCache.set(id, Date.now());
   }
 }
