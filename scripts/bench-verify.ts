@@ -1,10 +1,10 @@
 // `npm run bench:verify [-- --rounds N]`: what the verifier's key pin and point checks add to the
 // verification of one bn128-poseidon8-v1 proof. One proof is made, then in each round, interleaved:
-//  - before: snarkjs.groth16.verify alone (the verifier's path before the checks, whose shape
-//    check costs microseconds);
+//  - before: snarkjs.groth16.verify alone, on its wasm curve once loaded and built (the reference
+//    the verifier's own pairing check on @noble/curves is compared with);
 //  - after: zkVerifier.verifyProof with the key in the trust material (digest of that key, pinned
-//    key, canonical affine points on the curve, B in the order-r subgroup (the test of eprint
-//    2022/348), then the same snarkjs.groth16.verify);
+//    key, canonical affine points on the curve, B in the order-r subgroup, then the pairing check
+//    on @noble/curves);
 //  - the added parts alone: the key digest, the point checks, the G2 subgroup check.
 // Results go to stdout; docs/benchmarks.md ("Verifying") records a run.
 import os from 'node:os';

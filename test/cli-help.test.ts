@@ -98,7 +98,7 @@ describe('meterproof --help', () => {
       const srv = net.createServer().once('error', reject);
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
     });
-  }, 240_000);
+  }, 400_000);
 
   it.runIf(usingPostgres())('migrate --help creates no database objects (PostgreSQL)', async () => {
     const db = (await createTestDatabaseUrl())!;
@@ -119,7 +119,7 @@ describe('meterproof --help', () => {
       await db.drop();
       fs.rmSync(path.join(dir, 'data'), { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000);
 
   it('an unknown flag, a missing value or a missing required flag: one line, exit 2, nothing run', async () => {
     for (const [args, want] of [
@@ -147,7 +147,7 @@ describe('meterproof --help', () => {
       expect(r.stdout).toBe('');
     }
     expect(fs.readdirSync(dir)).toEqual([]);
-  }, 240_000);
+  }, 400_000);
 });
 
 describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
@@ -158,7 +158,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
     f = await writeProvedFiles(dir);
     fs.writeFileSync(path.join(dir, 'event.json'), JSON.stringify(pilotEvent));
     fs.writeFileSync(path.join(dir, 'tariff.json'), JSON.stringify(pilotTariff));
-  }, 240_000);
+  }, 400_000);
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('reads the bundle (or another file) from standard input given as -; two - are refused', async () => {
@@ -183,7 +183,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
     const write = await run(['verify', 'bundle.json', '--trust', 'trust.json', '--trust-state', '-'], dir);
     expect(write.status).toBe(2);
     expect(write.stderr.trim()).toBe('meterproof verify: --trust-state names a file to write; - (standard input) is not one');
-  }, 120_000);
+  }, 300_000);
 
   it('a strict INVALID names every required check that was skipped, and why (CLI and POST /v1/verify)', async () => {
     // an offline bundle: signed, but no proof and no log receipt
@@ -226,7 +226,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
     } finally {
       await s.close();
     }
-  }, 180_000);
+  }, 300_000);
 
   describe('--trusted-checkpoint', () => {
     const verify = (...extra: string[]) => run(['verify', 'bundle.json', '--trust', 'trust.json', '--json', ...extra], dir);
@@ -238,7 +238,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
       const r = await verify('--trusted-checkpoint', 'checkpoint-at.txt');
       expect(r.status, r.stdout).toBe(0);
       expect(consistency(r)).toMatchObject({ status: 'pass' });
-    }, 60_000);
+    }, 400_000);
 
     it('accepts a later pinned checkpoint with the consistency proof between them, and refuses it without', async () => {
       const ok = await verify('--trusted-checkpoint', 'checkpoint-later.txt', '--consistency-proof', 'consistency.json');
@@ -256,7 +256,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
       const bad = await verify('--trusted-checkpoint', 'checkpoint-later.txt', '--consistency-proof', 'bad-proof.json');
       expect(bad.status).toBe(1);
       expect(consistency(bad)).toMatchObject({ status: 'fail', code: 'CONSISTENCY_INVALID' });
-    }, 90_000);
+    }, 300_000);
 
     it('refuses a pinned checkpoint of the same size with another root (split view), and one signed by another key', async () => {
       const cp = at();
@@ -279,7 +279,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
       const noReceipt = await run(['verify', 'no-receipt.json', '--trust', 'trust.json', '--profile', 'standard', '--json', '--trusted-checkpoint', 'checkpoint-at.txt'], dir);
       expect(noReceipt.status).toBe(1);
       expect(consistency(noReceipt)).toMatchObject({ status: 'fail', code: 'CONSISTENCY_INVALID', reason: 'a trusted checkpoint was given but the bundle has no receipt' });
-    }, 90_000);
+    }, 300_000);
 
     it('unusable pins are usage errors: not a checkpoint note, a proof without a pin, no log key in the trust material', async () => {
       const trust = JSON.parse(fs.readFileSync(f.trust, 'utf8'));
@@ -296,7 +296,7 @@ describe('meterproof verify: stdin, strict reports, pinned checkpoints', () => {
       const nolog = await run(['verify', 'bundle.json', '--trust', 'trust-nolog.json', '--trusted-checkpoint', 'checkpoint-at.txt'], dir);
       expect(nolog.status).toBe(2);
       expect(nolog.stderr.trim()).toBe('meterproof verify: --trusted-checkpoint: the trust material has no log verifier key (log.verifier_key) to check it with');
-    }, 60_000);
+    }, 400_000);
   });
 });
 
@@ -323,7 +323,7 @@ describe('one-line start-up errors', () => {
       busy.close();
       await db?.drop();
     }
-  }, 120_000);
+  }, 300_000);
 
   it('an unreachable or refusing DATABASE_URL: one line naming host and database (no password), exit 4', async () => {
     const closed = await freePort(); // nothing listens there
@@ -337,5 +337,5 @@ describe('one-line start-up errors', () => {
     const bad = await run(['migrate'], dir, { env: { DATABASE_URL: 'not a url' } });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe('meterproof migrate: invalid environment: DATABASE_URL: Invalid URL');
-  }, 120_000);
+  }, 300_000);
 });
