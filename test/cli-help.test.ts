@@ -1,7 +1,6 @@
 // The meterproof command as a user meets it: help for every command without side effects, strict
 // flags, `-` as standard input, a strict INVALID that names its skipped checks, a pinned
 // checkpoint, and one-line errors for a busy port or an unreachable database.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,35 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEd25519 } from '../src/core/ed25519.ts';
 import { ed25519NoteSignerFromSeed, parseCheckpoint, signCheckpoint } from '../src/core/note.ts';
 import { COMMANDS, GROUPS } from '../src/cli/usage.js';
+import { type CliResult, runCli } from './support/cli.ts';
 import { createTestDatabaseUrl, usingPostgres } from './support/db.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { LOG_ORIGIN, type ProvedFiles, writeProvedFiles } from './support/proved-files.ts';
 import { freePort } from './support/server.ts';
 import { testService } from './support/service.ts';
 
-const BIN = path.resolve('bin/meterproof.js');
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** bin/meterproof.js in `cwd`, asynchronously (vitest's RPC keeps being answered). `env` entries
- *  given as undefined are removed; DATABASE_URL is removed unless given. */
-function run(args: string[], cwd: string, opts: { env?: Record<string, string | undefined>; stdin?: string } = {}): Promise<Result> {
-  const env: Record<string, string | undefined> = { ...process.env, DATA_DIR: path.join(cwd, 'data'), DATABASE_URL: undefined, ...opts.env };
-  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: env as NodeJS.ProcessEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
-}
+type Result = CliResult;
+/** The command without the test run's DATABASE_URL unless given: each test picks its store. */
+const run = (args: string[], cwd: string, opts: { env?: Record<string, string | undefined>; stdin?: string } = {}) =>
+  runCli(args, cwd, { ...opts, env: { DATABASE_URL: undefined, ...opts.env } });
 
 const lines = (s: string) => s.trim().split('\n');
 const check = (report: { checks: { name: string }[] }, name: string) => report.checks.find((c) => c.name === name);
