@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeProvedFiles } from '../test/support/proved-files.ts';
-import { machineLine } from './machine.ts';
+import { machineLine, signingLine } from './machine.ts';
 
 const i = process.argv.indexOf('--runs');
 const RUNS = i >= 0 ? Number(process.argv[i + 1]) : 10;
@@ -58,6 +58,7 @@ const load = () =>
 async function main(): Promise<void> {
   console.log('meterproof CLI benchmark: new processes, end to end');
   console.log(machineLine());
+  console.log(signingLine());
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-bench-cli-'));
   try {
     process.stdout.write('issuing a full bundle (proof and log receipt) in-process… ');
