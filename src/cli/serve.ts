@@ -18,7 +18,7 @@ import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
 import { terminateCurve } from '../verifier/groth16.ts';
 import { createLogger, errorFields, type Logger } from '../service/logger.ts';
-import { UsageError, out } from './io.ts';
+import { UsageError, out, parseCommand } from './io.ts';
 
 /** Longest a shutdown waits for in-flight requests before closing their connections. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -47,22 +47,51 @@ function config(): Config {
   try {
     return loadConfig();
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // one line: "invalid environment: A: why; B: why"
+    throw new UsageError((e as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '));
+  }
+}
+
+/** Exit code of a resource that could not be used at start: port in use, database unreachable. */
+export const EXIT_UNAVAILABLE = 4;
+
+/** Connection failures (rather than bugs): the reason to print, or null. */
+function connectionFailure(e: unknown): string | null {
+  const { code, name, message } = (e ?? {}) as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof code !== 'string') return null;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'ENOENT', 'EACCES'].includes(code)) return code;
+  // PostgreSQL refused the session: 28xxx authorization, 3D000 no such database, 57P03 starting up
+  if (name === 'PostgresError' && /^(28|3D|57P0)/.test(code)) return `${code} ${String(message)}`;
+  return null;
+}
+
+/** The database URL without credentials or query (what is safe to print). */
+function where(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
   }
 }
 
 async function open(cfg: Config): Promise<Database> {
   fs.mkdirSync(cfg.DATA_DIR, { recursive: true, mode: 0o700 });
-  let database: Database;
+  let database: Database | undefined;
   try {
     const timeouts = storeTimeouts(cfg);
     database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL, timeouts } : { dataDir: path.join(cfg.DATA_DIR, 'pglite'), lockName: `DATA_DIR ${cfg.DATA_DIR}`, timeouts });
+    await database.migrate();
+    return database;
   } catch (e) {
     if (e instanceof StoreLockedError) throw new UsageError(e.message, 3);
+    const failure = cfg.DATABASE_URL ? connectionFailure(e) : null;
+    if (failure) {
+      await database?.close().catch(() => {});
+      throw new UsageError(`cannot use the database at ${where(cfg.DATABASE_URL!)} (DATABASE_URL): ${failure}`, EXIT_UNAVAILABLE);
+    }
     throw e;
   }
-  await database.migrate();
-  return database;
 }
 
 /** The admin token: from the environment, or generated once into DATA_DIR (mode 0600). */
@@ -90,7 +119,8 @@ function envKey(json: string | undefined, name: string) {
   }
 }
 
-export async function cmdServe(_argv: string[]): Promise<number> {
+export async function cmdServe(argv: string[]): Promise<number> {
+  parseCommand('serve', argv);
   const cfg = config();
   const logger = createLogger({ level: cfg.LOG_LEVEL });
   const database = await open(cfg);
@@ -154,6 +184,18 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     );
   }) as import('node:http').Server;
   answerClientErrors(server);
+  const listenFailure = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('listening', () => resolve(null));
+    server.once('error', resolve);
+  });
+  if (listenFailure) {
+    draining = true;
+    await container.waiters.close();
+    await sequencer.stop();
+    await database.close();
+    const reason = listenFailure.code === 'EADDRINUSE' ? 'is in use (set PORT or HOST)' : `cannot be listened on: ${listenFailure.code ?? listenFailure.message}`;
+    throw new UsageError(`${cfg.HOST}:${cfg.PORT} ${reason}`, EXIT_UNAVAILABLE);
+  }
   const signal = await signalled();
   // Graceful shutdown: /ready answers 503 from now on; waiting ?proof=sync / ?log=sync requests
   // answer with what they have; no new connection is accepted and in-flight requests finish
@@ -181,7 +223,8 @@ export async function cmdServe(_argv: string[]): Promise<number> {
 }
 
 /** `meterproof worker`: a prover process pulling jobs from the shared PostgreSQL. */
-export async function cmdWorker(_argv: string[]): Promise<number> {
+export async function cmdWorker(argv: string[]): Promise<number> {
+  parseCommand('worker', argv);
   const cfg = config();
   if (!cfg.DATABASE_URL) throw new UsageError('meterproof worker needs DATABASE_URL (PostgreSQL); the embedded store serves one process');
   const database = await open(cfg);
@@ -207,7 +250,8 @@ export async function cmdWorker(_argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function cmdMigrate(_argv: string[]): Promise<number> {
+export async function cmdMigrate(argv: string[]): Promise<number> {
+  parseCommand('migrate', argv);
   const cfg = config();
   const database = await open(cfg);
   out(`migrations applied (${database.kind})`);

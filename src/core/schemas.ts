@@ -386,11 +386,18 @@ export const CheckResult = z.strictObject({
 });
 export type CheckResult = z.infer<typeof CheckResult>;
 
+/** A check the profile requires that did not run, and why: what made an INVALID report invalid
+ *  besides its failed checks. */
+export const SkippedCheck = z.strictObject({ name: z.enum(CHECK_NAMES), reason: z.string() });
+export type SkippedCheck = z.infer<typeof SkippedCheck>;
+
 export const VerificationReport = z.strictObject({
   valid: z.boolean(),
   profile: z.enum(['strict', 'standard']),
   redacted: z.boolean(),
   statement_digest: Digest.nullable(),
   checks: z.array(CheckResult),
+  /** Every check the profile requires that was skipped (in check order); empty when valid. */
+  skipped_but_required: z.array(SkippedCheck),
 });
 export type VerificationReport = z.infer<typeof VerificationReport>;
