@@ -11,6 +11,8 @@ import type { TrustMaterial } from '../core/trust.ts';
 
 export { verifyBundle, verifyBundleText } from '../core/verify.ts';
 export { parseJsonStrict, JsonTextError } from '../core/json.ts';
+export { verifyBatch, type BatchItem, type BatchOptions } from './batch.ts';
+export { createVerifyPool, VerifyPoolClosedError, type VerifyPool, type VerifyPoolOptions } from './pool.ts';
 export type { VerificationReport, CheckResult, Bundle } from '../core/schemas.ts';
 export type { TrustMaterial } from '../core/trust.ts';
 
