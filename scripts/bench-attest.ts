@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
-import { machineLine, signingLine } from './machine.ts';
+import { machineLine, postgresVersion, signingLine } from './machine.ts';
 import { popMessage } from '../src/core/bilateral.ts';
 import { digestOf } from '../src/core/canonical.ts';
 import { generateSigningKey, publicJwk, signObject } from '../src/core/keys.ts';
@@ -222,6 +222,7 @@ async function main() {
   const socketDir = baseUrl.searchParams.get('host');
   baseUrl.searchParams.delete('host');
   const admin = postgres(baseUrl.toString(), { max: 1, onnotice: () => {}, ...(socketDir ? { host: socketDir } : {}) });
+  const pgVersion = await postgresVersion(admin);
   await admin.unsafe(`create database ${name}`);
   const url = new URL(BASE);
   url.pathname = `/${name}`;
@@ -376,7 +377,7 @@ async function main() {
     fs.rmSync(dataDir, { recursive: true, force: true });
     for (const c of open) c.close();
   }
-  console.log(`${machineLine()}; PostgreSQL via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
+  console.log(`${machineLine()}; PostgreSQL ${pgVersion} via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
   for (const r of results) console.log(r);
 }
 

@@ -5,11 +5,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signObject } from '../src/core/keys.ts';
 import { REVOCATIONS_TYPE } from '../src/core/trust.ts';
+import { BIN, runAsync } from './support/cli.ts';
 import { keyA, pilotBundle, pilotEvent, pilotTariff, trustFor } from './support/fixtures.ts';
-import { BIN, runCli } from './support/cli.ts';
 
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
-const runAsync = runCli;
 
 describe('meterproof CLI', () => {
   let dir: string;

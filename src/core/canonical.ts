@@ -1,5 +1,5 @@
 // Canonical bytes (RFC 8785, JSON Canonicalization Scheme), plus SHA-256 digests written
-// `sha256:<lowercase hex>` (DESIGN §4). The canonical text itself is src/core/jcs.ts.
+// `sha256:<lowercase hex>` (docs/protocol.md §1). The canonical text itself is src/core/jcs.ts.
 import { sha256Hex, utf8 } from './bytes.ts';
 import { canonicalString } from './jcs.ts';
 

@@ -15,6 +15,7 @@ import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
 import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
+import type { InitialProofStatus } from '../core/proof-policy.ts';
 import { ServiceError } from './errors.ts';
 import { type Metrics, since } from './metrics.ts';
 
@@ -32,6 +33,9 @@ export interface PendingEvent {
   readonly inlineTariffDigest?: string;
   /** The consumer's proof of possession, checked and its nonce recorded (src/service/pop.ts). */
   readonly consumerPop?: ConsumerPop;
+  /** The stored proof status of the signed statement, from its digest (the tenant's proof policy,
+   *  src/service/proof-policy.ts); `pending` (a proof job is queued) when absent. */
+  readonly proof?: (statementDigest: string) => InitialProofStatus;
 }
 
 export interface WrittenAttestation {
@@ -42,6 +46,7 @@ export interface WrittenAttestation {
   readonly statementDigest: string;
   readonly seq: bigint;
   readonly blinding: string;
+  readonly proofStatus: InitialProofStatus;
   readonly cursor: number;
 }
 
@@ -66,6 +71,7 @@ type Head = ChainLink;
 interface Prepared {
   readonly cid: string;
   readonly tenantId: string;
+  readonly windowId: string;
   readonly start: Head;
   readonly link: Head;
   /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
@@ -97,9 +103,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Statements in flight at once, and events per statement. One at a time for single events: the
  *  requests that arrive meanwhile share the next statement, and each statement has a fixed cost
- *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU here) that larger
- *  statements spread over more events. Measured with `npm run bench:attest`: 1,900–2,060
- *  events/s one per request with one in flight against 1,620–1,630 with two (docs/benchmarks.md). */
+ *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU) that larger
+ *  statements spread over more events. Measured with `npm run bench:attest`: a second statement
+ *  in flight never raised throughput, and cost 15–20% where concurrent commits waited on each
+ *  other's WAL flush (docs/benchmarks.md, "What did not help"). */
 const MAX_IN_FLIGHT = 1;
 const MAX_EVENTS_PER_STATEMENT = 250;
 /** With this many events waiting (batches), up to MAX_IN_FLIGHT_BULK statements run at once: a
@@ -117,20 +124,21 @@ const DEADLOCK = '40P01';
 const BUNDLE_SEPARATOR = '\u001e';
 const ROWS_FROM = sql.raw(`rows from (jsonb_to_recordset(`);
 const ROWS_THEN_BUNDLES = sql.raw(
-  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text),
+  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text, proof_status text),
           unnest(string_to_array(`,
 );
 const ROWS_END = sql.raw(
-  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, leaf_hash, bundle)`,
+  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, leaf_hash, proof_status, bundle)`,
 );
 const INSERT_ATTESTATIONS = sql.raw(
   `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, 'pending', v.created_at
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, coalesce(v.proof_status, 'pending'), v.created_at
         from v`,
 );
-/** The proof job and the log-queue entry (with its precomputed leaf hash) of each stored row. */
+/** The proof job (of each row stored `pending`: not `on_demand` nor `deferred`) and the log-queue
+ *  entry (with its precomputed leaf hash) of each stored row. */
 const QUEUE_WORK = sql.raw(`j as (
-        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
+        insert into proof_jobs (attestation_id, status) select id, 'queued' from a where a.proof_status = 'pending'
       ), q as (
         insert into log_queue (attestation_id, leaf_hash) select a.id, decode(v.leaf_hash, 'hex') from a join v on v.id = a.id order by a.cursor
       )`);
@@ -310,6 +318,7 @@ export class ChainWriter {
       const id = r.statementDigest.slice('sha256:'.length);
       // the column once held v1's commitment blinding; it keeps the event's salt (also in the bundle)
       const blinding = r.bundle.salts!.event;
+      const proofStatus = it.proof?.(r.statementDigest) ?? 'pending';
       // One JSON parameter for all rows but their bundles (jsonb_to_recordset; the bundles go as
       // text, see ROWS_FROM): cheap to build and to parse.
       rows.push({
@@ -326,13 +335,15 @@ export class ChainWriter {
         blinding,
         created_at: issuedAt,
         leaf_hash: toHex(leafHash(r.leafBytes)),
+        // absent (null in the statement) for the usual `pending`
+        ...(proofStatus === 'pending' ? {} : { proof_status: proofStatus }),
       });
       // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
       const bundleText = JSON.stringify(r.bundle);
-      out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
+      out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
-    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
+    return { cid, tenantId, windowId: items[0]!.event.billing_window_id, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -396,8 +407,9 @@ export class ChainWriter {
     try {
       if (batch.length === 1) return await this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
       let stored: Map<string, Map<string, number>>;
+      let sealed: ReadonlySet<string>;
       try {
-        stored = await this.storeMany(batch.map((w) => w.p));
+        ({ stored, sealed } = await this.storeMany(batch.map((w) => w.p)));
       } catch {
         // The shared statement failed as a whole: a duplicate event id, a tariff published
         // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
@@ -412,7 +424,7 @@ export class ChainWriter {
       for (const w of batch) {
         const cursors = stored.get(w.p.cid);
         if (cursors) w.resolve(withCursors(w.p, cursors));
-        else w.reject(new StaleHead());
+        else w.reject(sealed.has(w.p.cid) ? periodSettled(w.p) : new StaleHead());
       }
     } finally {
       // never leave a request waiting (resolve/reject after settlement are no-ops)
@@ -440,19 +452,24 @@ export class ChainWriter {
 
   /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
-    const cursors = (await this.storeMany([p])).get(p.cid);
-    if (!cursors) throw new StaleHead();
+    const { stored, sealed } = await this.storeMany([p]);
+    const cursors = stored.get(p.cid);
+    if (!cursors) throw sealed.has(p.cid) ? periodSettled(p) : new StaleHead();
     return withCursors(p, cursors);
   }
 
   /** Chain groups (distinct chains) in one statement: each chain row is moved if it is still at
    *  the expected head (or created if expected to be new); chains whose head moved elsewhere
    *  store nothing, the others are stored. Returns, for each stored chain, attestation id →
-   *  cursor. */
-  private async storeMany(ps: readonly Prepared[]): Promise<Map<string, Map<string, number>>> {
+   *  cursor, and the chains refused because their tenant's window is being or has been settled
+   *  (a live settlement run: `sealed`). A settlement run seals a window under a SHARE ROW
+   *  EXCLUSIVE lock on chains, which this statement's update and insert conflict with: the
+   *  statement either commits before the seal or takes its snapshot after it (and sees it). */
+  private async storeMany(ps: readonly Prepared[]): Promise<{ stored: Map<string, Map<string, number>>; sealed: ReadonlySet<string> }> {
     const chains = ps.map((p) => ({
       chain_id: p.cid,
       tenant_id: p.tenantId,
+      billing_window_id: p.windowId,
       next_seq: p.link.seq.toString(),
       prev_digest: p.link.prev,
       cumulative_units: p.link.cumulativeBefore.toString(),
@@ -466,16 +483,21 @@ export class ChainWriter {
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
-          as x(chain_id text, tenant_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+          as x(chain_id text, tenant_id text, billing_window_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+      ), s as (
+        select i.chain_id from i where exists (select 1 from settlement_runs r
+          where r.tenant_id = i.tenant_id and r.billing_window_id = i.billing_window_id and r.status in ('running', 'settled'))
       ), g as (
         select ${guard} as ok
       ), u as (
         update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
         from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
+          and i.chain_id not in (select chain_id from s)
         returning chains.chain_id
       ), n as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
         select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
+          and i.chain_id not in (select chain_id from s)
         on conflict (chain_id) do nothing
         returning chain_id
       ), ok as (
@@ -485,10 +507,10 @@ export class ChainWriter {
         where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}
-        returning id, chain_id, cursor
+        returning id, chain_id, cursor, proof_status
       ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        not (select ok from g) as tariff_mismatch`;
+        not (select ok from g) as tariff_mismatch, (select json_agg(chain_id) from s) as sealed`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
     let ok = false;
@@ -502,14 +524,15 @@ export class ChainWriter {
       this.metrics?.storeStatement(ok, ms / 1000);
     }
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
-    const raw = res?.['chains'];
-    const stored = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const ids = (raw: unknown) => new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const stored = ids(res?.['chains']);
+    const sealed = ids(res?.['sealed']);
     const cursors = cursorMap(res?.['cursors']);
     this.stats.statements++;
     this.stats.events += cursors.size;
     const out = new Map<string, Map<string, number>>();
     for (const p of ps) if (stored.has(p.cid)) out.set(p.cid, cursors);
-    return out;
+    return { stored: out, sealed };
   }
 
   /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements, failed ones
@@ -528,6 +551,10 @@ export class ChainWriter {
     this.heads.delete(cid);
   }
 }
+
+/** The refusal of an event for a window with a live settlement run (docs/protocol.md §5.5). */
+const periodSettled = (p: Prepared) =>
+  new ServiceError(409, 'PERIOD_SETTLED', `window ${p.windowId} of tenant ${p.tenantId} is settled (or being settled); void its settlement to attest more events for it`);
 
 const withCursors = (p: Prepared, cursors: ReadonlyMap<string, number>): WrittenAttestation[] => p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! }));
 

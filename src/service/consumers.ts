@@ -11,6 +11,7 @@ import type { ConsumerKeys, TrustMaterial } from '../core/trust.ts';
 import { type Db, schema } from '../db/index.ts';
 import { type Principal, requireScope } from './auth.ts';
 import { ServiceError, invalidInput } from './errors.ts';
+import type { ProblemCode } from './problem-codes.ts';
 
 /** The default bound on |now − timestamp| of a PoP (and on a countersignature's lead): 300 s. */
 export const DEFAULT_POP_TOLERANCE_MS = 300_000;
@@ -56,7 +57,7 @@ function thumbprintOf(jwk: z.infer<typeof ConsumerPublicKey>): string {
   return kid;
 }
 
-function parse<T extends z.ZodType>(s: T, body: unknown, code: string, what: string): z.infer<T> {
+function parse<T extends z.ZodType>(s: T, body: unknown, code: ProblemCode, what: string): z.infer<T> {
   const r = s.safeParse(body);
   if (!r.success) throw invalidInput(r.error, code, `${what} is not valid`, '');
   return r.data;

@@ -1,13 +1,14 @@
-// Groth16 verification of bn128 proofs (snarkjs's pairing check), fail-closed: a malformed or
-// degenerate key, a non-canonical signal or point, gives a coded failure, never an exception. No
-// key files, no worker threads of ours: the open verifier can use this without loading the prover.
+// Groth16 verification of bn128 proofs, fail-closed: a malformed or degenerate key, a
+// non-canonical signal or point, gives a coded failure, never an exception. Every check of a
+// proof is made here, one proof at a time; the pairing equation (pairing.ts) is then handed to a
+// PairingFn: alone, or collected with others into one batched check (batch.ts). No key files, no
+// threads: the open verifier can use this without loading the prover.
 // Which key is trusted for which binding version is vkeys.ts's job; this checks any key it is given.
-import type * as Snarkjs from 'snarkjs';
 import { BN128_P } from '../core/field.ts';
-import { coordinate, g1, g2, loadSnarkjs, PointError } from './bn254.ts';
+import { coordinate, g1, g2, g2OnCurve, type G1Affine, type G2Affine, PointError } from './bn254.ts';
+import { pairingCheck, type PairingItem, type PairingKey } from './pairing.ts';
 export { BN128_Q } from './bn254.ts';
 
-const silent: Snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Largest nPublic accepted (a key is trust material, but need not be trusted to be small). */
 const MAX_PUBLIC = 1024;
 
@@ -46,50 +47,81 @@ export async function verificationKeyProblem(vkey: unknown): Promise<string | nu
   return null;
 }
 
-/** The reason `proof` is not a canonical proof (points as bn254.ts accepts them), or null. */
-async function proofProblem(proof: unknown): Promise<string | null> {
+type Points = { a: G1Affine; b: G2Affine; c: G1Affine };
+
+/** The points of a canonical proof (as bn254.ts accepts them), or the reason it is not one. */
+async function proofPoints(proof: unknown): Promise<Points | string> {
   if (!record(proof)) return 'the proof is not an object';
   if (proof.protocol !== undefined && proof.protocol !== 'groth16') return 'not a Groth16 proof';
   if (proof.curve !== undefined && proof.curve !== 'bn128') return 'not a bn128 proof';
   try {
-    g1(proof.pi_a, 'pi_a');
-    await g2(proof.pi_b, 'pi_b');
-    g1(proof.pi_c, 'pi_c');
+    const a = g1(proof.pi_a, 'pi_a');
+    const b = await g2(proof.pi_b, 'pi_b');
+    const c = g1(proof.pi_c, 'pi_c');
+    return { a, b, c };
   } catch (e) {
     if (e instanceof PointError) return e.message;
     throw e;
   }
-  return null;
 }
 
-/** The reason `signals` are not nPublic canonical elements of F_r, or null. */
-function signalsProblem(signals: unknown, n: number): string | null {
+/** nPublic canonical elements of F_r, or the reason `signals` are not. */
+function signalValues(signals: unknown, n: number): bigint[] | string {
   if (!Array.isArray(signals) || signals.length !== n) return `expected ${n} public signals`;
+  const out: bigint[] = [];
   for (const [i, s] of signals.entries()) {
     try {
-      if (coordinate(s, `public signal ${i}`) >= BN128_P) return `public signal ${i} is not below the scalar field modulus r`;
+      const v = coordinate(s, `public signal ${i}`);
+      if (v >= BN128_P) return `public signal ${i} is not below the scalar field modulus r`;
+      out.push(v);
     } catch (e) {
       if (e instanceof PointError) return e.message;
       throw e;
     }
   }
-  return null;
+  return out;
 }
 
 declare const checked: unique symbol;
 /** A key that verificationKeyProblem found nothing wrong with (vkeys.ts checks each pinned key once). */
 export type CheckedKey = Readonly<Record<string, unknown>> & { readonly nPublic: number; readonly [checked]: true };
 
-/** `checkGroth16` for a key already checked: PROOF_MALFORMED or PROOF_INVALID, never throws. */
-export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof: unknown): Promise<Groth16Failure | null> {
+/** The pairing equation of one checked proof: true iff it holds. Alone (`pairingAlone`) or as
+ *  part of a batch (batch.ts); it may throw, which fails the proof as unverifiable. */
+export type PairingFn = (item: PairingItem) => Promise<boolean>;
+export const pairingAlone: PairingFn = (item) => pairingCheck([item]);
+
+/** A checked key's points (already validated by verificationKeyProblem), parsed once per key. */
+const pairingKeys = new WeakMap<CheckedKey, PairingKey>();
+function pairingKeyOf(vkey: CheckedKey): PairingKey {
+  let k = pairingKeys.get(vkey);
+  if (!k) {
+    const ic = vkey['IC'] as unknown[];
+    k = {
+      alpha: g1(vkey['vk_alpha_1'], 'vk_alpha_1'),
+      beta: g2OnCurve(vkey['vk_beta_2'], 'vk_beta_2'),
+      gamma: g2OnCurve(vkey['vk_gamma_2'], 'vk_gamma_2'),
+      delta: g2OnCurve(vkey['vk_delta_2'], 'vk_delta_2'),
+      ic: ic.map((p, i) => g1(p, `IC[${i}]`)),
+    };
+    pairingKeys.set(vkey, k);
+  }
+  return k;
+}
+
+/** The reason the pairing check of a proof fails (the code PROOF_INVALID names it). */
+export const PAIRING_FAILS = 'the Groth16 pairing check fails for these public signals';
+
+/** `checkGroth16` for a key already checked: PROOF_MALFORMED or PROOF_INVALID, never throws.
+ *  Every check of the proof is made here; only the pairing equation goes to `pairing`. */
+export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof: unknown, pairing: PairingFn = pairingAlone): Promise<Groth16Failure | null> {
   try {
-    const signals = signalsProblem(publicSignals, vkey.nPublic);
-    if (signals) return { code: 'PROOF_INVALID', reason: signals };
-    const malformed = await proofProblem(proof);
-    if (malformed) return { code: 'PROOF_MALFORMED', reason: malformed };
-    const snarkjs = await loadSnarkjs();
-    const ok = (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
-    return ok ? null : { code: 'PROOF_INVALID', reason: 'the Groth16 pairing check fails for these public signals' };
+    const signals = signalValues(publicSignals, vkey.nPublic);
+    if (typeof signals === 'string') return { code: 'PROOF_INVALID', reason: signals };
+    const points = await proofPoints(proof);
+    if (typeof points === 'string') return { code: 'PROOF_MALFORMED', reason: points };
+    const ok = await pairing({ key: pairingKeyOf(vkey), signals, ...points });
+    return ok ? null : { code: 'PROOF_INVALID', reason: PAIRING_FAILS };
   } catch (e) {
     return { code: 'PROOF_INVALID', reason: `unverifiable: ${e instanceof Error ? e.message : String(e)}` };
   }
