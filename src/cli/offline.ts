@@ -12,7 +12,7 @@ import { BINDING_VERSION_V2, Digest, FullBundle, type CheckResult } from '../cor
 import { type PublishedTariff, SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
-import { advanceTrustState, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
+import { advanceTrustState, redact, TrustState, verifyJson } from '../verifier/index.ts';
 import { UsageError, err, out, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -62,7 +62,6 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   }
   const now = new Date();
   const report = await verifyJson(bundleText, trust.data, { profile: values.profile, consistencyProof, now, ...(previous ? { trustState: previous } : {}) });
-  await releaseZk();
   if (stateFile) {
     // the state moves to the list just accepted (whatever the bundle's verdict), never back
     const next = advanceTrustState(trust.data, previous, now);

@@ -1,13 +1,13 @@
-// Groth16 verification of bn128 proofs (snarkjs's pairing check), fail-closed: a malformed or
-// degenerate key, a non-canonical signal or point, gives a coded failure, never an exception. No
-// key files, no worker threads of ours: the open verifier can use this without loading the prover.
-// Which key is trusted for which binding version is vkeys.ts's job; this checks any key it is given.
-import type * as Snarkjs from 'snarkjs';
+// Groth16 verification of bn128 proofs, fail-closed: a malformed or degenerate key, a
+// non-canonical signal or point, gives a coded failure, never an exception. No key files and no
+// threads: the pairing check runs on a single-threaded wasm curve of the verifier's own
+// (bn254.ts), so a process that verifies exits by itself and never shares snarkjs's global
+// multi-threaded curve with a prover. Which key is trusted for which binding version is vkeys.ts's
+// job; this checks any key it is given.
 import { BN128_P } from '../core/field.ts';
-import { coordinate, g1, g2, loadSnarkjs, PointError } from './bn254.ts';
+import { coordinate, g1, g2, g2OnCurve, PointError, verifierCurve, type G1Affine, type G2Affine } from './bn254.ts';
 export { BN128_Q } from './bn254.ts';
 
-const silent: Snarkjs.Logger = { debug() {}, info() {}, warn() {}, error() {} };
 /** Largest nPublic accepted (a key is trust material, but need not be trusted to be small). */
 const MAX_PUBLIC = 1024;
 
@@ -46,34 +46,83 @@ export async function verificationKeyProblem(vkey: unknown): Promise<string | nu
   return null;
 }
 
-/** The reason `proof` is not a canonical proof (points as bn254.ts accepts them), or null. */
-async function proofProblem(proof: unknown): Promise<string | null> {
+interface ProofPoints {
+  readonly a: G1Affine;
+  readonly b: G2Affine;
+  readonly c: G1Affine;
+}
+
+/** The points of `proof`, or the reason it is not a canonical proof (points as bn254.ts accepts them). */
+async function proofPoints(proof: unknown): Promise<ProofPoints | string> {
   if (!record(proof)) return 'the proof is not an object';
   if (proof.protocol !== undefined && proof.protocol !== 'groth16') return 'not a Groth16 proof';
   if (proof.curve !== undefined && proof.curve !== 'bn128') return 'not a bn128 proof';
   try {
-    g1(proof.pi_a, 'pi_a');
-    await g2(proof.pi_b, 'pi_b');
-    g1(proof.pi_c, 'pi_c');
+    return { a: g1(proof.pi_a, 'pi_a'), b: await g2(proof.pi_b, 'pi_b'), c: g1(proof.pi_c, 'pi_c') };
   } catch (e) {
     if (e instanceof PointError) return e.message;
     throw e;
   }
-  return null;
 }
 
-/** The reason `signals` are not nPublic canonical elements of F_r, or null. */
-function signalsProblem(signals: unknown, n: number): string | null {
+/** `signals` as nPublic canonical elements of F_r, or the reason they are not. */
+function signalValues(signals: unknown, n: number): bigint[] | string {
   if (!Array.isArray(signals) || signals.length !== n) return `expected ${n} public signals`;
+  const values: bigint[] = [];
   for (const [i, s] of signals.entries()) {
     try {
-      if (coordinate(s, `public signal ${i}`) >= BN128_P) return `public signal ${i} is not below the scalar field modulus r`;
+      const v = coordinate(s, `public signal ${i}`);
+      if (v >= BN128_P) return `public signal ${i} is not below the scalar field modulus r`;
+      values.push(v);
     } catch (e) {
       if (e instanceof PointError) return e.message;
       throw e;
     }
   }
-  return null;
+  return values;
+}
+
+/** snarkjs's object form of an affine point (z = 1), which the wasm curve reads as affine. */
+const g1Object = (p: G1Affine) => [p.x, p.y, 1n];
+const g2Object = (p: G2Affine) => [[p.x[0], p.x[1]], [p.y[0], p.y[1]], [1n, 0n]];
+/** A point of a key verificationKeyProblem accepted (subgroup included), so parsing cannot fail. */
+const keyG1 = (v: unknown) => g1Object(g1(v, 'key point'));
+const keyG2 = (v: unknown) => g2Object(g2OnCurve(v, 'key point'));
+
+/** The 32-byte little-endian form of a scalar below r (what the wasm multi-exponentiation reads). */
+function scalarLE(out: Uint8Array, offset: number, v: bigint): void {
+  for (let i = 0; i < 32; i++) out[offset + i] = Number((v >> BigInt(8 * i)) & 0xffn);
+}
+
+/**
+ * The Groth16 equation e(−A, B)·e(vk_x, γ)·e(C, δ)·e(α, β) = 1 with vk_x = IC₀ + Σ sᵢ·ICᵢ₊₁
+ * (Groth 2016, §3.2; the same product of pairings snarkjs's groth16.verify checks).
+ */
+async function pairingHolds(vkey: CheckedKey, signals: readonly bigint[], p: ProofPoints): Promise<boolean> {
+  const curve = await verifierCurve();
+  const { G1, G2 } = curve;
+  const ic = vkey.IC as unknown[];
+  let vkX = G1.fromObject(keyG1(ic[0]));
+  if (signals.length > 0) {
+    const n8 = G1.F.n8;
+    const points = new Uint8Array(2 * n8 * signals.length);
+    const scalars = new Uint8Array(32 * signals.length);
+    signals.forEach((s, i) => {
+      points.set(G1.fromObject(keyG1(ic[i + 1])), 2 * n8 * i);
+      scalarLE(scalars, 32 * i, s);
+    });
+    vkX = G1.add(await G1.multiExpAffine(points, scalars), vkX);
+  }
+  return curve.pairingEq(
+    G1.neg(G1.fromObject(g1Object(p.a))),
+    G2.fromObject(g2Object(p.b)),
+    vkX,
+    G2.fromObject(keyG2(vkey.vk_gamma_2)),
+    G1.fromObject(g1Object(p.c)),
+    G2.fromObject(keyG2(vkey.vk_delta_2)),
+    G1.fromObject(keyG1(vkey.vk_alpha_1)),
+    G2.fromObject(keyG2(vkey.vk_beta_2)),
+  );
 }
 
 declare const checked: unique symbol;
@@ -83,12 +132,11 @@ export type CheckedKey = Readonly<Record<string, unknown>> & { readonly nPublic:
 /** `checkGroth16` for a key already checked: PROOF_MALFORMED or PROOF_INVALID, never throws. */
 export async function checkProof(vkey: CheckedKey, publicSignals: unknown, proof: unknown): Promise<Groth16Failure | null> {
   try {
-    const signals = signalsProblem(publicSignals, vkey.nPublic);
-    if (signals) return { code: 'PROOF_INVALID', reason: signals };
-    const malformed = await proofProblem(proof);
-    if (malformed) return { code: 'PROOF_MALFORMED', reason: malformed };
-    const snarkjs = await loadSnarkjs();
-    const ok = (await snarkjs.groth16.verify(vkey, publicSignals, proof, silent)) === true;
+    const signals = signalValues(publicSignals, vkey.nPublic);
+    if (typeof signals === 'string') return { code: 'PROOF_INVALID', reason: signals };
+    const points = await proofPoints(proof);
+    if (typeof points === 'string') return { code: 'PROOF_MALFORMED', reason: points };
+    const ok = (await pairingHolds(vkey, signals, points)) === true;
     return ok ? null : { code: 'PROOF_INVALID', reason: 'the Groth16 pairing check fails for these public signals' };
   } catch (e) {
     return { code: 'PROOF_INVALID', reason: `unverifiable: ${e instanceof Error ? e.message : String(e)}` };
@@ -116,8 +164,9 @@ export async function verifyGroth16(vkey: unknown, publicSignals: unknown, proof
   return (await checkGroth16(vkey, publicSignals, proof)) === null;
 }
 
-/** Stops snarkjs's bn128 worker threads (started by its first proof or verification) so the
- *  process can exit. Safe to call more than once; the next snarkjs call starts them again. */
+/** Stops snarkjs's global bn128 worker threads (started by its first proof, witness check or
+ *  ceremony step; never by verification here) so the process can exit. Safe to call more than
+ *  once; the next snarkjs call starts them again. */
 export async function terminateCurve(): Promise<void> {
   const g = globalThis as { curve_bn128?: { terminate(): Promise<void> } | null };
   const curve = g.curve_bn128;

@@ -4,7 +4,6 @@ import { verifyBundle, verifyBundleText, type Profile, type VerifyOptions } from
 import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
 import type { TrustState } from '../core/revocations.ts';
 import { zkVerifier } from './zk.ts';
-export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
 
 export { verifyBundle, verifyBundleText } from '../core/verify.ts';

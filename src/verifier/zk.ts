@@ -4,7 +4,7 @@
 import { bindingCommitments } from '../core/commitment.ts';
 import { tariffCommitmentV2 } from '../core/binding-v2.ts';
 import { VerificationError, type ZkVerifier } from '../core/verify.ts';
-import { checkProof, terminateCurve } from './groth16.ts';
+import { checkProof } from './groth16.ts';
 import { verificationKeyFor } from './vkeys.ts';
 
 export const zkVerifier: ZkVerifier = {
@@ -15,6 +15,3 @@ export const zkVerifier: ZkVerifier = {
   bindingCommitments,
   tariffCommitmentV2,
 };
-
-/** Release snarkjs's curve threads so a CLI process can exit. */
-export const releaseZk = terminateCurve;
