@@ -2,6 +2,7 @@
 // Entry point for the `meterproof` command: runs the compiled CLI in dist/ (`npm run build`, which
 // `npm install` and `npm ci` run in a clone as `prepare`), or the TypeScript sources through tsx.
 import fs from 'node:fs';
+import { URL } from 'node:url';
 
 /** Newest modification time under `dir` (ms), 0 if it does not exist. */
 function newestMtime(dir) {
