@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Entry point for the `meterproof` command: runs the compiled CLI in dist/ (`npm run build`, which
 // `npm install` and `npm ci` run in a clone as `prepare`), or the TypeScript sources through tsx.
+// Help is answered from plain JavaScript (cli/usage.js) before anything else loads.
 import fs from 'node:fs';
 import { URL } from 'node:url';
 
-/** Newest modification time under `dir` (ms), 0 if it does not exist. */
+/** Newest modification time under `dir` (ms). */
 function newestMtime(dir) {
   let newest = 0;
   for (const f of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
@@ -14,18 +15,22 @@ function newestMtime(dir) {
 }
 
 /**
- * The CLI's main module. The build, unless METERPROOF_FROM_SOURCE=1 (the test suite sets it, so it
- * tests the sources as they are), there is no build, or this is a clone whose src/ changed after
- * the build (then the sources run, with a notice). A package installed from npm has no src/.
+ * Why the sources run instead of the build, or '' to run the build: METERPROOF_FROM_SOURCE=1 (the
+ * test suite sets it, so it tests the sources as they are), no build, or a clone whose src/
+ * changed after the build (then with a notice). A package installed from npm has no src/.
  */
-async function loadMain() {
+function sourceReason() {
   const built = new URL('../dist/cli/main.js', import.meta.url);
   const src = new URL('../src/', import.meta.url);
-  let reason = '';
-  if (process.env.METERPROOF_FROM_SOURCE === '1') reason = 'source';
-  else if (!fs.existsSync(built)) reason = 'no build in dist/';
-  else if (fs.existsSync(src) && newestMtime(src) > fs.statSync(built).mtimeMs) reason = 'src/ changed after the build in dist/';
-  if (!reason) return import(built.href);
+  if (process.env.METERPROOF_FROM_SOURCE === '1') return 'source';
+  if (!fs.existsSync(built)) return 'no build in dist/';
+  if (fs.existsSync(src) && newestMtime(src) > fs.statSync(built).mtimeMs) return 'src/ changed after the build in dist/';
+  return '';
+}
+
+/** The CLI's main module: the build, or the sources with tsx registered first. */
+async function loadMain(reason) {
+  if (!reason) return import('../dist/cli/main.js');
   let tsx;
   try {
     tsx = await import('tsx/esm/api');
@@ -38,10 +43,18 @@ async function loadMain() {
   return import('../src/cli/main.ts');
 }
 
-const { main } = await loadMain();
+const reason = sourceReason();
 const argv = process.argv.slice(2);
-const code = await main(argv);
-// A server that failed to start may hold handles (pools, timers) that would keep it alive: exit.
-// Other commands exit on their own, so their output (possibly piped) is flushed first.
-if (code !== 0 && ['serve', 'worker', 'migrate'].includes(argv[0])) process.exit(code);
-process.exitCode = code;
+const { helpRequest } = await import(reason ? '../src/cli/usage.js' : '../dist/cli/usage.js');
+const help = helpRequest(argv);
+if (help) {
+  process[help.stream].write(help.text);
+  process.exitCode = help.code;
+} else {
+  const { main } = await loadMain(reason);
+  const code = await main(argv);
+  // A server that failed to start may hold handles (pools, timers) that would keep it alive: exit.
+  // Other commands exit on their own, so their output (possibly piped) is flushed first.
+  if (code !== 0 && ['serve', 'worker', 'migrate'].includes(argv[0])) process.exit(code);
+  process.exitCode = code;
+}

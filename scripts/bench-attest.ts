@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
-import { machineLine, signingLine } from './machine.ts';
+import { machineLine, postgresVersion, signingLine } from './machine.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -218,6 +218,7 @@ async function main() {
   const socketDir = baseUrl.searchParams.get('host');
   baseUrl.searchParams.delete('host');
   const admin = postgres(baseUrl.toString(), { max: 1, onnotice: () => {}, ...(socketDir ? { host: socketDir } : {}) });
+  const pgVersion = await postgresVersion(admin);
   await admin.unsafe(`create database ${name}`);
   const url = new URL(BASE);
   url.pathname = `/${name}`;
@@ -341,7 +342,7 @@ async function main() {
     fs.rmSync(dataDir, { recursive: true, force: true });
     for (const c of open) c.close();
   }
-  console.log(`${machineLine()}; PostgreSQL via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
+  console.log(`${machineLine()}; PostgreSQL ${pgVersion} via ${socketDir ? `Unix socket ${socketDir}` : `TCP ${baseUrl.host}`}`);
   for (const r of results) console.log(r);
 }
 

@@ -20,6 +20,7 @@ import { generateSigningKey } from '../src/core/keys.ts';
 import { isV2 } from '../src/core/schemas.ts';
 import { createProver, terminateCurve, verifyGroth16, type ProofResult } from '../src/prover/index.ts';
 import { BINDINGS } from './ceremony.ts';
+import { machineLine, signingLine } from './machine.ts';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -80,10 +81,9 @@ async function sampleInput(i: number): Promise<Record<string, string | string[]>
 }
 
 async function main(): Promise<void> {
-  const cpus = os.cpus();
   console.log(`meterproof proving benchmark (${binding}, Groth16, snarkjs)`);
-  console.log(`machine: ${cpus[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.arch()}`);
-  console.log(`node ${process.version}; proofs per measurement: ${N}`);
+  console.log(`${machineLine()}, ${os.platform()} ${os.arch()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`${signingLine()}; proofs per measurement: ${N}`);
   const vkey = JSON.parse(fs.readFileSync(path.join(keysDir, 'verification_key.json'), 'utf8')) as Record<string, unknown>;
   const inputs = await Promise.all(Array.from({ length: N }, (_, i) => sampleInput(i)));
   const warm = await sampleInput(N);

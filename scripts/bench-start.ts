@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { freePort } from '../test/support/server.ts';
-import { machineLine, signingLine } from './machine.ts';
+import { machineLine, postgresVersion, signingLine } from './machine.ts';
 
 const { values: opt } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string' } } });
 const RUNS = Number(opt.runs);
@@ -89,6 +89,7 @@ async function main() {
     }
     lines.push(`${label}: ${stats(times)}`);
   };
+  let pgLine = '';
   try {
     let n = 0;
     const dir = () => path.join(tmp, `d${n++}`);
@@ -99,6 +100,7 @@ async function main() {
       await run('PGlite, existing data directory', async () => ({ DATA_DIR: existing }));
     }
     if (opt.only !== 'pglite') {
+      pgLine = `; PostgreSQL ${await postgresVersion(admin)}`;
       await run('PostgreSQL, fresh database', async () => ({ DATA_DIR: dir(), DATABASE_URL: await newDatabase() }));
       const env = { DATA_DIR: dir(), DATABASE_URL: await newDatabase() };
       await startOnce(env);
@@ -109,7 +111,7 @@ async function main() {
     await admin.end();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
-  console.log(`${machineLine()}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`${machineLine()}${pgLine}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   console.log(`${signingLine()}`);
   console.log(`cold start, spawn to the first 200 from ${probe} (${RUNS} runs each, PROVER_WORKERS default):`);
   for (const l of lines) console.log(`  ${l}`);

@@ -26,6 +26,7 @@ import { openDatabase, rowsOf } from '../src/db/index.ts';
 import { createLogService } from '../src/log/service.ts';
 import { ChainWriter, type PendingEvent, requestDigestOf } from '../src/service/chain-writer.ts';
 import { postgresCpuMs } from './cpu.ts';
+import { machineLine, postgresVersion, signingLine } from './machine.ts';
 import { randomSalt, saltedTariffDigest } from '../src/core/binding-v2.ts';
 
 const { values: opt } = parseArgs({
@@ -56,6 +57,7 @@ async function main() {
   const name = `mp_bench_store_${Date.now().toString(36)}`;
   const baseUrl = new URL(BASE);
   const admin = postgres(baseUrl.toString(), { max: 1, onnotice: () => {} });
+  const pgVersion = await postgresVersion(admin);
   await admin.unsafe(`create database ${name}`);
   const url = new URL(BASE);
   url.pathname = `/${name}`;
@@ -129,7 +131,8 @@ async function main() {
     await admin.unsafe(`drop database if exists ${name} with (force)`);
     await admin.end();
   }
-  console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.availableParallelism()} cores, node ${process.version}; PostgreSQL via TCP ${baseUrl.host}`);
+  console.log(`${machineLine()}; PostgreSQL ${pgVersion} via TCP ${baseUrl.host}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(signingLine());
 }
 
 await main();

@@ -29,3 +29,9 @@ export function machineLine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   return `machine: ${cpu}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
 }
+
+/** The PostgreSQL server's version (`SHOW server_version`), for the machine line. */
+export async function postgresVersion(sql: { unsafe(query: string): PromiseLike<unknown> }): Promise<string> {
+  const rows = (await sql.unsafe('show server_version')) as { server_version: string }[];
+  return rows[0]?.server_version ?? 'unknown';
+}

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LOG_LEVELS } from './service/logger.ts';
 import { B64TOKEN } from './service/auth.ts';
 import { KEY_REFRESH_MS } from './service/keyring.ts';
+import { DEFAULT_PROOF_QUEUE_LIMIT, MIN_SAMPLING_SECRET } from './service/proof-policy.ts';
 
 export { B64TOKEN };
 export const b64tokenProblem = 'may hold only A-Z a-z 0-9 - . _ ~ + / (then trailing =), as RFC 6750 b64token allows in Authorization: Bearer';
@@ -23,6 +24,13 @@ const Env = z.object({
   LOG_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(100),
   /** In-process prover workers (0 = none; run `meterproof worker` elsewhere). */
   PROVER_WORKERS: z.coerce.number().int().min(0).max(64).default(1),
+  /** Worker threads of POST /v1/verify/batch (default: the available cores). */
+  VERIFY_THREADS: z.coerce.number().int().min(0).max(64).optional(),
+  /** Proof jobs queued or running at which new eager jobs are deferred (docs/operations.md). */
+  PROOF_QUEUE_LIMIT: z.coerce.number().int().min(1).max(100_000_000).default(DEFAULT_PROOF_QUEUE_LIMIT),
+  /** The secret that picks which events a `sampled` tenant proves at attest time; default: one
+   *  generated into DATA_DIR/keys/sampling.key. */
+  METERPROOF_SAMPLING_SECRET: z.string().min(MIN_SAMPLING_SECRET, `METERPROOF_SAMPLING_SECRET must be at least ${MIN_SAMPLING_SECRET} characters`).optional(),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(2 * 1024 * 1024),
   /** Overlap during which a rotated-out key stays valid, so processes with a cached key stay
    *  correct. At least the key refresh interval: a process that read the old key just before a
@@ -32,6 +40,8 @@ const Env = z.object({
     .int()
     .min(KEY_REFRESH_MS, `KEY_ROTATION_GRACE_MS must be at least ${KEY_REFRESH_MS} (the key refresh interval): processes sign with a key they read up to that long ago`)
     .default(5000),
+  /** Whether this process delivers webhooks (any number of processes may; each message goes once). */
+  WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
   /** Structured log level (JSON lines on stdout). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */

@@ -1,25 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signObject } from '../src/core/keys.ts';
 import { REVOCATIONS_TYPE } from '../src/core/trust.ts';
+import { BIN, runAsync } from './support/cli.ts';
 import { keyA, pilotBundle, pilotEvent, pilotTariff, trustFor } from './support/fixtures.ts';
 
-const BIN = path.resolve('bin/meterproof.js');
 const run = (args: string[], cwd: string) => spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
-/** `run` without blocking the test process: vitest's RPC with the worker keeps being answered. */
-const runAsync = (args: string[], cwd: string) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, DATA_DIR: path.join(cwd, 'data') } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 describe('meterproof CLI', () => {
   let dir: string;

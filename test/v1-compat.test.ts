@@ -7,7 +7,7 @@ import { normalizeTariff } from '../src/core/attest.ts';
 import type { FullBundle, VerificationReport } from '../src/core/schemas.ts';
 import { createProveFn } from '../src/service/prove.ts';
 import type { KeyRing } from '../src/service/keyring.ts';
-import { redact, verify } from '../src/verifier/index.ts';
+import { redact, verify, releaseZk } from '../src/verifier/index.ts';
 import { keyA, pilotBundle, pilotBundleV1, pilotTariff, trustFor } from './support/fixtures.ts';
 
 const check = (r: VerificationReport, n: string) => r.checks.find((c) => c.name === n);
@@ -25,6 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prove?.close();
+  await releaseZk();
 });
 
 describe('bn128-poseidon8-v1 bundles after v2', () => {

@@ -4,13 +4,11 @@
 // Exit 0: consistent; 1: the log misbehaved (key change, bad signature, rollback, split view,
 // bad proof); 2: unusable input or the log could not be reached.
 import fs from 'node:fs';
-import { parseArgs } from 'node:util';
 import { fromB64, toB64 } from '../core/bytes.ts';
 import { MerkleError, verifyConsistency } from '../core/merkle.ts';
 import { type Checkpoint, NoteError, openCheckpoint, parseVerifierKey } from '../core/note.ts';
-import { UsageError, err, out, replaceFile } from './io.ts';
+import { UsageError, err, notStdin, out, parseCommand, replaceFile } from './io.ts';
 
-const USAGE = 'usage: meterproof log monitor --log <base url> --state <file> [--verifier-key <key>] [--timeout-ms <ms>]';
 const STATE_VERSION = 1;
 const MAX_RESPONSE = 1 << 20;
 
@@ -33,7 +31,7 @@ class Alarm extends Error {
 export async function cmdLog(argv: string[]): Promise<number> {
   try {
     const [sub, ...rest] = argv;
-    if (sub !== 'monitor') throw new UsageError(USAGE);
+    if (sub !== 'monitor') throw new UsageError('usage: meterproof log monitor --log <base url> --state <file> [options] (meterproof log --help)');
     return await monitor(rest);
   } catch (e) {
     if (e instanceof Alarm) {
@@ -44,36 +42,22 @@ export async function cmdLog(argv: string[]): Promise<number> {
       err(`meterproof log: ${e.message}`);
       return e.exitCode;
     }
-    if (e instanceof TypeError && (e as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`meterproof log: ${e.message}`);
-      return 2;
-    }
     err(`meterproof log: ${e instanceof Error ? e.message : String(e)}`);
     return 2;
   }
 }
 
 async function monitor(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      log: { type: 'string' },
-      state: { type: 'string' },
-      'verifier-key': { type: 'string' },
-      'timeout-ms': { type: 'string', default: '15000' },
-    },
-  });
-  if (positionals.length || !values.log || !values.state) throw new UsageError(USAGE);
-  const base = parseBase(values.log);
-  const timeoutMs = Number(values['timeout-ms']);
+  const a = parseCommand('log monitor', argv);
+  const base = parseBase(a.str('log')!);
+  const timeoutMs = Number(a.str('timeout-ms') ?? '15000');
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout-ms must be a positive integer');
-  const stateFile = values.state;
+  const stateFile = notStdin(a.str('state'), '--state')!;
   const state = readState(stateFile);
   if (state && state.log !== base.href) out(`note: state was recorded for ${state.log}, now monitoring ${base.href}`);
 
   // The key to trust: the pinned one, else --verifier-key, else the one the log serves (first use).
-  const given = values['verifier-key']?.trim();
+  const given = a.str('verifier-key')?.trim();
   if (given !== undefined) checkKey(given, '--verifier-key');
   if (state && given !== undefined && given !== state.verifier_key) {
     throw new UsageError(`--verifier-key differs from the key pinned in ${stateFile} (${state.verifier_key})`);

@@ -12,12 +12,13 @@ import { StoreLockedError } from '../db/store-lock.ts';
 import { createApp } from '../http/app.ts';
 import { buildContainer } from '../service/container.ts';
 import { startProofWorker } from '../service/proofs.ts';
+import { startWebhookDeliverer } from '../service/webhooks.ts';
 import type { createProveFn } from '../service/prove.ts';
 import { zkParts } from '../service/zk.ts';
 import { createLogService, loadOrCreateLogKey, type LogService } from '../log/service.ts';
 import { terminateCurve } from '../verifier/groth16.ts';
 import { createLogger, errorFields, type Logger } from '../service/logger.ts';
-import { UsageError, out } from './io.ts';
+import { UsageError, out, parseCommand } from './io.ts';
 
 /** Longest a shutdown waits for in-flight requests before closing their connections. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -46,22 +47,51 @@ function config(): Config {
   try {
     return loadConfig();
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    // one line: "invalid environment: A: why; B: why"
+    throw new UsageError((e as Error).message.replace(/:\s*\n\s*/, ': ').replace(/\s*\n\s*/g, '; '));
+  }
+}
+
+/** Exit code of a resource that could not be used at start: port in use, database unreachable. */
+export const EXIT_UNAVAILABLE = 4;
+
+/** Connection failures (rather than bugs): the reason to print, or null. */
+function connectionFailure(e: unknown): string | null {
+  const { code, name, message } = (e ?? {}) as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof code !== 'string') return null;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'CONNECT_TIMEOUT', 'ENOENT', 'EACCES'].includes(code)) return code;
+  // PostgreSQL refused the session: 28xxx authorization, 3D000 no such database, 57P03 starting up
+  if (name === 'PostgresError' && /^(28|3D|57P0)/.test(code)) return `${code} ${String(message)}`;
+  return null;
+}
+
+/** The database URL without credentials or query (what is safe to print). */
+function where(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return 'DATABASE_URL';
   }
 }
 
 async function open(cfg: Config): Promise<Database> {
   fs.mkdirSync(cfg.DATA_DIR, { recursive: true, mode: 0o700 });
-  let database: Database;
+  let database: Database | undefined;
   try {
     const timeouts = storeTimeouts(cfg);
     database = await openDatabase(cfg.DATABASE_URL ? { url: cfg.DATABASE_URL, timeouts } : { dataDir: path.join(cfg.DATA_DIR, 'pglite'), lockName: `DATA_DIR ${cfg.DATA_DIR}`, timeouts });
+    await database.migrate();
+    return database;
   } catch (e) {
     if (e instanceof StoreLockedError) throw new UsageError(e.message, 3);
+    const failure = cfg.DATABASE_URL ? connectionFailure(e) : null;
+    if (failure) {
+      await database?.close().catch(() => {});
+      throw new UsageError(`cannot use the database at ${where(cfg.DATABASE_URL!)} (DATABASE_URL): ${failure}`, EXIT_UNAVAILABLE);
+    }
     throw e;
   }
-  await database.migrate();
-  return database;
 }
 
 /** The admin token: from the environment, or generated once into DATA_DIR (mode 0600). */
@@ -89,7 +119,8 @@ function envKey(json: string | undefined, name: string) {
   }
 }
 
-export async function cmdServe(_argv: string[]): Promise<number> {
+export async function cmdServe(argv: string[]): Promise<number> {
+  parseCommand('serve', argv);
   const cfg = config();
   const logger = createLogger({ level: cfg.LOG_LEVEL });
   const database = await open(cfg);
@@ -104,11 +135,15 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
     revocationListLifetimeMs: cfg.REVOCATION_LIST_LIFETIME_MS,
+    proofQueueLimit: cfg.PROOF_QUEUE_LIMIT,
+    ...(cfg.METERPROOF_SAMPLING_SECRET ? { samplingSecret: cfg.METERPROOF_SAMPLING_SECRET } : {}),
     log: ({ notifier, metrics }) => createLogService({ db: database.db, origin: cfg.METERPROOF_LOG_ORIGIN, logKey, notifier, metrics }),
+    verifyThreads: cfg.VERIFY_THREADS,
   });
   const log = container.deps.log as LogService;
   await log.init();
   const sequencer = log.startSequencer({ minRoundMs: cfg.LOG_CHECKPOINT_INTERVAL_MS, onError: logErrors(logger, 'log sequencer round failed') });
+  const deliverer = cfg.WEBHOOK_DELIVERY === 'on' ? startWebhookDeliverer(database.db, { onError: logErrors(logger, 'webhook delivery round failed') }) : null;
   // The prover (its threads load the proving key and build the curve, ~2 s) starts once the
   // server listens: proofs are asynchronous, so nothing waits for it; jobs queue meanwhile.
   let prove: Awaited<ReturnType<typeof createProveFn>> | null = null;
@@ -122,6 +157,8 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     worker = startProofWorker(database.db, container.proofs, prove.prove, { concurrency: cfg.PROVER_WORKERS, onError: logErrors(logger, 'proof job failed'), metrics: container.metrics });
   };
   let proverStarted: Promise<void> = Promise.resolve();
+  // deferred proof jobs are queued again once the queue is below half its limit
+  const sweeper = container.policies.startSweeper({ onQueued: () => worker?.poke(), onError: logErrors(logger, 'proof sweeper round failed') });
   await container.waiters.listening();
   const app = createApp({
     ...container.deps,
@@ -147,6 +184,18 @@ export async function cmdServe(_argv: string[]): Promise<number> {
     );
   }) as import('node:http').Server;
   answerClientErrors(server);
+  const listenFailure = await new Promise<NodeJS.ErrnoException | null>((resolve) => {
+    server.once('listening', () => resolve(null));
+    server.once('error', resolve);
+  });
+  if (listenFailure) {
+    draining = true;
+    await container.waiters.close();
+    await sequencer.stop();
+    await database.close();
+    const reason = listenFailure.code === 'EADDRINUSE' ? 'is in use (set PORT or HOST)' : `cannot be listened on: ${listenFailure.code ?? listenFailure.message}`;
+    throw new UsageError(`${cfg.HOST}:${cfg.PORT} ${reason}`, EXIT_UNAVAILABLE);
+  }
   const signal = await signalled();
   // Graceful shutdown: /ready answers 503 from now on; waiting ?proof=sync / ?log=sync requests
   // answer with what they have; no new connection is accepted and in-flight requests finish
@@ -158,12 +207,15 @@ export async function cmdServe(_argv: string[]): Promise<number> {
   await drainServer(server, DRAIN_TIMEOUT_MS);
   await container.attest.writer.idle();
   await proverStarted;
+  await sweeper.stop();
   await (worker as ReturnType<typeof startProofWorker> | null)?.stop();
   await (prove as Awaited<ReturnType<typeof createProveFn>> | null)?.close();
   await sequencer.stop();
+  await deliverer?.stop();
   await database.close();
-  // POST /v1/verify checks Groth16 proofs on this thread; the bn128 curve it builds keeps worker
-  // threads of its own, which would keep the process alive after everything else has stopped
+  await container.verifier.close();
+  // snarkjs's shared bn128 curve, if anything in this process built it, keeps worker threads of
+  // its own, which would keep the process alive after everything else has stopped
   await terminateCurve();
   logger.info('stopped');
   logger.flush();
@@ -171,11 +223,19 @@ export async function cmdServe(_argv: string[]): Promise<number> {
 }
 
 /** `meterproof worker`: a prover process pulling jobs from the shared PostgreSQL. */
-export async function cmdWorker(_argv: string[]): Promise<number> {
+export async function cmdWorker(argv: string[]): Promise<number> {
+  parseCommand('worker', argv);
   const cfg = config();
   if (!cfg.DATABASE_URL) throw new UsageError('meterproof worker needs DATABASE_URL (PostgreSQL); the embedded store serves one process');
   const database = await open(cfg);
-  const container = await buildContainer({ database, dataDir: cfg.DATA_DIR, adminToken: adminToken(cfg).token, zk: await zkParts(), signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY') });
+  const container = await buildContainer({
+    database,
+    dataDir: cfg.DATA_DIR,
+    adminToken: adminToken(cfg).token,
+    zk: await zkParts(),
+    signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
+    ...(cfg.METERPROOF_SAMPLING_SECRET ? { samplingSecret: cfg.METERPROOF_SAMPLING_SECRET } : {}),
+  });
   const workers = Math.max(1, cfg.PROVER_WORKERS);
   const { createProveFn } = await import('../service/prove.ts');
   const prove = await createProveFn(container.keys, { workers });
@@ -190,7 +250,8 @@ export async function cmdWorker(_argv: string[]): Promise<number> {
   return 0;
 }
 
-export async function cmdMigrate(_argv: string[]): Promise<number> {
+export async function cmdMigrate(argv: string[]): Promise<number> {
+  parseCommand('migrate', argv);
   const cfg = config();
   const database = await open(cfg);
   out(`migrations applied (${database.kind})`);

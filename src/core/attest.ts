@@ -31,6 +31,23 @@ export function normalizeMeterEvent(input: unknown): MeterEvent {
   return MeterEvent.parse(MeterEventInput.parse(input));
 }
 
+/** CloudEvents extension attributes that name the tariff of a bare (structured-mode) CloudEvent;
+ *  both or neither. */
+export const CE_TARIFF_EXTENSIONS = ['tariffid', 'tariffversion'] as const;
+
+/** A bare CloudEvent as an attest request: `{meter_event: <the event without the tariff
+ *  extensions>, tariff?: {tariff_id, tariff_version}}`. Without the extensions the tariff comes from
+ *  the tenant's default for the event's meter. The event itself is validated by normalizeMeterEvent. */
+export function cloudEventRequest(ce: Record<string, unknown>): Record<string, unknown> {
+  const { tariffid, tariffversion, ...event } = ce;
+  if (tariffid === undefined && tariffversion === undefined) return { meter_event: event };
+  if (typeof tariffid !== 'string' || typeof tariffversion !== 'string') {
+    // shaped like a malformed tariff reference, so the request is refused with INVALID_TARIFF_REF
+    return { meter_event: event, tariff: { tariffid, tariffversion } };
+  }
+  return { meter_event: event, tariff: { tariff_id: tariffid, tariff_version: tariffversion } };
+}
+
 /** Canonical tariff snapshot with every default explicit; arithmetic limits checked too. */
 export function normalizeTariff(input: unknown): TariffSnapshot {
   const t = TariffSnapshot.parse(TariffSnapshotInput.parse(input));

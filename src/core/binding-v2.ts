@@ -5,7 +5,7 @@ import { canonicalBytes, digestOf } from './canonical.ts';
 import { sha256 } from './bytes.ts';
 import { unitsAdvanced } from './charge.ts';
 import { OUTCOME_CODES, asciiTag, assertField, digestLimbs, pack, tariffNumerics, type TariffNumerics } from './field.ts';
-import { poseidonHash, randomBlinding } from './commitment.ts';
+import { type PoseidonHash, poseidonHash, randomBlinding } from './commitment.ts';
 import { type MeterEvent, type Statement, type StatementV2, type TariffSnapshot, isV2 } from './schemas.ts';
 import { reconciliationRecord } from './statement.ts';
 
@@ -82,8 +82,8 @@ export function tariffHashInputsV2(n: TariffNumerics, saltedDigest: string, salt
 
 /** The public v2 commitment of a tariff version under its salt. Throws ChargeError on a tariff the
  *  charge engine rejects. */
-export function tariffCommitmentV2(tariff: TariffSnapshot, salt: bigint): Promise<bigint> {
-  return poseidonHash(tariffHashInputsV2(tariffNumerics(tariff), saltedTariffDigest(tariff, salt), salt));
+export function tariffCommitmentV2(tariff: TariffSnapshot, salt: bigint, hash: PoseidonHash = poseidonHash): Promise<bigint> {
+  return hash(tariffHashInputsV2(tariffNumerics(tariff), saltedTariffDigest(tariff, salt), salt));
 }
 
 /** The statement tag: the first 31 bytes of SHA-256 over the canonical statement, big-endian

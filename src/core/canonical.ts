@@ -1,5 +1,5 @@
 // Canonical bytes (RFC 8785, JSON Canonicalization Scheme), plus SHA-256 digests written
-// `sha256:<lowercase hex>` (DESIGN §4).
+// `sha256:<lowercase hex>` (docs/protocol.md §1).
 //
 // One pass validates and serializes. JCS on JavaScript values is JSON.stringify for strings and
 // numbers (ES2019+ escapes exactly as RFC 8785 §3.2.2.2 asks, and Number-to-String is its number

@@ -1,4 +1,4 @@
-// The charge engine (DESIGN §3): exact, deterministic bigint arithmetic. This is the reference
+// The charge engine (docs/protocol.md §2.3): exact, deterministic bigint arithmetic. This is the reference
 // the circuit must agree with. Every out-of-range value is a ChargeError with a stable code.
 import { ChargeError } from './errors.ts';
 import { OUTCOMES, ROUNDING_MODES, MAX_TIERS, type TariffSnapshot } from './schemas.ts';
@@ -115,7 +115,7 @@ export function roundDiv(raw: bigint, quantum: bigint, mode: RoundingMode): [big
   return [q, r, up ? q + 1n : q];
 }
 
-/** The charge of one event (DESIGN §3). */
+/** The charge of one event (docs/protocol.md §2.3). */
 export function computeCharge(usage: UsageInput, tariff: PricingTariff): ChargeBreakdown {
   if (!inU64(usage.units)) throw new ChargeError('UNITS_OUT_OF_RANGE', 'usage_units must be in [0, 2^64)', 'usage_units');
   if (!inU64(usage.cumulativeBefore)) {
@@ -150,7 +150,7 @@ export function computeCharge(usage: UsageInput, tariff: PricingTariff): ChargeB
   return { charge, billable, raw, quotient, remainder, rounded, tierUnits, clamped };
 }
 
-/** Units this event adds to the running total: only billable outcomes advance it (DESIGN §3.2). */
+/** Units this event adds to the running total: only billable outcomes advance it (docs/protocol.md §2.3, §2.5). */
 export function unitsAdvanced(outcome: Outcome, units: bigint): bigint {
   return outcome === 'success' || outcome === 'partial' ? units : 0n;
 }

@@ -1,4 +1,4 @@
-// The Poseidon commitments of bn128-poseidon8-v1 (DESIGN §5, docs/zk-binding.md), computed in
+// The Poseidon commitments of bn128-poseidon8-v1 (docs/zk-binding.md §9.1), computed in
 // TypeScript exactly as circuits/billing.circom computes them, plus the circuit's witness input.
 // Poseidon is circomlibjs's (the reference of circomlib's poseidon.circom); its wasm is built once.
 import { randomBytes } from 'node:crypto';
@@ -28,6 +28,9 @@ function getPoseidon(): Promise<Poseidon> {
   return poseidonPromise;
 }
 
+/** A Poseidon implementation (circomlib parameters): this wasm one, or poseidon.ts's bigint one. */
+export type PoseidonHash = (inputs: readonly bigint[]) => Promise<bigint>;
+
 /** Poseidon (circomlib parameters, bn128, width inputs.length + 1) of field elements. */
 export async function poseidonHash(inputs: readonly bigint[]): Promise<bigint> {
   if (inputs.length < 1 || inputs.length > 16) throw new RangeError('Poseidon takes 1 to 16 inputs');
@@ -53,31 +56,31 @@ export interface BindingCommitments {
   readonly bindingCommitment: bigint;
 }
 
-export function tariffCommitmentOf(encoding: TariffEncoding): Promise<bigint> {
-  return poseidonHash(tariffHashInputs(encoding));
+export function tariffCommitmentOf(encoding: TariffEncoding, hash: PoseidonHash = poseidonHash): Promise<bigint> {
+  return hash(tariffHashInputs(encoding));
 }
 
-export function eventCommitmentOf(encoding: EventEncoding): Promise<bigint> {
-  return poseidonHash(eventHashInputs(encoding));
+export function eventCommitmentOf(encoding: EventEncoding, hash: PoseidonHash = poseidonHash): Promise<bigint> {
+  return hash(eventHashInputs(encoding));
 }
 
 /** The public commitment of a tariff version: deterministic (no blinding). Throws ChargeError on
  *  a tariff the charge engine rejects. */
-export async function tariffCommitment(tariff: TariffSnapshot): Promise<bigint> {
-  return tariffCommitmentOf(encodeTariff(tariff));
+export async function tariffCommitment(tariff: TariffSnapshot, hash: PoseidonHash = poseidonHash): Promise<bigint> {
+  return tariffCommitmentOf(encodeTariff(tariff), hash);
 }
 
-async function commitmentsOf(e: EventEncoding, t: TariffEncoding, charge: bigint): Promise<BindingCommitments> {
-  const [eventCommitment, tariffCommitment] = await Promise.all([eventCommitmentOf(e), tariffCommitmentOf(t)]);
-  const bindingCommitment = await poseidonHash(bindingHashInputs(eventCommitment, tariffCommitment, charge));
+async function commitmentsOf(e: EventEncoding, t: TariffEncoding, charge: bigint, hash: PoseidonHash = poseidonHash): Promise<BindingCommitments> {
+  const [eventCommitment, tariffCommitment] = await Promise.all([eventCommitmentOf(e, hash), tariffCommitmentOf(t, hash)]);
+  const bindingCommitment = await hash(bindingHashInputs(eventCommitment, tariffCommitment, charge));
   return { eventCommitment, tariffCommitment, bindingCommitment };
 }
 
 /** Event, tariff and binding commitments; the digests are computed here from the canonical JSON. */
-export async function bindingCommitments(args: BindingArgs): Promise<BindingCommitments> {
+export async function bindingCommitments(args: BindingArgs, hash: PoseidonHash = poseidonHash): Promise<BindingCommitments> {
   const e = encodeEvent(args.event, args.cumulativeBefore, args.blinding);
   const t = encodeTariff(args.tariff);
-  return commitmentsOf(e, t, args.charge);
+  return commitmentsOf(e, t, args.charge, hash);
 }
 
 /** The witness input object of circuits/billing.circom (decimal strings; arrays for the tiers).

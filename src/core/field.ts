@@ -1,4 +1,4 @@
-// Field encoding of the ZK binding bn128-poseidon8-v1 (DESIGN §5, docs/zk-binding.md): how a
+// Field encoding of the ZK binding bn128-poseidon8-v1 (docs/zk-binding.md §1, §2, §9): how a
 // meter event and a tariff snapshot become bn128 scalar-field elements — the circuit's inputs and
 // the Poseidon preimages of the commitments. Pure: no I/O. Must stay in step with
 // circuits/billing.circom; test/circuit.test.ts checks they agree.

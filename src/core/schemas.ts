@@ -1,4 +1,4 @@
-// zod schemas of the protocol objects (DESIGN §2). The inferred types are the public types.
+// zod schemas of the protocol objects (docs/protocol.md §2). The inferred types are the public types.
 // Two forms of each input object: a lenient *input* form (accepts safe JSON integers, fills
 // documented defaults) and the strict *canonical* form found inside bundles (decimal strings,
 // every default explicit, unknown fields rejected). `parseX` turns input into canonical form.
@@ -208,7 +208,7 @@ export type StatementV2 = z.infer<typeof StatementV2>;
 export const Statement = z.discriminatedUnion('type', [StatementV1, StatementV2]);
 export type Statement = z.infer<typeof Statement>;
 
-/** The statement signed for the additive ZK part (DESIGN §5): ties public signals to a statement. */
+/** The statement signed for the additive ZK part (docs/protocol.md §2.8): ties public signals to a statement. */
 export const ProofStatement = z.strictObject({
   type: z.literal(PROOF_STATEMENT_TYPE),
   binding: z.literal(BINDING_VERSION),
@@ -289,7 +289,7 @@ export const Billing = z.strictObject({
 });
 export type Billing = z.infer<typeof Billing>;
 
-/** Transparency-log receipt (DESIGN §6). Hashes in standard base64. */
+/** Transparency-log receipt (docs/protocol.md §2.10). Hashes in standard base64. */
 export const Receipt = z.strictObject({
   log_origin: z.string().min(1),
   log_index: u64String,
@@ -386,11 +386,18 @@ export const CheckResult = z.strictObject({
 });
 export type CheckResult = z.infer<typeof CheckResult>;
 
+/** A check the profile requires that did not run, and why: what made an INVALID report invalid
+ *  besides its failed checks. */
+export const SkippedCheck = z.strictObject({ name: z.enum(CHECK_NAMES), reason: z.string() });
+export type SkippedCheck = z.infer<typeof SkippedCheck>;
+
 export const VerificationReport = z.strictObject({
   valid: z.boolean(),
   profile: z.enum(['strict', 'standard']),
   redacted: z.boolean(),
   statement_digest: Digest.nullable(),
   checks: z.array(CheckResult),
+  /** Every check the profile requires that was skipped (in check order); empty when valid. */
+  skipped_but_required: z.array(SkippedCheck),
 });
 export type VerificationReport = z.infer<typeof VerificationReport>;

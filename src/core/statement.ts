@@ -6,7 +6,7 @@ import { BINDING_VERSION_V2, STATEMENT_TYPE, STATEMENT_TYPE_V2 } from './schemas
 export const RECONCILIATION_TYPE = 'meterproof/reconciliation/v1';
 export const CHAIN_TYPE = 'meterproof/chain/v1';
 
-/** The reconciliation record: what a billing system compares line by line (DESIGN §4). */
+/** The reconciliation record: what a billing system compares line by line (docs/protocol.md §2.4). */
 export function reconciliationRecord(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string) {
   return {
     type: RECONCILIATION_TYPE,

@@ -1,5 +1,5 @@
-// Trust material: everything a third party needs to verify offline (DESIGN §8), and the signed
-// revocation list (DESIGN §7). The shape `GET /v1/trust` returns and `meterproof verify --trust` reads.
+// Trust material: everything a third party needs to verify offline (docs/protocol.md §2.12), and
+// the signed revocation list (§2.11). The shape `GET /v1/trust` returns and `meterproof verify --trust` reads.
 import { z } from 'zod';
 import { BINDING_VERSION_V2, Digest, FieldElement, ident, utcTimestamp } from './schemas.ts';
 import { Jwks } from './keys.ts';

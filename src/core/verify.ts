@@ -1,4 +1,4 @@
-// The verification algorithm (DESIGN §8): one function, every check named, fail closed.
+// The verification algorithm (docs/protocol.md §3): one function, every check named, fail closed.
 // Pure: trust material in, report out. Groth16 and the Poseidon commitments are injected
 // (the open verifier in src/verifier wires snarkjs and circomlibjs), as are log checks.
 import { canonicalString, digestOf } from './canonical.ts';
@@ -23,6 +23,7 @@ import {
   type TariffSnapshot,
   BINDING_VERSION_V2,
   isV2,
+  type SkippedCheck,
   type VerificationReport,
   type VerifyCode,
 } from './schemas.ts';
@@ -97,6 +98,15 @@ const OPTIONAL: Record<Profile, ReadonlySet<CheckName>> = {
   standard: new Set(['revocation', 'proof_signature', 'commitments', 'proof', 'inclusion', 'checkpoint', 'consistency']),
 };
 
+/** The skipped checks the profile does not allow to be skipped, with their reasons. A trusted
+ *  checkpoint in the trust material makes `consistency` required under either profile. */
+function requiredSkips(checks: readonly CheckResult[], profile: Profile, trust: unknown): SkippedCheck[] {
+  const trustedCheckpoint = !!(trust as { log?: { trusted_checkpoint?: unknown } } | null)?.log?.trusted_checkpoint;
+  const allowed = (c: CheckResult) =>
+    c.reason === REDACTED || c.reason === NOT_APPLICABLE || (OPTIONAL[profile].has(c.name) && !(c.name === 'consistency' && trustedCheckpoint));
+  return checks.filter((c) => c.status === 'skipped' && !allowed(c)).map((c) => ({ name: c.name, reason: c.reason ?? 'skipped' }));
+}
+
 function findKey(trust: TrustMaterial, kid: string): PublicJwk {
   const jwk = trust.jwks.keys.find((k) => k.kid === kid);
   if (!jwk) throw new VerificationError('KEY_UNKNOWN', `key ${kid} is not in the trusted JWKS`);
@@ -126,7 +136,7 @@ export async function verifyBundleText(text: string, trust: unknown, opts: Verif
     if (!(e instanceof JsonTextError)) throw e;
     const profile: Profile = opts.profile ?? 'strict';
     const checks = CHECK_NAMES.map((name): CheckResult => (name === 'schema' ? { name, status: 'fail', code: e.code, reason: `${where}: ${e.message}` } : { name, status: 'skipped', reason: 'schema invalid' }));
-    return { valid: false, profile, redacted: false, statement_digest: null, checks };
+    return { valid: false, profile, redacted: false, statement_digest: null, checks, skipped_but_required: requiredSkips(checks, profile, null) };
   }
   return verifyBundle(bundle, trust, opts);
 }
@@ -146,10 +156,9 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
   const finish = (redacted: boolean, statementDigest: string | null): VerificationReport => {
     skipAll('not reached');
     const checks = CHECK_NAMES.map((n) => results.get(n)!);
-    const valid =
-      checks.every((c) => c.status !== 'fail') &&
-      checks.every((c) => c.status !== 'skipped' || c.reason === REDACTED || c.reason === NOT_APPLICABLE || OPTIONAL[profile].has(c.name));
-    return { valid, profile, redacted, statement_digest: statementDigest, checks };
+    const skippedButRequired = requiredSkips(checks, profile, trustInput);
+    const valid = checks.every((c) => c.status !== 'fail') && skippedButRequired.length === 0;
+    return { valid, profile, redacted, statement_digest: statementDigest, checks, skipped_but_required: skippedButRequired };
   };
 
   async function run(name: CheckName, fn: CheckFn): Promise<boolean> {

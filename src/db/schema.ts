@@ -1,7 +1,7 @@
 // The one drizzle schema (PostgreSQL dialect; PGlite runs the same migrations).
 // u64 quantities are numeric(20,0) (Postgres bigint is signed); log positions are bigint.
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, check, customType, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, customType, doublePrecision, foreignKey, index, integer, json, jsonb, numeric, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
@@ -11,11 +11,23 @@ const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
 const u64 = (name: string) => numeric(name, { precision: 20, scale: 0 });
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
-export const tenants = pgTable('tenants', {
-  id: text('id').primaryKey(),
-  name: text('name').notNull(),
-  createdAt: ts('created_at').notNull().defaultNow(),
-});
+export const tenants = pgTable(
+  'tenants',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    /** When an attestation is proved (src/service/proof-policy.ts): eager | on_demand | sampled. */
+    proofPolicy: text('proof_policy').notNull().default('eager'),
+    /** The share of events proved at attest time under `sampled` (0 < rate ≤ 1); null otherwise. */
+    proofSampleRate: doublePrecision('proof_sample_rate'),
+    proofPolicyUpdatedAt: ts('proof_policy_updated_at'),
+  },
+  (t) => [
+    check('tenants_proof_policy', sql`${t.proofPolicy} in ('eager', 'on_demand', 'sampled')`),
+    check('tenants_proof_sample_rate', sql`(${t.proofPolicy} = 'sampled') = (${t.proofSampleRate} is not null) and (${t.proofSampleRate} is null or (${t.proofSampleRate} > 0 and ${t.proofSampleRate} <= 1))`),
+  ],
+);
 
 export const apiKeys = pgTable('api_keys', {
   id: text('id').primaryKey(),
@@ -49,6 +61,26 @@ export const tariffs = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.tariffId, t.tariffVersion] })],
+);
+
+/** A tenant's default tariff per meter: used when an attest request names no tariff (CloudEvents
+ *  structured and batched mode, or a plain request without one). `meter` is a CloudEvents `type`,
+ *  an endpoint, or `*` for every other meter; the named version must be published. */
+export const defaultTariffs = pgTable(
+  'default_tariffs',
+  {
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.id),
+    meter: text('meter').notNull(),
+    tariffId: text('tariff_id').notNull(),
+    tariffVersion: text('tariff_version').notNull(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.meter] }),
+    foreignKey({ columns: [t.tariffId, t.tariffVersion], foreignColumns: [tariffs.tariffId, tariffs.tariffVersion] }),
+  ],
 );
 
 /** Public half and validity window of each statement-signing key; private keys live in the data directory. */
@@ -88,6 +120,9 @@ export const attestations = pgTable(
     bundle: json('bundle').notNull(),
     /** Blinding of the event commitment (private; in the full bundle once proved). */
     blinding: text('blinding').notNull(),
+    /** pending (a proof job exists) | proved | failed | on_demand (no job: proved when asked) |
+     *  deferred (an eager job not queued because the queue was over PROOF_QUEUE_LIMIT). The
+     *  bundle's own proof_status stays `pending` for the last two (protocol §2.9). */
     proofStatus: text('proof_status').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     /** Monotonic cursor for pagination. */
@@ -99,6 +134,8 @@ export const attestations = pgTable(
     uniqueIndex('attestations_chain_seq').on(t.chainId, t.seq),
     index('attestations_tenant_window').on(t.tenantId, t.billingWindowId, t.cursor),
     index('attestations_tenant_cursor').on(t.tenantId, t.cursor),
+    // the sweeper's work list: deferred attestations, oldest first (few rows; on_demand ones are not indexed)
+    index('attestations_deferred').on(t.cursor).where(sql`${t.proofStatus} = 'deferred'`),
   ],
 );
 
@@ -112,8 +149,45 @@ export const proofJobs = pgTable(
     lockedBy: text('locked_by'),
     lockedAt: ts('locked_at'),
     lastError: text('last_error'),
+    /** When the job was queued (at attest, or later: proved on demand, a deferred one re-queued):
+     *  the backlog's oldest age is measured from it. */
+    queuedAt: ts('queued_at').notNull().defaultNow(),
   },
   (t) => [index('proof_jobs_ready').on(t.status, t.runAfter)],
+);
+
+/** Standard Webhooks endpoints. The secret signs every delivery, so it is kept (as a signing
+ *  key is); it is shown once, at creation. `events`: the event types it receives. */
+export const webhookEndpoints = pgTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  /** null: events of every tenant. */
+  tenantId: text('tenant_id'),
+  url: text('url').notNull(),
+  secret: text('secret').notNull(),
+  events: jsonb('events').$type<string[]>().notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  disabledAt: ts('disabled_at'),
+});
+
+/** The webhook outbox: one row per (message, endpoint), written in the transaction that changes
+ *  the state it reports, delivered and retried by the deliverer. `body` is sent byte for byte on
+ *  every attempt; the id (`webhook-id`) stays the same, so receivers can drop repeats. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    endpointId: text('endpoint_id').notNull(),
+    eventType: text('event_type').notNull(),
+    body: text('body').notNull(),
+    status: text('status').notNull(), // pending | delivered | failed
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: ts('next_attempt_at').notNull().defaultNow(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+  },
+  (t) => [index('webhook_deliveries_due').on(t.status, t.nextAttemptAt), index('webhook_deliveries_endpoint').on(t.endpointId, t.createdAt)],
 );
 
 /** Attestations acknowledged but not yet integrated into the log. */

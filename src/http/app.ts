@@ -4,7 +4,7 @@ import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { FullBundle } from '../core/schemas.ts';
+import type { FullBundle, VerificationReport } from '../core/schemas.ts';
 import type { AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
@@ -14,8 +14,10 @@ import { problemResponse, toProblem } from './problem.ts';
 import { since } from '../service/metrics.ts';
 import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
+import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { ListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -37,6 +39,8 @@ export type Env = { Variables: { principal: Principal; requestId: string } };
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const MAX_BATCH = 1000;
+/** Most bundles in one POST /v1/verify/batch (~1 MB of bundles: within the default body limit). */
+export const MAX_VERIFY_BATCH = 256;
 
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
@@ -85,6 +89,12 @@ async function readText(c: Context, limit: number): Promise<string> {
   if (bytes.length > limit) throw tooLarge(limit);
   return decodeUtf8(bytes);
 }
+
+/** CloudEvents JSON event format media types: structured mode (one event) and batched mode. */
+const CE_STRUCTURED = 'application/cloudevents+json';
+const CE_BATCH = 'application/cloudevents-batch+json';
+const mediaType = (c: Context) => (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+const isCloudEvent = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x) && 'specversion' in x;
 
 async function readJson(c: Context, limit: number): Promise<unknown> {
   const ct = c.req.header('content-type') ?? '';
@@ -140,17 +150,6 @@ function badCharacter(root: unknown): { path: string; what: string } | null {
   }
   return null;
 }
-
-// Query schemas are built once: zod compiles a schema on first use, so a schema created per
-// request would be compiled on every request.
-const VerifyQuery = z.strictObject({ profile: z.enum(['strict', 'standard']).default('strict') });
-const ListQuery = z.strictObject({
-  tenant_id: z.string().min(1),
-  window: z.string().min(1).optional(),
-  cursor: z.string().regex(/^\d{1,15}$/).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
-const SyncQuery = z.strictObject({ proof: z.enum(['async', 'sync']).default('async'), log: z.enum(['async', 'sync']).default('async') });
 
 function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
   const r = schema.safeParse(c.req.query());
@@ -263,6 +262,15 @@ export function createApp(deps: AppDeps) {
     }
   }
 
+  /** `?proof=sync` on an attestation without a proof job (`on_demand`, `deferred`): queue one
+   *  (ahead of the eager backlog) before waiting for it. */
+  async function proveNow(row: AttestationRow): Promise<AttestationRow> {
+    if (row.proofStatus !== 'on_demand' && row.proofStatus !== 'deferred') return row;
+    const status = (await deps.proofs.ensureProofs([row.id])).get(row.id) ?? row.proofStatus;
+    deps.onAttested?.();
+    return { ...row, proofStatus: status };
+  }
+
   /** RFC 7240 `Prefer: return=minimal`: answer with the attestation's identity and charge
    *  instead of the whole bundle (fetch it later with GET /v1/attestations/{id}). */
   const wantsMinimal = (c: Context) => /(^|,)\s*return\s*=\s*"?minimal"?\s*(;|,|$)/i.test(c.req.header('prefer') ?? '');
@@ -301,6 +309,8 @@ export function createApp(deps: AppDeps) {
       store: deps.storeKind,
       signing_key_id: key.keyId,
       proof_jobs: await deps.proofs.counts(),
+      // the backlog and its bound: depth (queued + running), limit, oldest job's age, deferred
+      proof_queue: proofQueueView(await storeFigures(deps.db), deps.policies.queueLimit),
       // this process's group commit: attestations stored, the statements that stored them, and
       // the recent statements' wall time (commit included)
       store_writes: { statements: deps.attest.writer.stats.statements, attestations: deps.attest.writer.stats.events, statement_ms: deps.attest.writer.statementLatency() },
@@ -318,7 +328,7 @@ export function createApp(deps: AppDeps) {
     metrics.revocationLists.inc({ endpoint: '/.well-known/billing-revocations.json' });
     return c.json(list);
   });
-  app.get('/openapi.json', (c) => c.json(openApiDocument()));
+  app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
 
   app.post('/v1/verify', async (c) => {
     const q = query(c, VerifyQuery);
@@ -331,19 +341,40 @@ export function createApp(deps: AppDeps) {
     t = performance.now();
     const report = await deps.verify(body, trust, q.profile);
     metrics.verifyPhase(2, since(t));
-    metrics.verifications.inc({ result: report.valid ? 'valid' : (report.checks.find((x) => x.status === 'fail')?.code ?? 'invalid') });
+    metrics.verifications.inc({ result: verdict(report) });
     return c.json(report);
+  });
+
+  // Many bundles against the same trust material: each gets the report POST /v1/verify would
+  // give it, in order, with its index; the Groth16 pairing checks are batched, on worker threads.
+  app.post('/v1/verify/batch', async (c) => {
+    const q = query(c, VerifyQuery);
+    const body = await jsonBody(c);
+    const bundles = Array.isArray(body) ? body : body && typeof body === 'object' && Object.keys(body).length === 1 ? (body as { bundles?: unknown }).bundles : undefined;
+    if (!Array.isArray(bundles)) throw new ServiceError(400, 'BAD_REQUEST', 'expected [bundle, …] or {"bundles": [bundle, …]}');
+    if (bundles.length === 0 || bundles.length > MAX_VERIFY_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a verification batch holds 1 to ${MAX_VERIFY_BATCH} bundles`);
+    const trust = await deps.trust();
+    const reports = await deps.verifyMany(bundles.map((bundle: unknown) => ({ bundle })), trust, q.profile);
+    let valid = 0;
+    for (const r of reports) {
+      if (r.valid) valid++;
+      metrics.verifications.inc({ result: verdict(r) });
+    }
+    return c.json({ summary: { total: reports.length, valid, invalid: reports.length - valid }, results: reports.map((r, index) => ({ index, ...r })) });
   });
 
   // ── attest ────────────────────────────────────────────────────────────────────────────
   app.post('/v1/attest', authedAttest, async (c) => {
     const q = query(c, SyncQuery);
     const body = await jsonBody(c);
+    if (mediaType(c) === CE_STRUCTURED && !isCloudEvent(body)) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `a ${CE_STRUCTURED} body is one CloudEvent (an object with specversion)`);
     const result = await deps.attest.attest(c.get('principal'), body);
     const created = result.created;
     let row = result.row;
     if (created) deps.onAttested?.();
-    // proof=sync waits for the proof and the receipt: the bundle is then complete (strict-valid).
+    // proof=sync waits for the proof (proving it now if the tenant's policy did not queue it) and
+    // the receipt: the bundle is then complete (strict-valid).
+    if (q.proof === 'sync') row = await proveNow(row);
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     if (wantsMinimal(c)) return c.json(minimal(row), created ? 201 : 200, { ...bundleHeaders(row), 'preference-applied': 'return=minimal' });
     return c.body(await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
@@ -351,9 +382,19 @@ export function createApp(deps: AppDeps) {
 
   app.post('/v1/attest/batch', authedAttest, async (c) => {
     const body = (await jsonBody(c)) as { events?: unknown } | null;
-    const items = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
-    if (!Array.isArray(items) || Object.keys(body ?? {}).length !== 1) {
-      throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
+    let items: unknown[];
+    if (mediaType(c) === CE_BATCH) {
+      // CloudEvents batched mode: a JSON array of CloudEvents, each priced as a structured-mode event
+      if (!Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', `a ${CE_BATCH} body is a JSON array of CloudEvents`);
+      const bad = body.findIndex((x) => !isCloudEvent(x));
+      if (bad >= 0) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `item ${bad} is not a CloudEvent (an object with specversion)`, [{ path: `[${bad}]`, message: 'expected a CloudEvent' }]);
+      items = body;
+    } else {
+      const events = body && typeof body === 'object' && !Array.isArray(body) ? body.events : undefined;
+      if (!Array.isArray(events) || Object.keys(body ?? {}).length !== 1) {
+        throw new ServiceError(400, 'BAD_REQUEST', 'expected {events: [{meter_event, tariff_snapshot | tariff}, …]}');
+      }
+      items = events;
     }
     if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
     const outcomes = await deps.attest.attestMany(c.get('principal'), items);
@@ -376,8 +417,19 @@ export function createApp(deps: AppDeps) {
   app.get('/v1/attestations/:id', authed, async (c) => {
     const q = query(c, SyncQuery);
     let row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
+    if (q.proof === 'sync') row = await proveNow(row);
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     return c.json(await render(row), 200, bundleHeaders(row));
+  });
+
+  // Prove an attestation now (on_demand, deferred; a queued job moves ahead): 202 while its job
+  // runs, 200 once it is proved (or failed for good).
+  app.post('/v1/attestations/:id/prove', authed, async (c) => {
+    const row = await deps.attest.get(c.get('principal'), c.req.param('id') ?? '');
+    const status = (await deps.proofs.ensureProofs([row.id])).get(row.id) ?? row.proofStatus;
+    if (status === 'pending') deps.onAttested?.();
+    const headers = { location: `/v1/attestations/${row.id}`, 'x-attestation-id': row.id, 'x-proof-status': status };
+    return c.json({ id: row.id, proof_status: status }, status === 'pending' ? 202 : 200, headers);
   });
 
   app.get('/v1/attestations', authed, async (c) => {
@@ -406,6 +458,17 @@ export function createApp(deps: AppDeps) {
     return c.json(r.tenant, r.created ? 201 : 200);
   });
   admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
+  admin.get('/tenants/:tenant', async (c) => c.json(await deps.tariffs.getTenant(c.req.param('tenant') ?? '')));
+  admin.put('/tenants/:tenant/proof-policy', async (c) => c.json(await deps.policies.set(c.req.param('tenant') ?? '', await jsonBody(c))));
+  admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(c.req.param('tenant') ?? '') }));
+  admin.put('/tenants/:tenant/default-tariffs/:meter', async (c) => {
+    const r = await deps.attest.defaults.set(c.req.param('tenant') ?? '', c.req.param('meter') ?? '', await jsonBody(c));
+    return c.json(r.item, r.created ? 201 : 200);
+  });
+  admin.delete('/tenants/:tenant/default-tariffs/:meter', async (c) => {
+    await deps.attest.defaults.remove(c.req.param('tenant') ?? '', c.req.param('meter') ?? '');
+    return c.body(null, 204);
+  });
   admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
   admin.get('/api-keys', async (c) => c.json({ items: await deps.admin.listApiKeys() }));
   admin.delete('/api-keys/:id', async (c) => c.json(await deps.admin.revokeApiKey(c.req.param('id') ?? '')));
@@ -423,6 +486,10 @@ export function createApp(deps: AppDeps) {
   });
   admin.post('/revocations/keys', async (c) => c.json(await deps.revocations.revokeKey(await jsonBody(c)), 201));
   admin.post('/revocations/attestations', async (c) => c.json(await deps.revocations.revokeAttestation(await jsonBody(c)), 201));
+  admin.post('/webhooks', async (c) => c.json(await deps.webhooks.create(await jsonBody(c)), 201));
+  admin.get('/webhooks', async (c) => c.json({ items: await deps.webhooks.list() }));
+  admin.delete('/webhooks/:id', async (c) => c.json(await deps.webhooks.disable(c.req.param('id') ?? '')));
+  admin.get('/webhooks/:id/deliveries', async (c) => c.json({ items: await deps.webhooks.deliveries(c.req.param('id') ?? '', Number(c.req.query('limit') ?? 100) || 100) }));
   admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
   app.route('/v1/admin', admin);
 
@@ -430,9 +497,12 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
+/** A report's label in the verifications metric: valid, or the code of its first failure. */
+const verdict = (r: VerificationReport) => (r.valid ? 'valid' : (r.checks.find((x) => x.status === 'fail')?.code ?? 'invalid'));
+
 /** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
  *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */
-function tariffView(t: PublishedTariff) {
+function tariffView(t: PublishedTariff): TariffView {
   return {
     tariff_snapshot: t.snapshot,
     tariff_digest: t.tariffDigest,

@@ -3,12 +3,13 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { isStoreUnavailable } from '../db/faults.ts';
 import { ServiceError, storeUnavailable } from '../service/errors.ts';
+import type { ProblemCode } from '../service/problem-codes.ts';
 
 export interface Problem {
   type: string;
   title: string;
   status: number;
-  code: string;
+  code: ProblemCode;
   detail: string;
   errors?: { path: string; message: string }[];
 }

@@ -1,5 +1,5 @@
 // The log's write side: integrating queued attestations into the tree and signing checkpoints
-// (DESIGN §6).
+// (docs/transparency-log.md §3).
 //
 // Integration is one transaction: lock, read the latest checkpoint, take (delete) a batch of
 // queued leaves, read and check the right edge, append the leaves, store leaves and nodes in one
@@ -128,8 +128,8 @@ export function createIntegrator(opts: IntegratorOptions): Integrator {
 
   /**
    * Leaf hashes of the queued attestations, in queue order. The attest statement stores each
-   * leaf hash with its queue row (DESIGN §6: the hash of the statement's RFC 8785 canonical
-   * bytes, which it has just signed); rows queued without one are hashed here from the stored
+   * leaf hash with its queue row (docs/transparency-log.md §1: the hash of the leaf data of the
+   * statement it has just signed); rows queued without one are hashed here from the stored
    * statement. A repeat of an attestation within the batch is skipped (nothing in the schema
    * refuses a second queue row for an attestation; it is deleted with the batch, so the log still
    * holds each attestation once and the sequencer never stalls on it). In `careful` mode rows

@@ -1,4 +1,4 @@
-// The transparency log over the store (DESIGN §6): a sequencer that integrates queued
+// The transparency log over the store (docs/transparency-log.md): a sequencer that integrates queued
 // attestations in batches under a Postgres advisory lock, and the read side that serves
 // checkpoints, receipts, inclusion/consistency proofs and entries. This file puts the parts
 // together:

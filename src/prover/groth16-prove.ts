@@ -1,5 +1,5 @@
-// Groth16 proving from an in-memory proving key (DESIGN §5): the same algorithm and the same zkey
-// and witness formats as snarkjs's `groth16.prove`, arranged for a long-lived prover.
+// Groth16 proving from an in-memory proving key (docs/zk-binding.md §5): the same algorithm and
+// the same zkey and witness formats as snarkjs's `groth16.prove`, arranged for a long-lived prover.
 //
 //   - The zkey is parsed once (readProvingKey): header, coefficients and the five point sections
 //     become plain byte arrays, so a proof re-reads nothing.

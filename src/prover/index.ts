@@ -1,5 +1,5 @@
-// The prover (DESIGN §5, §9): circuit input → Groth16 proof of bn128-poseidon8-v1. The proving
-// key and the witness calculator are read from keys/ once; proofs run on a pool of worker
+// The prover (docs/zk-binding.md §5): circuit input → Groth16 proof under a binding version's keys.
+// The proving key and the witness calculator are read from its keys directory once; proofs run on a pool of worker
 // threads (or in-process with `workers: 0`). `close()` stops every thread, snarkjs's included.
 import fs from 'node:fs';
 import os from 'node:os';

@@ -3,7 +3,8 @@
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
-import { normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { cloudEventRequest, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { DefaultTariffs, resolveOrder } from './default-tariffs.ts';
 import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
@@ -16,6 +17,7 @@ import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './e
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 import { type Metrics, since } from './metrics.ts';
+import type { ProofPolicyService } from './proof-policy.ts';
 
 /** A stored attestation with its log index (null until the log has integrated it). A row this
  *  process has just written also carries its bundle's JSON text as stored (`bundleText`), so that
@@ -47,14 +49,21 @@ export class AttestService {
     private readonly tariffs: TariffService,
     private readonly clock: () => Date = () => new Date(),
     private readonly metrics?: Metrics,
+    /** The tenants' proof policies and the proof queue's bound (absent: every event `pending`). */
+    private readonly policies?: ProofPolicyService,
   ) {
     this.writer = new ChainWriter(db, metrics);
+    this.defaults = new DefaultTariffs(db, tariffs);
   }
 
+  /** The tenants' default tariffs per meter, for requests that name none. */
+  readonly defaults: DefaultTariffs;
+
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
-  async normalize(body: unknown): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
+  async normalize(body: unknown, principal: Principal): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
-    const b = body as Record<string, unknown>;
+    // A bare CloudEvent (structured mode) is a request with its tariff in extension attributes or none.
+    const b = ('specversion' in body ? cloudEventRequest(body as Record<string, unknown>) : body) as Record<string, unknown>;
     const extra = Object.keys(b).filter((k) => !['meter_event', 'tariff_snapshot', 'tariff'].includes(k));
     if (extra.length) throw new ServiceError(400, 'BAD_REQUEST', `unknown field ${extra[0]}`, extra.map((k) => ({ path: k, message: 'unknown field' })));
     let event: MeterEvent;
@@ -64,6 +73,8 @@ export class AttestService {
       if (e instanceof ZodError) throw invalidInput(e, 'INVALID_METER_EVENT', 'meter_event is not valid', 'meter_event');
       throw e;
     }
+    // before any tariff lookup, so that nothing about another tenant's tariffs shows through
+    requireTenant(principal, event.tenant_id);
     let inline: TariffSnapshot | undefined;
     if (b['tariff_snapshot'] !== undefined) {
       try {
@@ -87,7 +98,13 @@ export class AttestService {
       }
       return { event, tariff: fromPublished(published) };
     }
-    if (!inline) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}');
+    if (!inline) {
+      const me = b['meter_event'] as Record<string, unknown>;
+      const meters = resolveOrder({ type: typeof me['type'] === 'string' && 'specversion' in me ? me['type'] : undefined, endpoint: event.endpoint });
+      const byDefault = await this.defaults.resolve(event.tenant_id, meters);
+      if (byDefault) return { event, tariff: fromPublished(byDefault) };
+      throw new ServiceError(400, 'TARIFF_REQUIRED', `send tariff_snapshot or tariff: {tariff_id, tariff_version}, or set a default tariff for meter ${meters.join(', ')} of tenant ${event.tenant_id}`);
+    }
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
     if (published && tariffDigestOf(inline) !== published.tariffDigest) {
       throw new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
@@ -119,14 +136,17 @@ export class AttestService {
     await Promise.all(
       bodies.map(async (body, index) => {
         try {
-          const { event, tariff } = await this.normalize(body);
-          requireTenant(principal, event.tenant_id);
+          const { event, tariff } = await this.normalize(body, principal);
           await this.tariffs.requireTenant(event.tenant_id);
+          // the policy is cached: no await (no extra turn) when it is at hand
+          const decider = this.policies?.decider(event.tenant_id);
+          const proof = decider instanceof Promise ? await decider : decider;
           const requestDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
           const item: PendingEvent = {
             event,
             tariff: tariff.snapshot,
             requestDigest,
+            ...(proof ? { proof } : {}),
             ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),
           };
           pending.push({ index, item, cid: chainIdOf(event) });
@@ -185,6 +205,15 @@ export class AttestService {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
       const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), () => this.keys.signer(this.clock));
+      if (this.policies) {
+        let queued = 0;
+        let deferred = 0;
+        for (const w of written) {
+          if (w.proofStatus === 'pending') queued++;
+          else if (w.proofStatus === 'deferred') deferred++;
+        }
+        this.policies.noteWritten(tenantId, queued, deferred);
+      }
       group.forEach((g, i) => {
         const w = written[i]!;
         const st = w.bundle.attestation.statement;
@@ -202,7 +231,7 @@ export class AttestService {
           bundle: w.bundle,
           bundleText: w.bundleText,
           blinding: w.blinding,
-          proofStatus: 'pending',
+          proofStatus: w.proofStatus,
           logIndex: null,
           createdAt: new Date(st.issued_at),
           cursor: w.cursor,

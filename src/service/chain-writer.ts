@@ -15,6 +15,7 @@ import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
 import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
+import type { InitialProofStatus } from '../core/proof-policy.ts';
 import { ServiceError } from './errors.ts';
 import { type Metrics, since } from './metrics.ts';
 
@@ -30,6 +31,9 @@ export interface PendingEvent {
   /** Set when the tariff was given inline and is not known to be published: the write must fail
    *  if a published version with this id and version exists with another digest. */
   readonly inlineTariffDigest?: string;
+  /** The stored proof status of the signed statement, from its digest (the tenant's proof policy,
+   *  src/service/proof-policy.ts); `pending` (a proof job is queued) when absent. */
+  readonly proof?: (statementDigest: string) => InitialProofStatus;
 }
 
 export interface WrittenAttestation {
@@ -40,6 +44,7 @@ export interface WrittenAttestation {
   readonly statementDigest: string;
   readonly seq: bigint;
   readonly blinding: string;
+  readonly proofStatus: InitialProofStatus;
   readonly cursor: number;
 }
 
@@ -95,9 +100,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Statements in flight at once, and events per statement. One at a time for single events: the
  *  requests that arrive meanwhile share the next statement, and each statement has a fixed cost
- *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU here) that larger
- *  statements spread over more events. Measured with `npm run bench:attest`: 1,900–2,060
- *  events/s one per request with one in flight against 1,620–1,630 with two (docs/benchmarks.md). */
+ *  (a round trip, planning, a commit and its WAL flush, ~1 ms of PostgreSQL CPU) that larger
+ *  statements spread over more events. Measured with `npm run bench:attest`: a second statement
+ *  in flight never raised throughput, and cost 15–20% where concurrent commits waited on each
+ *  other's WAL flush (docs/benchmarks.md, "What did not help"). */
 const MAX_IN_FLIGHT = 1;
 const MAX_EVENTS_PER_STATEMENT = 250;
 /** With this many events waiting (batches), up to MAX_IN_FLIGHT_BULK statements run at once: a
@@ -115,20 +121,21 @@ const DEADLOCK = '40P01';
 const BUNDLE_SEPARATOR = '\u001e';
 const ROWS_FROM = sql.raw(`rows from (jsonb_to_recordset(`);
 const ROWS_THEN_BUNDLES = sql.raw(
-  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text),
+  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text, proof_status text),
           unnest(string_to_array(`,
 );
 const ROWS_END = sql.raw(
-  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, leaf_hash, bundle)`,
+  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, leaf_hash, proof_status, bundle)`,
 );
 const INSERT_ATTESTATIONS = sql.raw(
   `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, 'pending', v.created_at
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, coalesce(v.proof_status, 'pending'), v.created_at
         from v`,
 );
-/** The proof job and the log-queue entry (with its precomputed leaf hash) of each stored row. */
+/** The proof job (of each row stored `pending`: not `on_demand` nor `deferred`) and the log-queue
+ *  entry (with its precomputed leaf hash) of each stored row. */
 const QUEUE_WORK = sql.raw(`j as (
-        insert into proof_jobs (attestation_id, status) select id, 'queued' from a
+        insert into proof_jobs (attestation_id, status) select id, 'queued' from a where a.proof_status = 'pending'
       ), q as (
         insert into log_queue (attestation_id, leaf_hash) select a.id, decode(v.leaf_hash, 'hex') from a join v on v.id = a.id order by a.cursor
       )`);
@@ -307,6 +314,7 @@ export class ChainWriter {
       const id = r.statementDigest.slice('sha256:'.length);
       // the column once held v1's commitment blinding; it keeps the event's salt (also in the bundle)
       const blinding = r.bundle.salts!.event;
+      const proofStatus = it.proof?.(r.statementDigest) ?? 'pending';
       // One JSON parameter for all rows but their bundles (jsonb_to_recordset; the bundles go as
       // text, see ROWS_FROM): cheap to build and to parse.
       rows.push({
@@ -323,10 +331,12 @@ export class ChainWriter {
         blinding,
         created_at: issuedAt,
         leaf_hash: toHex(leafHash(r.leafBytes)),
+        // absent (null in the statement) for the usual `pending`
+        ...(proofStatus === 'pending' ? {} : { proof_status: proofStatus }),
       });
       // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
       const bundleText = JSON.stringify(r.bundle);
-      out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding });
+      out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
     return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
@@ -482,7 +492,7 @@ export class ChainWriter {
         where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}
-        returning id, chain_id, cursor
+        returning id, chain_id, cursor, proof_status
       ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
         not (select ok from g) as tariff_mismatch`;

@@ -8,11 +8,15 @@ import type { SigningKey } from '../core/keys.ts';
 import type { Database, Db } from '../db/index.ts';
 import type { LogApi } from '../log/api.ts';
 import { verify } from '../verifier/index.ts';
+import type { BatchItem } from '../verifier/batch.ts';
+import { createVerifyPool, type VerifyPool } from '../verifier/pool.ts';
 import { AdminService } from './admin.ts';
 import { AttestService } from './attest.ts';
 import { Auth, hashSecret } from './auth.ts';
 import { KeyRing } from './keyring.ts';
 import { ProofQueue } from './proofs.ts';
+import { ProofPolicyService, loadOrCreateSamplingSecret } from './proof-policy.ts';
+import { WebhookService } from './webhooks.ts';
 import { TariffService } from './tariffs.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
@@ -41,6 +45,16 @@ export interface ContainerOptions {
   /** Metrics registry (default: a new one, with the process metrics). */
   readonly metrics?: Metrics;
   readonly log?: (c: { keys: KeyRing; notifier: Notifier; metrics: Metrics }) => LogApi & { trust(): Promise<TrustMaterial['log']> };
+  /** Worker threads of POST /v1/verify/batch (default: the available cores; 0: the calling thread).
+   *  They start on the first batch. */
+  readonly verifyThreads?: number;
+  /** The sampling secret (METERPROOF_SAMPLING_SECRET); default: DATA_DIR/keys/sampling.key. */
+  readonly samplingSecret?: string;
+  /** PROOF_QUEUE_LIMIT (default DEFAULT_PROOF_QUEUE_LIMIT). */
+  readonly proofQueueLimit?: number;
+  /** How long a tenant's proof policy and the queue depth are cached (tests shorten them). */
+  readonly policyCacheMs?: number;
+  readonly queueCheckMs?: number;
 }
 
 /** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
@@ -52,10 +66,14 @@ export interface ServiceDeps {
   readonly tariffs: TariffService;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly admin: AdminService;
   readonly revocations: RevocationService;
+  readonly webhooks: WebhookService;
   readonly trust: () => Promise<TrustMaterial>;
   readonly verify: (bundle: unknown, trust: TrustMaterial, profile: 'strict' | 'standard', consistencyProof?: string[]) => Promise<VerificationReport>;
+  /** verify() of many bundles, in order: every check per bundle, the Groth16 pairing checks batched. */
+  readonly verifyMany: (items: readonly BatchItem[], trust: TrustMaterial, profile: 'strict' | 'standard') => Promise<VerificationReport[]>;
   readonly log?: LogApi;
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
@@ -66,11 +84,14 @@ export interface Container {
   readonly deps: ServiceDeps;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
+  readonly policies: ProofPolicyService;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
   readonly revocations: RevocationService;
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
+  /** The bulk verifier's worker threads (close them at shutdown). */
+  readonly verifier: VerifyPool;
 }
 
 export async function buildContainer(o: ContainerOptions): Promise<Container> {
@@ -80,8 +101,15 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics);
   const proofs = new ProofQueue(db, notifier);
+  const policies = new ProofPolicyService(db, proofs, {
+    secret: loadOrCreateSamplingSecret(path.join(o.dataDir, 'keys'), o.samplingSecret),
+    metrics,
+    ...(o.proofQueueLimit !== undefined ? { queueLimit: o.proofQueueLimit } : {}),
+    ...(o.policyCacheMs !== undefined ? { policyCacheMs: o.policyCacheMs } : {}),
+    ...(o.queueCheckMs !== undefined ? { queueCheckMs: o.queueCheckMs } : {}),
+  });
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
@@ -103,6 +131,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
       ]),
     };
   };
+  const verifier = createVerifyPool({ threads: o.verifyThreads });
+  const now = () => (o.clock ? { now: o.clock() } : {});
   const deps: ServiceDeps = {
     db,
     storeKind: o.database.kind,
@@ -111,16 +141,19 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     tariffs,
     keys,
     proofs,
+    policies,
     admin: new AdminService(db),
     revocations,
+    webhooks: new WebhookService(db),
     trust,
-    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...(o.clock ? { now: o.clock() } : {}) }),
+    verify: (bundle, t, profile, consistencyProof) => verify(bundle, t, { profile, consistencyProof, ...now() }),
+    verifyMany: (items, t, profile) => verifier.verifyMany(items, t, { profile, ...now() }),
     ...(log ? { log } : {}),
     metrics,
     waiters,
     version: readVersion(),
   };
-  return { deps, keys, proofs, attest, tariffs, revocations, metrics, waiters };
+  return { deps, keys, proofs, policies, attest, tariffs, revocations, metrics, waiters, verifier };
 }
 
 function readVersion(): string {

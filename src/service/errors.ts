@@ -1,7 +1,8 @@
 import type { ZodError } from 'zod';
 import type { ChargeError } from '../core/errors.ts';
+import type { ProblemCode } from './problem-codes.ts';
 // Service errors carry a stable code and an HTTP status; the HTTP layer turns them into
-// problem+json (RFC 9457). Codes are listed in docs/api.md.
+// problem+json (RFC 9457). Codes come from the closed list in problem-codes.ts (and docs/api.md).
 export interface FieldIssue {
   readonly path: string;
   readonly message: string;
@@ -11,7 +12,7 @@ export class ServiceError extends Error {
   override readonly name = 'ServiceError';
   constructor(
     readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 431 | 503,
-    readonly code: string,
+    readonly code: ProblemCode,
     message: string,
     readonly fields?: readonly FieldIssue[],
   ) {
@@ -29,7 +30,7 @@ export function chargeProblem(e: ChargeError, prefix: string): ServiceError {
 
 /** A refusal for input that failed its schema: `code` as given, or NOT_NFC when an identifier was
  *  not in Unicode NFC (the one reason a client must fix by normalizing, so it has its own code). */
-export function invalidInput(e: ZodError, code: string, message: string, prefix: string): ServiceError {
+export function invalidInput(e: ZodError, code: ProblemCode, message: string, prefix: string): ServiceError {
   const nfc = e.issues.filter((i) => (i as { params?: { code?: string } }).params?.code === 'NOT_NFC');
   if (nfc.length) return new ServiceError(400, 'NOT_NFC', 'identifiers must be in Unicode normalization form C (NFC)', zodIssues({ issues: nfc } as ZodError, prefix));
   return new ServiceError(400, code, message, zodIssues(e, prefix));

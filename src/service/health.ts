@@ -53,8 +53,8 @@ export async function storeFigures(db: Db): Promise<StoreFigures> {
         (select count(*) from proof_jobs where status = 'queued') as queued,
         (select count(*) from proof_jobs where status = 'running') as running,
         (select count(*) from proof_jobs where status = 'failed') as failed,
-        (select extract(epoch from now() - min(a.created_at)) from proof_jobs j join attestations a on a.id = j.attestation_id
-          where j.status in ('queued', 'running')) as oldest,
+        (select extract(epoch from now() - min(queued_at)) from proof_jobs where status in ('queued', 'running')) as oldest,
+        (select count(*) from attestations where proof_status = 'deferred') as deferred,
         (select tree_size from log_checkpoints order by tree_size desc limit 1) as log_size,
         (select extract(epoch from now() - created_at) from log_checkpoints order by tree_size desc limit 1) as log_age,
         (select count(*) from log_queue) as log_queued`),
@@ -63,7 +63,7 @@ export async function storeFigures(db: Db): Promise<StoreFigures> {
   );
   const num = (v: string | number | null | undefined) => (v === null || v === undefined ? null : Number(v));
   return {
-    proofJobs: { queued: num(r?.['queued']) ?? 0, running: num(r?.['running']) ?? 0, failed: num(r?.['failed']) ?? 0, oldestAgeSeconds: num(r?.['oldest']) },
+    proofJobs: { queued: num(r?.['queued']) ?? 0, running: num(r?.['running']) ?? 0, failed: num(r?.['failed']) ?? 0, oldestAgeSeconds: num(r?.['oldest']), deferred: num(r?.['deferred']) ?? 0 },
     log: { size: num(r?.['log_size']) ?? 0, checkpointAgeSeconds: num(r?.['log_age']), queued: num(r?.['log_queued']) ?? 0 },
   };
 }

@@ -103,7 +103,7 @@ class AttestationCounter extends Custom {
 
 /** What a scrape reads from the store (shared by every process of it). */
 export interface StoreFigures {
-  readonly proofJobs: { queued: number; running: number; failed: number; oldestAgeSeconds: number | null };
+  readonly proofJobs: { queued: number; running: number; failed: number; oldestAgeSeconds: number | null; deferred: number };
   readonly log: { size: number; checkpointAgeSeconds: number | null; queued: number } | null;
 }
 
@@ -127,7 +127,11 @@ export class Metrics {
   readonly logRoundErrors = new Counter({ name: 'meterproof_log_round_errors_total', help: "Failed integration rounds of this process's sequencer (retried with backoff).", registers: [this.registry] });
   readonly syncWaiters = new Gauge({ name: 'meterproof_sync_waiters', help: 'Requests waiting for a proof or a log receipt (?proof=sync, ?log=sync) in this process.', registers: [this.registry] });
   private readonly proofJobs = new Gauge({ name: 'meterproof_proof_jobs', help: 'Proof jobs in the store by status (queued, running, failed); shared by every process of the store.', labelNames: ['status'], registers: [this.registry] });
-  private readonly proofOldest = new Gauge({ name: 'meterproof_proof_queue_oldest_age_seconds', help: 'Age of the oldest queued or running proof job (since its attestation was issued); 0 when none.', registers: [this.registry] });
+  private readonly proofOldest = new Gauge({ name: 'meterproof_proof_queue_oldest_age_seconds', help: 'Age of the oldest queued or running proof job (since it was queued); 0 when none.', registers: [this.registry] });
+  private readonly proofDepth = new Gauge({ name: 'meterproof_proof_queue_depth', help: 'Proof jobs queued or running (the queue PROOF_QUEUE_LIMIT bounds); shared by every process of the store.', registers: [this.registry] });
+  private readonly proofDeferred = new Gauge({ name: 'meterproof_proof_deferred', help: 'Attestations whose eager proof job was deferred (the queue was at its limit) and is not queued yet.', registers: [this.registry] });
+  readonly proofQueueLimit = new Gauge({ name: 'meterproof_proof_queue_limit', help: 'PROOF_QUEUE_LIMIT: at this queue depth new eager proof jobs are deferred.', registers: [this.registry] });
+  readonly proofJobsDeferred = new FastCounter('meterproof_proof_jobs_deferred_total', "Eager proof jobs this process deferred because the proof queue was at its limit, by tenant.", this.registry);
   private readonly logSize = new Gauge({ name: 'meterproof_log_size', help: 'Leaves in the newest signed checkpoint of the transparency log.', registers: [this.registry] });
   private readonly logAge = new Gauge({ name: 'meterproof_log_checkpoint_age_seconds', help: 'Seconds since the newest checkpoint was signed (a new one is signed only when there are rows to integrate).', registers: [this.registry] });
   private readonly logQueue = new Gauge({ name: 'meterproof_log_queue_depth', help: 'Attestations acknowledged and waiting to be integrated into the log.', registers: [this.registry] });
@@ -156,6 +160,8 @@ export class Metrics {
     this.proofJobs.set({ status: 'running' }, f.proofJobs.running);
     this.proofJobs.set({ status: 'failed' }, f.proofJobs.failed);
     this.proofOldest.set(f.proofJobs.oldestAgeSeconds ?? 0);
+    this.proofDepth.set(f.proofJobs.queued + f.proofJobs.running);
+    this.proofDeferred.set(f.proofJobs.deferred);
     if (f.log) {
       this.logSize.set(f.log.size);
       this.logQueue.set(f.log.queued);

@@ -1,18 +1,25 @@
 // Asynchronous proofs: one job row per attestation, claimed by workers with FOR UPDATE SKIP LOCKED,
 // retried with exponential backoff (never dropped). The proof and its signed proof statement are
-// an additive part of the bundle (DESIGN §5): the statement signed at attest time never changes.
+// an additive part of the bundle (docs/protocol.md §2.8): the statement signed at attest time never changes.
 import { hostname } from 'node:os';
 import { and, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { BillingProof, FullBundle } from '../core/schemas.ts';
-import { type Db, schema } from '../db/index.ts';
+import { type Db, rowsOf, schema } from '../db/index.ts';
 import { PROOF_CHANNEL, type Notifier } from '../db/notify.ts';
 import { type Metrics, since } from './metrics.ts';
 import { describeStoreError, isStoreError } from '../db/faults.ts';
+import { enqueueWebhook } from './webhooks.ts';
+import { pauser } from './pause.ts';
 
 export const MAX_ATTEMPTS = 12;
 
 /** Turns a stored attestation into its billing proof (commitments, Groth16 proof, signature). */
 export type ProveFn = (args: { bundle: FullBundle; blinding: bigint; statementDigest: string }) => Promise<BillingProof>;
+
+/** The `data` of a proof.ready / proof.failed webhook: where to fetch the bundle. */
+function proofEventData(id: string, statementDigest: string, status: 'proved' | 'failed') {
+  return { attestation_id: id, statement_digest: statementDigest, proof_status: status, bundle_url: `/v1/attestations/${id}` };
+}
 
 export function backoffMs(attempts: number): number {
   return Math.min(60_000, 250 * 2 ** Math.max(0, attempts - 1));
@@ -57,12 +64,13 @@ export class ProofQueue {
   async complete(id: string, proof: BillingProof): Promise<void> {
     await this.db.transaction(async (tx) => {
       const a = schema.attestations;
-      const [row] = await tx.select({ bundle: a.bundle }).from(a).where(eq(a.id, id)).for('update');
+      const [row] = await tx.select({ bundle: a.bundle, tenantId: a.tenantId, statementDigest: a.statementDigest }).from(a).where(eq(a.id, id)).for('update');
       if (!row) return;
       const bundle = row.bundle as FullBundle;
       const updated: FullBundle = { ...bundle, attestation: { ...bundle.attestation, proof_status: 'proved', billing_proof: proof } };
       await tx.update(a).set({ bundle: updated, proofStatus: 'proved' }).where(eq(a.id, id));
       await tx.update(schema.proofJobs).set({ status: 'done', lastError: null }).where(eq(schema.proofJobs.attestationId, id));
+      await enqueueWebhook(tx, 'proof.ready', row.tenantId, proofEventData(id, row.statementDigest, 'proved'));
     });
     await this.announce(id);
   }
@@ -78,10 +86,14 @@ export class ProofQueue {
       .set({ status: final ? 'failed' : 'queued', lastError: error.slice(0, 2000), runAfter: new Date(now.getTime() + backoffMs(job.attempts)) })
       .where(eq(j.attestationId, id));
     if (final) {
-      await this.db.update(schema.attestations).set({ proofStatus: 'failed' }).where(eq(schema.attestations.id, id));
-      const [row] = await this.db.select({ bundle: schema.attestations.bundle }).from(schema.attestations).where(eq(schema.attestations.id, id));
-      const b = row?.bundle as FullBundle | undefined;
-      if (b) await this.db.update(schema.attestations).set({ bundle: { ...b, attestation: { ...b.attestation, proof_status: 'failed' } } }).where(eq(schema.attestations.id, id));
+      await this.db.transaction(async (tx) => {
+        const a = schema.attestations;
+        const [row] = await tx.select({ bundle: a.bundle, tenantId: a.tenantId, statementDigest: a.statementDigest }).from(a).where(eq(a.id, id)).for('update');
+        if (!row) return;
+        const b = row.bundle as FullBundle;
+        await tx.update(a).set({ proofStatus: 'failed', bundle: { ...b, attestation: { ...b.attestation, proof_status: 'failed' } } }).where(eq(a.id, id));
+        await enqueueWebhook(tx, 'proof.failed', row.tenantId, proofEventData(id, row.statementDigest, 'failed'));
+      });
       await this.announce(id);
     }
     return final;
@@ -93,6 +105,62 @@ export class ProofQueue {
     const rows = await this.db.update(j).set({ status: 'queued', attempts: 0, runAfter: new Date() }).where(eq(j.status, 'failed')).returning({ id: j.attestationId });
     if (rows.length) await this.db.update(schema.attestations).set({ proofStatus: 'pending' }).where(inArray(schema.attestations.id, rows.map((r) => r.id)));
     return rows.length;
+  }
+
+  /**
+   * Make sure each of `ids` is being proved, or is proved: an attestation without a job
+   * (`on_demand`, `deferred`) gets one, ahead of the queue (run_after = the epoch, so workers
+   * claim it before the eager backlog), and a job still queued moves ahead too. Returns each
+   * known id's proof status afterwards (`pending`, `proved` or `failed`); unknown ids are absent.
+   * One statement. Proving on demand (`?proof=sync`, POST /v1/attestations/{id}/prove) and the
+   * evidence export and settlement to come call this.
+   */
+  async ensureProofs(ids: readonly string[]): Promise<Map<string, string>> {
+    if (!ids.length) return new Map();
+    const list = JSON.stringify([...new Set(ids)]);
+    const rows = rowsOf<{ id: string; proof_status: string }>(
+      await this.db.execute(sql`
+        with ids as (select jsonb_array_elements_text(${list}::jsonb) as id),
+        d as (
+          update attestations set proof_status = 'pending'
+          where id in (select id from ids) and proof_status in ('on_demand', 'deferred')
+          returning id
+        ), j as (
+          insert into proof_jobs (attestation_id, status, run_after) select id, 'queued', 'epoch'::timestamptz from d
+          on conflict (attestation_id) do update set status = 'queued', attempts = 0, run_after = excluded.run_after, queued_at = now()
+        ), b as (
+          update proof_jobs set run_after = 'epoch'::timestamptz
+          where attestation_id in (select id from ids) and status = 'queued' and attestation_id not in (select id from d)
+        )
+        select a.id, case when d.id is null then a.proof_status else 'pending' end as proof_status
+        from attestations a left join d on d.id = a.id where a.id in (select id from ids)`),
+    );
+    return new Map(rows.map((r) => [r.id, r.proof_status]));
+  }
+
+  /** Queue up to `max` deferred attestations, oldest first (the sweeper, when the queue has room).
+   *  Concurrent sweepers skip each other's rows. Returns how many were queued. */
+  async requeueDeferred(max: number): Promise<number> {
+    if (max <= 0) return 0;
+    const [r] = rowsOf<{ n: string | number }>(
+      await this.db.execute(sql`
+        with d as (
+          select id from attestations where proof_status = 'deferred' order by cursor limit ${Math.floor(max)} for update skip locked
+        ), u as (
+          update attestations a set proof_status = 'pending' from d where a.id = d.id returning a.id
+        ), j as (
+          insert into proof_jobs (attestation_id, status) select id, 'queued' from u
+          on conflict (attestation_id) do update set status = 'queued', attempts = 0, run_after = now(), queued_at = now()
+        )
+        select count(*) as n from u`),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  /** Jobs waiting or being proved (the queue PROOF_QUEUE_LIMIT bounds). */
+  async depth(): Promise<number> {
+    const [r] = rowsOf<{ n: string | number }>(await this.db.execute(sql`select count(*) as n from proof_jobs where status in ('queued', 'running')`));
+    return Number(r?.n ?? 0);
   }
 
   async counts(): Promise<Record<string, number>> {
@@ -120,16 +188,8 @@ export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts
   const concurrency = opts.concurrency ?? 1;
   const pollMs = opts.pollMs ?? 100;
   let stopped = false;
-  let wake: (() => void) | null = null;
   let failures = 0;
-  const pause = (ms: number) =>
-    new Promise<void>((r) => {
-      const t = setTimeout(r, ms);
-      wake = () => {
-        clearTimeout(t);
-        r();
-      };
-    }).finally(() => (wake = null));
+  const { pause, wake } = pauser();
   const loop = async () => {
     while (!stopped) {
       let rows: (typeof schema.attestations.$inferSelect)[] = [];
@@ -172,10 +232,10 @@ export function startProofWorker(db: Db, queue: ProofQueue, prove: ProveFn, opts
   return {
     id,
     /** Nudge the worker to poll now (after an attest in this process). */
-    poke: () => wake?.(),
+    poke: wake,
     async stop() {
       stopped = true;
-      wake?.();
+      wake();
       await running;
     },
   };

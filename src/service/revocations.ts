@@ -1,4 +1,4 @@
-// Revocation (DESIGN §7): signing keys from a point in time, single attestations with a reason.
+// Revocation (docs/protocol.md §2.11): signing keys from a point in time, single attestations with a reason.
 // The list is signed with the current statement key and served at
 // /.well-known/billing-revocations.json and in /v1/trust. Revoking the current key rotates first.
 // Every change raises the list's sequence in its own transaction; the signed list is kept and

@@ -130,7 +130,7 @@ export class TariffService {
     return { created: inserted.length > 0, tariff: (await this.get(snapshot.tariff_id, snapshot.tariff_version, { fresh: true }))! };
   }
 
-  async createTenant(body: unknown): Promise<{ created: boolean; tenant: { id: string; name: string; created_at: string } }> {
+  async createTenant(body: unknown): Promise<{ created: boolean; tenant: ReturnType<typeof tenantView> }> {
     const b = body as { id?: unknown; name?: unknown } | null;
     const id = identInput.safeParse(b?.id);
     const name = typeof b?.name === 'string' && b.name.length <= 256 ? b.name : id.success ? id.data : '';
@@ -143,20 +143,40 @@ export class TariffService {
     }
     const rows = await this.db.insert(schema.tenants).values({ id: id.data, name }).onConflictDoNothing().returning();
     const [row] = rows.length ? rows : await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id.data));
-    return { created: rows.length > 0, tenant: { id: row!.id, name: row!.name, created_at: row!.createdAt.toISOString() } };
+    return { created: rows.length > 0, tenant: tenantView(row!) };
   }
 
   async listTenants() {
     const rows = await this.db.select().from(schema.tenants).orderBy(schema.tenants.id);
-    return rows.map((r) => ({ id: r.id, name: r.name, created_at: r.createdAt.toISOString() }));
+    return rows.map(tenantView);
+  }
+
+  async getTenant(id: string) {
+    const [row] = await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id));
+    if (!row) throw new ServiceError(404, 'NOT_FOUND', 'tenant not found');
+    return tenantView(row);
   }
 
   /** The tenant must exist before events are attested for it. Positive answers cached for a minute. */
-  async requireTenant(id: string): Promise<void> {
+  async requireTenant(id: string, opts: { status?: 404 | 422 } = {}): Promise<void> {
     const at = this.tenantCache.get(id);
     if (at && Date.now() - at < 60_000) return;
     const [row] = await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id));
-    if (!row) throw new ServiceError(422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
+    if (!row) throw new ServiceError(opts.status ?? 422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
     this.tenantCache.set(id, Date.now());
   }
+}
+
+/** A tenant as the admin API shows it, with its proof policy (`rate` only under `sampled`). */
+export function tenantView(r: typeof schema.tenants.$inferSelect) {
+  return {
+    id: r.id,
+    name: r.name,
+    created_at: r.createdAt.toISOString(),
+    proof_policy: {
+      policy: r.proofPolicy,
+      ...(r.proofPolicy === 'sampled' ? { rate: r.proofSampleRate } : {}),
+      updated_at: r.proofPolicyUpdatedAt?.toISOString() ?? null,
+    },
+  };
 }

@@ -7,23 +7,16 @@
 // or whitespace, below q. Any other z (Jacobian or projective forms, the identity ["0","1","0"]) is
 // refused, so each point has exactly one accepted spelling.
 //
-// On-curve and identity checks use @noble/curves. The G2 subgroup check runs on the verifier's
-// wasm curve (ffjavascript's, through snarkjs), the engine of the pairing itself: in bigint
-// arithmetic (noble's own endomorphism check included) it takes several milliseconds, more than
-// the rest of a verification.
+// On-curve and identity checks use @noble/curves. The G2 subgroup check runs on the wasm curve of
+// snarkjs (ffjavascript) that also computes the pairing (pairing.ts): in bigint arithmetic (noble's
+// own endomorphism check included) it takes several milliseconds, more than the rest of a verification.
 import { bn254 } from '@noble/curves/bn254.js';
+import type * as Snarkjs from 'snarkjs';
 
-/** The verifier's bn128 wasm curve, built on first use (snarkjs takes a few hundred ms to load,
- *  which a server that has not been asked to verify a proof need not spend). Single-threaded: no
- *  worker threads to start (the pairings of one proof take milliseconds) and none to stop, so a
- *  process that verifies exits by itself. It is not snarkjs's global multi-threaded curve, which
- *  provers start and stop (groth16.ts `terminateCurve`). */
-let curvePromise: Promise<WasmCurve> | undefined;
-export function verifierCurve(): Promise<WasmCurve> {
-  curvePromise ??= import('snarkjs').then((s) => s.curves.getCurveFromName('bn128', { singleThread: true }) as Promise<unknown> as Promise<WasmCurve>);
-  curvePromise.catch(() => (curvePromise = undefined)); // a failed load is not remembered
-  return curvePromise;
-}
+/** snarkjs, loaded on first use: it takes a few hundred ms to load, which a server that has not
+ *  been asked to verify a proof (or a verifier given a bundle without one) need not spend. */
+let snarkjsModule: Promise<typeof Snarkjs> | undefined;
+export const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
 
 /** The bn128 base field modulus q: point coordinates live in F_q. */
 export const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
@@ -92,17 +85,43 @@ export function g2OnCurve(v: unknown, what: string): G2Affine {
   return { x, y };
 }
 
-/** What the verifier uses of ffjavascript's wasm curve (points are byte buffers in its memory layout). */
-export interface WasmCurve {
+/** The bn128 curve of ffjavascript, as far as pairing.ts and this file use it. */
+export interface WasmPairingCurve {
+  readonly G1: WasmGroup;
+  readonly G2: WasmGroup;
+  readonly Gt: { readonly one: Uint8Array; mul(a: Uint8Array, b: Uint8Array): Uint8Array; eq(a: Uint8Array, b: Uint8Array): boolean };
+  prepareG1(p: Uint8Array): Uint8Array;
+  prepareG2(q: Uint8Array): Uint8Array;
+  millerLoop(preP: Uint8Array, preQ: Uint8Array): Uint8Array;
+  finalExponentiation(f: Uint8Array): Uint8Array;
+}
+interface WasmGroup {
+  readonly zero: Uint8Array;
+  fromObject(p: unknown[]): Uint8Array;
+  toJacobian(p: Uint8Array): Uint8Array;
+  timesScalar(p: Uint8Array, s: Uint8Array): Uint8Array;
+  add(a: Uint8Array, b: Uint8Array): Uint8Array;
+  neg(a: Uint8Array): Uint8Array;
+  isZero(p: Uint8Array): boolean;
+}
+
+/** The verifier's own bn128 wasm curve, built on first use (a few hundred ms): single-threaded,
+ *  so a verification starts no helper threads and posts no messages; every operation used here
+ *  is synchronous on the calling thread (a pool of verifier threads, pool.ts, runs one each). */
+let ownCurve: Promise<WasmPairingCurve> | undefined;
+export function wasmCurve(): Promise<WasmPairingCurve> {
+  ownCurve ??= loadSnarkjs()
+    .then((s) => s.curves.getCurveFromName('bn128', { singleThread: true }) as Promise<unknown> as Promise<WasmPairingCurve>)
+    .catch((e: unknown) => {
+      ownCurve = undefined; // a later call tries again
+      throw e;
+    });
+  return ownCurve;
+}
+
+interface WasmCurve {
   readonly F1: { neg(a: Uint8Array): Uint8Array };
   readonly F2: { mul(a: Uint8Array, b: Uint8Array): Uint8Array; fromObject(a: bigint[]): Uint8Array };
-  readonly G1: {
-    readonly F: { readonly n8: number };
-    fromObject(p: bigint[]): Uint8Array;
-    add(a: Uint8Array, b: Uint8Array): Uint8Array;
-    neg(a: Uint8Array): Uint8Array;
-    multiExpAffine(points: Uint8Array, scalars: Uint8Array): Promise<Uint8Array>;
-  };
   readonly G2: {
     fromObject(p: bigint[][]): Uint8Array;
     timesScalar(p: Uint8Array, s: Uint8Array): Uint8Array;
@@ -111,7 +130,6 @@ export interface WasmCurve {
     double(a: Uint8Array): Uint8Array;
     isZero(p: Uint8Array): boolean;
   };
-  pairingEq(...pointsG1G2: Uint8Array[]): Promise<boolean>;
 }
 
 /** The BN parameter x₀ of bn254 (q and r are polynomials in it), little-endian for timesScalar. */
@@ -153,10 +171,10 @@ function psiOf(curve: WasmCurve) {
  * pairing-friendly curves" (eprint 2022/348, §3 and §5.1; also gnark-crypto's bn254 G2 test):
  * for BN curves [r]P = O ⟺ [x₀+1]P + ψ([x₀]P) + ψ²([x₀]P) = ψ³([2x₀]P), a 63-bit scalar
  * multiplication instead of a 254-bit one. test/verifier-hygiene.test.ts checks it against [r]P.
- * Runs on the verifier's wasm curve (the one its pairing check uses).
+ * Runs on the verifier's wasm curve (the one its pairing uses).
  */
 export async function inG2Subgroup(p: G2Affine): Promise<boolean> {
-  const curve = await verifierCurve();
+  const curve = (await wasmCurve()) as unknown as WasmCurve;
   const { G2 } = curve;
   const psi = psiOf(curve);
   const P = G2.fromObject([[p.x[0], p.x[1]], [p.y[0], p.y[1]]]);

@@ -4,10 +4,13 @@ import { verifyBundle, verifyBundleText, type Profile, type VerifyOptions } from
 import { FullBundle, RedactedBundle, type VerificationReport } from '../core/schemas.ts';
 import type { TrustState } from '../core/revocations.ts';
 import { zkVerifier } from './zk.ts';
+export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
 
 export { verifyBundle, verifyBundleText } from '../core/verify.ts';
 export { parseJsonStrict, JsonTextError } from '../core/json.ts';
+export { verifyBatch, type BatchItem, type BatchOptions } from './batch.ts';
+export { createVerifyPool, VerifyPoolClosedError, type VerifyPool, type VerifyPoolOptions } from './pool.ts';
 export type { VerificationReport, CheckResult, Bundle } from '../core/schemas.ts';
 export type { TrustMaterial } from '../core/trust.ts';
 

@@ -1,4 +1,4 @@
-// Transparency-log checks of the open verifier (DESIGN §6, §8): inclusion of the statement leaf,
+// Transparency-log checks of the open verifier (docs/transparency-log.md §8): inclusion of the statement leaf,
 // the checkpoint signature (C2SP signed-note / tlog-checkpoint) and consistency with a checkpoint
 // the verifier already trusts. Pure: no I/O. Every failure is a VerificationError with
 // INCLUSION_INVALID, CHECKPOINT_INVALID or CONSISTENCY_INVALID; nothing else escapes.

@@ -6,7 +6,7 @@ import { createApp } from '../../src/http/app.ts';
 import { buildContainer, type Container, type ContainerOptions } from '../../src/service/container.ts';
 import { zkParts } from '../../src/service/zk.ts';
 import { createLogService, type LogService } from '../../src/log/service.ts';
-import { generateSigningKey } from '../../src/core/keys.ts';
+import { generateSigningKey, type SigningKey } from '../../src/core/keys.ts';
 import { testStore, type TestStore } from './db.ts';
 
 export const ADMIN = 'test-admin-token-0123456789abcdef';
@@ -21,17 +21,18 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function testService(over: Partial<ContainerOptions> = {}): Promise<TestService> {
+/** `logKey`: the key that signs the log's checkpoints (default: a fresh one). */
+export async function testService(over: Partial<ContainerOptions> & { logKey?: SigningKey } = {}): Promise<TestService> {
   const store = await testStore();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-svc-'));
-  const logKey = generateSigningKey();
+  const { logKey = generateSigningKey(), ...options } = over;
   const container = await buildContainer({
     database: store.database,
     dataDir,
     adminToken: ADMIN,
     zk: await zkParts(),
     log: ({ notifier, metrics }) => createLogService({ db: store.database.db, origin: 'test.meterproof/log', logKey, notifier, metrics }),
-    ...over,
+    ...options,
   });
   const log = container.deps.log as LogService;
   await log.init();
@@ -62,6 +63,7 @@ export async function testService(over: Partial<ContainerOptions> = {}): Promise
     },
     async close() {
       await container.waiters.close();
+      await container.verifier.close();
       await sequencer.stop();
       await store.cleanup();
       fs.rmSync(dataDir, { recursive: true, force: true });

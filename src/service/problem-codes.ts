@@ -1,0 +1,69 @@
+// Every `code` an HTTP problem (RFC 9457) can carry, with its status and meaning: the closed list
+// clients switch on. ServiceError only takes a code from this list, so a new code does not
+// compile until it is listed here; GET /openapi.json publishes the list as the Problem `code`
+// enum, and docs/api.md names every code (test/openapi.test.ts checks both).
+import { CHARGE_ERROR_CODES, type ChargeErrorCode } from '../core/errors.ts';
+
+export interface ProblemCodeInfo {
+  readonly status: 400 | 401 | 403 | 404 | 408 | 409 | 413 | 415 | 422 | 429 | 431 | 500 | 503;
+  readonly description: string;
+  /** Other statuses the code is answered with. */
+  readonly also?: readonly ProblemCodeInfo['status'][];
+}
+
+export type ProblemInfoStatus = ProblemCodeInfo['status'];
+
+const SERVICE_CODES = {
+  INVALID_JSON: { status: 400, description: 'the body is not JSON' },
+  INVALID_UTF8: { status: 400, description: 'the body is not UTF-8' },
+  DUPLICATE_KEY: { status: 400, description: 'an object names a member twice (I-JSON, RFC 7493); errors[0].path names the object' },
+  NOT_NFC: { status: 400, description: 'an identifier is not in Unicode NFC' },
+  BAD_REQUEST: { status: 400, description: 'the body does not have the expected shape' },
+  INVALID_QUERY: { status: 400, description: 'a query parameter is unknown, missing, repeated or malformed' },
+  INVALID_METER_EVENT: { status: 400, description: 'meter_event is not valid' },
+  INVALID_TARIFF: { status: 400, description: 'the tariff snapshot is not valid' },
+  INVALID_TARIFF_REF: { status: 400, description: 'tariff is not {tariff_id, tariff_version}' },
+  TARIFF_REQUIRED: { status: 400, description: 'neither tariff_snapshot nor tariff was sent, and the tenant has no default tariff for the meter' },
+  INVALID_CLOUDEVENT: { status: 400, description: 'a CloudEvents structured or batched body holds something that is not a CloudEvent' },
+  INVALID_METER: { status: 400, description: 'a default-tariff meter is not a CloudEvents type, an endpoint or *' },
+  INVALID_WEBHOOK: { status: 400, description: 'a webhook endpoint request is not valid' },
+  BATCH_SIZE: { status: 400, description: 'a batch holds 1 to 1,000 events' },
+  UNSUPPORTED_CHARACTER: { status: 400, description: 'U+0000 or a lone surrogate in a string or key, or %00 in the URL' },
+  BODY_INCOMPLETE: { status: 400, description: 'the client closed the connection mid-body' },
+  MALFORMED_HTTP: { status: 400, description: 'refused by the HTTP parser (unknown method, bad chunk, malformed request line or headers)' },
+  INVALID_TENANT: { status: 400, description: 'a tenant request is not {id, name?}' },
+  INVALID_PROOF_POLICY: { status: 400, description: 'a proof policy is {policy: "eager" | "on_demand"} or {policy: "sampled", rate: 0 < rate ≤ 1}' },
+  INVALID_API_KEY_REQUEST: { status: 400, description: 'an API key request is not valid' },
+  INVALID_REVOCATION: { status: 400, description: 'a revocation request is not valid' },
+  OUT_OF_RANGE: { status: 400, description: 'a log index, size or range this log cannot serve' },
+  UNAUTHENTICATED: { status: 401, description: 'no bearer token, or an unknown or revoked one' },
+  FORBIDDEN: { status: 403, description: 'the key lacks the scope the route needs' },
+  TENANT_FORBIDDEN: { status: 403, description: "the tenant is outside the key's allowlist" },
+  NOT_FOUND: { status: 404, description: 'no such route or resource (also an attestation of a tenant the key may not see)' },
+  REQUEST_TIMEOUT: { status: 408, description: "the request did not arrive within Node's request or header timeout" },
+  IDEMPOTENCY_CONFLICT: { status: 409, description: 'same tenant and event_id, different content' },
+  TARIFF_VERSION_EXISTS: { status: 409, description: 'the tariff version is published with other content' },
+  PAYLOAD_TOO_LARGE: { status: 413, description: 'the body exceeds BODY_LIMIT_BYTES' },
+  CHUNK_EXTENSIONS_TOO_LARGE: { status: 413, description: 'chunk extensions over the server limit (HTTP parser)' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'the body is not sent as application/json' },
+  TENANT_UNKNOWN: { status: 422, also: [404], description: 'the tenant does not exist (404 on the routes of a tenant: /v1/admin/tenants/{tenant}/…)' },
+  TARIFF_NOT_PUBLISHED: { status: 422, description: 'the tariff reference names no published version' },
+  TARIFF_MISMATCH: { status: 422, description: 'an inline snapshot differs from the published version it names' },
+  HEADERS_TOO_LARGE: { status: 431, description: 'request line and headers over 16 KiB (HTTP parser)' },
+  HTTP_ERROR: { status: 400, description: 'an HTTP-level refusal without a more specific code' },
+  INTERNAL: { status: 500, description: 'an unexpected server error (logged with the request id)' },
+  STORE_UNAVAILABLE: { status: 503, description: 'the database is unreachable, overloaded or too slow; retry after Retry-After' },
+  STORE_FAILED: { status: 503, description: 'the database refused to store a chain group; retry after Retry-After' },
+  KEY_UNAVAILABLE: { status: 503, description: 'no private key for a signing key valid now; retry after Retry-After' },
+  NOT_PROCESSED: { status: 503, description: 'a batch item was not processed; retry it' },
+  NOT_READY: { status: 503, description: 'GET /ready: the process is not ready (detail and checks say why)' },
+  LOG_NOT_READY: { status: 503, description: 'the log has not signed its first checkpoint yet' },
+} as const satisfies Record<string, ProblemCodeInfo>;
+
+const chargeCodes = Object.fromEntries(
+  CHARGE_ERROR_CODES.map((c) => [c, { status: 422, description: "the charge engine's range and consistency checks (docs/protocol.md)" }]),
+) as Record<ChargeErrorCode, ProblemCodeInfo>;
+
+export type ProblemCode = keyof typeof SERVICE_CODES | ChargeErrorCode;
+
+export const PROBLEM_CODES: Readonly<Record<ProblemCode, ProblemCodeInfo>> = { ...SERVICE_CODES, ...chargeCodes };
