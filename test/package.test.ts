@@ -48,19 +48,22 @@ const VERIFY_SCRIPT = `
 import fs from 'node:fs';
 import { verifyJson } from 'meterproof/verifier';
 import * as api from 'meterproof';
+import { MeterproofClient } from 'meterproof/client';
 const trust = JSON.parse(fs.readFileSync('trust.json', 'utf8'));
 for (const f of ['bundle.json', 'tampered.json']) {
   const r = await verifyJson(fs.readFileSync(f, 'utf8'), trust, { profile: 'standard' });
   const proof = r.checks.find((c) => c.name === 'proof');
   console.log(JSON.stringify({ file: f, valid: r.valid, proof: proof.status, code: proof.code ?? null }));
 }
-console.log(JSON.stringify({ root: typeof api.verify === 'function' && typeof api.digestOf === 'function', pins: Object.keys(api.PINNED_VKEYS) }));
+console.log(JSON.stringify({ root: typeof api.verify === 'function' && typeof api.digestOf === 'function', client: typeof MeterproofClient, pins: Object.keys(api.PINNED_VKEYS) }));
 `;
 
 /** What a TypeScript user writes; compiled strictly, the package's .d.ts files included. */
 const TYPES_SCRIPT = `
 import { verify, verifyJson, redact, advanceTrustState, type VerificationReport, type VerifyArgs } from 'meterproof/verifier';
 import { digestOf, PINNED_VKEYS, TrustMaterial, FullBundle, type CheckResult, type VerifyCode } from 'meterproof';
+import { MeterproofClient } from 'meterproof/client';
+export const client = new MeterproofClient({ baseUrl: 'http://127.0.0.1:8088' });
 export async function check(bundle: unknown, trust: TrustMaterial, args: VerifyArgs): Promise<VerifyCode[]> {
   const r: VerificationReport = await verify(bundle, trust, args);
   const failed: CheckResult[] = r.checks.filter((c) => c.status === 'fail');
@@ -119,6 +122,9 @@ describe('the packed package', () => {
       'dist/index.d.ts',
       'dist/verifier/index.js',
       'dist/verifier/index.d.ts',
+      'dist/client/index.js',
+      'dist/client/index.d.ts',
+      'dist/cli/usage.js',
       'dist/cli/main.js',
       'dist/prover/worker.js',
       'dist/db/migrations/meta/_journal.json',
@@ -149,7 +155,7 @@ describe('the packed package', () => {
     expect(lines).toEqual([
       { file: 'bundle.json', valid: true, proof: 'pass', code: null },
       { file: 'tampered.json', valid: false, proof: 'fail', code: 'PROOF_INVALID' },
-      { root: true, pins: ['bn128-poseidon8-v1', 'bn128-poseidon8-v2'] },
+      { root: true, client: 'function', pins: ['bn128-poseidon8-v1', 'bn128-poseidon8-v2'] },
     ]);
 
     const cli = await run(process.execPath, [path.join('node_modules', 'meterproof', 'bin', 'meterproof.js'), 'verify', 'bundle.json', '--trust', 'trust.json', '--profile', 'standard'], consumer, EXIT_WITHIN_MS);
