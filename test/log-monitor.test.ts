@@ -199,7 +199,7 @@ describe('meterproof log monitor', () => {
   it('unusable input or an unreachable log: exit 2 with a one-line reason', async () => {
     const cases: { args: string[]; state?: string; want: RegExp }[] = [
       { args: [], want: /usage/ },
-      { args: ['monitor'], want: /usage/ },
+      { args: ['monitor'], want: /--log is required/ },
       { args: ['watch', '--log', base, '--state', stateFile], want: /usage/ },
       { args: ['monitor', '--log', 'not a url', '--state', stateFile], want: /not a URL/ },
       { args: ['monitor', '--log', 'ftp://x/', '--state', stateFile], want: /http/ },

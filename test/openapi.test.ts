@@ -195,6 +195,27 @@ describe('responses match the document', () => {
     await call('DELETE', `/v1/admin/webhooks/${hook.body.id}`);
     await call('DELETE', '/v1/admin/webhooks/wh_none'); // 404
 
+    // settlement: a plan, a subscription, an event priced by it, a run, its evidence and status
+    const plan = { plan_id: 'oa', plan_version: '1', currency: 'USD', fixed_fee_micros: 1000, platform_fee_bps: 100, meters: [{ endpoint: pilotEvent.endpoint, tariff, included_units: 10, overage_tiers: [{ up_to: null, unit_price_micros: 5 }] }] };
+    expect((await call('POST', '/v1/admin/plans', { body: plan })).status).toBe(201);
+    expect((await call('POST', '/v1/admin/plans', { body: plan })).status).toBe(200);
+    await call('GET', '/v1/admin/plans');
+    await call('GET', '/v1/plans/oa/1', { token: key.body.secret });
+    await call('GET', '/v1/plans/oa/none', { token: key.body.secret }); // 404
+    await call('POST', '/v1/admin/tenants', { body: { id: 'tenant_settle' } });
+    expect((await call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 'tenant_settle', plan_id: 'oa', plan_version: '1', effective_from: '2026-01-01T00:00:00Z' } })).status).toBe(201);
+    await call('GET', '/v1/admin/subscriptions?tenant_id=tenant_settle');
+    expect((await call('POST', '/v1/attest?log=sync', { body: { meter_event: { ...pilotEvent, event_id: 'st-1', tenant_id: 'tenant_settle' } } })).status).toBe(201);
+    const settled = await call('POST', '/v1/settlements', { body: { tenant_id: 'tenant_settle', billing_window_id: pilotEvent.billing_window_id } });
+    expect(settled.status, JSON.stringify(settled.body)).toBe(201);
+    await call('POST', '/v1/settlements', { body: { tenant_id: 'tenant_settle', billing_window_id: pilotEvent.billing_window_id } }); // 409
+    await call('GET', '/v1/settlements?tenant_id=tenant_settle');
+    await call('GET', `/v1/settlements/${settled.body.id}`);
+    await call('GET', `/v1/settlements/${settled.body.id}/evidence`);
+    await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'paid' } }); // 409
+    await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'invoiced' } });
+    await call('GET', `/v1/sla?tenant_id=tenant_settle&start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z`);
+
     await call('POST', '/v1/admin/revocations/attestations', { body: { attestation_id: id, reason: 'drill' } });
     const rotated = await call('POST', '/v1/admin/keys/rotate');
     await call('POST', '/v1/admin/revocations/keys', { body: { key_id: rotated.body.key_id, reason: 'drill' } });

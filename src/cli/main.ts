@@ -10,6 +10,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./offline.ts')).cmdVerify,
   redact: async () => (await import('./offline.ts')).cmdRedact,
+  settlement: async () => (await import('./offline.ts')).cmdSettlement,
   keys: async () => (await import('./offline.ts')).cmdKeys,
   trust: async () => (await import('./offline.ts')).cmdTrust,
   attest: async () => (await import('./offline.ts')).cmdAttestOffline,

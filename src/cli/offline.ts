@@ -14,7 +14,7 @@ import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
 import { parseCheckpoint } from '../core/note.ts';
 import { poseidonBigint } from '../core/poseidon.ts';
-import { advanceTrustState, createVerifyPool, redact, releaseZk, TrustState, verifyJson } from '../verifier/index.ts';
+import { advanceTrustState, createVerifyPool, JsonTextError, parseJsonStrict, redact, releaseZk, TrustState, verifyJson, verifySettlementEvidence } from '../verifier/index.ts';
 import { UsageError, err, notStdin, out, parseCommand, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -184,6 +184,32 @@ export async function cmdRedact(argv: string[]): Promise<number> {
   if (outFile) writeNewFile(outFile, text, 0o644);
   else out(text);
   return 0;
+}
+
+/** `meterproof settlement verify <evidence> --trust <trust.json>`: recompute a settlement from its
+ *  evidence (GET /v1/settlements/{id}/evidence) and check it (docs/protocol.md §5). */
+export async function cmdSettlement(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'verify') throw new UsageError('usage: meterproof settlement verify <evidence.json|-> --trust <trust.json> [--json] (meterproof settlement --help)');
+  const a = parseCommand('settlement verify', rest, 1);
+  let evidence: unknown;
+  try {
+    evidence = parseJsonStrict(readTextFile(a.positionals[0], 'evidence'));
+  } catch (e) {
+    if (e instanceof JsonTextError) throw new UsageError(`evidence ${a.positionals[0]} is not I-JSON: ${e.message}`);
+    throw e;
+  }
+  const trustFile = a.str('trust');
+  const trust = TrustMaterial.safeParse(readJsonFile(trustFile, 'trust'));
+  if (!trust.success) throw new UsageError(`trust file ${trustFile} is not trust material: ${describeZod(trust.error)}`);
+  const report = verifySettlementEvidence(evidence, trust.data);
+  if (a.bool('json')) out(JSON.stringify(report, null, 2));
+  else {
+    for (const c of report.checks) out(`${c.status === 'pass' ? '✓' : c.status === 'fail' ? '✗' : '–'} ${c.name.padEnd(24)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.message ? ` — ${c.message}` : ''}`);
+    out(report.valid ? 'VALID' : `INVALID${report.first_difference ? ` (first difference: ${report.first_difference})` : ''}`);
+  }
+  if (report.checks[0]?.status === 'fail') return 2;
+  return report.valid ? 0 : 1;
 }
 
 export async function cmdKeys(argv: string[]): Promise<number> {

@@ -132,6 +132,16 @@ export const COMMANDS = {
       { name: 'issued-at', type: 'string', arg: '<RFC 3339 time>', default: 'now', help: 'the statement\'s issue time' },
     ],
   },
+  'settlement verify': {
+    usage: 'meterproof settlement verify <evidence.json|-> --trust <trust.json> [--json]',
+    summary: 'recompute a settlement from its evidence and check hash, signature, plan, completeness, totals, log inclusion',
+    about: 'The evidence is GET /v1/settlements/{id}/evidence. Names the first difference when the recomputed\nsettlement differs from the signed one.',
+    options: [
+      { name: 'trust', type: 'string', arg: FILE_OR_STDIN, required: true, help: 'trust material (GET /v1/trust)' },
+      { name: 'json', type: 'boolean', help: 'print the report as JSON' },
+    ],
+    exit: '0 valid, 1 invalid (a check failed), 2 unusable input (not evidence, unreadable file) or usage',
+  },
   'log monitor': {
     usage: 'meterproof log monitor --log <base url> --state <file> [options]',
     summary: 'watch a transparency log: key, checkpoint signature, consistency with the last run',
@@ -198,6 +208,7 @@ export const COMMANDS = {
 export const GROUPS = {
   keys: ['generate'],
   log: ['monitor'],
+  settlement: ['verify'],
   ceremony: ['init', 'contribute', 'beacon', 'verify'],
 };
 
@@ -209,7 +220,7 @@ export const EXIT_CODES = [
   '4  could not start: the port is in use, or the database cannot be reached (serve, worker, migrate)',
 ];
 
-const ORDER = ['serve', 'worker', 'migrate', 'verify', 'redact', 'keys generate', 'trust', 'attest', 'log monitor', 'ceremony init', 'ceremony contribute', 'ceremony beacon', 'ceremony verify'];
+const ORDER = ['serve', 'worker', 'migrate', 'verify', 'settlement verify', 'redact', 'keys generate', 'trust', 'attest', 'log monitor', 'ceremony init', 'ceremony contribute', 'ceremony beacon', 'ceremony verify'];
 
 /** The general help. */
 export function generalHelp() {

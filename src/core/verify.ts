@@ -73,6 +73,8 @@ export interface ZkVerifier {
 export interface LogVerifier {
   /** Inclusion of the statement leaf in the receipt's checkpoint tree. Throws VerificationError. */
   checkInclusion(receipt: Receipt, statement: Statement): void;
+  /** Inclusion of the given leaf bytes (e.g. a settlement leaf). Throws VerificationError. */
+  checkLeafInclusion(receipt: Receipt, leafBytes: Uint8Array): void;
   /** The receipt checkpoint's signature under the log verifier key. Throws VerificationError. */
   checkCheckpoint(receipt: Receipt, verifierKey: string): void;
   /** Consistency of the receipt checkpoint with a trusted one. Throws VerificationError. */
@@ -347,7 +349,8 @@ export async function verifyBundle(input: unknown, trustInput: unknown, opts: Ve
 
 type Runner = (name: CheckName, fn: CheckFn) => Promise<boolean>;
 
-function keyValidAt(jwk: PublicJwk, issuedAt: string): boolean {
+/** Whether `issuedAt` lies in the key's validity window [valid_from, valid_until). */
+export function keyValidAt(jwk: PublicJwk, issuedAt: string): boolean {
   const t = Date.parse(issuedAt);
   return !(t < Date.parse(jwk.valid_from) || (jwk.valid_until && t >= Date.parse(jwk.valid_until)));
 }

@@ -255,3 +255,110 @@ export const revocationListState = pgTable(
   },
   (t) => [check('revocation_list_state_one_row', sql`${t.id} = 1`)],
 );
+
+/** Published plan versions (immutable, like tariffs): the canonical plan and its digest. */
+export const plans = pgTable(
+  'plans',
+  {
+    planId: text('plan_id').notNull(),
+    planVersion: text('plan_version').notNull(),
+    plan: jsonb('plan').notNull(),
+    planDigest: text('plan_digest').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.planId, t.planVersion] })],
+);
+
+/** A tenant's plan version from a date on; the latest effective_from at or before a time is in effect. */
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    tenantId: text('tenant_id').notNull(),
+    effectiveFrom: ts('effective_from').notNull(),
+    planId: text('plan_id').notNull(),
+    planVersion: text('plan_version').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.effectiveFrom] })],
+);
+
+/** Settlement runs. A live run (running, or settled while its settlement is not void) seals its
+ *  tenant's window: the attest statement refuses events for it (PERIOD_SETTLED). */
+export const settlementRuns = pgTable(
+  'settlement_runs',
+  {
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    billingWindowId: text('billing_window_id').notNull(),
+    status: text('status').notNull(), // running | settled | failed | voided
+    errorCode: text('error_code'),
+    errorDetail: text('error_detail'),
+    settlementId: text('settlement_id'),
+    actor: text('actor').notNull(),
+    startedAt: ts('started_at').notNull().defaultNow(),
+    finishedAt: ts('finished_at'),
+  },
+  (t) => [
+    uniqueIndex('settlement_runs_live').on(t.tenantId, t.billingWindowId).where(sql`${t.status} in ('running', 'settled')`),
+    check('settlement_runs_status', sql`${t.status} in ('running', 'settled', 'failed', 'voided')`),
+  ],
+);
+
+/** Settlement statements, signed and immutable: a trigger refuses DELETE, and UPDATE of anything
+ *  but status and status_changed_at (and any change of a paid or void settlement). */
+export const settlements = pgTable(
+  'settlements',
+  {
+    /** The content hash's hex (statement_digest without `sha256:`). */
+    id: text('id').primaryKey(),
+    runId: text('run_id').notNull(),
+    tenantId: text('tenant_id').notNull(),
+    billingWindowId: text('billing_window_id').notNull(),
+    planId: text('plan_id').notNull(),
+    planVersion: text('plan_version').notNull(),
+    planDigest: text('plan_digest').notNull(),
+    statementDigest: text('statement_digest').notNull(),
+    /** The signed statement as JSON text. */
+    statement: json('statement').notNull(),
+    keyId: text('key_id').notNull(),
+    signature: text('signature').notNull(),
+    totalMicros: numeric('total_micros', { precision: 40, scale: 0 }).notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    status: text('status').notNull(),
+    statusChangedAt: ts('status_changed_at').notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('settlements_live').on(t.tenantId, t.billingWindowId).where(sql`${t.status} <> 'void'`),
+    check('settlements_status', sql`${t.status} in ('pending', 'invoiced', 'disputed', 'paid', 'void')`),
+  ],
+);
+
+/** Which settlement holds each attestation: at most one live settlement (the primary key); the
+ *  claims of a settlement are removed when it is voided. */
+export const settlementClaims = pgTable(
+  'settlement_claims',
+  {
+    attestationId: text('attestation_id').primaryKey(),
+    settlementId: text('settlement_id')
+      .notNull()
+      .references(() => settlements.id),
+  },
+  (t) => [index('settlement_claims_settlement').on(t.settlementId)],
+);
+
+/** Every status change of a settlement: when, by whom, from and to. */
+export const settlementStatusChanges = pgTable(
+  'settlement_status_changes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    settlementId: text('settlement_id')
+      .notNull()
+      .references(() => settlements.id),
+    fromStatus: text('from_status'),
+    toStatus: text('to_status').notNull(),
+    actor: text('actor').notNull(),
+    reason: text('reason'),
+    changedAt: ts('changed_at').notNull().defaultNow(),
+  },
+  (t) => [index('settlement_status_changes_settlement').on(t.settlementId, t.id)],
+);

@@ -1,5 +1,7 @@
 // The HTTP API, built from injected dependencies (`createApp(deps)`); src/main.ts wires real ones.
 import { Hono, type Context } from 'hono';
+import { stream } from 'hono/streaming';
+import { SETTLEMENT_EVIDENCE_TYPE } from '../core/settlement-verify.ts';
 import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -9,6 +11,8 @@ import type { AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
+import { planView } from '../service/plans.ts';
+import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { since } from '../service/metrics.ts';
@@ -17,7 +21,7 @@ import { type ProcessState, readiness, storeFigures } from '../service/health.ts
 import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
-import { ListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
+import { ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -447,6 +451,50 @@ export function createApp(deps: AppDeps) {
     return c.json(tariffView(t));
   });
 
+  // ── settlements ───────────────────────────────────────────────────────────────────────
+  const settlementView = async (r: SettlementRecord) => ({
+    id: r.id,
+    status: r.status,
+    status_changed_at: r.statusChangedAt.toISOString(),
+    settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature },
+    receipt: (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null,
+    history: r.history,
+  });
+  app.post('/v1/settlements', authed, async (c) => {
+    const r = await deps.settlements.run(c.get('principal'), await jsonBody(c));
+    deps.onAttested?.(); // its log leaf is queued
+    return c.json(await settlementView(r), 201, { location: `/v1/settlements/${r.id}` });
+  });
+  app.get('/v1/settlements', authed, async (c) => {
+    const q = query(c, SettlementListQuery);
+    return c.json({ items: await deps.settlements.list(c.get('principal'), q.tenant_id) });
+  });
+  app.get('/v1/settlements/:id', authed, async (c) => c.json(await settlementView(await deps.settlements.get(c.get('principal'), c.req.param('id') ?? ''))));
+  app.get('/v1/settlements/:id/evidence', authed, async (c) => {
+    const e = await deps.settlements.evidence(c.get('principal'), c.req.param('id') ?? '');
+    const r = e.record;
+    const receipt = (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null;
+    const head = JSON.stringify({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: e.plan });
+    // the attested statements are written one by one after the rest (a window holds many)
+    c.header('content-type', 'application/json');
+    return stream(c, async (out) => {
+      await out.write(`${head.slice(0, -1)},"attestations":[`);
+      for (let i = 0; i < e.attestations.length; i++) await out.write(`${i ? ',' : ''}${JSON.stringify(e.attestations[i])}`);
+      await out.write(']}');
+    });
+  });
+  app.patch('/v1/settlements/:id/status', authed, async (c) => {
+    const r = await deps.settlements.setStatus(c.get('principal'), c.req.param('id') ?? '', await jsonBody(c));
+    return c.json(await settlementView(r));
+  });
+  app.get('/v1/sla', authed, async (c) => c.json(await deps.settlements.sla(c.get('principal'), c.req.query())));
+  app.get('/v1/plans/:id/:version', authed, async (c) => {
+    requireScope(c.get('principal'), 'read');
+    const p = await deps.plans.get(c.req.param('id') ?? '', c.req.param('version') ?? '');
+    if (!p) throw new ServiceError(404, 'NOT_FOUND', 'plan version not found');
+    return c.json(planView(p));
+  });
+
   // ── admin ─────────────────────────────────────────────────────────────────────────────
   const admin = new Hono<Env>();
   admin.use('*', authed, async (c, next) => {
@@ -480,6 +528,16 @@ export function createApp(deps: AppDeps) {
   admin.get('/tariffs', async (c) =>
     c.json({ items: (await deps.tariffs.list()).map(tariffView) }),
   );
+  admin.post('/plans', async (c) => {
+    const r = await deps.plans.publish(await jsonBody(c));
+    return c.json(planView(r.plan), r.created ? 201 : 200);
+  });
+  admin.get('/plans', async (c) => c.json({ items: (await deps.plans.list()).map(planView) }));
+  admin.post('/subscriptions', async (c) => {
+    const r = await deps.plans.subscribe(await jsonBody(c));
+    return c.json(r.subscription, r.created ? 201 : 200);
+  });
+  admin.get('/subscriptions', async (c) => c.json({ items: await deps.plans.subscriptions(query(c, SettlementListQuery).tenant_id) }));
   admin.post('/keys/rotate', async (c) => {
     const key = await deps.keys.rotate();
     return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);

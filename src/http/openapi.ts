@@ -14,6 +14,7 @@ import { Jwks, PublicJwk } from '../core/keys.ts';
 import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { u64Input, u64String } from '../core/u64.ts';
 import { CreateApiKey } from '../service/admin.ts';
+import { PlanInput } from '../core/plan.ts';
 import { ProofPolicyInput } from '../core/proof-policy.ts';
 import type { Scope } from '../service/auth.ts';
 import { PROBLEM_CODES, type ProblemInfoStatus } from '../service/problem-codes.ts';
@@ -34,6 +35,7 @@ const INPUT: Record<string, z.ZodType> = {
   VerifyBatchRequest: S.VerifyBatchRequest,
   CloudEventBatch: S.CloudEventBatch,
   CreateTenant: S.CreateTenant,
+  PlanInput,
   ProofPolicyInput,
   CreateWebhook: S.CreateWebhook,
   CreateApiKey,
@@ -149,6 +151,7 @@ const TAGS = {
   read: 'Read attestations and published tariffs',
   admin: 'Tenants, API keys, tariffs, signing keys, revocations and proof jobs (scope admin)',
   log: 'The transparency log (C2SP tlog): checkpoint, proofs, entries',
+  settle: 'Plans, subscriptions, settlements of billing windows and their evidence, SLA figures',
 } as const;
 type Tag = keyof typeof TAGS;
 
@@ -311,6 +314,19 @@ export const OPERATIONS: readonly Operation[] = [
     replies: { 200: { description: 'the messages, most recent first', body: S.WebhookDeliveries } }, errors: [401, 403, 503],
   },
   { method: 'post', path: '/v1/admin/proofs/requeue', operationId: 'requeueFailedProofs', tag: 'admin', auth: 'admin', summary: 'Put proof jobs that exhausted their retries back in the queue', replies: { 200: { description: 'how many', body: S.Requeued } }, errors: [401, 403, 503] },
+
+  // ── settle ── (docs/protocol.md §5; response bodies described in docs/api.md)
+  { method: 'post', path: '/v1/admin/plans', operationId: 'publishPlan', tag: 'settle', auth: 'admin', summary: 'Publish an immutable plan version (same content again: the stored one)', body: PlanInput, replies: { 201: { description: '{plan, plan_digest, published_at}' }, 200: { description: 'published already with this content' } }, errors: [401, 403, [409, 'PLAN_VERSION_EXISTS'], 413, 415, 422, 503] },
+  { method: 'get', path: '/v1/admin/plans', operationId: 'listPlans', tag: 'settle', auth: 'admin', summary: 'Every published plan version', replies: { 200: { description: '{items: [{plan, plan_digest, published_at}]}' } }, errors: [401, 403, 503] },
+  { method: 'get', path: '/v1/plans/{id}/{version}', operationId: 'getPlan', tag: 'settle', auth: 'read', summary: 'A published plan version', params: z.strictObject({ id: z.string().describe('plan_id'), version: z.string().describe('plan_version') }), replies: { 200: { description: '{plan, plan_digest, published_at}' } }, errors: [401, 403, 404, 503] },
+  { method: 'post', path: '/v1/admin/subscriptions', operationId: 'subscribe', tag: 'settle', auth: 'admin', summary: 'Put a plan version in effect for a tenant from a date', replies: { 201: { description: '{tenant_id, plan_id, plan_version, effective_from}' }, 200: { description: 'the same subscription exists' } }, errors: [401, 403, [409, 'SUBSCRIPTION_EXISTS'], 413, 415, 422, 503] },
+  { method: 'get', path: '/v1/admin/subscriptions', operationId: 'listSubscriptions', tag: 'settle', auth: 'admin', summary: "A tenant's subscriptions", query: S.SettlementListQuery, replies: { 200: { description: '{items: [subscription]}' } }, errors: [401, 403, 503] },
+  { method: 'post', path: '/v1/settlements', operationId: 'settle', tag: 'settle', auth: 'admin', summary: "Settle a tenant's billing window: claim, re-verify, aggregate, sign, log", replies: { 201: { description: 'the settlement (statement, digest, signature, status)' } }, errors: [401, 403, [409, 'SETTLEMENT_EXISTS'], 413, 415, [422, 'the failed run\'s code (CHAIN_GAP, NOTHING_TO_SETTLE, …)'], 503] },
+  { method: 'get', path: '/v1/settlements', operationId: 'listSettlements', tag: 'settle', auth: 'read', summary: "A tenant's settlements", query: S.SettlementListQuery, replies: { 200: { description: '{items: [settlement]}' } }, errors: [401, 403, 503] },
+  { method: 'get', path: '/v1/settlements/{id}', operationId: 'getSettlement', tag: 'settle', auth: 'read', summary: 'A settlement with its status history', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement' } }, errors: [401, 403, 404, 503] },
+  { method: 'get', path: '/v1/settlements/{id}/evidence', operationId: 'settlementEvidence', tag: 'settle', auth: 'read', summary: 'The evidence to recompute and check a settlement offline (meterproof settlement verify)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'signed settlement, receipt, plan and every included statement' } }, errors: [401, 403, 404, 503] },
+  { method: 'patch', path: '/v1/settlements/{id}/status', operationId: 'setSettlementStatus', tag: 'settle', auth: 'admin', summary: 'Move a settlement: pending → invoiced → paid; invoiced ⇄ disputed; → void', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement with its new status' } }, errors: [401, 403, 404, [409, 'ILLEGAL_TRANSITION'], 413, 415, 503] },
+  { method: 'get', path: '/v1/sla', operationId: 'sla', tag: 'settle', auth: 'read', summary: 'Per meter: outcome counts and actual vs contracted uptime (basis points) over a period', replies: { 200: { description: 'per-meter SLA figures' } }, errors: [401, 403, 503] },
 
   // ── log ──
   { method: 'get', path: '/v1/log/checkpoint', operationId: 'getLogCheckpoint', tag: 'log', auth: 'public', summary: 'The latest signed checkpoint (C2SP signed note)', replies: { 200: { description: 'the checkpoint note', body: textBody } }, errors: [[503, 'LOG_NOT_READY before the first checkpoint; STORE_UNAVAILABLE']] },

@@ -23,6 +23,7 @@ export const ListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,15}$/).optional().describe('next_cursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).default(100).describe('page size'),
 });
+export const SettlementListQuery = z.strictObject({ tenant_id: z.string().min(1).describe('the tenant whose settlements are listed') });
 export const SyncQuery = z.strictObject({
   proof: z.enum(['async', 'sync']).default('async').describe('`sync` waits (up to 30 s) for the Groth16 proof and the log receipt'),
   log: z.enum(['async', 'sync']).default('async').describe('`sync` waits for the log receipt only'),
@@ -32,6 +33,11 @@ const logIndex = (description: string) => z.string().regex(/^(?:0|[1-9][0-9]*)$/
 export const InclusionQuery = z.strictObject({ index: logIndex('leaf index'), tree_size: logIndex('size of the tree the proof is for') });
 export const ConsistencyQuery = z.strictObject({ from: logIndex('the older tree size'), to: logIndex('the newer tree size') });
 export const EntriesQuery = z.strictObject({ start: logIndex('first index'), end: logIndex('one past the last index') });
+
+/** An attestation's proof state as the API reports it (X-Proof-Status, minimal answers, lists):
+ *  the bundle's `proof_status`, or `on_demand` / `deferred` for one without a queued job (the
+ *  bundle then says `pending`; docs/operations.md, "Proof policies and the proof queue"). */
+const PROOF_STATES = [...PROOF_STATUSES, 'on_demand', 'deferred'] as const;
 
 // ── path parameters ───────────────────────────────────────────────────────────────────────
 export const AttestationId = z.string().regex(/^[0-9a-f]{64}$/).describe("the statement digest's hex");
@@ -77,7 +83,7 @@ export const AttestMinimal = z.strictObject({
   id: AttestationId,
   statement_digest: Digest,
   charge_micros: u64String,
-  proof_status: z.enum(PROOF_STATUSES),
+  proof_status: z.enum(PROOF_STATES),
 });
 export type AttestMinimal = z.infer<typeof AttestMinimal>;
 export const AttestResponse = z.union([FullBundle, AttestMinimal]).describe('the full bundle, or the minimal form under Prefer: return=minimal');
@@ -90,7 +96,7 @@ export const BatchResult = z.union([
 export const BatchResponse = z.strictObject({ results: z.array(BatchResult) });
 
 export const AttestationList = z.strictObject({
-  items: z.array(z.strictObject({ id: AttestationId, proof_status: z.enum(PROOF_STATUSES), bundle: FullBundle })),
+  items: z.array(z.strictObject({ id: AttestationId, proof_status: z.enum(PROOF_STATES), bundle: FullBundle })),
   next_cursor: z.string().nullable().describe('pass back as `cursor` until null'),
 });
 
@@ -139,7 +145,7 @@ export const TenantProofPolicy = z.strictObject({
   updated_at: utcTimestamp.nullable(),
 });
 export const Tenant = z.strictObject({ id: z.string(), name: z.string(), created_at: utcTimestamp, proof_policy: TenantProofPolicy });
-export const ProveAnswer = z.strictObject({ id: AttestationId, proof_status: z.enum([...PROOF_STATUSES, 'on_demand', 'deferred']) });
+export const ProveAnswer = z.strictObject({ id: AttestationId, proof_status: z.enum(PROOF_STATES) });
 export const TenantList = z.strictObject({ items: z.array(Tenant) });
 const keyFields = { id: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)), tenants: z.array(z.string()).nullable(), created_at: utcTimestamp };
 export const ApiKeyCreated = z.strictObject({ ...keyFields, secret: z.string().describe('the bearer secret, shown once'), note: z.string() });

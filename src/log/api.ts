@@ -35,7 +35,8 @@ export interface LogEntry {
 }
 
 export interface LogApi {
-  receipt(row: AttestationRow): Promise<Receipt | undefined>;
+  /** The receipt of a log leaf (an attestation's or a settlement's), once integrated. */
+  receipt(row: Pick<AttestationRow, 'logIndex'>): Promise<Receipt | undefined>;
   size(): Promise<number>;
   /** C2SP signed-note verifier key `<name>+<8 hex key id>+<base64(0x01 || key)>`. */
   verifierKey(): string;

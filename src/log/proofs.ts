@@ -3,6 +3,7 @@
 import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
 import { toB64 } from '../core/bytes.ts';
 import { logLeafBytes } from '../core/binding-v2.ts';
+import { SETTLEMENT_LOG_KEY_PREFIX as SETTLEMENT_KEY, settlementLeaf } from '../core/settlement.ts';
 import type { Receipt, Statement } from '../core/schemas.ts';
 import { type NodeId, buildProof, consistencyProofPlan, inclusionProofPlan, nodeKey, planNodes } from '../core/merkle.ts';
 import type { Db } from '../db/index.ts';
@@ -14,7 +15,7 @@ import { type StoreReads, logTables as t } from './store-reads.ts';
 export const MAX_ENTRIES = 1000;
 
 export interface ProofReads {
-  receipt(row: AttestationRow): Promise<Receipt | undefined>;
+  receipt(row: Pick<AttestationRow, 'logIndex'>): Promise<Receipt | undefined>;
   inclusionProof(index: number, treeSize: number): Promise<InclusionProofResponse>;
   consistencyProof(from: number, to: number): Promise<ConsistencyProofResponse>;
   entries(start: number, end: number): Promise<LogEntry[]>;
@@ -23,7 +24,7 @@ export interface ProofReads {
 export function createProofReads(db: Db, origin: string, reads: StoreReads): ProofReads {
   const { currentCheckpoint, currentSize, readNodes } = reads;
 
-  async function receipt(row: AttestationRow): Promise<Receipt | undefined> {
+  async function receipt(row: Pick<AttestationRow, 'logIndex'>): Promise<Receipt | undefined> {
     if (row.logIndex === null || row.logIndex === undefined) return undefined;
     const index = row.logIndex;
     const cp = await currentCheckpoint(index + 1);
@@ -72,13 +73,18 @@ export function createProofReads(db: Db, origin: string, reads: StoreReads): Pro
     if (start >= end) throw outOfRange('start must be below end');
     if (end - start > MAX_ENTRIES) throw outOfRange(`at most ${MAX_ENTRIES} entries per request`);
     const rows = await db
-      .select({ idx: t.leaves.idx, leafHash: t.leaves.leafHash, statement: sql<unknown>`${t.att.bundle} -> 'attestation' -> 'statement'` })
+      .select({ idx: t.leaves.idx, key: t.leaves.attestationId, leafHash: t.leaves.leafHash, statement: sql<unknown>`${t.att.bundle} -> 'attestation' -> 'statement'` })
       .from(t.leaves)
-      .innerJoin(t.att, eq(t.att.id, t.leaves.attestationId))
+      .leftJoin(t.att, eq(t.att.id, t.leaves.attestationId))
       .where(and(gte(t.leaves.idx, start), lt(t.leaves.idx, end)))
       .orderBy(asc(t.leaves.idx));
     if (rows.length !== end - start) throw new Error(`log store returned ${rows.length} entries for [${start}, ${end})`);
     return rows.map((r) => {
+      // a settlement's leaf: its digest, typed (the key is `settlement:` + the digest's hex)
+      if (r.statement === null && r.key.startsWith(SETTLEMENT_KEY)) {
+        return { index: r.idx, leaf_hash: toB64(r.leafHash), leaf: Buffer.from(settlementLeaf(`sha256:${r.key.slice(SETTLEMENT_KEY.length)}`)).toString('utf8') };
+      }
+      if (r.statement === null) throw new Error(`log leaf ${r.idx} belongs to no attestation or settlement`);
       const statement = typeof r.statement === 'string' ? (JSON.parse(r.statement) as unknown) : r.statement;
       return { index: r.idx, leaf_hash: toB64(r.leafHash), leaf: Buffer.from(logLeafBytes(statement as Statement)).toString('utf8') };
     });

@@ -16,6 +16,7 @@ import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
+import type { PlanService } from './plans.ts';
 import { type Metrics, since } from './metrics.ts';
 import type { ProofPolicyService } from './proof-policy.ts';
 
@@ -51,6 +52,8 @@ export class AttestService {
     private readonly metrics?: Metrics,
     /** The tenants' proof policies and the proof queue's bound (absent: every event `pending`). */
     private readonly policies?: ProofPolicyService,
+    /** Subscriptions: the tariff of a request that names none. */
+    private readonly plans?: PlanService,
   ) {
     this.writer = new ChainWriter(db, metrics);
     this.defaults = new DefaultTariffs(db, tariffs);
@@ -100,10 +103,15 @@ export class AttestService {
     }
     if (!inline) {
       const me = b['meter_event'] as Record<string, unknown>;
+      // no tariff named: a tenant with a subscription is priced by its plan (the contract); any other
+      // by its default tariff for the meter (CloudEvents type, endpoint, *)
+      if (this.plans && (await this.plans.subscriptions(event.tenant_id)).length) {
+        return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp))) };
+      }
       const meters = resolveOrder({ type: typeof me['type'] === 'string' && 'specversion' in me ? me['type'] : undefined, endpoint: event.endpoint });
       const byDefault = await this.defaults.resolve(event.tenant_id, meters);
       if (byDefault) return { event, tariff: fromPublished(byDefault) };
-      throw new ServiceError(400, 'TARIFF_REQUIRED', `send tariff_snapshot or tariff: {tariff_id, tariff_version}, or set a default tariff for meter ${meters.join(', ')} of tenant ${event.tenant_id}`);
+      throw new ServiceError(400, 'TARIFF_REQUIRED', `send tariff_snapshot or tariff: {tariff_id, tariff_version}, subscribe tenant ${event.tenant_id} to a plan, or set a default tariff for meter ${meters.join(', ')}`);
     }
     const published = await this.tariffs.get(inline.tariff_id, inline.tariff_version);
     if (published && tariffDigestOf(inline) !== published.tariffDigest) {

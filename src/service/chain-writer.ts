@@ -69,6 +69,7 @@ type Head = ChainLink;
 interface Prepared {
   readonly cid: string;
   readonly tenantId: string;
+  readonly windowId: string;
   readonly start: Head;
   readonly link: Head;
   /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
@@ -339,7 +340,7 @@ export class ChainWriter {
       out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
-    return { cid, tenantId, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
+    return { cid, tenantId, windowId: items[0]!.event.billing_window_id, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -403,8 +404,9 @@ export class ChainWriter {
     try {
       if (batch.length === 1) return await this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
       let stored: Map<string, Map<string, number>>;
+      let sealed: ReadonlySet<string>;
       try {
-        stored = await this.storeMany(batch.map((w) => w.p));
+        ({ stored, sealed } = await this.storeMany(batch.map((w) => w.p)));
       } catch {
         // The shared statement failed as a whole: a duplicate event id, a tariff published
         // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
@@ -419,7 +421,7 @@ export class ChainWriter {
       for (const w of batch) {
         const cursors = stored.get(w.p.cid);
         if (cursors) w.resolve(withCursors(w.p, cursors));
-        else w.reject(new StaleHead());
+        else w.reject(sealed.has(w.p.cid) ? periodSettled(w.p) : new StaleHead());
       }
     } finally {
       // never leave a request waiting (resolve/reject after settlement are no-ops)
@@ -447,19 +449,24 @@ export class ChainWriter {
 
   /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
-    const cursors = (await this.storeMany([p])).get(p.cid);
-    if (!cursors) throw new StaleHead();
+    const { stored, sealed } = await this.storeMany([p]);
+    const cursors = stored.get(p.cid);
+    if (!cursors) throw sealed.has(p.cid) ? periodSettled(p) : new StaleHead();
     return withCursors(p, cursors);
   }
 
   /** Chain groups (distinct chains) in one statement: each chain row is moved if it is still at
    *  the expected head (or created if expected to be new); chains whose head moved elsewhere
    *  store nothing, the others are stored. Returns, for each stored chain, attestation id →
-   *  cursor. */
-  private async storeMany(ps: readonly Prepared[]): Promise<Map<string, Map<string, number>>> {
+   *  cursor, and the chains refused because their tenant's window is being or has been settled
+   *  (a live settlement run: `sealed`). A settlement run seals a window under a SHARE ROW
+   *  EXCLUSIVE lock on chains, which this statement's update and insert conflict with: the
+   *  statement either commits before the seal or takes its snapshot after it (and sees it). */
+  private async storeMany(ps: readonly Prepared[]): Promise<{ stored: Map<string, Map<string, number>>; sealed: ReadonlySet<string> }> {
     const chains = ps.map((p) => ({
       chain_id: p.cid,
       tenant_id: p.tenantId,
+      billing_window_id: p.windowId,
       next_seq: p.link.seq.toString(),
       prev_digest: p.link.prev,
       cumulative_units: p.link.cumulativeBefore.toString(),
@@ -473,16 +480,21 @@ export class ChainWriter {
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
-          as x(chain_id text, tenant_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+          as x(chain_id text, tenant_id text, billing_window_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+      ), s as (
+        select i.chain_id from i where exists (select 1 from settlement_runs r
+          where r.tenant_id = i.tenant_id and r.billing_window_id = i.billing_window_id and r.status in ('running', 'settled'))
       ), g as (
         select ${guard} as ok
       ), u as (
         update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
         from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
+          and i.chain_id not in (select chain_id from s)
         returning chains.chain_id
       ), n as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
         select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
+          and i.chain_id not in (select chain_id from s)
         on conflict (chain_id) do nothing
         returning chain_id
       ), ok as (
@@ -495,7 +507,7 @@ export class ChainWriter {
         returning id, chain_id, cursor, proof_status
       ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        not (select ok from g) as tariff_mismatch`;
+        not (select ok from g) as tariff_mismatch, (select json_agg(chain_id) from s) as sealed`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
     let ok = false;
@@ -509,14 +521,15 @@ export class ChainWriter {
       this.metrics?.storeStatement(ok, ms / 1000);
     }
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
-    const raw = res?.['chains'];
-    const stored = new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const ids = (raw: unknown) => new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
+    const stored = ids(res?.['chains']);
+    const sealed = ids(res?.['sealed']);
     const cursors = cursorMap(res?.['cursors']);
     this.stats.statements++;
     this.stats.events += cursors.size;
     const out = new Map<string, Map<string, number>>();
     for (const p of ps) if (stored.has(p.cid)) out.set(p.cid, cursors);
-    return out;
+    return { stored: out, sealed };
   }
 
   /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements, failed ones
@@ -535,6 +548,10 @@ export class ChainWriter {
     this.heads.delete(cid);
   }
 }
+
+/** The refusal of an event for a window with a live settlement run (docs/protocol.md §5.5). */
+const periodSettled = (p: Prepared) =>
+  new ServiceError(409, 'PERIOD_SETTLED', `window ${p.windowId} of tenant ${p.tenantId} is settled (or being settled); void its settlement to attest more events for it`);
 
 const withCursors = (p: Prepared, cursors: ReadonlyMap<string, number>): WrittenAttestation[] => p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! }));
 

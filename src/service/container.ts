@@ -18,6 +18,8 @@ import { ProofQueue } from './proofs.ts';
 import { ProofPolicyService, loadOrCreateSamplingSecret } from './proof-policy.ts';
 import { WebhookService } from './webhooks.ts';
 import { TariffService } from './tariffs.ts';
+import { PlanService } from './plans.ts';
+import { SettlementService } from './settlements.ts';
 import { RevocationService } from './revocations.ts';
 import { Metrics } from './metrics.ts';
 import { SyncWaiters } from './waiters.ts';
@@ -64,6 +66,8 @@ export interface ServiceDeps {
   readonly auth: Auth;
   readonly attest: AttestService;
   readonly tariffs: TariffService;
+  readonly plans: PlanService;
+  readonly settlements: SettlementService;
   readonly keys: KeyRing;
   readonly proofs: ProofQueue;
   readonly policies: ProofPolicyService;
@@ -101,6 +105,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const metrics = o.metrics ?? new Metrics();
   const notifier = o.database.notifier;
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
+  const plans = new PlanService(db, tariffs);
   const proofs = new ProofQueue(db, notifier);
   const policies = new ProofPolicyService(db, proofs, {
     secret: loadOrCreateSamplingSecret(path.join(o.dataDir, 'keys'), o.samplingSecret),
@@ -109,7 +114,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     ...(o.policyCacheMs !== undefined ? { policyCacheMs: o.policyCacheMs } : {}),
     ...(o.queueCheckMs !== undefined ? { queueCheckMs: o.queueCheckMs } : {}),
   });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies);
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies, plans);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
@@ -139,6 +144,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     auth: new Auth(db, hashSecret(o.adminToken)),
     attest,
     tariffs,
+    plans,
+    settlements: new SettlementService(db, keys, plans, tariffs, o.clock),
     keys,
     proofs,
     policies,

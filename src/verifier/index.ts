@@ -6,6 +6,8 @@ import type { TrustState } from '../core/revocations.ts';
 import { zkVerifier } from './zk.ts';
 export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
+import { type SettlementReport, verifySettlement } from '../core/settlement-verify.ts';
+import type { TrustMaterial } from '../core/trust.ts';
 
 export { verifyBundle, verifyBundleText } from '../core/verify.ts';
 export { parseJsonStrict, JsonTextError } from '../core/json.ts';
@@ -37,6 +39,13 @@ export function verify(bundle: unknown, trust: unknown, args: VerifyArgs = {}): 
 export function verifyJson(bundleText: string, trust: unknown, args: VerifyArgs = {}): Promise<VerificationReport> {
   return verifyBundleText(bundleText, trust, { ...args, zk: zkVerifier, log: logVerifier });
 }
+
+/** Verify a settlement's evidence (GET /v1/settlements/{id}/evidence) with trust material as
+ *  `GET /v1/trust` serves it: the JWKS and the log verifier key. The same function behind the CLI. */
+export function verifySettlementEvidence(evidence: unknown, trust: TrustMaterial): SettlementReport {
+  return verifySettlement(evidence, { jwks: trust.jwks, ...(trust.log ? { logVerifierKey: trust.log.verifier_key } : {}) }, logVerifier);
+}
+export type { SettlementReport } from '../core/settlement-verify.ts';
 
 /** The redacted form a customer can hand to an auditor: statement, signatures, proof and
  *  receipt stay; meter event, tariff, billing detail, salts (v2) and the commitment blinding (v1) are withheld. */

@@ -85,14 +85,19 @@ function openWith(note: unknown, verifierKey: string, origin: unknown, code: Log
  * signature is the `checkpoint` check.
  */
 function checkInclusion(receipt: Receipt, statement: Statement): void {
+  // the leaf (docs/protocol.md): v1 the canonical statement, v2 {statement_digest, type}
+  guard('INCLUSION_INVALID', () => checkLeafInclusion(receipt, logLeafBytes(statement)));
+}
+
+/** Inclusion of any leaf (e.g. a settlement statement's typed leaf), as checkInclusion. */
+function checkLeafInclusion(receipt: Receipt, leafBytes: Uint8Array): void {
   guard('INCLUSION_INVALID', () => {
     const r = receipt as Partial<Record<keyof Receipt, unknown>>;
     const index = u64(r.log_index, 'log_index', 'INCLUSION_INVALID');
     const size = u64(r.tree_size, 'tree_size', 'INCLUSION_INVALID');
     const claimed = hash32(r.leaf_hash, 'leaf_hash', 'INCLUSION_INVALID');
     const proof = hashes(r.inclusion_proof, 'inclusion_proof', 'INCLUSION_INVALID');
-    // the leaf (docs/protocol.md): v1 the canonical statement, v2 {statement_digest, type}; RFC 9162 §2.1.1 leaf hash.
-    const leaf = leafHash(logLeafBytes(statement));
+    const leaf = leafHash(leafBytes); // RFC 9162 §2.1.1 leaf hash
     if (!bytesEqual(leaf, claimed)) throw fail('INCLUSION_INVALID', 'leaf_hash is not the leaf hash of this statement');
     const cp = unverifiedCheckpoint(r.checkpoint, 'INCLUSION_INVALID');
     if (cp.size !== size) throw fail('INCLUSION_INVALID', `tree_size ${size} differs from the checkpoint size ${cp.size}`);
@@ -145,4 +150,4 @@ function checkConsistency(receipt: Receipt, trustedCheckpoint: string, verifierK
   });
 }
 
-export const logVerifier: LogVerifier = { checkInclusion, checkCheckpoint, checkConsistency };
+export const logVerifier: LogVerifier = { checkInclusion, checkLeafInclusion, checkCheckpoint, checkConsistency };

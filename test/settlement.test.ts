@@ -1,0 +1,401 @@
+// Settlement over the real service and store (PostgreSQL with DATABASE_URL, PGlite otherwise):
+// plans and subscriptions, runs, concurrency, completeness, the signed statement in the log,
+// the status machine and the immutability trigger.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromB64 } from '../src/core/bytes.ts';
+import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
+import { generateSigningKey, publicJwk, signObject, verifyObject } from '../src/core/keys.ts';
+import { verifySettlementEvidence } from '../src/verifier/index.ts';
+import { leafHash, verifyInclusion } from '../src/core/merkle.ts';
+import { SETTLEMENT_LEAF_TYPE, settlementLeaf } from '../src/core/settlement.ts';
+import { rowsOf } from '../src/db/index.ts';
+import { pilotEvent } from './support/fixtures.ts';
+import { testService, type TestService } from './support/service.ts';
+
+let s: TestService;
+const BIN = path.resolve('bin/meterproof.js');
+const TIERS = [
+  { up_to: 50_000, unit_price_micros: 5_000 },
+  { up_to: null, unit_price_micros: 8_000 },
+];
+const tariff = { tariff_id: 'vex', tariff_version: '1', tariff_class: 'usage_linear', unit_price_micros: 5_000, currency: 'USD' };
+const plan = {
+  plan_id: 'starter',
+  plan_version: '1',
+  currency: 'USD',
+  fixed_fee_micros: 499_000_000,
+  platform_fee_bps: 250,
+  meters: [
+    { endpoint: '/v1/vex', tariff: { tariff_id: 'vex', tariff_version: '1' }, included_units: 10_000, overage_tiers: TIERS, contracted_uptime_bps: 9_990 },
+    { endpoint: '/v1/fu', tariff: { tariff_id: 'vex', tariff_version: '1' }, reserved_units: 1_000, reserved_unit_price_micros: 1_000, overage_tiers: [{ up_to: null, unit_price_micros: 800 }] },
+  ],
+};
+
+let n = 0;
+/** Attest one event for `tenant`'s window by subscription (no tariff named). */
+const attest = (tenant: string, window: string, endpoint: string, units: number, outcome = 'success') =>
+  s.call('POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: `e${n++}`, tenant_id: tenant, billing_window_id: window, endpoint, usage_units: units, outcome } } });
+const run = (tenant: string, window: string) => s.call('POST', '/v1/settlements', { body: { tenant_id: tenant, billing_window_id: window } });
+const setStatus = (id: string, status: string) => s.call('PATCH', `/v1/settlements/${id}/status`, { body: { status } });
+const db = () => s.store.database.db;
+
+async function tenant(id: string) {
+  expect((await s.call('POST', '/v1/admin/tenants', { body: { id } })).status).toBe(201);
+  expect((await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: id, plan_id: 'starter', plan_version: '1', effective_from: '2026-01-01T00:00:00Z' } })).status).toBe(201);
+}
+
+beforeAll(async () => {
+  s = await testService();
+  expect((await s.call('POST', '/v1/admin/tariffs', { body: tariff })).status).toBe(201);
+  expect((await s.call('POST', '/v1/admin/plans', { body: plan })).status).toBe(201);
+}, 60_000);
+afterAll(async () => s?.close());
+
+describe('plans and subscriptions', () => {
+  it('a plan version is immutable: a replay is 200, other content 409; its tariffs must be published', async () => {
+    const again = await s.call('POST', '/v1/admin/plans', { body: plan });
+    expect(again.status).toBe(200);
+    expect(again.body.plan_digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(digestBytes(canonicalBytes(again.body.plan))).toBe(again.body.plan_digest);
+    expect((await s.call('POST', '/v1/admin/plans', { body: { ...plan, fixed_fee_micros: 1 } })).body.code).toBe('PLAN_VERSION_EXISTS');
+    const unknownTariff = { ...plan, plan_version: '2', meters: [{ ...plan.meters[0], tariff: { tariff_id: 'nope', tariff_version: '1' } }] };
+    expect((await s.call('POST', '/v1/admin/plans', { body: unknownTariff })).body.code).toBe('TARIFF_NOT_PUBLISHED');
+    expect((await s.call('POST', '/v1/admin/plans', { body: { ...plan, plan_version: '3', platform_fee_bps: 10_001 } })).body.code).toBe('INVALID_PLAN');
+    expect((await s.call('GET', '/v1/plans/starter/1')).body.plan.meters.map((m: { endpoint: string }) => m.endpoint)).toEqual(['/v1/fu', '/v1/vex']);
+  });
+
+  it('attest takes the tariff from the subscription in effect at the event time', async () => {
+    await tenant('t_sub');
+    const ok = await attest('t_sub', '2026-05', '/v1/vex', 3);
+    expect(ok.status).toBe(201);
+    expect(ok.body.tariff_snapshot).toMatchObject({ tariff_id: 'vex', tariff_version: '1' });
+    expect(ok.body.billing.expected_charge_micros).toBe('15000');
+    expect((await attest('t_sub', '2026-05', '/v1/unplanned', 3)).body.code).toBe('METER_NOT_IN_PLAN');
+    const early = await s.call('POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: 'early', tenant_id: 't_sub', endpoint: '/v1/vex', event_timestamp: '2025-12-31T23:59:59Z' } } });
+    expect(early.body.code).toBe('NO_SUBSCRIPTION');
+    await s.call('POST', '/v1/admin/tenants', { body: { id: 't_nosub' } });
+    expect((await attest('t_nosub', '2026-05', '/v1/vex', 1)).body.code).toBe('TARIFF_REQUIRED'); // no subscription at all
+    const clash = await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 't_sub', plan_id: 'starter', plan_version: '1', effective_from: '2026-01-01T00:00:00.000Z' } });
+    expect(clash.status).toBe(200); // the same subscription again
+  });
+});
+
+describe('a settlement run', () => {
+  let settled: any;
+  beforeAll(async () => {
+    await tenant('t_seed');
+    // the seed example on /v1/vex: 70,000 billable units, 10,000 included → 60,000 overage
+    for (const [u, o] of [[30_000, 'success'], [999, 'error'], [25_000, 'success'], [15_000, 'partial'], [7, 'timeout']] as const) expect((await attest('t_seed', '2026-05', '/v1/vex', u, o)).status).toBe(201);
+    // /v1/fu: 400 of 1,000 reserved units used
+    for (const u of [100, 300]) expect((await attest('t_seed', '2026-05', '/v1/fu', u)).status).toBe(201);
+    const r = await run('t_seed', '2026-05');
+    expect(r.status).toBe(201);
+    settled = r.body;
+  }, 60_000);
+
+  it('aggregates in bigint: overage by tier, reserved true-up, fixed fee, platform fee ⌈ ⌉', () => {
+    const st = settled.settlement.statement;
+    const vex = st.meters.find((m: any) => m.endpoint === '/v1/vex');
+    const fu = st.meters.find((m: any) => m.endpoint === '/v1/fu');
+    expect(vex).toMatchObject({ events: '5', billable_units: '70000', included_used_units: '10000', overage_units: '60000', overage_micros: '330000000', total_micros: '330000000' });
+    expect(vex.overage_tiers.map((t: any) => [t.units, t.micros])).toEqual([['50000', '250000000'], ['10000', '80000000']]);
+    expect(vex.outcomes).toMatchObject({ error: { events: '1', units: '999' }, timeout: { events: '1', units: '7' }, partial: { events: '1', units: '15000' } });
+    expect(fu).toMatchObject({ billable_units: '400', reserved_used_units: '400', reserved_unused_units: '600', reserved_micros: '1000000', true_up_micros: '600000', total_micros: '1000000' });
+    // 499,000,000 + 330,000,000 + 1,000,000 = 830,000,000; 2.5 % = 20,750,000 exactly
+    // SLA: 5 events, 2 down (error, timeout) → ⌊3 × 10000 / 5⌋ = 6000 bps against 9990 contracted
+    expect(vex.sla).toEqual({ success: '2', partial: '1', error: '1', timeout: '1', contracted_uptime_bps: 9990, actual_uptime_bps: 6000, compliant: false });
+    expect(fu.sla).toMatchObject({ contracted_uptime_bps: null, actual_uptime_bps: 10000, compliant: null });
+    expect(st).toMatchObject({ fixed_fee_micros: '499000000', total_micros: '830000000', platform_fee_bps: 250, platform_fee_micros: '20750000', net_micros: '809250000' });
+    expect(st.attestations.count).toBe('7');
+    expect(st.chains.map((c: any) => [c.endpoint, c.first_seq, c.last_seq])).toEqual(expect.arrayContaining([['/v1/vex', '0', '4'], ['/v1/fu', '0', '1']]));
+    expect(st.plan.plan_digest).toMatch(/^sha256:/);
+    expect(settled.status).toBe('pending');
+  });
+
+  it('is signed with the service key over its RFC 8785 bytes; its id is its content hash', async () => {
+    const { statement, statement_digest, key_id, signature } = settled.settlement;
+    expect(digestBytes(canonicalBytes(statement))).toBe(statement_digest);
+    expect(settled.id).toBe(statement_digest.slice(7));
+    const jwk = (await s.call('GET', '/.well-known/jwks.json', { token: null })).body.keys.find((k: any) => k.kid === key_id);
+    expect(verifyObject(jwk, statement, signature)).toBe(true);
+    expect(verifyObject(jwk, { ...statement, total_micros: '830000001' }, signature)).toBe(false);
+  });
+
+  it('is appended to the transparency log as a typed settlement leaf', async () => {
+    let got: any;
+    for (let i = 0; i < 200 && !got?.receipt; i++) {
+      got = (await s.call('GET', `/v1/settlements/${settled.id}`)).body;
+      if (!got.receipt) await new Promise((r) => setTimeout(r, 20));
+    }
+    const rc = got.receipt;
+    expect(rc).toBeTruthy();
+    const leaf = settlementLeaf(settled.settlement.statement_digest);
+    expect(Buffer.from(leaf).toString()).toBe(`{"statement_digest":"${settled.settlement.statement_digest}","type":"${SETTLEMENT_LEAF_TYPE}"}`);
+    expect(Buffer.from(fromB64(rc.leaf_hash)!)).toEqual(Buffer.from(leafHash(leaf)));
+    const root = fromB64(rc.checkpoint.split('\n')[2])!;
+    verifyInclusion(BigInt(rc.log_index), BigInt(rc.tree_size), leafHash(leaf), root, rc.inclusion_proof.map((h: string) => fromB64(h)!));
+    const entries = await s.call('GET', `/v1/log/entries?start=${rc.log_index}&end=${Number(rc.log_index) + 1}`, { token: null });
+    expect(entries.status).toBe(200);
+    expect(JSON.stringify(entries.body)).toContain(SETTLEMENT_LEAF_TYPE);
+  });
+
+  it('claims every attestation once; refuses a second run and late events (PERIOD_SETTLED)', async () => {
+    const claims = rowsOf<{ n: string | number }>(await db().execute(sql`select count(*) as n from settlement_claims where settlement_id = ${settled.id}`));
+    expect(Number(claims[0]!.n)).toBe(7);
+    expect((await run('t_seed', '2026-05')).body.code).toBe('SETTLEMENT_EXISTS');
+    const late = await attest('t_seed', '2026-05', '/v1/vex', 1);
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe('PERIOD_SETTLED');
+    const lateNewMeter = await attest('t_seed', '2026-05', '/v1/fu', 1);
+    expect(lateNewMeter.body.code).toBe('PERIOD_SETTLED');
+    expect((await attest('t_seed', '2026-06', '/v1/vex', 1)).status).toBe(201); // the next window is open
+  });
+});
+
+describe('SLA', () => {
+  it('GET /v1/sla: per meter counts and actual vs contracted uptime for any period', async () => {
+    const q = (start: string, end: string, token?: string) => s.call('GET', `/v1/sla?tenant_id=t_seed&start=${start}&end=${end}`, token ? { token } : {});
+    const all = await q('2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z');
+    expect(all.status).toBe(200);
+    const vex = all.body.meters.find((m: any) => m.endpoint === '/v1/vex');
+    expect(vex).toMatchObject({ error: '1', timeout: '1', contracted_uptime_bps: 9990, compliant: false });
+    expect(all.body.overall_compliant).toBe(false);
+    expect(all.body.plan).toMatchObject({ plan_id: 'starter', plan_version: '1' });
+    const none = await q('2020-01-01T00:00:00Z', '2020-02-01T00:00:00Z');
+    expect(none.body.meters.every((m: any) => m.actual_uptime_bps === null)).toBe(true);
+    expect((await q('2026-02-01T00:00:00Z', '2026-01-01T00:00:00Z')).body.code).toBe('INVALID_QUERY');
+    expect((await s.call('GET', '/v1/sla?tenant_id=t_seed&start=yesterday&end=now')).body.code).toBe('INVALID_QUERY');
+  });
+});
+
+describe('the status machine', () => {
+  it('pending → invoiced → disputed → invoiced → paid; every change recorded; paid is final', async () => {
+    await tenant('t_status');
+    await attest('t_status', '2026-05', '/v1/vex', 5);
+    const id = (await run('t_status', '2026-05')).body.id;
+    const illegal = await setStatus(id, 'paid');
+    expect(illegal.status).toBe(409);
+    expect(illegal.body.code).toBe('ILLEGAL_TRANSITION');
+    expect((await setStatus(id, 'disputed')).body.code).toBe('ILLEGAL_TRANSITION');
+    for (const to of ['invoiced', 'disputed', 'invoiced', 'paid']) expect((await setStatus(id, to)).status).toBe(200);
+    for (const to of ['void', 'invoiced', 'disputed', 'pending']) expect((await setStatus(id, to)).body.code).toBe('ILLEGAL_TRANSITION');
+    const got = (await s.call('GET', `/v1/settlements/${id}`)).body;
+    expect(got.status).toBe('paid');
+    expect(got.history.map((h: any) => [h.from, h.to])).toEqual([[null, 'pending'], ['pending', 'invoiced'], ['invoiced', 'disputed'], ['disputed', 'invoiced'], ['invoiced', 'paid']]);
+    expect(got.history.every((h: any) => h.actor === 'admin-token' && !Number.isNaN(Date.parse(h.at)))).toBe(true);
+    expect((await setStatus(id, 'bogus')).body.code).toBe('INVALID_STATUS');
+    expect((await setStatus('0'.repeat(64), 'void')).status).toBe(404);
+  });
+
+  it('void releases the claims and reopens the window; a new run settles it again', async () => {
+    await tenant('t_void');
+    await attest('t_void', '2026-05', '/v1/vex', 5);
+    const first = (await run('t_void', '2026-05')).body;
+    expect((await setStatus(first.id, 'void')).body.status).toBe('void');
+    expect((await setStatus(first.id, 'pending')).body.code).toBe('ILLEGAL_TRANSITION');
+    expect((await attest('t_void', '2026-05', '/v1/vex', 6)).status).toBe(201);
+    const second = (await run('t_void', '2026-05')).body;
+    expect(second.settlement.statement.attestations.count).toBe('2');
+    expect(second.settlement.statement.meters.find((m: any) => m.endpoint === '/v1/vex').billable_units).toBe('11');
+  });
+});
+
+describe('completeness and concurrency', () => {
+  it('a gap in a chain fails the run with CHAIN_GAP and leaves the window open', async () => {
+    await tenant('t_gap');
+    for (const u of [1, 2, 3]) await attest('t_gap', '2026-05', '/v1/vex', u);
+    await db().execute(sql`delete from attestations where tenant_id = 't_gap' and seq = 1`);
+    const r = await run('t_gap', '2026-05');
+    expect(r.status).toBe(422);
+    expect(r.body.code).toBe('CHAIN_GAP');
+    const runs = rowsOf<{ status: string; error_code: string }>(await db().execute(sql`select status, error_code from settlement_runs where tenant_id = 't_gap'`));
+    expect(runs).toEqual([{ status: 'failed', error_code: 'CHAIN_GAP' }]);
+    expect((await attest('t_gap', '2026-05', '/v1/vex', 1)).status).toBe(201); // not sealed
+  });
+
+  it('a missing last statement fails with CHAIN_INCOMPLETE', async () => {
+    await tenant('t_tail');
+    for (const u of [1, 2]) await attest('t_tail', '2026-05', '/v1/vex', u);
+    await db().execute(sql`delete from attestations where tenant_id = 't_tail' and seq = 1`);
+    expect((await run('t_tail', '2026-05')).body.code).toBe('CHAIN_INCOMPLETE');
+  });
+
+  it('two concurrent runs of one period: one settles, the other is refused; no attestation is claimed twice', async () => {
+    await tenant('t_race');
+    await Promise.all([1, 2, 3, 4].map((u) => attest('t_race', '2026-05', u % 2 ? '/v1/vex' : '/v1/fu', u)));
+    const [a, b] = await Promise.all([run('t_race', '2026-05'), run('t_race', '2026-05')]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    expect((a.status === 409 ? a : b).body.code).toBe('SETTLEMENT_EXISTS');
+    const c = rowsOf<{ n: string | number; d: string | number }>(
+      await db().execute(sql`select count(*) as n, count(distinct attestation_id) as d from settlement_claims sc join attestations a on a.id = sc.attestation_id where a.tenant_id = 't_race'`),
+    );
+    expect(Number(c[0]!.n)).toBe(4);
+    expect(Number(c[0]!.d)).toBe(4);
+  });
+
+  it('a run racing new attests: every attest either lands in the settlement or is refused PERIOD_SETTLED', async () => {
+    await tenant('t_busy');
+    await attest('t_busy', '2026-05', '/v1/vex', 1);
+    const attests = Array.from({ length: 30 }, (_, i) => attest('t_busy', '2026-05', i % 3 ? '/v1/vex' : '/v1/fu', 1));
+    const settledRun = run('t_busy', '2026-05');
+    const results = await Promise.all(attests);
+    const r = await settledRun;
+    expect(r.status).toBe(201);
+    const accepted = results.filter((x) => x.status === 201).length;
+    expect(results.every((x) => x.status === 201 || x.body.code === 'PERIOD_SETTLED')).toBe(true);
+    expect(r.body.settlement.statement.attestations.count).toBe(String(1 + accepted));
+    const unclaimed = rowsOf<{ n: string | number }>(
+      await db().execute(sql`select count(*) as n from attestations a where a.tenant_id = 't_busy' and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)`),
+    );
+    expect(Number(unclaimed[0]!.n)).toBe(0);
+  });
+
+  it('a revoked attestation keeps its chain place but counts for nothing (listed as excluded)', async () => {
+    await tenant('t_rev');
+    for (const u of [10, 20, 30]) expect((await attest('t_rev', '2026-05', '/v1/vex', u)).status).toBe(201);
+    const second = (await s.call('GET', '/v1/attestations?tenant_id=t_rev')).body.items[1].bundle.attestation;
+    const digest = digestBytes(canonicalBytes(second.statement));
+    expect((await s.call('POST', '/v1/admin/revocations/attestations', { body: { statement_digest: digest, reason: 'duplicate upstream' } })).status).toBe(201);
+    const st = (await run('t_rev', '2026-05')).body.settlement.statement;
+    expect(st.excluded).toEqual([{ statement_digest: digest, reason: 'revoked: duplicate upstream' }]);
+    expect(st.attestations.count).toBe('2');
+    expect(st.chains[0]).toMatchObject({ first_seq: '0', last_seq: '2', count: '3' });
+    expect(st.meters.find((m: any) => m.endpoint === '/v1/vex').billable_units).toBe('40');
+  });
+
+  it('refuses a period without attestations, an unknown tenant and a bad body', async () => {
+    expect((await run('t_seed', '2030-01')).body.code).toBe('NOTHING_TO_SETTLE');
+    expect((await run('nobody', '2026-05')).body.code).toBe('TENANT_UNKNOWN');
+    expect((await s.call('POST', '/v1/settlements', { body: { tenant_id: 't_seed' } })).body.code).toBe('INVALID_SETTLEMENT_REQUEST');
+  });
+});
+
+describe('immutability (a database trigger, raw SQL)', () => {
+  it('refuses UPDATE of anything but status and status_changed_at, any DELETE, and changes once final', async () => {
+    await tenant('t_trig');
+    await attest('t_trig', '2026-05', '/v1/vex', 5);
+    const id = (await run('t_trig', '2026-05')).body.id as string;
+    const refused = async (q: ReturnType<typeof sql>) => {
+      const e = await db().execute(q).then(() => null, (x: unknown) => x as { cause?: Error; message: string });
+      expect(e, 'the statement must fail').not.toBeNull();
+      expect(`${e!.message} ${e!.cause?.message ?? ''}`).toMatch(/settlements are immutable|is final/);
+    };
+    await refused(sql`update settlements set total_micros = 1 where id = ${id}`);
+    await refused(sql`update settlements set statement = '{}'::json where id = ${id}`);
+    await refused(sql`update settlements set signature = 'x', status = 'invoiced' where id = ${id}`);
+    await refused(sql`delete from settlements where id = ${id}`);
+    await db().execute(sql`update settlements set status = 'invoiced', status_changed_at = now() where id = ${id}`);
+    await db().execute(sql`update settlements set status = 'paid' where id = ${id}`);
+    await refused(sql`update settlements set status = 'invoiced' where id = ${id}`);
+    await refused(sql`update settlements set status_changed_at = now() where id = ${id}`);
+    // one attestation, one live settlement: the claims' primary key refuses a second claim
+    const claimed = rowsOf<{ attestation_id: string }>(await db().execute(sql`select attestation_id from settlement_claims where settlement_id = ${id}`))[0]!.attestation_id;
+    const dup = await db().execute(sql`insert into settlement_claims (attestation_id, settlement_id) values (${claimed}, ${id})`).then(() => null, (x: { cause?: { code?: string }; code?: string }) => x.cause?.code ?? x.code);
+    expect(dup).toBe('23505');
+    const [row] = rowsOf<{ status: string; total_micros: string }>(await db().execute(sql`select status, total_micros::text as total_micros from settlements where id = ${id}`));
+    expect(row).toEqual({ status: 'paid', total_micros: '500000000' }); // the fixed fee and /v1/fu's reservation: 5 units are included
+  });
+});
+
+describe('anyone can check a bill: the evidence and the offline verifier', () => {
+  let evidence: any;
+  let trust: any;
+  beforeAll(async () => {
+    await tenant('t_ev');
+    for (const [e, u, o] of [['/v1/vex', 40_000, 'success'], ['/v1/vex', 30_000, 'success'], ['/v1/fu', 700, 'success'], ['/v1/vex', 3, 'error']] as const) await attest('t_ev', '2026-05', e, u, o);
+    const id = (await run('t_ev', '2026-05')).body.id;
+    for (let i = 0; i < 200 && !evidence?.receipt; i++) {
+      const r = await s.call('GET', `/v1/settlements/${id}/evidence`);
+      expect(r.status).toBe(200);
+      evidence = r.body;
+      if (!evidence.receipt) await new Promise((res) => setTimeout(res, 20));
+    }
+    trust = (await s.call('GET', '/v1/trust', { token: null })).body;
+  }, 60_000);
+
+  const codeOf = (ev: unknown, t = trust) => {
+    const r = verifySettlementEvidence(ev, t);
+    return r.valid ? 'VALID' : r.checks.find((c) => c.status === 'fail')!.code;
+  };
+  const clone = () => structuredClone(evidence);
+
+  it('the evidence of a settlement verifies: hash, signature, plan, every statement, totals, Merkle root, log', () => {
+    expect(evidence.attestations).toHaveLength(4);
+    const r = verifySettlementEvidence(evidence, trust);
+    expect(r.checks.map((c) => [c.name, c.status])).toEqual(['schema', 'content_hash', 'signature', 'plan', 'attestation_signatures', 'recomputation', 'inclusion', 'checkpoint'].map((n) => [n, 'pass']));
+    expect(r.valid).toBe(true);
+  });
+
+  it('tampered evidence fails closed, naming the first difference', () => {
+    const t1 = clone();
+    t1.settlement.statement.total_micros = '1';
+    expect(codeOf(t1)).toBe('CONTENT_HASH_MISMATCH');
+    const t2 = clone();
+    t2.settlement.statement.total_micros = '1';
+    t2.settlement.statement_digest = digestBytes(canonicalBytes(t2.settlement.statement));
+    expect(codeOf(t2)).toBe('SIGNATURE_INVALID');
+    const t3 = clone();
+    t3.attestations.splice(1, 1);
+    expect(['CHAIN_GAP', 'CHAIN_INCOMPLETE']).toContain(codeOf(t3));
+    const t4 = clone();
+    t4.attestations[0].statement.usage_units = '1';
+    expect(codeOf(t4)).toBe('ATTESTATION_SIGNATURE_INVALID');
+    const t5 = clone();
+    t5.plan.platform_fee_bps = 0;
+    expect(codeOf(t5)).toBe('PLAN_DIGEST_MISMATCH');
+    const t6 = clone();
+    t6.receipt.log_index = String(Number(t6.receipt.log_index) + 1);
+    expect(codeOf(t6)).toBe('INCLUSION_INVALID');
+    const t7 = clone();
+    t7.receipt = null;
+    expect(codeOf(t7)).toBe('RECEIPT_MISSING');
+    expect(codeOf(evidence, { ...trust, jwks: { keys: [] } })).toBe('KEY_UNKNOWN');
+    expect(codeOf({ ...evidence, extra: 1 })).toBe('SCHEMA_INVALID');
+  });
+
+  it('a statement signed by a trusted key but with wrong totals: TOTALS_MISMATCH at its path', () => {
+    const key = generateSigningKey('2026-01-01T00:00:00Z');
+    const t = clone();
+    const st = t.settlement.statement;
+    st.meters.find((m: any) => m.endpoint === '/v1/vex').overage_micros = '1';
+    st.key_id = key.keyId;
+    t.settlement.key_id = key.keyId;
+    t.settlement.signature = signObject(key, st);
+    t.settlement.statement_digest = digestBytes(canonicalBytes(st));
+    const withKey = { ...trust, jwks: { keys: [...trust.jwks.keys, publicJwk(key, '2026-01-01T00:00:00Z')] } };
+    const r = verifySettlementEvidence(t, withKey);
+    expect(r.valid).toBe(false);
+    expect(r.checks.find((c) => c.status === 'fail')).toMatchObject({ name: 'recomputation', code: 'TOTALS_MISMATCH' });
+    expect(r.first_difference).toMatch(/^\$\.meters\[\d\]\.overage_micros$/);
+  });
+
+  it('meterproof settlement verify: exit 0 valid, 1 tampered, 2 unusable', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-settle-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'e.json'), JSON.stringify(evidence));
+      fs.writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(trust));
+      const t = clone();
+      t.attestations[2].statement.charge_micros = String(BigInt(t.attestations[2].statement.charge_micros) + 1n);
+      fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify(t));
+      fs.writeFileSync(path.join(dir, 'junk.json'), '{"type":1,"type":2}');
+      const cli = (f: string) => spawnSync(process.execPath, [BIN, 'settlement', 'verify', f, '--trust', 'trust.json'], { cwd: dir, encoding: 'utf8' });
+      const ok = cli('e.json');
+      expect(ok.stdout).toContain('VALID');
+      expect(ok.status).toBe(0);
+      const bad = cli('bad.json');
+      expect(bad.stdout).toContain('ATTESTATION_SIGNATURE_INVALID');
+      expect(bad.stdout).not.toMatch(/^VALID/m);
+      expect(bad.status).toBe(1);
+      const junk = cli('junk.json');
+      expect(junk.status).toBe(2);
+      expect(junk.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
