@@ -236,6 +236,27 @@ describe('proof points', () => {
     expect(await checkGroth16(vkey, signals, proof)).toBeNull();
   });
 
+  it('decides the pairing check as snarkjs.groth16.verify does, on its own single-threaded curve (snarkjs’s worker threads are not started)', async () => {
+    await terminateCurve();
+    const g = globalThis as { curve_bn128?: unknown };
+    expect(g.curve_bn128 ?? null).toBeNull();
+    const rr = rerandomize(proof, vkey.vk_delta_2, 7n, 11n);
+    const cases: [string, VKey, string[], ProofJson][] = [
+      ['the proof', vkey, signals, proof],
+      ['a re-randomized proof', vkey, signals, rr],
+      ['another charge', vkey, [signals[0]!, plus(signals[1]!, 1n), signals[2]!], proof],
+      ['A and C swapped', vkey, signals, { ...proof, pi_a: proof.pi_c, pi_c: proof.pi_a }],
+      ['B doubled', vkey, signals, { ...proof, pi_b: g2Json(g2Of(proof.pi_b).double()) }],
+      ['A negated', vkey, signals, { ...proof, pi_a: g1Json(g1Of(proof.pi_a).negate()) }],
+      ['C of the re-randomized proof', vkey, signals, { ...proof, pi_c: rr.pi_c }],
+    ];
+    const ours: boolean[] = [];
+    for (const [, k, s, p] of cases) ours.push((await checkGroth16(k, s, p)) === null);
+    expect(g.curve_bn128 ?? null).toBeNull(); // verification built no multi-threaded curve
+    expect(ours).toEqual([true, true, false, false, false, false, false]);
+    for (const [i, [desc, k, s, p]] of cases.entries()) expect(await snarkjs.groth16.verify(k, s, p), desc).toBe(ours[i]);
+  });
+
   it('reproduces the review: snarkjs verifies A, B or C in Jacobian form (z ≠ 1); the verifier refuses them (PROOF_MALFORMED)', async () => {
     const jacobian: [string, ProofJson][] = [
       ['A, z = 2', { ...proof, pi_a: g1Jacobian(proof.pi_a, 2n) }],

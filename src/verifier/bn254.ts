@@ -16,7 +16,7 @@ import type * as Snarkjs from 'snarkjs';
 /** snarkjs, loaded on first use: it takes a few hundred ms to load, which a server that has not
  *  been asked to verify a proof (or a verifier given a bundle without one) need not spend. */
 let snarkjsModule: Promise<typeof Snarkjs> | undefined;
-export const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
+const loadSnarkjs = () => (snarkjsModule ??= import('snarkjs'));
 
 /** The bn128 base field modulus q: point coordinates live in F_q. */
 export const BN128_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;

@@ -1,0 +1,39 @@
+// The public API of the `meterproof` package, listed by hand: the open verifier (also at
+// `meterproof/verifier`), the types of what it reads and reports, the schemas to check them with,
+// and the canonical digest that names statements. Nothing here starts a server, opens a database
+// or touches the network; the service is the `meterproof` command (src/cli).
+
+// Verification: bundle + trust material in, report out (one algorithm, src/core/verify.ts).
+export { verify, verifyJson, redact, type VerifyArgs } from './verifier/index.ts';
+export type { Profile } from './core/verify.ts';
+export { parseJsonStrict, JsonTextError, type JsonTextErrorCode } from './core/json.ts';
+
+// The revocation-list state a verifier keeps between runs (docs/protocol.md).
+export { advanceTrustState, TrustState, TRUST_STATE_TYPE } from './core/revocations.ts';
+
+// Bundles, reports and trust material: zod schemas and their types.
+export {
+  Attestation,
+  Bundle,
+  FullBundle,
+  RedactedBundle,
+  Receipt,
+  Statement,
+  MeterEvent,
+  TariffSnapshot,
+  VerificationReport,
+  CheckResult,
+  CHECK_NAMES,
+  VERIFY_CODES,
+  BINDING_VERSIONS,
+  type BindingVersion,
+  type CheckName,
+  type VerifyCode,
+} from './core/schemas.ts';
+export { TrustMaterial, SignedRevocationList, PublishedTariff } from './core/trust.ts';
+
+// The verification keys this verifier pins per binding version (SHA-256 of their RFC 8785 form).
+export { PINNED_VKEYS, type Pin } from './verifier/vkeys.ts';
+
+// RFC 8785 canonical JSON and the `sha256:` digests computed over it.
+export { canonicalString, digestOf } from './core/canonical.ts';
