@@ -176,6 +176,7 @@ describe('SLA', () => {
 describe('the status machine', () => {
   it('pending → invoiced → disputed → invoiced → paid; every change recorded; paid is final', async () => {
     await tenant('t_status');
+    const hook = (await s.call('POST', '/v1/admin/webhooks', { body: { url: 'http://127.0.0.1:9/hook', tenant_id: 't_status', events: ['settlement.status_changed'] } })).body;
     await attest('t_status', '2026-05', '/v1/vex', 5);
     const id = (await run('t_status', '2026-05')).body.id;
     const illegal = await setStatus(id, 'paid');
@@ -187,6 +188,12 @@ describe('the status machine', () => {
     const got = (await s.call('GET', `/v1/settlements/${id}`)).body;
     expect(got.status).toBe('paid');
     expect(got.history.map((h: any) => [h.from, h.to])).toEqual([[null, 'pending'], ['pending', 'invoiced'], ['invoiced', 'disputed'], ['disputed', 'invoiced'], ['invoiced', 'paid']]);
+    // each accepted move queued one settlement.status_changed webhook message (refused ones none)
+    const queued = (await s.call('GET', `/v1/admin/webhooks/${hook.id}/deliveries`)).body.items;
+    expect(queued.map((d: { event_type: string }) => d.event_type)).toEqual(Array(4).fill('settlement.status_changed'));
+    const bodies = rowsOf<{ body: string }>(await db().execute(sql`select body from webhook_deliveries where endpoint_id = ${hook.id} order by created_at`)).map((r) => JSON.parse(r.body).data);
+    expect(bodies.map((d: { from: string; to: string }) => [d.from, d.to])).toEqual([['pending', 'invoiced'], ['invoiced', 'disputed'], ['disputed', 'invoiced'], ['invoiced', 'paid']]);
+    expect(bodies[0]).toMatchObject({ settlement_id: id, settlement_url: `/v1/settlements/${id}` });
     expect(got.history.every((h: any) => h.actor === 'admin-token' && !Number.isNaN(Date.parse(h.at)))).toBe(true);
     expect((await setStatus(id, 'bogus')).body.code).toBe('INVALID_STATUS');
     expect((await setStatus('0'.repeat(64), 'void')).status).toBe(404);

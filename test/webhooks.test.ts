@@ -124,7 +124,7 @@ describe('delivery', () => {
     const made = await s.call('POST', '/v1/admin/webhooks', { body: { url: 'https://x.test/h' } });
     expect(made.status).toBe(201);
     expect(made.body.secret).toMatch(/^whsec_/);
-    expect(made.body.events).toEqual(['proof.ready', 'proof.failed']);
+    expect(made.body.events).toEqual(['proof.ready', 'proof.failed', 'settlement.status_changed']);
     const list = await s.call('GET', '/v1/admin/webhooks');
     expect(JSON.stringify(list.body)).not.toContain(made.body.secret);
     expect((await s.call('DELETE', `/v1/admin/webhooks/${made.body.id}`)).body.disabled_at).not.toBeNull();

@@ -97,6 +97,7 @@ const OUTPUT: Record<string, z.ZodType> = {
   WebhookList: S.WebhookList,
   WebhookDeliveries: S.WebhookDeliveries,
   ProofWebhook: S.ProofWebhook,
+  SettlementWebhook: S.SettlementWebhook,
   InclusionProof: S.InclusionProof,
   ConsistencyProof: S.ConsistencyProof,
   LogEntries: S.LogEntries,
@@ -511,8 +512,8 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
     // what this service sends to registered endpoints (POST /v1/admin/webhooks)
-    webhooks: Object.fromEntries(
-      (['proof.ready', 'proof.failed'] as const).map((type) => [
+    webhooks: Object.fromEntries([
+      ...(['proof.ready', 'proof.failed'] as const).map((type) => [
         type,
         {
           post: {
@@ -526,7 +527,21 @@ export function buildOpenApiDocument(version = '0.1.0'): Record<string, unknown>
           },
         },
       ]),
-    ),
+      [
+        'settlement.status_changed',
+        {
+          post: {
+            operationId: 'onSettlementStatusChanged',
+            tags: ['settle'],
+            summary: "A settlement's status changed (invoiced, disputed, paid, void)",
+            description: 'Standard Webhooks v1: webhook-id, webhook-timestamp and webhook-signature headers (docs/api.md, Webhooks). Answer 2xx; anything else is retried with backoff.',
+            security: [],
+            requestBody: { required: true, content: { 'application/json': { schema: ref('SettlementWebhook') } } },
+            responses: { '200': { description: 'received' } },
+          },
+        },
+      ],
+    ]),
     components: {
       securitySchemes: {
         apiKey: { type: 'http', scheme: 'bearer', description: 'An API key secret (`mp_…`, POST /v1/admin/api-keys). Each operation names the scope it needs; a key with the admin scope has every scope.' },

@@ -188,9 +188,14 @@ export const WebhookDeliveries = z.strictObject({
 });
 /** What a webhook endpoint receives (Standard Webhooks v1; signed headers in docs/api.md). */
 export const ProofWebhook = z.strictObject({
-  type: z.enum(WEBHOOK_EVENTS),
+  type: z.enum(['proof.ready', 'proof.failed']),
   timestamp: utcTimestamp,
   data: z.strictObject({ attestation_id: AttestationId, statement_digest: Digest, proof_status: z.enum(['proved', 'failed']), bundle_url: z.string() }),
+});
+export const SettlementWebhook = z.strictObject({
+  type: z.literal('settlement.status_changed'),
+  timestamp: utcTimestamp,
+  data: z.strictObject({ settlement_id: z.string(), from: z.string(), to: z.string(), actor: z.string(), changed_at: utcTimestamp, settlement_url: z.string() }),
 });
 export const AttestationRevoked = z.strictObject({ statement_digest: Digest, revoked_at: utcTimestamp, reason: z.string() });
 export const Requeued = z.strictObject({ requeued: z.number().int().describe('proof jobs put back in the queue') });

@@ -28,6 +28,7 @@ import { ServiceError, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PlanService } from './plans.ts';
 import type { TariffService } from './tariffs.ts';
+import { enqueueWebhook } from './webhooks.ts';
 
 const RunInput = z.strictObject({ tenant_id: identInput, billing_window_id: identInput });
 const SlaQuery = z.strictObject({ tenant_id: identInput, start: utcTimestamp, end: utcTimestamp });
@@ -215,13 +216,14 @@ export class SettlementService {
     const to = r.data.status;
     await this.db.transaction(async (tx) => {
       const s = schema.settlements;
-      const [row] = await tx.select({ status: s.status, runId: s.runId }).from(s).where(eq(s.id, id)).for('update');
+      const [row] = await tx.select({ status: s.status, runId: s.runId, tenantId: s.tenantId }).from(s).where(eq(s.id, id)).for('update');
       if (!row) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
       const from = row.status as SettlementStatus;
       if (!canTransition(from, to)) throw new ServiceError(409, 'ILLEGAL_TRANSITION', `a ${from} settlement cannot become ${to}`);
       const now = this.clock();
       await tx.update(s).set({ status: to, statusChangedAt: now }).where(eq(s.id, id));
       await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: from, toStatus: to, actor: principal.id, reason: r.data.reason ?? null, changedAt: now });
+      await enqueueWebhook(tx, 'settlement.status_changed', row.tenantId, { settlement_id: id, from, to, actor: principal.id, changed_at: now.toISOString(), settlement_url: `/v1/settlements/${id}` }, now);
       if (to === 'void') {
         await tx.delete(schema.settlementClaims).where(eq(schema.settlementClaims.settlementId, id));
         await tx.update(schema.settlementRuns).set({ status: 'voided' }).where(eq(schema.settlementRuns.id, row.runId));

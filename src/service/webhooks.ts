@@ -12,7 +12,7 @@ import { ServiceError } from './errors.ts';
 import { pauser } from './pause.ts';
 
 /** The event types a webhook endpoint can receive. */
-export const WEBHOOK_EVENTS = ['proof.ready', 'proof.failed'] as const;
+export const WEBHOOK_EVENTS = ['proof.ready', 'proof.failed', 'settlement.status_changed'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 /** Delay before each retry (Standard Webhooks' suggested schedule): the first attempt is
