@@ -237,6 +237,9 @@ describe('the review\'s attacks by a signing operator (bn128-poseidon8-v2)', () 
     expect(ok.checks.filter((c) => c.status !== 'pass').map((c) => `${c.name}:${c.reason}`)).toEqual([
       'proof_signature:not applicable to binding bn128-poseidon8-v2',
       'consistency:no trusted checkpoint given',
+      // bilateral metering's checks: this bundle carries no consumer PoP and no countersignature
+      'consumer_pop:none in this bundle',
+      'countersignatures:none in this bundle',
     ]);
     expect(ok.valid).toBe(true);
     expect((await s.call('POST', '/v1/verify', { token: null, body: complete })).body.valid).toBe(true);
