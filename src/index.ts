@@ -37,3 +37,6 @@ export { PINNED_VKEYS, type Pin } from './verifier/vkeys.ts';
 
 // RFC 8785 canonical JSON and the `sha256:` digests computed over it.
 export { canonicalString, digestOf } from './core/canonical.ts';
+
+// Receiving webhooks (Standard Webhooks v1): the signature, timestamp and header checks.
+export { verifyWebhook, WebhookVerificationError, type WebhookErrorCode } from './core/webhooks.ts';

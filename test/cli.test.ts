@@ -93,6 +93,7 @@ describe('meterproof CLI', () => {
       expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
       expect(r.stderr.trim()).toMatch(want);
       expect(r.stdout).not.toMatch(/^VALID/m);
+      expect(r.stdout, 'no report of checks for input that is not a bundle').toBe('');
     }
     const json = run(['verify', 'dup.json', '--trust', 'trust.json', '--profile', 'standard', '--json'], dir);
     expect(json.status).toBe(2);

@@ -86,9 +86,10 @@ export async function cmdVerify(argv: string[]): Promise<number> {
   const json = a.bool('json');
   if (!many) {
     const report = reports[0]!;
-    if (json) out(JSON.stringify(report, null, 2));
-    else printReport(report);
     const schema = unusable(report);
+    if (json) out(JSON.stringify(report, null, 2));
+    // not a bundle at all: one line on stderr, no report of checks that could not run
+    else if (!schema) printReport(report);
     if (schema) {
       if (!json) err(`unusable bundle: ${schema.reason ?? 'schema invalid'}`);
       return 2;

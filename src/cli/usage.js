@@ -48,6 +48,12 @@ const SERVER_ENV = [
   'LOG_CHECKPOINT_INTERVAL_MS    100: shortest time between two signed checkpoints',
   'REVOCATION_LIST_LIFETIME_MS   86400000 (60 s to 30 days): lifetime of the served revocation list',
   'METERPROOF_ED25519            node: sign with node:crypto even where sodium-native is installed',
+  'VERIFY_THREADS                available cores: worker threads of POST /v1/verify/batch (0: the request thread)',
+  'PROOF_QUEUE_LIMIT             10000: proof jobs queued or running at which new eager jobs are deferred',
+  'METERPROOF_SAMPLING_SECRET    ≥ 32 chars: picks the events a sampled tenant proves; else DATA_DIR/keys/sampling.key',
+  'WEBHOOK_DELIVERY              on: whether this process sends webhooks (on|off)',
+  'POP_TOLERANCE_MS              300000: accepted distance of a consumer PoP timestamp from the server clock',
+  'METERPROOF_FROM_SOURCE        1: run the TypeScript sources (tsx) even where dist/ is built',
 ];
 
 /** @type {Record<string, Command>} */

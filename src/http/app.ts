@@ -376,7 +376,7 @@ export function createApp(deps: AppDeps) {
   app.post('/v1/attest', authedAttest, async (c) => {
     const q = query(c, SyncQuery);
     const body = await jsonBody(c);
-    if (mediaType(c) === CE_STRUCTURED && !isCloudEvent(body)) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `a ${CE_STRUCTURED} body is one CloudEvent (an object with specversion)`);
+    if (mediaType(c) === CE_STRUCTURED && !isCloudEvent(body)) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `an ${CE_STRUCTURED} body is one CloudEvent (an object with specversion)`);
     const result = await deps.attest.attest(c.get('principal'), body);
     const created = result.created;
     let row = result.row;
@@ -394,7 +394,7 @@ export function createApp(deps: AppDeps) {
     let items: unknown[];
     if (mediaType(c) === CE_BATCH) {
       // CloudEvents batched mode: a JSON array of CloudEvents, each priced as a structured-mode event
-      if (!Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', `a ${CE_BATCH} body is a JSON array of CloudEvents`);
+      if (!Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', `an ${CE_BATCH} body is a JSON array of CloudEvents`);
       const bad = body.findIndex((x) => !isCloudEvent(x));
       if (bad >= 0) throw new ServiceError(400, 'INVALID_CLOUDEVENT', `item ${bad} is not a CloudEvent (an object with specversion)`, [{ path: `[${bad}]`, message: 'expected a CloudEvent' }]);
       items = body;
