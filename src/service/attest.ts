@@ -108,8 +108,8 @@ export class AttestService {
       const me = b['meter_event'] as Record<string, unknown>;
       // no tariff named: a tenant with a subscription is priced by its plan (the contract); any other
       // by its default tariff for the meter (CloudEvents type, endpoint, *)
-      if (this.plans && (await this.plans.subscriptions(event.tenant_id)).length) {
-        return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp))) };
+      if (this.plans && (await this.plans.subscriptions(event.tenant_id, { cached: true })).length) {
+        return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp), { cached: true })) };
       }
       const meters = resolveOrder({ type: typeof me['type'] === 'string' && 'specversion' in me ? me['type'] : undefined, endpoint: event.endpoint });
       const byDefault = await this.defaults.resolve(event.tenant_id, meters);
