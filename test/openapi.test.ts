@@ -213,6 +213,10 @@ describe('responses match the document', () => {
     await call('GET', '/v1/settlements?tenant_id=tenant_settle');
     await call('GET', `/v1/settlements/${settled.body.id}`);
     await call('GET', `/v1/settlements/${settled.body.id}/evidence`);
+    await call('GET', `/v1/evidence?settlement_id=${settled.body.id}`);
+    await call('GET', `/v1/evidence?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`);
+    await call('GET', `/v1/evidence?attestation_id=${id}`, { token: key.body.secret });
+    await call('GET', '/v1/evidence?tenant_id=tenant_settle'); // 400
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'paid' } }); // 409
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'invoiced' } });
     await call('GET', `/v1/sla?tenant_id=tenant_settle&start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z`);

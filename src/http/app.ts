@@ -12,6 +12,7 @@ import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
 import { planView } from '../service/plans.ts';
+import { type EvidenceRequest, evidenceLines, planEvidence } from '../service/evidence.ts';
 import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
@@ -21,7 +22,7 @@ import { type ProcessState, readiness, storeFigures } from '../service/health.ts
 import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
-import { ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
+import { EvidenceQuery, ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -456,6 +457,23 @@ export function createApp(deps: AppDeps) {
     const items = await Promise.all(rows.map(async (r) => ({ id: r.id, proof_status: r.proofStatus, bundle: await render(r, countersigned) })));
     const last = rows.at(-1);
     return c.json({ items, next_cursor: rows.length === q.limit && last ? String(last.cursor) : null });
+  });
+
+  // An evidence pack (docs/protocol.md §6): NDJSON, streamed as it is read from the store page
+  // by page. The scope is resolved and authorised, and the header made, before the first byte:
+  // a refusal is a problem response, never a broken pack.
+  app.get('/v1/evidence', authed, async (c) => {
+    const q = query(c, EvidenceQuery);
+    const req: EvidenceRequest = q.attestation_id !== undefined ? { attestation_id: q.attestation_id } : q.settlement_id !== undefined ? { settlement_id: q.settlement_id } : { tenant_id: q.tenant_id!, window: q.window! };
+    const plan = await planEvidence(deps, c.get('principal'), req);
+    const lines = evidenceLines(deps, plan);
+    const first = await lines.next();
+    c.header('content-type', 'application/x-ndjson');
+    c.header('content-disposition', `attachment; filename="evidence-${plan.scope.kind}.ndjson"`);
+    return stream(c, async (out) => {
+      if (!first.done) await out.write(`${first.value}\n`);
+      for await (const line of lines) await out.write(`${line}\n`);
+    });
   });
 
   app.get('/v1/tariffs/:id/:version', authed, async (c) => {

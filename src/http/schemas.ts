@@ -23,6 +23,17 @@ export const ListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,15}$/).optional().describe('next_cursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).default(100).describe('page size'),
 });
+/** GET /v1/evidence: exactly one scope — an attestation, a tenant's billing window, or a settlement. */
+export const EvidenceQuery = z
+  .strictObject({
+    attestation_id: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('one attestation'),
+    tenant_id: z.string().min(1).optional().describe("with `window`: the tenant's billing window"),
+    window: z.string().min(1).optional().describe('with `tenant_id`: the billing_window_id'),
+    settlement_id: z.string().min(1).max(256).optional().describe('a settlement (its covered bundles and signed statement)'),
+  })
+  .refine((q) => [q.attestation_id !== undefined, q.tenant_id !== undefined || q.window !== undefined, q.settlement_id !== undefined].filter(Boolean).length === 1 && (q.tenant_id === undefined) === (q.window === undefined), {
+    message: 'give exactly one of attestation_id, tenant_id with window, or settlement_id',
+  });
 export const SettlementListQuery = z.strictObject({ tenant_id: z.string().min(1).describe('the tenant whose settlements are listed') });
 export const SyncQuery = z.strictObject({
   proof: z.enum(['async', 'sync']).default('async').describe('`sync` waits (up to 30 s) for the Groth16 proof and the log receipt'),
