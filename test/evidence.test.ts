@@ -11,7 +11,8 @@ import type { FullBundle } from '../src/core/schemas.ts';
 import type { TrustMaterial } from '../src/core/trust.ts';
 import { type EvidenceVerdict, verifyEvidencePack, zkVerifier } from '../src/verifier/index.ts';
 import { provedBundles } from './support/proved-bundles.ts';
-import { pilotEvent } from './support/fixtures.ts';
+import { runCli } from './support/cli.ts';
+import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 
 let s: TestService;
@@ -109,4 +110,111 @@ describe('an attestation pack', () => {
     expect(failed(v)).toEqual([]);
     expect(v).toMatchObject({ valid: true, scope: { kind: 'attestation', attestation_id: id }, bundles: { total: 1 } });
   });
+});
+
+describe('a settlement pack', () => {
+  let pack: string;
+  beforeAll(async () => {
+    const ref = (t: { tariff_id: string; tariff_version: string }) => ({ tariff_id: t.tariff_id, tariff_version: t.tariff_version });
+    const meter = (endpoint: string, t: { tariff_id: string; tariff_version: string }) => ({ endpoint, tariff: ref(t), included_units: 100, overage_tiers: [{ up_to: null, unit_price_micros: 7 }] });
+    const plan = { plan_id: 'ev', plan_version: '1', currency: 'USD', fixed_fee_micros: 1_000_000, platform_fee_bps: 250, meters: [meter('/v1/m0', pilotTariff), meter('/v1/m1', graduatedTariff), meter('/v1/m2', pilotTariff), meter('/v1/m3', graduatedTariff)] };
+    expect((await s.call('POST', '/v1/admin/plans', { body: plan })).status).toBe(201);
+    expect((await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 'tenant_acme', plan_id: 'ev', plan_version: '1', effective_from: '2026-01-01T00:00:00Z' } })).status).toBe(201);
+    const run = await s.call('POST', '/v1/settlements', { body: { tenant_id: 'tenant_acme', billing_window_id: WINDOW } });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    // wait for the settlement leaf to be logged (its receipt is part of the pack)
+    for (let i = 0; i < 200 && !(await s.call('GET', `/v1/settlements/${run.body.id}`)).body.receipt; i++) await new Promise((r) => setTimeout(r, 20));
+    pack = await getPack(`settlement_id=${run.body.id}`);
+  }, 60_000);
+
+  it('carries the settlement line and verifies: every bundle, the recomputation, the settlement receipt', async () => {
+    const ls = lines(pack);
+    expect(ls.at(-2)).toHaveProperty('settlement');
+    const v = await verify(pack, trust);
+    expect(failed(v)).toEqual([]);
+    expect(v.valid).toBe(true);
+    expect(v.settlement?.valid).toBe(true);
+    expect(v.settlement_totals?.currency).toBe('USD');
+  });
+
+  it('a statement left out of the settlement fails the recomputation (and the manifest)', async () => {
+    const ls = lines(pack);
+    const v = await verify(text([...ls.slice(0, -3), ...ls.slice(-2)]), trust);
+    expect(v.valid).toBe(false);
+    expect(failed(v)).toEqual(expect.arrayContaining(['manifest:PACK_INCOMPLETE', 'chains:CHAIN_GAP']));
+    expect(v.checks.find((c) => c.name === 'settlement')?.status).toBe('fail');
+  });
+});
+
+describe('the CLI: evidence verify, reconcile, report', () => {
+  let files: { pack: string; trust: string; wrongTrust: string; truncated: string; notPack: string; invoice: string };
+  beforeAll(() => {
+    const ls = lines(windowPack);
+    const events = ls.slice(1, -1).map((l) => l.bundle as FullBundle);
+    const [a, b, c] = events;
+    const micros = (x: FullBundle) => BigInt(x.attestation.statement.charge_micros);
+    const decimal = (m: bigint) => `${m / 1_000_000n}.${(m % 1_000_000n).toString().padStart(6, '0')}`;
+    const invoice = [
+      'event_id,amount,currency',
+      `${a!.meter_event.event_id},${decimal(micros(a!))},USD`, // matched
+      `${b!.meter_event.event_id},${decimal(micros(b!) + 1n)},USD`, // amount mismatch (1 micro over)
+      `${c!.meter_event.event_id},${decimal(micros(c!))},USD`, // matched
+      '"<script>x</script>",1.00,USD', // billed without attestation (and an HTML-escaping probe)
+    ].join('\n');
+    files = {
+      pack: path.join(dir, 'pack.ndjson'),
+      trust: path.join(dir, 'trust.json'),
+      wrongTrust: path.join(dir, 'wrong-trust.json'),
+      truncated: path.join(dir, 'truncated.ndjson'),
+      notPack: path.join(dir, 'not-a-pack.ndjson'),
+      invoice: path.join(dir, 'invoice.csv'),
+    };
+    fs.writeFileSync(files.pack, windowPack);
+    fs.writeFileSync(files.trust, JSON.stringify(trust));
+    fs.writeFileSync(files.wrongTrust, JSON.stringify({ log: { verifier_key: formatVerifierKey('test.meterproof/log', generateSigningKey().publicKey) } }));
+    fs.writeFileSync(files.truncated, windowPack.slice(0, windowPack.lastIndexOf('\n', windowPack.length - 2) + 1));
+    fs.writeFileSync(files.notPack, '{"hello":"world"}\n');
+    fs.writeFileSync(files.invoice, `${invoice}\n`);
+  });
+
+  it('evidence verify: 0 valid, 1 truncated or wrong pin (named), 2 not a pack', async () => {
+    const ok = await runCli(['evidence', 'verify', files.pack, '--trust', files.trust], dir);
+    expect(ok.stdout).toMatch(/^VALID: 4 bundles, 4 valid; trust pinned$/m);
+    expect(ok.status).toBe(0);
+    const [truncated, wrong, notPack] = await Promise.all([
+      runCli(['evidence', 'verify', files.truncated], dir),
+      runCli(['evidence', 'verify', files.pack, '--trust', files.wrongTrust], dir),
+      runCli(['evidence', 'verify', files.notPack], dir),
+    ]);
+    expect(truncated.status).toBe(1);
+    expect(truncated.stdout).toMatch(/INVALID \(PACK_TRUNCATED\)/);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stdout).toMatch(/INVALID \(PINNED_LOG_KEY_MISMATCH\)/);
+    expect(notPack.status).toBe(2);
+    expect(notPack.stderr).toMatch(/^not an evidence pack/);
+  }, 120_000);
+
+  it('reconcile against the pack: each category, every discrepancy in --out; report: escaped HTML with the commands', async () => {
+    const items = path.join(dir, 'items.ndjson');
+    const html = path.join(dir, 'report.html');
+    const [r, rep] = await Promise.all([
+      runCli(['reconcile', files.invoice, '--pack', files.pack, '--trust', files.trust, '--out', items, '--json'], dir),
+      runCli(['report', files.pack, '--trust', files.trust, '--invoice', files.invoice, '-o', html], dir),
+    ]);
+    expect(r.status, r.stderr).toBe(1); // discrepancies
+    const report = JSON.parse(r.stdout);
+    expect(report.lines).toBe(4);
+    expect(Object.fromEntries(Object.entries(report.categories).map(([k, c]) => [k, (c as { count: number }).count]))).toEqual({ matched: 2, amount_mismatch: 1, billed_without_attestation: 1, attested_unbilled: 1, duplicate: 0, invalid: 0 });
+    expect(report.match_rate_bps).toBe(4000); // 2 matched of 4 lines + 1 unbilled
+    const listed = fs.readFileSync(items, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(listed.map((i: { category: string }) => i.category)).toEqual(['amount_mismatch', 'billed_without_attestation', 'attested_unbilled']);
+    expect(listed[0]).toMatchObject({ line: 3, reason: 'billed +1 micros against the attested charge' });
+    expect(rep.status, rep.stderr).toBe(0);
+    const page = fs.readFileSync(html, 'utf8');
+    expect(page).toContain('✓ VALID');
+    expect(page).toContain('&lt;script&gt;x&lt;/script&gt;');
+    expect(page).not.toContain('<script>');
+    expect(page).toContain(`meterproof evidence verify ${files.pack} --trust ${files.trust}`);
+    expect(page).toContain('Match rate <strong>40.00 %</strong>');
+  }, 120_000);
 });

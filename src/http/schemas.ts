@@ -34,6 +34,11 @@ export const EvidenceQuery = z
   .refine((q) => [q.attestation_id !== undefined, q.tenant_id !== undefined || q.window !== undefined, q.settlement_id !== undefined].filter(Boolean).length === 1 && (q.tenant_id === undefined) === (q.window === undefined), {
     message: 'give exactly one of attestation_id, tenant_id with window, or settlement_id',
   });
+/** POST /v1/reconcile: the tenant's billing window the invoice lines are checked against. */
+export const ReconcileQuery = z.strictObject({
+  tenant_id: z.string().min(1).describe('the tenant billed'),
+  window: z.string().min(1).describe('the billing_window_id the invoice covers'),
+});
 export const SettlementListQuery = z.strictObject({ tenant_id: z.string().min(1).describe('the tenant whose settlements are listed') });
 export const SyncQuery = z.strictObject({
   proof: z.enum(['async', 'sync']).default('async').describe('`sync` waits (up to 30 s) for the Groth16 proof and the log receipt'),
