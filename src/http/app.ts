@@ -15,6 +15,8 @@ import { planView } from '../service/plans.ts';
 import { type EvidenceRequest, evidenceLines, planEvidence } from '../service/evidence.ts';
 import { storeLookup } from '../service/reconcile.ts';
 import { ReconcileInputError, reconcile } from '../core/reconcile.ts';
+import { renderAuditReport } from '../core/report.ts';
+import { verifyEvidencePack, zkVerifier } from '../verifier/index.ts';
 import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
@@ -501,10 +503,12 @@ export function createApp(deps: AppDeps) {
   // An evidence pack (docs/protocol.md §6): NDJSON, streamed as it is read from the store page
   // by page. The scope is resolved and authorised, and the header made, before the first byte:
   // a refusal is a problem response, never a broken pack.
-  app.get('/v1/evidence', authed, async (c) => {
+  const evidenceRequest = (c: Context): EvidenceRequest => {
     const q = query(c, EvidenceQuery);
-    const req: EvidenceRequest = q.attestation_id !== undefined ? { attestation_id: q.attestation_id } : q.settlement_id !== undefined ? { settlement_id: q.settlement_id } : { tenant_id: q.tenant_id!, window: q.window! };
-    const plan = await planEvidence(deps, c.get('principal'), req);
+    return q.attestation_id !== undefined ? { attestation_id: q.attestation_id } : q.settlement_id !== undefined ? { settlement_id: q.settlement_id } : { tenant_id: q.tenant_id!, window: q.window! };
+  };
+  app.get('/v1/evidence', authed, async (c) => {
+    const plan = await planEvidence(deps, c.get('principal'), evidenceRequest(c));
     const lines = evidenceLines(deps, plan);
     const first = await lines.next();
     c.header('content-type', 'application/x-ndjson');
@@ -513,6 +517,16 @@ export function createApp(deps: AppDeps) {
       if (!first.done) await out.write(`${first.value}\n`);
       for await (const line of lines) await out.write(`${line}\n`);
     });
+  });
+
+  // The auditor's report (docs/disputes.md) of the same scopes: the pack is made and verified
+  // here, line by line, against the service's current JWKS and log key, then rendered as HTML.
+  app.get('/v1/reports', authed, async (c) => {
+    const plan = await planEvidence(deps, c.get('principal'), evidenceRequest(c));
+    const trust = await deps.trust();
+    const verdict = await verifyEvidencePack(evidenceLines(deps, plan), { zk: zkVerifier, pinned: trust, ...(deps.clock ? { now: deps.clock() } : {}) });
+    const html = renderAuditReport({ verdict, packFile: `evidence-${plan.scope.kind}.ndjson`, trustFile: 'pinned.json', generator: `meterproof ${deps.version ?? ''} (GET /v1/reports)`.replace('  ', ' '), ...(deps.clock ? { generatedAt: deps.clock() } : {}) });
+    return c.body(html, 200, { 'content-type': 'text/html; charset=utf-8' });
   });
 
   // Reconciliation (docs/disputes.md): invoice lines (text/csv, application/x-ndjson or
