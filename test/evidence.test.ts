@@ -102,6 +102,18 @@ describe('a window pack', () => {
   });
 });
 
+describe('GET /v1/reports', () => {
+  it("serves the auditor's report of a window as HTML, the pack verified by the service against its own keys", async () => {
+    const r = await s.call('GET', `/v1/reports?tenant_id=tenant_acme&window=${WINDOW}`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(r.body).toContain('✓ VALID');
+    expect(r.body).toContain(`tenant tenant_acme, billing window ${WINDOW}`);
+    expect(r.body).toContain('meterproof evidence verify evidence-window.ndjson --trust pinned.json');
+    expect((await s.call('GET', '/v1/reports?window=x')).body.code).toBe('INVALID_QUERY');
+  });
+});
+
 describe('an attestation pack', () => {
   it('holds the one bundle and verifies, read line by line', async () => {
     const id = bundles[0]!.attestation.statement.charge_micros && (await s.call('GET', `/v1/attestations?tenant_id=tenant_acme&limit=1`)).body.items[0].id;
