@@ -13,7 +13,9 @@ import { type EvidenceVerdict, verifyEvidencePack, zkVerifier } from '../src/ver
 import { provedBundles } from './support/proved-bundles.ts';
 import { runCli } from './support/cli.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
-import { testService, type TestService } from './support/service.ts';
+import { ADMIN, testService, type TestService } from './support/service.ts';
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
 
 let s: TestService;
 let trust: TrustMaterial;
@@ -204,6 +206,31 @@ describe('the CLI: evidence verify, reconcile, report', () => {
     expect(wrong.stdout).toMatch(/INVALID \(PINNED_LOG_KEY_MISMATCH\)/);
     expect(notPack.status).toBe(2);
     expect(notPack.stderr).toMatch(/^not an evidence pack/);
+  }, 120_000);
+
+  it('evidence export streams a pack from a running server; reconcile --url posts the invoice to it', async () => {
+    const server = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' });
+    await new Promise((r) => server.once('listening', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const exported = path.join(dir, 'exported.ndjson');
+      const env = { env: { METERPROOF_TOKEN: ADMIN } };
+      const [ex, rec, refused] = await Promise.all([
+        runCli(['evidence', 'export', '--url', url, '--tenant', 'tenant_acme', '--window', WINDOW, '-o', exported], dir, env),
+        runCli(['reconcile', files.invoice, '--url', url, '--tenant', 'tenant_acme', '--window', WINDOW, '--json'], dir, env),
+        runCli(['evidence', 'export', '--url', url, '--tenant', 'tenant_none', '--window', WINDOW, '--token', 'mp_wrong'], dir),
+      ]);
+      expect(ex.status, ex.stderr).toBe(0);
+      const v = await verify(fs.readFileSync(exported, 'utf8'), trust);
+      expect(v.valid).toBe(true);
+      expect(v.bundles.total).toBe(bundles.length);
+      expect(rec.status, rec.stderr).toBe(1);
+      expect(JSON.parse(rec.stdout).categories.amount_mismatch.count).toBe(1);
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/answered 401 UNAUTHENTICATED/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   }, 120_000);
 
   it('reconcile against the pack: each category, every discrepancy in --out; report: escaped HTML with the commands', async () => {

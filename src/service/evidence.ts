@@ -22,6 +22,7 @@ import { type Principal, requireScope, requireTenant } from './auth.ts';
 import type { ConsumerService } from './consumers.ts';
 import { ServiceError } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
+import type { PlanService } from './plans.ts';
 import type { SettlementService } from './settlements.ts';
 
 /** Rows read from the store per page. */
@@ -35,6 +36,7 @@ export type EvidenceRequest =
 export interface EvidenceDeps {
   readonly attest: AttestService;
   readonly settlements: SettlementService;
+  readonly plans: PlanService;
   readonly consumers: ConsumerService;
   readonly keys: KeyRing;
   readonly log?: LogApi;
@@ -75,10 +77,12 @@ export async function planEvidence(deps: EvidenceDeps, principal: Principal, req
         for (const c of chains) yield* chainPages(deps, { tenantId: st.tenant_id, windowId: st.billing_window_id, chainId: c.id, maxSeq: BigInt(c.last_seq) });
       },
       async settlement() {
-        const e = await deps.settlements.evidence(principal, record.id);
-        const r = e.record;
+        // the record as it is now (its receipt once the log has integrated it) and its plan
+        const r = await deps.settlements.get(principal, record.id);
+        const plan = await deps.plans.get(st.plan.plan_id, st.plan.plan_version);
+        if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${r.id} is missing`);
         const receipt = (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null;
-        return { settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: e.plan, logIndex: r.logIndex };
+        return { settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: plan.plan, logIndex: r.logIndex };
       },
     };
   }

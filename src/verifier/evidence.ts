@@ -299,7 +299,7 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
   let settlementReport: SettlementReport | null = null;
   const statements: { statement: Statement; key_id: string; signature: string }[] = [];
   // chains as met in the pack: id → {count, last digest}
-  const chains = new Map<string, { count: bigint; last: string }>();
+  const chains = new Map<string, { count: bigint; seq: bigint; last: string }>();
   let lastChain: string | null = null;
   let pendingBad: string | null = null; // a line that was not JSON: truncation if it is the last
   let afterTrailer = false;
@@ -350,19 +350,27 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
     if (st.tenant_id !== scope.tenant_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is of tenant ${st.tenant_id}, not ${scope.tenant_id}`);
     if (scope.kind === 'attestation' && id !== scope.attestation_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is attestation ${id}, not ${scope.attestation_id}`);
     if (scope.kind !== 'attestation' && st.billing_window_id !== scope.billing_window_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is of window ${st.billing_window_id}, not ${scope.billing_window_id}`);
-    // chains: ordered by chain id, each from seq 0 without a gap, each statement linked to the one before
+    // chains: ordered by chain id, each from seq 0 without a gap, each statement linked to the one
+    // before — except in a consumer's window pack, which holds only that consumer's statements
+    // (ordered, each chain's seq increasing, but with the other consumers' statements left out)
     const c = st.chain;
     const seen = chains.get(c.id);
-    if (seen) {
+    const partial = scope.kind === 'window' && scope.consumer_id !== undefined;
+    if (seen && partial) {
+      if (lastChain !== c.id || BigInt(c.seq) <= seen.seq) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} seq ${c.seq} is out of order`);
+      seen.count++;
+      seen.seq = BigInt(c.seq);
+    } else if (seen) {
       if (lastChain !== c.id) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} is split in the pack (bundles are ordered by chain id, then seq)`);
       else if (BigInt(c.seq) !== seen.count) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} seq ${c.seq} follows seq ${seen.count - 1n} (a statement is missing or repeated)`);
       else if (c.prev !== seen.last) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} seq ${c.seq} does not link to the statement before it`);
       seen.count++;
+      seen.seq = BigInt(c.seq);
       seen.last = report.statement_digest;
     } else {
       if (lastChain !== null && c.id < lastChain) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} is out of order (bundles are ordered by chain id, then seq)`);
-      if (scope.kind !== 'attestation' && c.seq !== '0') fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} starts at seq ${c.seq}, not 0`);
-      chains.set(c.id, { count: BigInt(c.seq) + 1n, last: report.statement_digest });
+      if (scope.kind !== 'attestation' && !partial && c.seq !== '0') fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} starts at seq ${c.seq}, not 0`);
+      chains.set(c.id, { count: partial ? 1n : BigInt(c.seq) + 1n, seq: BigInt(c.seq), last: report.statement_digest });
     }
     lastChain = c.id;
     if (scope.kind === 'settlement') statements.push({ statement: st, key_id: b.attestation.key_id, signature: b.attestation.signature });
