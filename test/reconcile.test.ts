@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLookup, ReconcileInputError, parseMicros, reconcile, splitCsv, type ReconcileReport } from '../src/core/reconcile.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
+import { EVIDENCE_PAGE } from '../src/service/evidence.ts';
+import { verifyEvidencePack } from '../src/verifier/index.ts';
 import { testService, type TestService } from './support/service.ts';
 
 const id = (n: number) => n.toString(16).padStart(64, '0');
@@ -145,4 +147,26 @@ describe('POST /v1/reconcile', () => {
     expect(counts(r)).toMatchObject({ matched: 2, billed_without_attestation: 1, attested_unbilled: 28 });
     expect(r.items[0]).toMatchObject({ ref: 'é-not-attested' });
   });
+
+  it('a window larger than a page of the store: the pack is read page by page in chain order, complete, and reconciles', async () => {
+    const tariff = { tariff_id: pilotTariff.tariff_id, tariff_version: pilotTariff.tariff_version };
+    await s.call('PUT', '/v1/admin/tenants/tenant_acme/proof-policy', { body: { policy: 'on_demand' } });
+    const n = EVIDENCE_PAGE * 2 + 37;
+    const events = Array.from({ length: n }, (_, k) => ({ meter_event: { ...pilotEvent, event_id: `big${k}`, billing_window_id: '2026-08', endpoint: `/v1/e${k % 3}`, usage_units: 100 + k }, tariff }));
+    let last = '';
+    for (let k = 0; k < n; k += 1000) {
+      const r = await s.call('POST', '/v1/attest/batch', { token: key, headers: { prefer: 'return=minimal' }, body: { events: events.slice(k, k + 1000) } });
+      last = r.body.results.at(-1).id;
+    }
+    await s.call('GET', `/v1/attestations/${last}?log=sync`, { token: key });
+    const pack = (await s.call('GET', '/v1/evidence?tenant_id=tenant_acme&window=2026-08', { token: key })).body as string;
+    const invoice: string[] = ['event_id,billed_micros,currency'];
+    const lookup: string[] = [];
+    const v = await verifyEvidencePack(pack, { profile: 'standard', onBundle: (b) => void lookup.push(`${b.event_id},${b.charge_micros},${b.currency}`) });
+    expect(v.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(v).toMatchObject({ valid: true, bundles: { total: n, valid: n } });
+    const r = await s.call('POST', '/v1/reconcile?tenant_id=tenant_acme&window=2026-08', { token: key, raw: [...invoice, ...lookup].join('\n'), headers: { 'content-type': 'text/csv' } });
+    expect(counts(r.body)).toMatchObject({ matched: n, attested_unbilled: 0 });
+    expect(r.body.match_rate_bps).toBe(10_000);
+  }, 120_000);
 });
