@@ -9,7 +9,7 @@ import { generateSigningKey } from '../src/core/keys.ts';
 import { formatVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
 import type { TrustMaterial } from '../src/core/trust.ts';
-import { type EvidenceVerdict, verifyEvidencePack, zkVerifier } from '../src/verifier/index.ts';
+import { type EvidenceVerdict, packLines, verifyEvidencePack, zkVerifier } from '../src/verifier/index.ts';
 import { provedBundles } from './support/proved-bundles.ts';
 import { runCli } from './support/cli.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
@@ -57,6 +57,10 @@ describe('a window pack', () => {
     expect(v.valid).toBe(true);
     expect(v.trust_source).toBe('embedded');
     expect(v.bundles).toMatchObject({ total: bundles.length, valid: bundles.length, invalid: 0 });
+    // the same pack arriving as bytes in 7-byte chunks (lines and UTF-8 sequences cut anywhere)
+    const bytes = new TextEncoder().encode(windowPack);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / 7) }, (_, k) => bytes.slice(k * 7, k * 7 + 7));
+    expect((await verifyEvidencePack(packLines(chunks), { zk: zkVerifier })).valid).toBe(true);
     const sum = bundles.reduce((a, b) => a + BigInt(b.attestation.statement.charge_micros), 0n);
     expect(v.totals.by_currency).toEqual([{ key: 'USD', currency: 'USD', events: bundles.length, charge_micros: sum.toString() }]);
   });

@@ -189,7 +189,8 @@ export interface EvidenceOptions {
   readonly onBundle?: (line: AttestedLine) => void;
 }
 
-/** Bundle lines as text: a whole pack, or its lines (from a file read line by line, a response stream…). */
+/** A pack: its whole text, or its lines (without their line feeds: a file read with readline,
+ *  `text.split('\n')`, or `packLines(chunks)` for a stream of chunks). */
 export type PackInput = string | Iterable<string> | AsyncIterable<string>;
 
 class Fail extends Error {
@@ -213,23 +214,29 @@ async function* linesOf(input: PackInput): AsyncGenerator<string> {
     if (start < input.length) yield input.slice(start);
     return;
   }
-  // chunks that may not end at line boundaries are split into lines (a readline interface
-  // yields whole lines, which pass through unchanged)
+  // already lines (readline, split('\n'), packLines)
+  for await (const line of input as AsyncIterable<string>) yield line;
+}
+
+/**
+ * The lines of a pack arriving in chunks that need not end at line boundaries: the text chunks
+ * of a response body or a file stream, or their bytes (decoded as UTF-8, strictly: bytes that are
+ * not UTF-8 throw). For `verifyEvidencePack(packLines(response.body), …)` in a browser.
+ */
+export async function* packLines(chunks: AsyncIterable<string | Uint8Array> | Iterable<string | Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true });
   let rest = '';
-  let whole = true;
-  for await (const chunk of input as AsyncIterable<string>) {
-    if (whole && !chunk.includes('\n')) {
-      yield chunk;
-      continue;
-    }
-    whole = false;
-    rest += chunk;
+  for await (const chunk of chunks as AsyncIterable<string | Uint8Array>) {
+    rest += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let start = 0;
     let nl: number;
-    while ((nl = rest.indexOf('\n')) >= 0) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
+    while ((nl = rest.indexOf('\n', start)) >= 0) {
+      yield rest.slice(start, nl);
+      start = nl + 1;
     }
+    rest = rest.slice(start);
   }
+  rest += decoder.decode();
   if (rest.length) yield rest;
 }
 

@@ -54,6 +54,7 @@ export type { SettlementReport } from '../core/settlement-verify.ts';
  *  browser-built ZkVerifier for the Groth16 checks. */
 export {
   verifyEvidencePack,
+  packLines,
   EVIDENCE_PACK_TYPE,
   EVIDENCE_CHECKS,
   EVIDENCE_CODES,
