@@ -77,6 +77,9 @@ describe('a window pack', () => {
     const otherJwks = { keys: trust.jwks.keys.map((j) => ({ ...j, x: Buffer.from(k.publicKey).toString('base64url') })) };
     const wrongJwks = await verify(windowPack, { jwks: otherJwks });
     expect(wrongJwks.code).toBe('PINNED_JWKS_MISMATCH');
+    expect((await verify(windowPack, otherJwks)).code).toBe('PINNED_JWKS_MISMATCH'); // a bare JWKS
+    expect((await verify(windowPack, trust.jwks)).valid).toBe(true);
+    expect((await verify(windowPack, { nothing: 1 })).code).toBe('PINNED_TRUST_INVALID');
   });
 
   it('tampered: a charge changed, a proof swapped, a bundle dropped, a truncated file — each fails with its code', async () => {

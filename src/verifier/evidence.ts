@@ -170,8 +170,9 @@ export interface EvidenceVerdict {
   readonly settlement_totals: { readonly currency: string; readonly total_micros: string; readonly platform_fee_micros: string; readonly net_micros: string } | null;
 }
 
+/** A saved GET /v1/trust (its `jwks` and `log.verifier_key` are read), `{jwks?, log?: {verifier_key}}`, or a bare JWKS `{keys}`. */
 export interface PinnedTrust {
-  /** A JWKS ({keys: [...]}) — or a whole GET /v1/trust document, of which `jwks` and `log.verifier_key` are read. */
+  /** A JWKS ({keys: [...]}). */
   readonly jwks?: unknown;
   readonly log?: { readonly verifier_key?: unknown };
 }
@@ -253,7 +254,9 @@ const amounts = (map: Map<string, { currency: string; events: number; micros: bi
   [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => ({ key: k.split('\u0000')[0]!, currency: v.currency, events: v.events, charge_micros: v.micros.toString() }));
 
 /** The trust the checks use: the pinned JWKS and log key in place of the pack's, after checking the pack's agree. */
-function applyPinned(embedded: TrustMaterial, pinned: PinnedTrust): TrustMaterial {
+function applyPinned(embedded: TrustMaterial, given: PinnedTrust): TrustMaterial {
+  // a bare JWKS ({keys: […]}) pins the JWKS alone
+  const pinned: PinnedTrust = given && typeof given === 'object' && 'keys' in given ? { jwks: given } : given;
   const jwks = Jwks.safeParse(pinned.jwks && typeof pinned.jwks === 'object' && 'keys' in pinned.jwks ? pinned.jwks : undefined);
   const key = pinned.log?.verifier_key;
   if (!jwks.success && pinned.jwks !== undefined) throw new Fail('PINNED_TRUST_INVALID', `the pinned JWKS is not a JWKS: ${issue(jwks.error)}`);
@@ -552,8 +555,8 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
     totals: { by_currency: amounts(byCurrency), by_tariff: amounts(byTariff), by_endpoint: amounts(byEndpoint), by_outcome: amounts(byOutcome) },
     settlement: settlementReport,
     settlement_totals:
-      ss && typeof ss.total_micros === 'string'
-        ? { currency: String(ss.currency ?? ''), total_micros: ss.total_micros, platform_fee_micros: String(ss.platform_fee_micros ?? '0'), net_micros: String(ss.net_micros ?? ss.total_micros) }
+      ss && [ss.total_micros, ss.platform_fee_micros, ss.net_micros].every((x) => typeof x === 'string' && /^(0|[1-9][0-9]{0,19})$/.test(x)) && typeof ss.currency === 'string'
+        ? { currency: ss.currency, total_micros: ss.total_micros!, platform_fee_micros: ss.platform_fee_micros!, net_micros: ss.net_micros! }
         : null,
   };
 }
