@@ -12,6 +12,7 @@ import type { TrustMaterial } from '../src/core/trust.ts';
 import { type EvidenceVerdict, packLines, verifyEvidencePack, zkVerifier } from '../src/verifier/index.ts';
 import { provedBundles } from './support/proved-bundles.ts';
 import { runCli } from './support/cli.ts';
+import { renderAuditReport } from '../src/core/report.ts';
 import { graduatedTariff, pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { ADMIN, testService, type TestService } from './support/service.ts';
 import { serve } from '@hono/node-server';
@@ -120,6 +121,26 @@ describe('GET /v1/reports', () => {
     expect(r.body).toContain(`tenant tenant_acme, billing window ${WINDOW}`);
     expect(r.body).toContain('meterproof evidence verify evidence-window.ndjson --trust pinned.json');
     expect((await s.call('GET', '/v1/reports?window=x')).body.code).toBe('INVALID_QUERY');
+  });
+});
+
+describe("the auditor's report", () => {
+  it('escapes every value from the pack: a hostile endpoint, tariff, code and file name stay text', async () => {
+    const v = await verify(windowPack);
+    const evil = '<img src=x onerror=alert(1)>"\'&';
+    const hostile = {
+      ...v,
+      valid: false,
+      code: evil,
+      totals: { ...v.totals, by_endpoint: [{ key: evil, currency: 'USD', events: 1, charge_micros: '1' }], by_tariff: [{ key: evil, currency: evil, events: 1, charge_micros: '1' }] },
+      checks: v.checks.map((c) => ({ ...c, reason: evil })),
+      bundles: { ...v.bundles, failures: [{ index: 0, statement_digest: evil, check: evil, code: evil, reason: evil }] },
+    };
+    const html = renderAuditReport({ verdict: hostile, packFile: `pack ${evil}.ndjson`, trustFile: evil });
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;');
+    expect(html).toContain('✗ INVALID');
+    expect(html).not.toMatch(/<script|src="http|href="http/); // self-contained: nothing loaded
   });
 });
 
