@@ -87,6 +87,8 @@ export interface ServiceDeps {
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
   readonly version?: string;
+  /** The service clock (tests fix it); default: the system clock. */
+  readonly clock?: () => Date;
 }
 
 export interface Container {
@@ -169,6 +171,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     metrics,
     waiters,
     version: readVersion(),
+    ...(o.clock ? { clock: o.clock } : {}),
   };
   return { deps, keys, proofs, policies, attest, tariffs, revocations, metrics, waiters, verifier };
 }
