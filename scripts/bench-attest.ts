@@ -5,6 +5,7 @@
 // After each phase a CPU line says where the time went (Linux, from /proc): µs of CPU per event in
 // the server (and in its event loop, the one thread a Node process cannot spread), in every
 // PostgreSQL process and in this load generator, and how many of the machine's cores were busy.
+// The line ends with the server's resident memory: its peak (sampled every 100 ms) and at the end.
 //
 //   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
 //                            --batch-concurrency 4 --meters 64
