@@ -134,7 +134,7 @@ describe('meterproof ceremony: init → two contributors → beacon → verify',
     const missing = run(['verify', '--transcript', 'final/transcript.json', '--circuit', r1cs, '--ptau', ptau]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/--zkey is required/);
-  }, 30_000);
+  }, 120_000);
 
   describe('tampered transcripts and files', () => {
     beforeAll(async () => {
