@@ -264,3 +264,22 @@ describe('GET /verify of a running server', () => {
     }
   });
 });
+
+describe('GET /docs of a running server', () => {
+  it('renders every operation of /openapi.json with Swagger UI, loading nothing from another host', async () => {
+    const context = await browser.newContext({ viewport: PHONE });
+    const requests: string[] = [];
+    context.on('request', (r) => requests.push(r.url()));
+    await context.route('**/*', (route) => (route.request().url().startsWith(`${origin}/`) ? route.continue() : route.abort('blockedbyclient')));
+    try {
+      const page = await context.newPage();
+      await page.goto(`${origin}/docs`);
+      await page.waitForSelector('.opblock-summary', { timeout: 60_000 });
+      expect(await page.locator('.opblock-summary').count()).toBeGreaterThanOrEqual(30);
+      expect(requests.filter((u) => !u.startsWith(`${origin}/`))).toEqual([]);
+      expect(requests).toContain(`${origin}/openapi.json`);
+    } finally {
+      await context.close();
+    }
+  });
+});
