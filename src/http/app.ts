@@ -185,8 +185,12 @@ export function createApp(deps: AppDeps) {
     const given = c.req.header('x-request-id');
     const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
     c.set('requestId', id);
-    await next();
+    // set before the handler, so that the response is made with it: setting a header on a finished
+    // response rebuilds it as a full web Response, which the node adapter then writes out through a
+    // stream (a slower path for every request). A handler that made its own Response gets it after.
     c.header('x-request-id', id);
+    await next();
+    if (!c.res.headers.has('x-request-id')) c.header('x-request-id', id);
     const seconds = since(started);
     const route = routeOf(c);
     const status = c.res.status;
