@@ -86,6 +86,8 @@ async function open(url: string, allow: string): Promise<{ page: Page; context: 
 /** Verify in the page: the bundle by the file input or pasted, the trust pasted (unless kept). */
 async function verifyIn(page: Page, input: { file?: string; text?: string; trust?: string }): Promise<Shown> {
   if (input.trust !== undefined) await page.getByLabel('Or paste it', { exact: true }).nth(1).fill(input.trust);
+  // not "done" until this verification ends (a chosen file is read before it is verified)
+  await page.evaluate(() => (document.documentElement.dataset['state'] = 'pending'));
   if (input.file) {
     await page.getByLabel('Choose a file (or drop it here)').setInputFiles(input.file); // verifies on selection
   } else {
@@ -213,6 +215,18 @@ describe('the built page, from file:// with the network off', () => {
     expect(r.valid).toBe(false);
     expect(r.first).toEqual({ check: 'checkpoint', code: 'CHECKPOINT_INVALID' });
     await expectSameAsNode(r, bundles[0], wrong);
+  });
+
+  it('verifies a file dropped on the bundle box at once', async () => {
+    await page.evaluate((text) => {
+      document.documentElement.dataset['state'] = 'dropping'; // not "done" until the drop's verification ends
+      document.getElementById('result')!.replaceChildren();
+      const data = new DataTransfer();
+      data.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
+      document.getElementById('input-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, json(tamperedCharge(bundles[1]!)));
+    await page.waitForSelector('html[data-state="done"]', { timeout: 120_000 });
+    expect((await shown(page)).first).toEqual({ check: 'signature', code: 'SIGNATURE_INVALID' });
   });
 
   it('made no request but loading itself', () => {
