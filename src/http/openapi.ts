@@ -101,6 +101,7 @@ const OUTPUT: Record<string, z.ZodType> = {
   InclusionProof: S.InclusionProof,
   ConsistencyProof: S.ConsistencyProof,
   LogEntries: S.LogEntries,
+  Reconciliation: S.ReconcileResponse,
 };
 type Io = 'input' | 'output';
 const COMPONENTS: Record<string, { schema: z.ZodType; io: Io }> = Object.fromEntries([
@@ -344,6 +345,9 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/v1/settlements', operationId: 'listSettlements', tag: 'settle', auth: 'read', summary: "A tenant's settlements", query: S.SettlementListQuery, replies: { 200: { description: '{items: [settlement]}' } }, errors: [401, 403, 503] },
   { method: 'get', path: '/v1/settlements/{id}', operationId: 'getSettlement', tag: 'settle', auth: 'read', summary: 'A settlement with its status history', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement' } }, errors: [401, 403, 404, 503] },
   { method: 'get', path: '/v1/settlements/{id}/evidence', operationId: 'settlementEvidence', tag: 'settle', auth: 'read', summary: 'The evidence to recompute and check a settlement offline (meterproof settlement verify)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'signed settlement, receipt, plan and every included statement' } }, errors: [401, 403, 404, 503] },
+  { method: 'get', path: '/v1/evidence', operationId: 'evidencePack', tag: 'settle', auth: 'read', summary: 'An evidence pack (docs/protocol.md §6) of one attestation, a billing window or a settlement: application/x-ndjson, streamed', query: S.EvidenceQuery, replies: { 200: { description: 'the pack (application/x-ndjson): header, one line per bundle, the settlement line, the signed manifest' } }, errors: [401, 403, 404, [503, 'LOG_NOT_READY; STORE_UNAVAILABLE']] },
+  { method: 'get', path: '/v1/reports', operationId: 'auditReport', tag: 'settle', auth: 'read', summary: "The auditor's report (text/html, printable) of an attestation, a billing window or a settlement: the pack made and verified by the service, totals, breakdowns, every check", query: S.EvidenceQuery, replies: { 200: { description: 'a self-contained HTML page (text/html)' } }, errors: [401, 403, 404, [503, 'LOG_NOT_READY; STORE_UNAVAILABLE']] },
+  { method: 'post', path: '/v1/reconcile', operationId: 'reconcile', tag: 'settle', auth: 'read', summary: 'Reconcile invoice lines (text/csv, application/x-ndjson or application/json; streamed, up to 256 MiB) with the attested charges of a billing window', query: S.ReconcileQuery, replies: { 200: { description: 'the reconciliation', body: S.ReconcileResponse } }, errors: [[400, 'INVALID_INVOICE, INVALID_UTF8'], 401, 403, 413, 415, 503] },
   { method: 'patch', path: '/v1/settlements/{id}/status', operationId: 'setSettlementStatus', tag: 'settle', auth: 'admin', summary: 'Move a settlement: pending → invoiced → paid; invoiced ⇄ disputed; → void', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement with its new status' } }, errors: [401, 403, 404, [409, 'ILLEGAL_TRANSITION'], 413, 415, 503] },
   { method: 'get', path: '/v1/sla', operationId: 'sla', tag: 'settle', auth: 'read', summary: 'Per meter: outcome counts and actual vs contracted uptime (basis points) over a period', replies: { 200: { description: 'per-meter SLA figures' } }, errors: [401, 403, 503] },
 
