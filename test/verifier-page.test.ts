@@ -1,7 +1,8 @@
 // The browser verifier page in a real browser: Debian's Chromium (/usr/bin/chromium, installed by
 // .ci/run) driven by playwright-core. One build of the page and one browser for the file. The
 // page verifies real bundles of an in-process service (Groth16 proofs by the production prover,
-// log receipts): valid, redacted, and tampered three ways, naming the failing check; from file://
+// log receipts): valid, redacted, and tampered three ways, naming the failing check, and an
+// evidence pack of their window (pinned, under a wrong log key, with a tampered charge); from file://
 // with the network off and from GET /verify of a running server with its trust embedded; every
 // request the page makes is recorded, and none but the page itself may leave it. Its verdicts
 // equal the Node verifier's, check by check.
@@ -17,7 +18,7 @@ import { generateEd25519 } from '../src/core/ed25519.ts';
 import { formatVerifierKey, parseVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
 import type { TrustMaterial } from '../src/core/trust.ts';
-import { redact, verifyJson } from '../src/verifier/index.ts';
+import { EVIDENCE_CHECKS, redact, verifyEvidencePack, verifyJson, zkVerifier } from '../src/verifier/index.ts';
 import { buildVerifierPage } from '../scripts/build-verifier.mjs';
 import { provedBundles } from './support/proved-bundles.ts';
 import { testService, type TestService } from './support/service.ts';
@@ -32,6 +33,8 @@ let origin: string;
 let browser: Browser;
 let bundles: FullBundle[];
 let trust: TrustMaterial;
+/** An evidence pack (GET /v1/evidence) of the window of both bundles. */
+let pack: string;
 let dir: string;
 let pagePath: string;
 
@@ -42,6 +45,9 @@ beforeAll(async () => {
   pagePath = await buildVerifierPage(path.join(dir, 'meterproof-verifier.html'));
   s = await testService({ verifierPagePath: pagePath });
   ({ bundles, trust } = await provedBundles(s, 2, { workers: 1, tag: 'page' }));
+  const r = await s.call('GET', '/v1/evidence?tenant_id=tenant_acme&window=2026-05');
+  if (r.status !== 200 || typeof r.body !== 'string') throw new Error(`evidence pack: ${r.status} ${String(r.body).slice(0, 300)}`);
+  pack = r.body;
   server = serve({ fetch: s.app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => server.once('listening', () => resolve()));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -227,6 +233,32 @@ describe('the built page, from file:// with the network off', () => {
     }, json(tamperedCharge(bundles[1]!)));
     await page.waitForSelector('html[data-state="done"]', { timeout: 120_000 });
     expect((await shown(page)).first).toEqual({ check: 'signature', code: 'SIGNATURE_INVALID' });
+  });
+
+  it('verifies an evidence pack pinned to the trust material: every pack check, the totals', async () => {
+    const r = await verifyIn(page, { text: pack, trust: json(trust) });
+    expect(r.valid).toBe(true);
+    expect(r.checks.map((c) => c.name)).toEqual([...EVIDENCE_CHECKS]);
+    expect(await page.locator('#pack-bundles').innerText()).toBe('2: 2 valid, 0 invalid');
+    expect(await page.locator('#trust-source-used').getAttribute('data-source')).toBe('pinned');
+    const node = await verifyEvidencePack(pack, { zk: zkVerifier, pinned: trust });
+    expect(r.valid).toBe(node.valid);
+    expect(r.checks.map(({ name, status, code }) => ({ name, status, code }))).toEqual(node.checks.map((c) => ({ name: c.name, status: c.status, code: c.code ?? '' })));
+    const total = BigInt(bundles[0]!.attestation.statement.charge_micros) + BigInt(bundles[1]!.attestation.statement.charge_micros);
+    expect(r.charge).toContain(`over 2 events (${total} micros)`);
+  });
+
+  it('names the failing check of an evidence pack under a wrong log key, and of a pack with a tampered charge', async () => {
+    const r = await verifyIn(page, { text: pack, trust: json(wrongLogKey(trust)) });
+    expect(r.valid).toBe(false);
+    expect(r.first).toEqual({ check: 'pinned_trust', code: 'PINNED_LOG_KEY_MISMATCH' });
+    const micros = bundles[0]!.attestation.statement.charge_micros;
+    const tampered = pack.replace(`"charge_micros":"${micros}"`, `"charge_micros":"${BigInt(micros) + 1n}"`);
+    expect(tampered).not.toBe(pack);
+    const t = await verifyIn(page, { text: tampered, trust: json(trust) });
+    expect(t.valid).toBe(false);
+    expect(t.checks.find((c) => c.name === 'bundles')).toMatchObject({ status: 'fail' });
+    expect(await page.locator('#bundle-failures li').first().innerText()).toMatch(/signature ✗ SIGNATURE_INVALID/);
   });
 
   it('made no request but loading itself', () => {

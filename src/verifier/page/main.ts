@@ -3,8 +3,8 @@
 // gives or that the serving page embedded. No network: the page is one file, and its Content
 // Security Policy refuses every connection (connect-src 'none').
 import { z } from 'zod';
-import { parseJsonStrict, verifyJson, type VerificationReport } from '../index.ts';
-import { firstProblem, rows, summary } from './present.ts';
+import { type EvidenceVerdict, type PinnedTrust, parseJsonStrict, verifyEvidencePack, verifyJson, zkVerifier, type VerificationReport } from '../index.ts';
+import { firstProblem, isEvidencePack, packRows, packTotals, rows, summary, type Row } from './present.ts';
 
 // zod would probe `new Function` (refused by the page's CSP, with a console error): no JIT here
 z.config({ jitless: true });
@@ -102,7 +102,50 @@ function render(report: VerificationReport, bundle: unknown, note: string | null
     if (s.hidden.length) result.append(el('p', 'The signature, the zero-knowledge proof and the log receipt still vouch for the charge without them.'));
   }
 
-  result.append(el('h3', 'Every check'));
+  result.append(checksTable(rows(report)));
+  verdict.focus();
+}
+
+/** An evidence pack's verdict: the pack checks, the bundles' count and failures, the totals. */
+function renderPack(v: EvidenceVerdict): void {
+  result.replaceChildren();
+  const verdict = el('h2', v.valid ? '✓ Valid evidence pack: every check passed' : '✗ Not a valid evidence pack', { id: 'verdict', tabindex: '-1', 'data-valid': String(v.valid) });
+  result.append(verdict);
+  const failed = v.checks.find((c) => c.status === 'fail') ?? v.checks.find((c) => c.status !== 'pass');
+  if (!v.valid && failed) {
+    result.append(el('p', `First problem: the ${failed.name} check${v.code ? ` (${v.code})` : ''}.`, { id: 'first-problem', 'data-check': failed.name, 'data-code': v.code ?? '' }));
+  }
+  const scope = v.scope ? Object.entries(v.scope).map(([k, x]) => `${k} ${String(x)}`).join(', ') : 'unknown';
+  result.append(el('p', `Scope: ${scope}; made ${v.created_at ?? '(unknown)'}; profile ${v.profile}.`));
+  result.append(
+    el(
+      'p',
+      v.trust_source === 'pinned'
+        ? "Trust: the pack's signing keys and log key were checked against the trust material you gave (pinned)."
+        : "Trust: none given, so the pack's own snapshot was used: this shows the pack is consistent, not that it comes from the service you trust. Give that service's trust material to pin it.",
+      { id: 'trust-source-used', 'data-source': v.trust_source },
+    ),
+  );
+  result.append(el('h3', 'The charges'));
+  const dl = el('dl', undefined, { id: 'charge' });
+  const totals = packTotals(v);
+  dl.append(el('dt', 'Total'), el('dd', totals.join('; ') || 'none', { id: 'charge-amount' }));
+  dl.append(el('dt', 'Bundles'), el('dd', `${v.bundles.total}: ${v.bundles.valid} valid, ${v.bundles.invalid} invalid`, { id: 'pack-bundles' }));
+  if (v.settlement_totals) dl.append(el('dt', 'Settlement'), el('dd', `${v.settlement_totals.total_micros} micros total, ${v.settlement_totals.net_micros} net (${v.settlement_totals.currency})`));
+  result.append(dl);
+  if (v.bundles.failures.length) {
+    result.append(el('h3', 'Bundles that failed'));
+    const ul = el('ul', undefined, { id: 'bundle-failures' });
+    for (const f of v.bundles.failures) ul.append(el('li', `Bundle ${f.index}: ${f.check} ✗ ${f.code} — ${f.reason}`));
+    result.append(ul);
+  }
+  result.append(checksTable(packRows(v)));
+  verdict.focus();
+}
+
+function checksTable(list: readonly Row[]): HTMLElement {
+  const wrap = el('div');
+  wrap.append(el('h3', 'Every check'));
   // explicit roles: the phone layout lays rows out as grids, which would drop a table's semantics
   const table = el('table', undefined, { id: 'checks', role: 'table' });
   table.append(el('caption', 'Each check with its result (✓ passed, ✗ failed, – skipped), code and reason'));
@@ -112,7 +155,7 @@ function render(report: VerificationReport, bundle: unknown, note: string | null
   thead.append(head);
   table.append(thead);
   const body = el('tbody', undefined, { role: 'rowgroup' });
-  for (const r of rows(report)) {
+  for (const r of list) {
     const tr = el('tr', undefined, { 'data-check': r.name, 'data-status': r.status, 'data-code': r.code, class: r.status, role: 'row' });
     tr.append(el('td', `${r.mark} ${r.word}`, { role: 'cell' }), el('th', r.name, { scope: 'row', role: 'rowheader' }), el('td', r.code || '—', { role: 'cell' }));
     const what = el('td', undefined, { role: 'cell' });
@@ -124,8 +167,8 @@ function render(report: VerificationReport, bundle: unknown, note: string | null
   table.append(body);
   const scroll = el('div', undefined, { class: 'table' });
   scroll.append(table);
-  result.append(scroll);
-  verdict.focus();
+  wrap.append(scroll);
+  return wrap;
 }
 
 function showError(message: string): void {
@@ -151,6 +194,7 @@ async function run(): Promise<void> {
 async function verifyInput(): Promise<void> {
   const text = inputText.value.trim();
   if (!text) return showError('give a bundle or an evidence pack (choose a file, drop one, or paste it).');
+  if (isEvidencePack(text)) return verifyPack(text);
   let parsed: unknown;
   try {
     parsed = parseJsonStrict(text);
@@ -171,3 +215,25 @@ async function verifyInput(): Promise<void> {
 }
 
 document.documentElement.dataset['state'] = 'ready';
+
+/** An evidence pack, pinned to the trust material in the trust field when there is some. */
+async function verifyPack(text: string): Promise<void> {
+  const pinnedText = trustText.value.trim();
+  let pinned: PinnedTrust | undefined;
+  if (pinnedText) {
+    try {
+      pinned = parseJsonStrict(pinnedText) as PinnedTrust;
+    } catch (e) {
+      return showError(`the trust material is not JSON (${e instanceof Error ? e.message : String(e)}).`);
+    }
+  }
+  status.textContent = 'Verifying the evidence pack… (every bundle, proofs included)';
+  try {
+    const verdict = await verifyEvidencePack(text, { zk: zkVerifier, profile: profile.value === 'standard' ? 'standard' : 'strict', ...(pinned ? { pinned } : {}) });
+    renderPack(verdict);
+  } catch (err) {
+    showError(err instanceof Error ? err.message : String(err));
+  } finally {
+    status.textContent = 'Done.';
+  }
+}

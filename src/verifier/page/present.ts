@@ -4,6 +4,7 @@
 // what the bundle does not show. Pure (no DOM), so test/verifier-page.test.ts can hold it to
 // the report in Node; main.ts renders it.
 import { CHECK_NAMES, type CheckName, type VerificationReport, type VerifyCode } from '../../core/schemas.ts';
+import { EVIDENCE_PACK_TYPE, type EvidenceCheck, type EvidenceVerdict } from '../evidence.ts';
 
 /** What each check establishes when it passes, in the words of someone checking an invoice. */
 export const CHECK_MEANING: Readonly<Record<CheckName, string>> = {
@@ -69,7 +70,7 @@ const MARKS = { pass: '✓', fail: '✗', skipped: '–' } as const;
 const WORDS = { pass: 'passed', fail: 'failed', skipped: 'skipped' } as const;
 
 export interface Row {
-  readonly name: CheckName;
+  readonly name: CheckName | EvidenceCheck;
   readonly status: 'pass' | 'fail' | 'skipped';
   readonly mark: Mark;
   /** The status as a word, for the page (never the mark or a colour alone). */
@@ -158,3 +159,44 @@ export function summary(bundle: unknown): Summary {
 }
 
 export { CHECK_NAMES };
+
+/** Whether `text` is an evidence pack (docs/protocol.md §6): its first line is the pack header. */
+export function isEvidencePack(text: string): boolean {
+  const first = text.slice(0, text.indexOf('\n') === -1 ? undefined : text.indexOf('\n'));
+  try {
+    const v = JSON.parse(first) as { type?: unknown } | null;
+    return !!v && typeof v === 'object' && v.type === EVIDENCE_PACK_TYPE;
+  } catch {
+    return false;
+  }
+}
+
+/** What each check of an evidence pack establishes (docs/protocol.md §6). */
+export const PACK_CHECK_MEANING: Readonly<Record<EvidenceCheck, string>> = {
+  format: 'The pack is well-formed: a header, bundle lines, a settlement line where due, and a manifest that closes it.',
+  pinned_trust: "The pack's trust snapshot is the trust material you pinned (signing keys and log key).",
+  manifest: 'The service signed the manifest over the header and every statement in the pack: nothing added, dropped or reordered.',
+  bundles: 'Every bundle in the pack verifies (every bundle check, the proof included) and is consistent with the pack checkpoint.',
+  scope: 'Every bundle belongs to the scope the pack names (an attestation, a billing window or a settlement).',
+  chains: 'Each chain of statements is in the pack complete and in order, with no gap.',
+  settlement: 'The settlement verifies and its totals follow from the statements in the pack.',
+};
+
+/** The rows of a pack verdict, in the form of a bundle's. */
+export function packRows(verdict: EvidenceVerdict): Row[] {
+  return verdict.checks.map((c) => ({
+    name: c.name,
+    status: c.status,
+    mark: MARKS[c.status],
+    word: WORDS[c.status],
+    code: c.code ?? '',
+    meaning: PACK_CHECK_MEANING[c.name],
+    why: c.status === 'pass' ? '' : (c.reason ?? ''),
+    required: false,
+  }));
+}
+
+/** The pack's totals per currency: "12.345678 EUR over 3 events (12345678 micros)". */
+export function packTotals(verdict: EvidenceVerdict): string[] {
+  return verdict.totals.by_currency.map((a) => `${microsToAmount(a.charge_micros)} ${a.currency} over ${a.events} event${a.events === 1 ? '' : 's'} (${a.charge_micros} micros)`);
+}
