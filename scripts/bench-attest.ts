@@ -5,6 +5,7 @@
 // After each phase a CPU line says where the time went (Linux, from /proc): µs of CPU per event in
 // the server (and in its event loop, the one thread a Node process cannot spread), in every
 // PostgreSQL process and in this load generator, and how many of the machine's cores were busy.
+// The line ends with the server's resident memory: its peak (sampled every 100 ms) and at the end.
 //
 //   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
 //                            --batch-concurrency 4 --meters 64
@@ -20,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
-import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs } from './cpu.ts';
+import { machineBusyMs, mainThreadCpuMs, postgresCpuMs, processCpuMs, rssKiB } from './cpu.ts';
 import { machineLine, postgresVersion, signingLine } from './machine.ts';
 import { popMessage } from '../src/core/bilateral.ts';
 import { digestOf } from '../src/core/canonical.ts';
@@ -59,6 +60,7 @@ class Connection {
   private bodyStart = -1;
   private bodyEnd = -1;
   private status = 0;
+  private chunked = false;
   private pending: { resolve(r: { status: number; text: string }): void; reject(e: Error): void } | null = null;
   readonly ready: Promise<void>;
   /** The server closes idle keep-alive connections (after its keepAliveTimeout): not reused. */
@@ -92,15 +94,37 @@ class Connection {
       if (end < 0) return;
       const head = buf.subarray(0, end).toString('latin1');
       const m = /\r\ncontent-length: *(\d+)/i.exec(head);
-      if (!m) return this.pending.reject(new Error(`response without Content-Length: ${head.slice(0, 200)}`));
+      this.chunked = !m && /\r\ntransfer-encoding: *chunked/i.test(head);
+      if (!m && !this.chunked) return this.pending.reject(new Error(`response without Content-Length: ${head.slice(0, 200)}`));
       this.status = Number(head.slice(9, 12));
       this.bodyStart = end + 4;
-      this.bodyEnd = this.bodyStart + Number(m[1]);
+      this.bodyEnd = m ? this.bodyStart + Number(m[1]) : Infinity;
     }
-    // a large body arrives in many chunks: join them once, when all are here
-    if (this.received < this.bodyEnd) return;
-    const all = this.chunks.length > 1 ? Buffer.concat(this.chunks) : this.chunks[0]!;
-    const text = all.subarray(this.bodyStart, this.bodyEnd).toString('utf8');
+    let text: string;
+    let all: Buffer;
+    if (this.chunked) {
+      // a streamed body (the batch answer): complete when the last chunk (size 0) has come; one
+      // request at a time per connection, so it is the end of what was received
+      const last = this.chunks.at(-1)!;
+      if (last.length < 5 || last.subarray(-5).toString('latin1') !== '0\r\n\r\n') return;
+      all = this.chunks.length > 1 ? Buffer.concat(this.chunks) : this.chunks[0]!;
+      const parts: Buffer[] = [];
+      let at = this.bodyStart;
+      for (;;) {
+        const eol = all.indexOf('\r\n', at);
+        const size = parseInt(all.subarray(at, eol).toString('latin1'), 16);
+        if (size === 0) break;
+        parts.push(all.subarray(eol + 2, eol + 2 + size));
+        at = eol + 2 + size + 2;
+      }
+      text = Buffer.concat(parts).toString('utf8');
+      this.bodyEnd = all.length;
+    } else {
+      // a large body arrives in many chunks: join them once, when all are here
+      if (this.received < this.bodyEnd) return;
+      all = this.chunks.length > 1 ? Buffer.concat(this.chunks) : this.chunks[0]!;
+      text = all.subarray(this.bodyStart, this.bodyEnd).toString('utf8');
+    }
     const rest = all.subarray(this.bodyEnd);
     this.chunks = rest.length ? [rest] : [];
     this.received = rest.length;
@@ -188,13 +212,19 @@ function cpuMeter(serverPid: number) {
   const gen0 = process.cpuUsage();
   const machine0 = machineBusyMs();
   const t0 = performance.now();
+  // the server's resident memory, sampled every 100 ms through the phase
+  let rssPeak = rssKiB(serverPid);
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssKiB(serverPid))), 100);
   return (n: number) => {
+    clearInterval(sampler);
+    const rssEnd = rssKiB(serverPid);
+    rssPeak = Math.max(rssPeak, rssEnd);
     const g = process.cpuUsage(gen0);
     const machine = (machineBusyMs() - machine0) / (performance.now() - t0);
     const [server, main, pg, gen] = [processCpuMs(serverPid) - server0, mainThreadCpuMs(serverPid) - main0, postgresCpuMs() - pg0, (g.user + g.system) / 1000];
     const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
     const busy = (server + pg + gen) / (performance.now() - t0);
-    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy with these (${machine.toFixed(2)} with everything, kernel included)`;
+    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy with these (${machine.toFixed(2)} with everything, kernel included); server RSS peak ${(rssPeak / 1024).toFixed(0)} MB, ${(rssEnd / 1024).toFixed(0)} MB at the end`;
   };
 }
 

@@ -59,3 +59,13 @@ export function machineBusyMs(): number {
     return NaN;
   }
 }
+
+/** Resident set size (KiB) of one process now (VmRSS), NaN where there is no /proc. */
+export function rssKiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Countersignature, FullBundle, VerificationReport } from '../core/schemas.ts';
-import type { AttestationRow } from '../service/attest.ts';
+import type { AttestOutcome, AttestationRow } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
@@ -51,6 +51,8 @@ export type Env = { Variables: { principal: Principal; requestId: string } };
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const MAX_BATCH = 1000;
+/** Bytes (UTF-16 code units) a streamed response gathers before it writes them. */
+const STREAM_CHUNK = 64 * 1024;
 /** Most bundles in one POST /v1/verify/batch (~1 MB of bundles: within the default body limit). */
 export const MAX_VERIFY_BATCH = 256;
 
@@ -469,21 +471,37 @@ export function createApp(deps: AppDeps) {
       items = events;
     }
     if (items.length === 0 || items.length > MAX_BATCH) throw new ServiceError(400, 'BATCH_SIZE', `a batch holds 1 to ${MAX_BATCH} events`);
-    const outcomes = await deps.attest.attestMany(c.get('principal'), items);
+    const outcomes: (AttestOutcome | ServiceError | undefined)[] = await deps.attest.attestMany(c.get('principal'), items);
+    items.length = 0; // the request's events are not needed any more
+    if (outcomes.some((o) => o && !(o instanceof ServiceError) && o.created)) deps.onAttested?.();
     const small = wantsMinimal(c);
-    let createdAny = false;
-    // {"results": [...]} put together from each item's JSON text (bundles as renderText gives them)
-    const results = await Promise.all(
-      outcomes.map(async (o, index) => {
-        if (o instanceof ServiceError) return JSON.stringify({ index, status: o.status, error: toProblem(o) });
-        createdAny ||= o.created;
-        const status = o.created ? 201 : 200;
-        if (small) return JSON.stringify({ index, status, ...minimal(o.row) });
-        return `{"index":${index},"status":${status},"id":"${o.row.id}","bundle":${await renderText(o.row)}}`;
-      }),
-    );
-    if (createdAny) deps.onAttested?.();
-    return c.body(`{"results":[${results.join(',')}]}`, 200, small ? { ...JSON_TYPE, 'preference-applied': 'return=minimal' } : JSON_TYPE);
+    if (small) {
+      const results = outcomes.map((o, index) => JSON.stringify(o instanceof ServiceError ? { index, status: o.status, error: toProblem(o) } : { index, status: (o as AttestOutcome).created ? 201 : 200, ...minimal((o as AttestOutcome).row) }));
+      return c.body(`{"results":[${results.join(',')}]}`, 200, { ...JSON_TYPE, 'preference-applied': 'return=minimal' });
+    }
+    // {"results": [...]} streamed from each item's JSON text (the bundle text the writer stored), in
+    // chunks of about 64 KiB; an item's outcome is dropped once written, so the response never
+    // holds the bundles twice over: at most the stored texts not yet sent and one chunk
+    let next = 0;
+    const encoder = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk = next === 0 ? '{"results":[' : '';
+        while (next < outcomes.length && chunk.length < STREAM_CHUNK) {
+          const index = next++;
+          const o = outcomes[index] as AttestOutcome | ServiceError;
+          outcomes[index] = undefined;
+          const sep = index === 0 ? '' : ',';
+          if (o instanceof ServiceError) chunk += `${sep}${JSON.stringify({ index, status: o.status, error: toProblem(o) })}`;
+          else chunk += `${sep}{"index":${index},"status":${o.created ? 201 : 200},"id":"${o.row.id}","bundle":${await renderText(o.row)}}`;
+        }
+        if (next === outcomes.length) {
+          controller.enqueue(encoder.encode(`${chunk}]}`));
+          controller.close();
+        } else controller.enqueue(encoder.encode(chunk));
+      },
+    });
+    return c.body(stream, 200, JSON_TYPE);
   });
 
   app.get('/v1/attestations/:id', authed, async (c) => {
