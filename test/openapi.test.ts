@@ -14,6 +14,7 @@ import { PROBLEM_CODES } from '../src/service/problem-codes.ts';
 import { Consumer, generateConsumerKey } from '../src/consumer/index.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
+import { TRUST_SLOT } from '../src/http/pages.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -24,10 +25,19 @@ const openApiPath = (honoPath: string) => honoPath.replace(/:([A-Za-z0-9_]+)/g, 
 const documented = () => Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
 
 let s: TestService;
+let pageDir: string | undefined;
 beforeAll(async () => {
-  s = await testService();
+  // GET /verify serves the built page (test/verifier-page.test.ts tests the real one): here a
+  // stand-in with its trust slot, in a directory of this file's own
+  pageDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-openapi-page-'));
+  const verifierPagePath = path.join(pageDir, 'verifier.html');
+  fs.writeFileSync(verifierPagePath, `<!doctype html><title>stand-in</title>${TRUST_SLOT}`);
+  s = await testService({ verifierPagePath });
 });
-afterAll(async () => s?.close());
+afterAll(async () => {
+  await s?.close();
+  if (pageDir) fs.rmSync(pageDir, { recursive: true, force: true });
+});
 
 describe('coverage', () => {
   it('documents every route the app registers, and only those', () => {
@@ -89,9 +99,10 @@ describe('responses match the document', () => {
     const where = `${method} ${url} → ${r.status} ${typeof r.body === 'string' ? r.body.slice(0, 200) : JSON.stringify(r.body).slice(0, 300)}`;
     const reply = op.replies[r.status];
     if (reply) {
-      if (reply.body === 'text') {
+      if (reply.body === 'text' || reply.body === 'html' || reply.body === 'asset') {
         expect(typeof r.body, where).toBe('string');
-        expect(r.headers.get('content-type'), where).toMatch(/^text\/plain\b/);
+        const type = { text: /^text\/plain\b/, html: /^text\/html\b/, asset: /^text\/(css|javascript)\b/ }[reply.body];
+        expect(r.headers.get('content-type'), where).toMatch(type);
       } else if (reply.body) {
         (reply.body as z.ZodType).parse(r.body);
         expect(r.headers.get('content-type')?.split(';')[0], where).toBe(reply.contentType ?? 'application/json');
@@ -113,6 +124,13 @@ describe('responses match the document', () => {
     await call('GET', '/ready', { token: null });
     await call('GET', '/v1/status', { token: null });
     await call('GET', '/openapi.json', { token: null });
+    expect((await call('GET', '/docs', { token: null })).body).toContain('/docs/swagger-ui-bundle.js');
+    for (const f of ['swagger-ui.css', 'swagger-ui-bundle.js', 'init.js']) await call('GET', `/docs/${f}`, { token: null });
+    await call('GET', '/docs/index.html', { token: null }); // 404: only the page's own assets
+    // the verifier page with this service's trust material embedded
+    const page = (await call('GET', '/verify', { token: null })).body as string;
+    const embedded = JSON.parse(/<script type="application\/json" id="embedded-trust">(.*?)<\/script>/s.exec(page)![1]!);
+    expect(embedded.trust).toEqual((await call('GET', '/v1/trust', { token: null })).body);
     await call('GET', '/metrics');
     await call('GET', '/metrics', { token: null }); // 401
     await call('GET', '/.well-known/jwks.json', { token: null });

@@ -136,6 +136,7 @@ describe('the packed package', () => {
       'dist/cli/usage.js',
       'dist/cli/main.js',
       'dist/prover/worker.js',
+      'dist/meterproof-verifier.html',
       'dist/db/migrations/meta/_journal.json',
       'dist/db/migrations/0000_init.sql',
       'scripts/patch-postgres.mjs',

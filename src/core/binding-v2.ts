@@ -2,7 +2,7 @@
 // the statement tag and the public signals of circuits/billing_v2.circom, all from the signed
 // statement. Pure except for Poseidon's lazily built wasm.
 import { canonicalBytes, digestOf } from './canonical.ts';
-import { sha256 } from './bytes.ts';
+import { sha256, toHex } from './bytes.ts';
 import { unitsAdvanced } from './charge.ts';
 import { OUTCOME_CODES, asciiTag, assertField, digestLimbs, pack, tariffNumerics, type TariffNumerics } from './field.ts';
 import { type PoseidonHash, poseidonHash, randomBlinding } from './commitment.ts';
@@ -91,7 +91,7 @@ export function tariffCommitmentV2(tariff: TariffSnapshot, salt: bigint, hash: P
  *  window, chain position, issue time, key). */
 export function statementTag(statement: StatementV2): bigint {
   const d = sha256(canonicalBytes(statement));
-  return BigInt(`0x${Buffer.from(d.subarray(0, 31)).toString('hex')}`);
+  return BigInt(`0x${toHex(d.subarray(0, 31))}`);
 }
 
 /** The public signals of a v2 proof, every one from the signed statement (in circuit order) and the

@@ -1,7 +1,8 @@
 // The Poseidon commitments of bn128-poseidon8-v1 (docs/zk-binding.md §9.1), computed in
 // TypeScript exactly as circuits/billing.circom computes them, plus the circuit's witness input.
 // Poseidon is circomlibjs's (the reference of circomlib's poseidon.circom); its wasm is built once.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './platform.ts';
+import { toHex } from './bytes.ts';
 import type { Poseidon } from 'circomlibjs';
 import {
   BN128_P,
@@ -97,26 +98,26 @@ export async function circuitInputs(args: BindingArgs): Promise<Record<string, s
   };
 }
 
-/** Random bytes from node:crypto, drawn 8 KiB at a time (one call into the CSPRNG per 256 salts
+/** Random bytes from the platform CSPRNG, drawn 8 KiB at a time (one call into it per 256 salts
  *  instead of one per salt; each byte is handed out once). */
-const pool = { buf: Buffer.alloc(0), at: 0 };
-function random32(): Buffer {
+const pool: { buf: Uint8Array; at: number } = { buf: new Uint8Array(0), at: 0 };
+function random32(): Uint8Array {
   if (pool.at + 32 > pool.buf.length) {
     pool.buf = randomBytes(8192);
     pool.at = 0;
   }
-  const b = Buffer.from(pool.buf.subarray(pool.at, pool.at + 32));
+  const b = pool.buf.slice(pool.at, pool.at + 32);
   pool.buf.fill(0, pool.at, pool.at + 32);
   pool.at += 32;
   return b;
 }
 
-/** A blinding salt uniform in [0, p): rejection sampling of 254-bit strings from node:crypto. */
+/** A blinding salt uniform in [0, p): rejection sampling of 254-bit strings from the CSPRNG. */
 export function randomBlinding(): bigint {
   for (;;) {
     const b = random32();
     b[0]! &= 0x3f; // keep 254 bits: p > 2^253, so each try succeeds with probability > 1/2
-    const v = BigInt(`0x${b.toString('hex')}`);
+    const v = BigInt(`0x${toHex(b)}`);
     if (v < BN128_P) return v;
   }
 }

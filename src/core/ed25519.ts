@@ -6,20 +6,18 @@
 // cost of an attestation. Ed25519 signatures are deterministic, so both give the same bytes
 // (test/ed25519 compares them); without sodium-native, or with METERPROOF_ED25519=node, signing
 // uses node:crypto.
+// The browser build of the verifier uses ed25519.browser.ts instead (@noble/curves), under the
+// same strictness (ed25519-strict.ts) and the same Wycheproof results (test/platform.test.ts).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { bytesEqual, toHex } from './bytes.ts';
 
+import { strictShape } from './ed25519-strict.ts';
+export { ED25519_L, type Ed25519KeyPair } from './ed25519-strict.ts';
+import type { Ed25519KeyPair } from './ed25519-strict.ts';
+
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-/** Group order L of edwards25519. */
-export const ED25519_L = 2n ** 252n + 27742317777372353535851937790883648493n;
-
-export interface Ed25519KeyPair {
-  /** 32-byte RFC 8032 seed. Secret. */
-  readonly seed: Uint8Array;
-  readonly publicKey: Uint8Array;
-}
 
 export function generateEd25519(): Ed25519KeyPair {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -129,10 +127,7 @@ function publicKeyObject(pub: Uint8Array): KeyObject | null {
 /** Strict verification. Never throws: any malformed input is `false`. */
 export function ed25519Verify(pub: Uint8Array, msg: Uint8Array, sig: Uint8Array): boolean {
   try {
-    if (pub.length !== 32 || sig.length !== 64) return false;
-    let s = 0n;
-    for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]!);
-    if (s >= ED25519_L) return false; // RFC 8032 §5.1.7: reject non-canonical S
+    if (!strictShape(pub, sig)) return false;
     const key = publicKeyObject(pub);
     if (!key) return false;
     return verify(null, msg, key, sig);

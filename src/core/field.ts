@@ -2,6 +2,7 @@
 // meter event and a tariff snapshot become bn128 scalar-field elements — the circuit's inputs and
 // the Poseidon preimages of the commitments. Pure: no I/O. Must stay in step with
 // circuits/billing.circom; test/circuit.test.ts checks they agree.
+import { toHex, utf8 } from './bytes.ts';
 import { digestOf } from './canonical.ts';
 import { pricingFromTariff, type Outcome, type RoundingMode } from './charge.ts';
 import { ChargeError } from './errors.ts';
@@ -26,7 +27,7 @@ export const ROUNDING_CODES: Readonly<Record<RoundingMode, bigint>> = { floor: 0
 /** A domain tag: the big-endian integer of an ASCII string of at most 31 bytes (so < 2^248 < p). */
 export function asciiTag(s: string): bigint {
   if (!/^[\x20-\x7e]{1,31}$/.test(s)) throw new RangeError('a domain tag is 1 to 31 printable ASCII characters');
-  return BigInt(`0x${Buffer.from(s, 'ascii').toString('hex')}`);
+  return BigInt(`0x${toHex(utf8(s))}`); // ASCII: its UTF-8 bytes
 }
 
 /** Domain tags, one per hash, so no commitment can be reinterpreted as another. */

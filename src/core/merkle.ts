@@ -9,8 +9,8 @@
 // O(log n) reads, listed in advance by `planNodes(inclusionProofPlan(...))`.
 //
 // Sizes and indexes are bigint and must fit in uint64, like the C2SP formats that carry them.
-import { createHash } from 'node:crypto';
 import { bytesEqual } from './bytes.ts';
+import { sha256Parts } from './platform.ts';
 
 /** SHA-256 output size. */
 export const HASH_SIZE = 32;
@@ -69,17 +69,17 @@ export type GetNode = (id: NodeId) => Uint8Array | undefined;
 
 /** RFC 9162 §2.1.1: leaf hash = SHA-256(0x00 || data). */
 export function leafHash(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(data).digest());
+  return sha256Parts(LEAF_PREFIX, data);
 }
 
 /** RFC 9162 §2.1.1: interior node hash = SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest());
+  return sha256Parts(NODE_PREFIX, left, right);
 }
 
 /** RFC 9162 §2.1.1: MTH({}) = SHA-256() of the empty string. */
 export function emptyRoot(): Uint8Array {
-  return new Uint8Array(createHash('sha256').digest());
+  return sha256Parts();
 }
 
 /** Reference MTH over leaf hashes by the RFC 9162 §2.1.1 recursion (tests, small trees). */

@@ -2,6 +2,7 @@
 // C2SP tlog-checkpoint (https://c2sp.org/tlog-checkpoint) bodies. Pure: signing is injected,
 // verification goes through ed25519Verify. Every parse error is a NoteError with a closed code.
 import { bytesEqual, concatBytes, sha256, toB64, toHex, utf8 } from './bytes.ts';
+import { decodeB64 } from './platform.ts';
 import { ed25519Signer, ed25519Verify, publicKeyFromSeed } from './ed25519.ts';
 
 export const NOTE_ERROR_CODES = [
@@ -364,7 +365,7 @@ function assertKeyName(name: string): void {
 /** Standard padded base64 that re-encodes to the same string (no stray trailing bits). */
 function fromB64Canonical(s: string): Uint8Array | null {
   if (!B64_RE.test(s)) return null;
-  const out = new Uint8Array(Buffer.from(s, 'base64'));
+  const out = decodeB64(s);
   return toB64(out) === s ? out : null;
 }
 

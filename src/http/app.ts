@@ -26,6 +26,7 @@ import { type ProcessState, readiness, storeFigures } from '../service/health.ts
 import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
+import { DOCS_ASSETS, DOCS_PAGE, type DocsAsset, docsAsset, verifierPage } from './pages.ts';
 import { EvidenceQuery, ReconcileQuery, ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
@@ -33,6 +34,8 @@ import type { ServiceDeps } from '../service/container.ts';
 export interface AppDeps extends ServiceDeps {
   readonly onAttested?: () => void;
   readonly bodyLimitBytes?: number;
+  /** The built verifier page GET /verify serves (default: dist/meterproof-verifier.html). */
+  readonly verifierPagePath?: string;
   readonly syncProofTimeoutMs?: number;
   /** A waiting request re-reads its row at least this often even without a wake-up (default 10 s). */
   readonly syncSafetyMs?: number;
@@ -386,6 +389,20 @@ export function createApp(deps: AppDeps) {
     return c.json(list);
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument(deps.version)));
+  // interactive documentation of that document (Swagger UI, its assets from the package)
+  app.get('/docs', (c) => c.html(DOCS_PAGE));
+  app.get('/docs/:file', async (c) => {
+    const file = c.req.param('file') as DocsAsset;
+    if (!DOCS_ASSETS.includes(file)) throw new ServiceError(404, 'NOT_FOUND', `no documentation asset ${JSON.stringify(file)}`);
+    const asset = await docsAsset(file);
+    return c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=3600' });
+  });
+  // the browser verifier, this service's trust material embedded (no fetch at verify time)
+  app.get('/verify', async (c) => {
+    const page = await verifierPage(await deps.trust(), new URL(c.req.url).host, deps.verifierPagePath);
+    if (page === null) throw new ServiceError(404, 'NOT_FOUND', 'the verifier page is not built (npm run build:verifier)');
+    return c.body(page, 200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  });
 
   app.post('/v1/verify', async (c) => {
     const q = query(c, VerifyQuery);

@@ -117,8 +117,9 @@ type ErrorStatus = ProblemInfoStatus | [ProblemInfoStatus, string];
 
 export interface Reply {
   readonly description: string;
-  /** A JSON body (a named schema), or `'text'` for text/plain. */
-  readonly body?: z.ZodType | 'text';
+  /** A JSON body (a named schema), `'text'` for text/plain, `'html'` for a page (text/html) or
+   *  `'asset'` for a page's stylesheet or script (text/css, text/javascript). */
+  readonly body?: z.ZodType | 'text' | 'html' | 'asset';
   /** Of a JSON body; application/json unless given. */
   readonly contentType?: 'application/json' | 'application/problem+json';
   readonly headers?: Record<string, { description: string; schema?: object }>;
@@ -185,13 +186,30 @@ export const OPERATIONS: readonly Operation[] = [
   },
   { method: 'get', path: '/v1/status', operationId: 'getStatus', tag: 'service', auth: 'public', summary: 'Service status: store, current key, proof jobs, group-commit figures, log size', replies: { 200: { description: 'status', body: S.Status } }, errors: [503] },
   { method: 'get', path: '/openapi.json', operationId: 'getOpenApi', tag: 'service', auth: 'public', summary: 'This OpenAPI 3.1 document', replies: { 200: { description: 'the document', body: S.OpenApiDocument } } },
+  {
+    method: 'get', path: '/docs', operationId: 'getDocs', tag: 'service', auth: 'public',
+    summary: 'Interactive API documentation of this document (Swagger UI, served from the package: no third-party requests)',
+    replies: { 200: { description: 'the documentation page', body: 'html' } },
+  },
+  {
+    method: 'get', path: '/docs/{file}', operationId: 'getDocsAsset', tag: 'service', auth: 'public',
+    summary: "A stylesheet or script of the documentation page (Swagger UI's, and the one line that points it at /openapi.json)",
+    params: z.strictObject({ file: z.enum(['swagger-ui.css', 'swagger-ui-bundle.js', 'init.js']).describe('the asset') }),
+    replies: { 200: { description: 'the asset', body: 'asset' } }, errors: [404],
+  },
+
+  // ── verify ──
+  {
+    method: 'get', path: '/verify', operationId: 'getVerifierPage', tag: 'verify', auth: 'public',
+    summary: "The browser verifier: a page that verifies a bundle or evidence pack in the browser (Groth16 included), the service's trust material embedded",
+    description: 'The same page as `npm run build:verifier` builds, with GET /v1/trust embedded when served; it makes no network requests (docs/verifier-page.md). 404 when the page has not been built.',
+    replies: { 200: { description: 'the verifier page', body: 'html' } }, errors: [404, 503],
+  },
 
   // ── trust ──
   { method: 'get', path: '/.well-known/jwks.json', operationId: 'getJwks', tag: 'trust', auth: 'public', summary: 'Statement-signing public keys with validity windows', replies: { 200: { description: 'JWKS', body: Jwks } }, errors: [503] },
   { method: 'get', path: '/v1/trust', operationId: 'getTrust', tag: 'trust', auth: 'public', summary: 'Trust material for offline verification (`meterproof verify --trust`)', replies: { 200: { description: 'the trust material', body: TrustMaterial } }, errors: [503] },
   { method: 'get', path: '/.well-known/billing-revocations.json', operationId: 'getRevocations', tag: 'trust', auth: 'public', summary: 'The signed revocation list', replies: { 200: { description: 'the list, signed with the current statement key', body: SignedRevocationList } }, errors: [503] },
-
-  // ── verify ──
   {
     method: 'post', path: '/v1/verify', operationId: 'verifyBundle', tag: 'verify', auth: 'public',
     summary: 'Verify a bundle (full or redacted) with the service trust material',
@@ -454,10 +472,17 @@ function parameters(op: Operation): object[] {
   return out;
 }
 
+/** The content of the bodies that are not JSON. */
+const NON_JSON = {
+  text: { 'text/plain': { schema: { type: 'string' } } },
+  html: { 'text/html': { schema: { type: 'string' } } },
+  asset: { 'text/css': { schema: { type: 'string' } }, 'text/javascript': { schema: { type: 'string' } } },
+} as const;
+
 function operation(op: Operation, used: Set<ProblemInfoStatus>): object {
   const responses: Record<string, object> = {};
   for (const [status, r] of Object.entries(op.replies)) {
-    const content = r!.body === undefined ? undefined : r!.body === 'text' ? { 'text/plain': { schema: { type: 'string' } } } : { [r!.contentType ?? 'application/json']: { schema: bodySchema(r!.body) } };
+    const content = r!.body === undefined ? undefined : typeof r!.body === 'string' ? NON_JSON[r!.body] : { [r!.contentType ?? 'application/json']: { schema: bodySchema(r!.body) } };
     responses[status] = { description: r!.description, ...(r!.headers ? { headers: r!.headers } : {}), ...(content ? { content } : {}) };
   }
   const errors: ErrorStatus[] = [...ALWAYS, ...(op.errors ?? [])];

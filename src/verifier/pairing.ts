@@ -10,8 +10,8 @@
 // shared final exponentiation. If any proof is invalid the product is 1 with probability at most
 // 2⁻¹²⁸ over the choice of the rᵢ (GT has prime order r; every point has been checked to lie in
 // its order-r group before it gets here), so the rᵢ must be unpredictable to whoever made the
-// proofs: they come from crypto.randomBytes, drawn anew for every batch.
-import { randomBytes } from 'node:crypto';
+// proofs: they come from the platform CSPRNG (node:crypto, crypto.getRandomValues in a browser), drawn anew for every batch.
+import { randomBytes } from '../core/platform.ts';
 import { BN128_P } from '../core/field.ts';
 import { type G1Affine, type G2Affine, wasmCurve, type WasmPairingCurve } from './bn254.ts';
 
@@ -48,7 +48,7 @@ function le(s: bigint): Uint8Array {
 /** A non-zero random 128-bit scalar (little-endian bytes and value). */
 function randomScalar(): { bytes: Uint8Array; value: bigint } {
   for (;;) {
-    const bytes = new Uint8Array(randomBytes(SCALAR_BYTES));
+    const bytes = randomBytes(SCALAR_BYTES);
     let value = 0n;
     for (let i = SCALAR_BYTES - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i]!);
     if (value !== 0n) return { bytes, value };

@@ -6,13 +6,7 @@
 import { digestOf } from '../core/canonical.ts';
 import { VerificationError } from '../core/verify.ts';
 import { type CheckedKey, verificationKeyProblem } from './groth16.ts';
-import { createRequire } from 'node:module';
-
-// keys/ sits two levels above this module both in src/verifier and in the built dist/verifier.
-// Read through require: JSON import attributes (`with { type: 'json' }`) need Node ≥ 20.10.
-const requireKey = createRequire(import.meta.url);
-const v1 = requireKey('../../keys/verification_key.json') as object;
-const v2 = requireKey('../../keys/bn128-poseidon8-v2/verification_key.json') as object;
+import { v1, v2 } from './vkey-files.ts';
 
 export interface Pin {
   /** `sha256:` + hex of SHA-256 over the RFC 8785 form of the key. */

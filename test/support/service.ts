@@ -22,10 +22,10 @@ export interface TestService {
 }
 
 /** `logKey`: the key that signs the log's checkpoints (default: a fresh one). */
-export async function testService(over: Partial<ContainerOptions> & { logKey?: SigningKey } = {}): Promise<TestService> {
+export async function testService(over: Partial<ContainerOptions> & { logKey?: SigningKey; verifierPagePath?: string } = {}): Promise<TestService> {
   const store = await testStore();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-svc-'));
-  const { logKey = generateSigningKey(), ...options } = over;
+  const { logKey = generateSigningKey(), verifierPagePath, ...options } = over;
   const container = await buildContainer({
     database: store.database,
     dataDir,
@@ -37,7 +37,7 @@ export async function testService(over: Partial<ContainerOptions> & { logKey?: S
   const log = container.deps.log as LogService;
   await log.init();
   const sequencer = log.startSequencer({ intervalMs: 5 });
-  const app = createApp({ ...container.deps, onAttested: () => sequencer.poke() });
+  const app = createApp({ ...container.deps, onAttested: () => sequencer.poke(), ...(verifierPagePath ? { verifierPagePath } : {}) });
   return {
     app,
     container,
