@@ -213,6 +213,9 @@ describe('responses match the document', () => {
     await call('GET', '/v1/settlements?tenant_id=tenant_settle');
     await call('GET', `/v1/settlements/${settled.body.id}`);
     await call('GET', `/v1/settlements/${settled.body.id}/evidence`);
+    const adj = await call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 'tenant_settle', kind: 'credit', amount_micros: '5', currency: 'USD', attestation_ids: [settled.body.settlement.statement.chains[0].last_digest], reason: 'goodwill' } });
+    expect(adj.status, JSON.stringify(adj.body)).toBe(201);
+    await call('GET', `/v1/settlements/adjustments/${adj.body.id}`);
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'paid' } }); // 409
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'invoiced' } });
     await call('GET', `/v1/sla?tenant_id=tenant_settle&start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z`);

@@ -15,6 +15,7 @@ import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { u64Input, u64String } from '../core/u64.ts';
 import { CreateApiKey } from '../service/admin.ts';
 import { PlanInput } from '../core/plan.ts';
+import { AdjustmentInput } from '../core/adjustment.ts';
 import { ProofPolicyInput } from '../core/proof-policy.ts';
 import type { Scope } from '../service/auth.ts';
 import { PROBLEM_CODES, type ProblemInfoStatus } from '../service/problem-codes.ts';
@@ -36,6 +37,7 @@ const INPUT: Record<string, z.ZodType> = {
   CloudEventBatch: S.CloudEventBatch,
   CreateTenant: S.CreateTenant,
   PlanInput,
+  AdjustmentInput,
   ProofPolicyInput,
   CreateWebhook: S.CreateWebhook,
   CreateApiKey,
@@ -326,6 +328,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/v1/settlements', operationId: 'listSettlements', tag: 'settle', auth: 'read', summary: "A tenant's settlements", query: S.SettlementListQuery, replies: { 200: { description: '{items: [settlement]}' } }, errors: [401, 403, 503] },
   { method: 'get', path: '/v1/settlements/{id}', operationId: 'getSettlement', tag: 'settle', auth: 'read', summary: 'A settlement with its status history', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement' } }, errors: [401, 403, 404, 503] },
   { method: 'get', path: '/v1/settlements/{id}/evidence', operationId: 'settlementEvidence', tag: 'settle', auth: 'read', summary: 'The evidence to recompute and check a settlement offline (meterproof settlement verify)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'signed settlement, receipt, plan and every included statement' } }, errors: [401, 403, 404, 503] },
+  { method: 'post', path: '/v1/settlements/adjustments', operationId: 'createAdjustment', tag: 'settle', auth: 'admin', summary: "A signed credit or debit line (exact micros) naming the attestations it corrects; the tenant's next settlement run claims it", body: AdjustmentInput, replies: { 201: { description: '{id, adjustment, adjustment_digest, key_id, signature, settlement_id: null}' } }, errors: [401, 403, 413, 415, [422, 'ADJUSTMENT_ATTESTATION_UNKNOWN'], 503] },
+  { method: 'get', path: '/v1/settlements/adjustments/{id}', operationId: 'getAdjustment', tag: 'settle', auth: 'read', summary: 'A signed adjustment and the settlement that claimed it (null until one does)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: '{id, adjustment, adjustment_digest, key_id, signature, settlement_id}' } }, errors: [401, 403, 404, 503] },
   { method: 'patch', path: '/v1/settlements/{id}/status', operationId: 'setSettlementStatus', tag: 'settle', auth: 'admin', summary: 'Move a settlement: pending → invoiced → paid; invoiced ⇄ disputed; → void', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement with its new status' } }, errors: [401, 403, 404, [409, 'ILLEGAL_TRANSITION'], 413, 415, 503] },
   { method: 'get', path: '/v1/sla', operationId: 'sla', tag: 'settle', auth: 'read', summary: 'Per meter: outcome counts and actual vs contracted uptime (basis points) over a period', replies: { 200: { description: 'per-meter SLA figures' } }, errors: [401, 403, 503] },
 

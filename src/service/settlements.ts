@@ -8,7 +8,8 @@ import { toB64Url } from '../core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../core/canonical.ts';
 import { type PublicJwk, type SigningKey, verifyBytes } from '../core/keys.ts';
 import { leafHash } from '../core/merkle.ts';
-import type { Plan } from '../core/plan.ts';
+import { ADJUSTMENT_CLAIM_PREFIX, type Adjustment, AdjustmentInput, buildAdjustment } from '../core/adjustment.ts';
+import type { LateEventPolicy, Plan } from '../core/plan.ts';
 import { OUTCOMES, identInput, type Statement, utcTimestamp } from '../core/schemas.ts';
 import {
   SETTLEMENT_LOG_KEY_PREFIX,
@@ -24,11 +25,29 @@ import {
 import { keyValidAt } from '../core/verify.ts';
 import { type Db, type Tx, isUniqueViolation, rowsOf, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
-import { ServiceError, zodIssues } from './errors.ts';
+import { ServiceError, invalidInput, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PlanService } from './plans.ts';
 import type { TariffService } from './tariffs.ts';
 import { enqueueWebhook } from './webhooks.ts';
+
+
+interface Seal {
+  /** The tenant's highest attestation cursor at the seal. */
+  readonly cursor: number;
+  /** The window's chains and their next seq at the seal. */
+  readonly heads: ReadonlyMap<string, bigint>;
+}
+
+export interface AdjustmentRecord {
+  readonly id: string;
+  readonly adjustment: Adjustment;
+  readonly adjustment_digest: string;
+  readonly key_id: string;
+  readonly signature: string;
+  /** The settlement holding it (null until the tenant's next run claims it). */
+  readonly settlement_id: string | null;
+}
 
 const RunInput = z.strictObject({ tenant_id: identInput, billing_window_id: identInput });
 const SlaQuery = z.strictObject({ tenant_id: identInput, start: utcTimestamp, end: utcTimestamp });
@@ -56,6 +75,9 @@ type Row = Record<string, unknown>;
 const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export class SettlementService {
+  /** Attestations per page of a run and of its evidence (memory per page, round trips per run). */
+  pageSize = 2000;
+
   constructor(
     private readonly db: Db,
     private readonly keys: KeyRing,
@@ -81,12 +103,12 @@ export class SettlementService {
     if (!plan) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()} (the window's first event)`);
 
     const runId = randomUUID();
-    await this.seal(runId, tenantId, windowId, principal.id);
+    const seal = await this.seal(runId, tenantId, windowId, principal.id, plan.plan.late_events);
     try {
       // read before the transaction: the embedded store has one connection, which it holds
       const jwks = new Map((await this.keys.jwks()).keys.map((k) => [k.kid, k] as const));
       const signing = await this.keys.signer(this.clock);
-      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwks, signing }));
+      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwks, signing, seal }));
       return await this.read(id);
     } catch (e) {
       const coded = e instanceof SettlementError || e instanceof ServiceError;
@@ -100,15 +122,28 @@ export class SettlementService {
   }
 
   /**
-   * Seal the window: a live run row, written under a SHARE ROW EXCLUSIVE lock on chains. Attest
-   * statements that wrote to chains before are committed by then (the run sees them); later
-   * ones wait for the lock and then see the run, and refuse the window's events (PERIOD_SETTLED).
+   * Seal the window: a live run row, written under a SHARE ROW EXCLUSIVE lock on chains, with the
+   * window's chain heads and the tenant's highest attestation cursor at that moment. Attest
+   * statements that wrote to chains before are committed by then (the run sees them); later ones
+   * wait for the lock and then see the run: they refuse the window's events (PERIOD_SETTLED), or,
+   * when the plan sends late events to the next period, are attested with higher cursors (late).
    */
-  private async seal(runId: string, tenantId: string, windowId: string, actor: string): Promise<void> {
+  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy): Promise<Seal> {
     try {
-      await this.db.transaction(async (tx) => {
+      return await this.db.transaction(async (tx) => {
         await tx.execute(sql`lock table chains in share row exclusive mode`);
-        await tx.insert(schema.settlementRuns).values({ id: runId, tenantId, billingWindowId: windowId, status: 'running', actor });
+        const [c] = rowsOf<{ cursor: string | number | null }>(await tx.execute(sql`select max(cursor) as cursor from attestations where tenant_id = ${tenantId}`));
+        const heads: Record<string, string> = {};
+        for (const h of rowsOf<Row>(
+          await tx.execute(sql`select chain_id, next_seq from chains where chain_id in
+            (select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId})
+            order by chain_id`),
+        )) {
+          heads[h['chain_id'] as string] = String(h['next_seq']);
+        }
+        const cursor = Number(c?.cursor ?? 0);
+        await tx.insert(schema.settlementRuns).values({ id: runId, tenantId, billingWindowId: windowId, status: 'running', actor, lateEvents, sealedCursor: cursor, sealedHeads: heads });
+        return { cursor, heads: new Map(Object.entries(heads).map(([k, v]) => [k, BigInt(v)])) };
       });
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
@@ -118,40 +153,69 @@ export class SettlementService {
     }
   }
 
+  /**
+   * The run, streamed: the window's attestations chain by chain in pages (keyset on seq, locked
+   * FOR UPDATE SKIP LOCKED: a row another transaction holds is skipped and shows up as a gap, so
+   * the run fails rather than settle a part), each page re-verified and added to the accumulator
+   * and then dropped; then the tenant's late attestations (of settled windows whose plan sends
+   * late events to the next period) and its unclaimed adjustments. Claims are written at the end,
+   * range by range: the claims' primary key refuses an attestation a live settlement holds.
+   */
   private async settle(
     tx: Tx,
-    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwks: ReadonlyMap<string, PublicJwk>; signing: { key: SigningKey; issuedAt: Date } },
+    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwks: ReadonlyMap<string, PublicJwk>; signing: { key: SigningKey; issuedAt: Date }; seal: Seal },
   ): Promise<string> {
-    const { runId, tenantId, windowId, plan, actor, jwks } = args;
-    // claim: every unclaimed attestation of the window, in chain order; rows another transaction
-    // holds are skipped (and then show up as a gap: the run fails rather than settle a part)
-    const rows = rowsOf<Row>(
+    const { runId, tenantId, windowId, plan, actor, jwks, seal } = args;
+    const PAGE = this.pageSize;
+    const revoked = await this.revocations(tx);
+    const acc = new SettlementAccumulator(tenantId, windowId, plan);
+    const add = (rows: Row[], late: boolean) => {
+      for (const row of rows) {
+        const att = parsed<{ statement: Statement; key_id: string; signature: string }>(row['attestation']);
+        const digest = row['statement_digest'] as string;
+        checkSignature(att, digest, jwks, revoked.keys);
+        const reason = revoked.attestations.get(digest);
+        const why = reason === undefined ? undefined : `revoked: ${reason}`;
+        if (late) acc.addLate(digest, att.statement, why);
+        else acc.add(digest, att.statement, why);
+      }
+    };
+    for (const [chain, head] of seal.heads) {
+      for (let from = -1n; ; ) {
+        const rows = rowsOf<Row>(
+          await tx.execute(sql`select a.id, a.seq, a.statement_digest, a.bundle -> 'attestation' as attestation
+            from attestations a
+            where a.chain_id = ${chain} and a.seq > ${from.toString()}::bigint and a.seq < ${head.toString()}::bigint and a.cursor <= ${seal.cursor}
+              and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+            order by a.seq limit ${PAGE}
+            for update of a skip locked`),
+        );
+        add(rows, false);
+        if (rows.length < PAGE) break;
+        from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
+      }
+    }
+    // late: few by nature, read in one statement
+    const late = rowsOf<Row>(
       await tx.execute(sql`select a.id, a.statement_digest, a.bundle -> 'attestation' as attestation
-        from attestations a
-        where a.tenant_id = ${tenantId} and a.billing_window_id = ${windowId}
+        from settlement_runs r join attestations a
+          on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
+        where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
           and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
         order by a.chain_id, a.seq
         for update of a skip locked`),
     );
-    const heads = new Map<string, bigint>();
-    for (const h of rowsOf<Row>(
-      await tx.execute(sql`select chain_id, next_seq from chains where chain_id in
-        (select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId})`),
-    )) {
-      heads.set(h['chain_id'] as string, BigInt(h['next_seq'] as string | number));
-    }
-    const revoked = await this.revocations(tx);
+    add(late, true);
+    const adjustments = rowsOf<Row>(
+      await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
+        where a.tenant_id = ${tenantId} and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
+        order by a.id
+        for update of a skip locked`),
+    );
+    for (const row of adjustments) acc.adjust(row['adjustment_digest'] as string, parsed<Adjustment>(row['adjustment']));
 
-    const acc = new SettlementAccumulator(tenantId, windowId, plan);
-    for (const row of rows) {
-      const att = parsed<{ statement: Statement; key_id: string; signature: string }>(row['attestation']);
-      const digest = row['statement_digest'] as string;
-      checkSignature(att, digest, jwks, revoked.keys);
-      const reason = revoked.attestations.get(digest);
-      acc.add(digest, att.statement, reason === undefined ? undefined : `revoked: ${reason}`);
-    }
     const { key, issuedAt } = args.signing;
-    const statement = acc.finish({ heads, issuedAt: issuedAt.toISOString(), keyId: key.keyId });
+    const statement = acc.finish({ heads: seal.heads, issuedAt: issuedAt.toISOString(), keyId: key.keyId });
     const bytes = canonicalBytes(statement);
     const digest = digestBytes(bytes);
     const id = digest.slice('sha256:'.length);
@@ -173,12 +237,50 @@ export class SettlementService {
       statusChangedAt: issuedAt,
     });
     await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: null, toStatus: 'pending', actor, changedAt: issuedAt });
-    // one live settlement per attestation: the claims' primary key refuses a second
-    const ids = JSON.stringify(rows.map((r) => r['id'] as string));
-    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id) select jsonb_array_elements_text(${ids}::jsonb), ${id}`);
+    // one live settlement per attestation and adjustment: the claims' primary key refuses a second
+    const ranges = JSON.stringify(statement.chains.map((c) => ({ id: c.id, last: c.last_seq })));
+    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id)
+      select a.id, ${id} from attestations a join jsonb_to_recordset(${ranges}::jsonb) as r(id text, last bigint) on a.chain_id = r.id and a.seq <= r.last`);
+    const others = JSON.stringify([...late.map((r) => r['id'] as string), ...adjustments.map((r) => `${ADJUSTMENT_CLAIM_PREFIX}${r['id'] as string}`)]);
+    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id) select jsonb_array_elements_text(${others}::jsonb), ${id}`);
     await tx.insert(schema.logQueue).values({ attestationId: settlementLogKey(id), leafHash: leafHash(settlementLeaf(digest)) });
     await tx.update(schema.settlementRuns).set({ status: 'settled', settlementId: id, finishedAt: this.clock() }).where(eq(schema.settlementRuns.id, runId));
     return id;
+  }
+
+  /** POST /v1/settlements/adjustments: a signed credit or debit line for the tenant's next
+   *  settlement run, naming the tenant's attestations it corrects and why. */
+  async adjust(principal: Principal, body: unknown): Promise<AdjustmentRecord> {
+    requireScope(principal, 'admin');
+    const r = AdjustmentInput.safeParse(body);
+    if (!r.success) throw invalidInput(r.error, 'INVALID_ADJUSTMENT', 'expected {tenant_id, kind: credit | debit, amount_micros, currency, attestation_ids, reason}', '');
+    const input = r.data;
+    await this.tariffs.requireTenant(input.tenant_id);
+    const ids = JSON.stringify([...new Set(input.attestation_ids)].map((d) => d.slice('sha256:'.length)));
+    const found = rowsOf<{ id: string }>(
+      await this.db.execute(sql`select a.id from attestations a where a.tenant_id = ${input.tenant_id} and a.id in (select jsonb_array_elements_text(${ids}::jsonb))`),
+    );
+    const known = new Set(found.map((f) => f.id));
+    const missing = (JSON.parse(ids) as string[]).filter((id) => !known.has(id));
+    if (missing.length) throw new ServiceError(422, 'ADJUSTMENT_ATTESTATION_UNKNOWN', `tenant ${input.tenant_id} has no attestation sha256:${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
+    const { key, issuedAt } = await this.keys.signer(this.clock);
+    const adjustment = buildAdjustment(input, key.keyId, issuedAt.toISOString());
+    const bytes = canonicalBytes(adjustment);
+    const digest = digestBytes(bytes);
+    const id = digest.slice('sha256:'.length);
+    const signature = toB64Url(key.sign(bytes));
+    await this.db.insert(schema.settlementAdjustments).values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature });
+    return (await this.adjustment(principal, id))!;
+  }
+
+  /** GET /v1/settlements/adjustments/{id}: the signed adjustment and the settlement holding it. */
+  async adjustment(principal: Principal, id: string): Promise<AdjustmentRecord> {
+    requireScope(principal, 'read');
+    const t = schema.settlementAdjustments;
+    const [row] = /^[0-9a-f]{64}$/.test(id) ? await this.db.select().from(t).where(eq(t.id, id)) : [];
+    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
+    const [claim] = await this.db.select().from(schema.settlementClaims).where(eq(schema.settlementClaims.attestationId, `${ADJUSTMENT_CLAIM_PREFIX}${id}`));
+    return { id, adjustment: parsed<Adjustment>(row.adjustment), adjustment_digest: row.adjustmentDigest, key_id: row.keyId, signature: row.signature, settlement_id: claim?.settlementId ?? null };
   }
 
   private async revocations(tx: Tx): Promise<{ keys: Map<string, Date>; attestations: Map<string, string> }> {
@@ -269,24 +371,39 @@ export class SettlementService {
   }
 
   /** The evidence an outside verifier recomputes the settlement from (docs/protocol.md §5.6):
-   *  the signed statement, the plan and every attested statement of the chain ranges it lists,
-   *  excluded ones included, in chain order. The receipt is added by the caller (the log). */
-  async evidence(principal: Principal, id: string): Promise<{ record: SettlementRecord; plan: Plan; attestations: unknown[] }> {
+   *  the signed statement, the plan, the signed adjustments it claims and every attested
+   *  statement it covers (excluded ones too): the window's chain by chain, then the late ones.
+   *  The statements are an async iterable read in pages (JSON text, one per statement), so the
+   *  evidence of a large window is streamed. The receipt is added by the caller (the log). */
+  async evidence(principal: Principal, id: string): Promise<{ record: SettlementRecord; plan: Plan; adjustments: unknown[]; attestations: AsyncIterable<string> }> {
     const record = await this.get(principal, id);
     const st = record.statement;
     const plan = await this.plans.get(st.plan.plan_id, st.plan.plan_version);
     if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${id} is missing`);
-    const ranges = JSON.stringify(st.chains.map((c) => ({ id: c.id, last: c.last_seq })));
-    const rows = rowsOf<Row>(
-      await this.db.execute(sql`select a.bundle -> 'attestation' as attestation from attestations a
-        join jsonb_to_recordset(${ranges}::jsonb) as r(id text, last bigint) on a.chain_id = r.id and a.seq <= r.last
-        order by a.chain_id, a.seq`),
-    );
-    const attestations = rows.map((r) => {
-      const a = parsed<{ statement: unknown; key_id: string; signature: string }>(r['attestation']);
-      return { statement: a.statement, key_id: a.key_id, signature: a.signature };
-    });
-    return { record, plan: plan.plan, attestations };
+    const adjIds = JSON.stringify((st.adjustments?.items ?? []).map((x) => x.adjustment_digest.slice('sha256:'.length)));
+    const adjustments = rowsOf<Row>(
+      await this.db.execute(sql`select adjustment, key_id, signature from settlement_adjustments where id in (select jsonb_array_elements_text(${adjIds}::jsonb)) order by id`),
+    ).map((r) => ({ adjustment: parsed(r['adjustment']), key_id: r['key_id'], signature: r['signature'] }));
+    const db = this.db;
+    const PAGE = this.pageSize;
+    const asText = sql`json_build_object('statement', a.bundle -> 'attestation' -> 'statement', 'key_id', a.bundle -> 'attestation' -> 'key_id', 'signature', a.bundle -> 'attestation' -> 'signature')::text`;
+    async function* attestations(): AsyncIterable<string> {
+      for (const c of st.chains) {
+        for (let from = -1n; ; ) {
+          const rows = rowsOf<Row>(await db.execute(sql`select a.seq, ${asText} as t from attestations a where a.chain_id = ${c.id} and a.seq > ${from.toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq limit ${PAGE}`));
+          for (const r of rows) yield r['t'] as string;
+          if (rows.length < PAGE) break;
+          from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
+        }
+      }
+      const late = st.late ?? [];
+      for (let i = 0; i < late.length; i += PAGE) {
+        const ids = JSON.stringify(late.slice(i, i + PAGE).map((l) => l.statement_digest.slice('sha256:'.length)));
+        const rows = rowsOf<Row>(await db.execute(sql`select ${asText} as t from attestations a where a.id in (select jsonb_array_elements_text(${ids}::jsonb)) order by a.chain_id, a.seq`));
+        for (const r of rows) yield r['t'] as string;
+      }
+    }
+    return { record, plan: plan.plan, adjustments, attestations: attestations() };
   }
 
   private async read(id: string): Promise<SettlementRecord> {
