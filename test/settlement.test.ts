@@ -533,11 +533,12 @@ describe('late events, adjustments and the streamed run', () => {
     expect((await s.call('GET', `/v1/settlements/adjustments/${adj.body.id}`)).body.settlement_id).toBe(holders[0]!.body.id);
   });
 
-  it('a run in pages of 2 equals the in-memory result over the same statements', async () => {
+  it('a run in pages of 2, checked on worker threads, equals the in-memory result over the same statements', async () => {
     await tenant('t_pages');
     for (let i = 0; i < 9; i++) await attest('t_pages', '2026-05', i % 3 ? '/v1/vex' : '/v1/fu', 1000 * (i + 1), i === 4 ? 'error' : 'success');
     const svc = s.container.deps.settlements;
     svc.pageSize = 2;
+    svc.parallelFrom = 1; // the statements checked on worker threads, as for a large window
     let st: any;
     let ev: any;
     try {
@@ -546,6 +547,7 @@ describe('late events, adjustments and the streamed run', () => {
       ev = await evidenceOf(r.id);
     } finally {
       svc.pageSize = 2000;
+      svc.parallelFrom = 20_000;
     }
     expect(ev.attestations).toHaveLength(9);
     // in memory: every statement at once, the Merkle root over all leaves (RFC 6962 recursion)

@@ -8,7 +8,11 @@ import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 export interface EvidenceSink {
   /** Called once, with every member but `attestations`, before the first statement is given. */
   head(head: Record<string, unknown>): void;
-  statement(item: unknown): void;
+  /** The JSON text of the next element of `attestations` (not parsed here: the sink may parse
+   *  it on another thread). */
+  statement(text: string): void;
+  /** Awaited after each chunk read (backpressure). */
+  drain?(): Promise<void>;
 }
 
 const WS = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -18,7 +22,7 @@ const HEAD_KEYS = ['type', 'settlement', 'receipt', 'plan', 'adjustments'];
  *  with an `attestations` array (or whose members are not I-JSON). */
 export async function readEvidence(chunks: AsyncIterable<string>, sink: EvidenceSink): Promise<void> {
   const head: Record<string, unknown> = {};
-  let held: unknown[] | null = null; // elements read before the head was complete
+  let held: string[] | null = null; // elements read before the head was complete
   let started = false;
   let ended = false;
   let depth = 0;
@@ -57,9 +61,8 @@ export async function readEvidence(chunks: AsyncIterable<string>, sink: Evidence
   const element = (raw: string, last: boolean) => {
     if (last && elements === 0 && !raw.trim()) return;
     elements++;
-    const v = parseJsonStrict(raw);
-    if (held) held.push(v);
-    else sink.statement(v);
+    if (held) held.push(raw);
+    else sink.statement(raw);
   };
 
   for await (const chunk of chunks) {
@@ -123,6 +126,7 @@ export async function readEvidence(chunks: AsyncIterable<string>, sink: Evidence
       text += chunk.slice(from);
       if (text.length > 64 * 2 ** 20) throw new JsonTextError('INVALID_JSON', 'a member or statement of the evidence is over 64 MiB');
     }
+    await sink.drain?.();
   }
   if (!ended) throw new JsonTextError('INVALID_JSON', 'the evidence ends early');
   if (!sawArray) throw new JsonTextError('INVALID_JSON', 'the evidence has no attestations array');

@@ -16,6 +16,8 @@ import { parseCheckpoint } from '../core/note.ts';
 import { poseidonBigint } from '../core/poseidon.ts';
 import { advanceTrustState, createVerifyPool, JsonTextError, redact, releaseZk, type SettlementEvidenceVerifier, settlementEvidenceVerifier, TrustState, verifyJson } from '../verifier/index.ts';
 import { readEvidence } from './evidence-stream.ts';
+import type { CheckedStatement } from '../core/settlement-verify.ts';
+import { createStatementPool } from '../verifier/statement-pool.ts';
 import { UsageError, err, notStdin, out, parseCommand, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -209,17 +211,39 @@ export async function cmdSettlement(argv: string[]): Promise<number> {
   const file = a.positionals[0];
   if (!file) throw new UsageError('missing evidence file argument');
   let verifier: SettlementEvidenceVerifier | null = null;
+  // the statements are checked (parse, schema, signature) on worker threads, in chunks; the
+  // results are fed back in order to the verifier, which recomputes the settlement
+  const pool = createStatementPool(trust.data.jwks, Number(process.env['METERPROOF_VERIFY_THREADS'] ?? os.availableParallelism()));
+  const inflight: Promise<CheckedStatement[]>[] = [];
+  let batch: string[] = [];
+  let first = 0;
+  const flush = () => {
+    if (batch.length && verifier?.keys) inflight.push(pool.check(batch, first));
+    first += batch.length;
+    batch = [];
+  };
+  const take = async (max: number) => {
+    while (inflight.length > max) for (const c of await inflight.shift()!) verifier!.pushChecked(c);
+  };
   try {
     const input = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
     await readEvidence(utf8Chunks(input), {
       head: (h) => void (verifier = settlementEvidenceVerifier(h, trust.data)),
-      statement: (s) => verifier!.push(s),
+      statement: (t) => {
+        batch.push(t);
+        if (batch.length >= 512) flush();
+      },
+      drain: () => take(4 * Math.max(pool.threads, 1)),
     });
+    flush();
+    await take(0);
   } catch (e) {
     if (e instanceof JsonTextError) throw new UsageError(`evidence ${file} is not I-JSON: ${e.message}`);
     if (e instanceof TypeError && /utf-8|encoded data/i.test(e.message)) throw new UsageError(`evidence ${file} is not valid UTF-8 (INVALID_UTF8)`);
     if ((e as NodeJS.ErrnoException).code && !(e instanceof UsageError)) throw new UsageError(`cannot read evidence ${file}: ${(e as NodeJS.ErrnoException).code}`);
     throw e;
+  } finally {
+    await pool.close();
   }
   const report = (verifier as SettlementEvidenceVerifier | null)!.finish();
   if (a.bool('json')) out(JSON.stringify(report, null, 2));

@@ -113,6 +113,26 @@ function signatureValid(jwks: ReadonlyMap<string, PublicJwk>, keyId: string, iss
 
 type Log = Pick<LogVerifier, 'checkLeafInclusion' | 'checkCheckpoint'>;
 
+/** One attested statement of the evidence, checked: its digest and statement, or why it fails. */
+export type CheckedStatement = { readonly digest: string; readonly statement: Statement; readonly failure?: undefined } | { readonly failure: { readonly code: string; readonly message: string } };
+
+/**
+ * The check of one evidence item ({statement, key_id, signature}) on its own: its schema and its
+ * signature under a key of `jwks` valid at its issue time. Pure and independent of every other
+ * item, so items can be checked on several threads (src/verifier/statement-pool.ts) and handed
+ * to SettlementEvidenceVerifier.pushChecked in order.
+ */
+export function checkSignedStatement(jwks: ReadonlyMap<string, PublicJwk>, item: unknown, index: number): CheckedStatement {
+  const r = signedStatement.safeParse(item);
+  if (!r.success) return { failure: { code: 'SCHEMA_INVALID', message: `attestations[${index}]: ${r.error.issues.slice(0, 2).map((x) => `${x.path.join('.') || '(root)'}: ${x.message}`).join('; ')}` } };
+  const a = r.data;
+  const bytes = canonicalBytes(a.statement);
+  const digest = digestBytes(bytes);
+  const code = a.statement.key_id !== a.key_id ? 'SIGNATURE_INVALID' : signatureValid(jwks, a.key_id, a.statement.issued_at, bytes, a.signature);
+  if (code) return { failure: { code: 'ATTESTATION_SIGNATURE_INVALID', message: `attestations[${index}] (${digest}): ${code}` } };
+  return { digest, statement: a.statement };
+}
+
 /**
  * Verifies a settlement's evidence in one pass and bounded memory: the head (everything but the
  * attested statements) when constructed, each attested statement as it is pushed (its signature,
@@ -187,31 +207,34 @@ export class SettlementEvidenceVerifier {
     }
   }
 
+  /** The JWKS of the trust material (null when the head failed): what checkSignedStatement takes. */
+  get keys(): ReadonlyMap<string, PublicJwk> | null {
+    return this.ok ? this.jwks : null;
+  }
+
   /** The next attested statement ({statement, key_id, signature}) in evidence order. */
   push(item: unknown): void {
     if (!this.ok || this.streamFailure) return;
+    this.pushChecked(checkSignedStatement(this.jwks, item, this.pushed));
+  }
+
+  /** The next statement, checked already by checkSignedStatement (with this verifier's keys). */
+  pushChecked(c: CheckedStatement): void {
+    if (!this.ok || this.streamFailure) return;
     const i = this.pushed++;
-    let name: SettlementCheck = 'attestation_signatures';
+    if (c.failure) return void (this.streamFailure = { name: 'attestation_signatures', ...c.failure });
     try {
-      const r = signedStatement.safeParse(item);
-      if (!r.success) throw new Failed('SCHEMA_INVALID', `attestations[${i}]: ${r.error.issues.slice(0, 2).map((x) => `${x.path.join('.') || '(root)'}: ${x.message}`).join('; ')}`);
-      const a = r.data;
-      const bytes = canonicalBytes(a.statement);
-      const d = digestBytes(bytes);
-      const code = a.statement.key_id !== a.key_id ? 'SIGNATURE_INVALID' : signatureValid(this.jwks, a.key_id, a.statement.issued_at, bytes, a.signature);
-      if (code) throw new Failed('ATTESTATION_SIGNATURE_INVALID', `attestations[${i}] (${d}): ${code}`);
-      name = 'recomputation';
-      const late = a.statement.billing_window_id !== this.head.settlement.statement.billing_window_id;
-      const at = { late, id: a.statement.chain.id, seq: BigInt(a.statement.chain.seq) };
+      const late = c.statement.billing_window_id !== this.head.settlement.statement.billing_window_id;
+      const at = { late, id: c.statement.chain.id, seq: BigInt(c.statement.chain.seq) };
       const p = this.last;
       if (p && ((p.late && !late) || (p.late === late && (at.id < p.id || (at.id === p.id && at.seq <= p.seq))))) {
         throw new Failed('EVIDENCE_ORDER', `attestations[${i}] is out of order (the window's statements by chain id then seq, then the late ones)`);
       }
       this.last = at;
-      if (late) this.acc.addLate(d, a.statement, this.excluded.get(d));
-      else this.acc.add(d, a.statement, this.excluded.get(d));
+      if (late) this.acc.addLate(c.digest, c.statement, this.excluded.get(c.digest));
+      else this.acc.add(c.digest, c.statement, this.excluded.get(c.digest));
     } catch (e) {
-      this.streamFailure = { name, ...failure(e) };
+      this.streamFailure = { name: 'recomputation', ...failure(e) };
     }
   }
 

@@ -2,15 +2,18 @@
 // re-verify every statement signature, aggregate (src/core/settlement.ts), sign the settlement
 // statement, queue it for the transparency log and store it immutably. Then its status machine.
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { toB64Url } from '../core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../core/canonical.ts';
-import { type PublicJwk, type SigningKey, verifyBytes } from '../core/keys.ts';
+import type { Jwks, SigningKey } from '../core/keys.ts';
+import type { CheckedStatement } from '../core/settlement-verify.ts';
+import { createStatementPool } from '../verifier/statement-pool.ts';
 import { leafHash } from '../core/merkle.ts';
 import { ADJUSTMENT_CLAIM_PREFIX, type Adjustment, AdjustmentInput, buildAdjustment } from '../core/adjustment.ts';
 import type { LateEventPolicy, Plan } from '../core/plan.ts';
-import { OUTCOMES, identInput, type Statement, utcTimestamp } from '../core/schemas.ts';
+import { OUTCOMES, identInput, utcTimestamp } from '../core/schemas.ts';
 import {
   SETTLEMENT_LOG_KEY_PREFIX,
   SETTLEMENT_STATUSES,
@@ -22,7 +25,6 @@ import {
   slaOf,
   settlementLeaf,
 } from '../core/settlement.ts';
-import { keyValidAt } from '../core/verify.ts';
 import { type Db, type Tx, isUniqueViolation, rowsOf, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, invalidInput, zodIssues } from './errors.ts';
@@ -48,6 +50,13 @@ export interface AdjustmentRecord {
   /** The settlement holding it (null until the tenant's next run claims it). */
   readonly settlement_id: string | null;
 }
+
+/** Rows per statement of the window scan, and attestations per claims insert. */
+const SCAN_ROWS = 100_000;
+const CLAIM_ROWS = 50_000;
+
+/** An attestation row's signed statement as the evidence holds it: {statement, key_id, signature} (JSON text). */
+const SIGNED_STATEMENT_TEXT = sql`json_build_object('statement', a.bundle -> 'attestation' -> 'statement', 'key_id', a.bundle -> 'attestation' -> 'key_id', 'signature', a.bundle -> 'attestation' -> 'signature')::text`;
 
 const RunInput = z.strictObject({ tenant_id: identInput, billing_window_id: identInput });
 const SlaQuery = z.strictObject({ tenant_id: identInput, start: utcTimestamp, end: utcTimestamp });
@@ -77,6 +86,8 @@ const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v)
 export class SettlementService {
   /** Attestations per page of a run and of its evidence (memory per page, round trips per run). */
   pageSize = 2000;
+  /** From how many statements a run checks them on worker threads (one per core). */
+  parallelFrom = 20_000;
 
   constructor(
     private readonly db: Db,
@@ -93,22 +104,19 @@ export class SettlementService {
     if (!r.success) throw new ServiceError(400, 'INVALID_SETTLEMENT_REQUEST', 'expected {tenant_id, billing_window_id}', zodIssues(r.error, ''));
     const { tenant_id: tenantId, billing_window_id: windowId } = r.data;
     await this.tariffs.requireTenant(tenantId);
-    const a = schema.attestations;
-    const [first] = rowsOf<{ at: Date | string | null }>(
-      await this.db.execute(sql`select min(((${a.bundle} -> 'meter_event' ->> 'event_timestamp'))::timestamptz) as at from ${a} where ${a.tenantId} = ${tenantId} and ${a.billingWindowId} = ${windowId}`),
-    );
-    if (!first?.at) throw new ServiceError(422, 'NOTHING_TO_SETTLE', `tenant ${tenantId} has no attestations in window ${windowId}`);
-    const at = new Date(first.at);
+    const scan = await this.scanWindow(tenantId, windowId);
+    if (!scan.first) throw new ServiceError(422, 'NOTHING_TO_SETTLE', `tenant ${tenantId} has no attestations in window ${windowId}`);
+    const at = scan.first;
     const plan = await this.plans.planAt(tenantId, at);
     if (!plan) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()} (the window's first event)`);
 
     const runId = randomUUID();
-    const seal = await this.seal(runId, tenantId, windowId, principal.id, plan.plan.late_events);
+    const seal = await this.seal(runId, tenantId, windowId, principal.id, plan.plan.late_events, scan);
     try {
       // read before the transaction: the embedded store has one connection, which it holds
-      const jwks = new Map((await this.keys.jwks()).keys.map((k) => [k.kid, k] as const));
+      const jwksDoc = await this.keys.jwks();
       const signing = await this.keys.signer(this.clock);
-      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwks, signing, seal }));
+      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwksDoc, signing, seal }));
       return await this.read(id);
     } catch (e) {
       const coded = e instanceof SettlementError || e instanceof ServiceError;
@@ -122,21 +130,48 @@ export class SettlementService {
   }
 
   /**
+   * One pass over the window's attestations in cursor order, in statements of SCAN_ROWS rows
+   * (each well within the statement timeout): the earliest event_timestamp (whose plan the
+   * window is settled under), the window's chains, and the highest cursor seen.
+   */
+  private async scanWindow(tenantId: string, windowId: string): Promise<{ first: Date | null; chains: string[]; cursor: number }> {
+    let first: Date | null = null;
+    const chains = new Set<string>();
+    let cursor = 0;
+    for (;;) {
+      const [r] = rowsOf<{ at: Date | string | null; chains: unknown; last: string | number | null; n: string | number }>(
+        await this.db.execute(sql`select min((x.bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz) as at, json_agg(distinct x.chain_id) as chains, max(x.cursor) as last, count(*) as n
+          from (select a.bundle, a.chain_id, a.cursor from attestations a
+            where a.tenant_id = ${tenantId} and a.billing_window_id = ${windowId} and a.cursor > ${cursor}
+            order by a.cursor limit ${SCAN_ROWS}) x`),
+      );
+      if (!r || Number(r.n) === 0) break;
+      if (r.at && (!first || new Date(r.at) < first)) first = new Date(r.at);
+      for (const c of parsed<string[]>(r.chains) ?? []) chains.add(c);
+      cursor = Number(r.last);
+      if (Number(r.n) < SCAN_ROWS) break;
+    }
+    return { first, chains: [...chains], cursor };
+  }
+
+  /**
    * Seal the window: a live run row, written under a SHARE ROW EXCLUSIVE lock on chains, with the
    * window's chain heads and the tenant's highest attestation cursor at that moment. Attest
    * statements that wrote to chains before are committed by then (the run sees them); later ones
    * wait for the lock and then see the run: they refuse the window's events (PERIOD_SETTLED), or,
    * when the plan sends late events to the next period, are attested with higher cursors (late).
    */
-  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy): Promise<Seal> {
+  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy, scan: { chains: string[]; cursor: number }): Promise<Seal> {
     try {
       return await this.db.transaction(async (tx) => {
         await tx.execute(sql`lock table chains in share row exclusive mode`);
         const [c] = rowsOf<{ cursor: string | number | null }>(await tx.execute(sql`select max(cursor) as cursor from attestations where tenant_id = ${tenantId}`));
         const heads: Record<string, string> = {};
+        // the window's chains: those the scan saw, and any of attestations stored since
         for (const h of rowsOf<Row>(
           await tx.execute(sql`select chain_id, next_seq from chains where chain_id in
-            (select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId})
+            (select jsonb_array_elements_text(${JSON.stringify(scan.chains)}::jsonb)
+             union select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId} and cursor > ${scan.cursor})
             order by chain_id`),
         )) {
           heads[h['chain_id'] as string] = String(h['next_seq']);
@@ -163,49 +198,72 @@ export class SettlementService {
    */
   private async settle(
     tx: Tx,
-    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwks: ReadonlyMap<string, PublicJwk>; signing: { key: SigningKey; issuedAt: Date }; seal: Seal },
+    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwksDoc: Jwks; signing: { key: SigningKey; issuedAt: Date }; seal: Seal },
   ): Promise<string> {
-    const { runId, tenantId, windowId, plan, actor, jwks, seal } = args;
+    const { runId, tenantId, windowId, plan, actor, seal } = args;
     const PAGE = this.pageSize;
     const revoked = await this.revocations(tx);
     const acc = new SettlementAccumulator(tenantId, windowId, plan);
-    const add = (rows: Row[], late: boolean) => {
-      for (const row of rows) {
-        const att = parsed<{ statement: Statement; key_id: string; signature: string }>(row['attestation']);
-        const digest = row['statement_digest'] as string;
-        checkSignature(att, digest, jwks, revoked.keys);
-        const reason = revoked.attestations.get(digest);
+    // the statements' checks (parse, canonical bytes, digest, Ed25519) on worker threads for a
+    // large window, while the next page is read; the results are added in order
+    const events = [...seal.heads.values()].reduce((a, b) => a + b, 0n);
+    const pool = createStatementPool(args.jwksDoc, events >= BigInt(this.parallelFrom) ? os.availableParallelism() : 0);
+    const inflight: { rows: Row[]; late: boolean; checked: Promise<CheckedStatement[]> }[] = [];
+    const consume = (rows: Row[], checked: CheckedStatement[], late: boolean) => {
+      rows.forEach((row, i) => {
+        const c = checked[i]!;
+        const stored = row['statement_digest'] as string;
+        if (c.failure) throw new ServiceError(422, 'SIGNATURE_INVALID', `attestation ${stored}: ${c.failure.code}: ${c.failure.message}`);
+        if (c.digest !== stored) throw new ServiceError(422, 'STATEMENT_DIGEST_MISMATCH', `attestation ${stored}: the stored statement does not hash to its digest`);
+        const revokedFrom = revoked.keys.get(c.statement.key_id);
+        if (revokedFrom && Date.parse(c.statement.issued_at) >= revokedFrom.getTime()) throw new ServiceError(422, 'KEY_REVOKED', `attestation ${stored}: signed by key ${c.statement.key_id} after its revocation`);
+        const reason = revoked.attestations.get(stored);
         const why = reason === undefined ? undefined : `revoked: ${reason}`;
-        if (late) acc.addLate(digest, att.statement, why);
-        else acc.add(digest, att.statement, why);
+        if (late) acc.addLate(stored, c.statement, why);
+        else acc.add(stored, c.statement, why);
+      });
+    };
+    const submit = (rows: Row[], late: boolean) => inflight.push({ rows, late, checked: pool.check(rows.map((r) => r['attestation'] as string), 0) });
+    const drain = async (max: number) => {
+      while (inflight.length > max) {
+        const x = inflight.shift()!;
+        consume(x.rows, await x.checked, x.late);
       }
     };
-    for (const [chain, head] of seal.heads) {
-      for (let from = -1n; ; ) {
-        const rows = rowsOf<Row>(
-          await tx.execute(sql`select a.id, a.seq, a.statement_digest, a.bundle -> 'attestation' as attestation
-            from attestations a
-            where a.chain_id = ${chain} and a.seq > ${from.toString()}::bigint and a.seq < ${head.toString()}::bigint and a.cursor <= ${seal.cursor}
-              and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
-            order by a.seq limit ${PAGE}
-            for update of a skip locked`),
-        );
-        add(rows, false);
-        if (rows.length < PAGE) break;
-        from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
+    let late: Row[];
+    try {
+      for (const [chain, head] of seal.heads) {
+        for (let from = -1n; ; ) {
+          const rows = rowsOf<Row>(
+            await tx.execute(sql`select a.id, a.seq, a.statement_digest, ${SIGNED_STATEMENT_TEXT} as attestation
+              from attestations a
+              where a.chain_id = ${chain} and a.seq > ${from.toString()}::bigint and a.seq < ${head.toString()}::bigint and a.cursor <= ${seal.cursor}
+                and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+              order by a.seq limit ${PAGE}
+              for update of a skip locked`),
+          );
+          submit(rows, false);
+          await drain(2 * Math.max(pool.threads, 1));
+          if (rows.length < PAGE) break;
+          from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
+        }
       }
+      // late: few by nature, read in one statement
+      late = rowsOf<Row>(
+        await tx.execute(sql`select a.id, a.statement_digest, ${SIGNED_STATEMENT_TEXT} as attestation
+          from settlement_runs r join attestations a
+            on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
+          where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
+            and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+          order by a.chain_id, a.seq
+          for update of a skip locked`),
+      );
+      submit(late, true);
+      await drain(0);
+    } finally {
+      await Promise.allSettled(inflight.map((x) => x.checked));
+      await pool.close();
     }
-    // late: few by nature, read in one statement
-    const late = rowsOf<Row>(
-      await tx.execute(sql`select a.id, a.statement_digest, a.bundle -> 'attestation' as attestation
-        from settlement_runs r join attestations a
-          on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
-        where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
-          and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
-        order by a.chain_id, a.seq
-        for update of a skip locked`),
-    );
-    add(late, true);
     const adjustments = rowsOf<Row>(
       await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
         where a.tenant_id = ${tenantId} and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
@@ -238,10 +296,15 @@ export class SettlementService {
     });
     await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: null, toStatus: 'pending', actor, changedAt: issuedAt });
     // one live settlement per attestation and adjustment: the claims' primary key refuses a second
-    const ranges = JSON.stringify(statement.chains.map((c) => ({ id: c.id, last: c.last_seq })));
-    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id)
-      select a.id, ${id} from attestations a join jsonb_to_recordset(${ranges}::jsonb) as r(id text, last bigint) on a.chain_id = r.id and a.seq <= r.last`);
-    const others = JSON.stringify([...late.map((r) => r['id'] as string), ...adjustments.map((r) => `${ADJUSTMENT_CLAIM_PREFIX}${r['id'] as string}`)]);
+    // in ranges of CLAIM_ROWS statements (each insert well within the statement timeout)
+    for (const c of statement.chains) {
+      for (let lo = 0n; lo <= BigInt(c.last_seq); lo += BigInt(CLAIM_ROWS)) {
+        const hi = lo + BigInt(CLAIM_ROWS) - 1n < BigInt(c.last_seq) ? lo + BigInt(CLAIM_ROWS) - 1n : BigInt(c.last_seq);
+        await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id)
+          select a.id, ${id} from attestations a where a.chain_id = ${c.id} and a.seq between ${lo.toString()}::bigint and ${hi.toString()}::bigint`);
+      }
+    }
+    const others = JSON.stringify([...late!.map((r) => r['id'] as string), ...adjustments.map((r) => `${ADJUSTMENT_CLAIM_PREFIX}${r['id'] as string}`)]);
     await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id) select jsonb_array_elements_text(${others}::jsonb), ${id}`);
     await tx.insert(schema.logQueue).values({ attestationId: settlementLogKey(id), leafHash: leafHash(settlementLeaf(digest)) });
     await tx.update(schema.settlementRuns).set({ status: 'settled', settlementId: id, finishedAt: this.clock() }).where(eq(schema.settlementRuns.id, runId));
@@ -386,11 +449,10 @@ export class SettlementService {
     ).map((r) => ({ adjustment: parsed(r['adjustment']), key_id: r['key_id'], signature: r['signature'] }));
     const db = this.db;
     const PAGE = this.pageSize;
-    const asText = sql`json_build_object('statement', a.bundle -> 'attestation' -> 'statement', 'key_id', a.bundle -> 'attestation' -> 'key_id', 'signature', a.bundle -> 'attestation' -> 'signature')::text`;
     async function* attestations(): AsyncIterable<string> {
       for (const c of st.chains) {
         for (let from = -1n; ; ) {
-          const rows = rowsOf<Row>(await db.execute(sql`select a.seq, ${asText} as t from attestations a where a.chain_id = ${c.id} and a.seq > ${from.toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq limit ${PAGE}`));
+          const rows = rowsOf<Row>(await db.execute(sql`select a.seq, ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.chain_id = ${c.id} and a.seq > ${from.toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq limit ${PAGE}`));
           for (const r of rows) yield r['t'] as string;
           if (rows.length < PAGE) break;
           from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
@@ -399,7 +461,7 @@ export class SettlementService {
       const late = st.late ?? [];
       for (let i = 0; i < late.length; i += PAGE) {
         const ids = JSON.stringify(late.slice(i, i + PAGE).map((l) => l.statement_digest.slice('sha256:'.length)));
-        const rows = rowsOf<Row>(await db.execute(sql`select ${asText} as t from attestations a where a.id in (select jsonb_array_elements_text(${ids}::jsonb)) order by a.chain_id, a.seq`));
+        const rows = rowsOf<Row>(await db.execute(sql`select ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.id in (select jsonb_array_elements_text(${ids}::jsonb)) order by a.chain_id, a.seq`));
         for (const r of rows) yield r['t'] as string;
       }
     }
@@ -432,17 +494,4 @@ export class SettlementService {
       history: history.map((h) => ({ from: h.fromStatus, to: h.toStatus, actor: h.actor, reason: h.reason, at: h.changedAt.toISOString() })),
     };
   }
-}
-
-/** Re-verify one attestation: its statement's bytes hash to the stored digest, and its signature
- *  is valid under a published key valid (and not revoked) at the statement's issue time. */
-function checkSignature(att: { statement: Statement; key_id: string; signature: string }, digest: string, jwks: ReadonlyMap<string, PublicJwk>, revokedKeys: ReadonlyMap<string, Date>): void {
-  const bytes = canonicalBytes(att.statement);
-  if (digestBytes(bytes) !== digest) throw new ServiceError(422, 'STATEMENT_DIGEST_MISMATCH', `attestation ${digest}: the stored statement does not hash to its digest`);
-  const jwk = jwks.get(att.key_id);
-  if (!jwk || att.statement.key_id !== att.key_id || !keyValidAt(jwk, att.statement.issued_at) || !verifyBytes(jwk, bytes, att.signature)) {
-    throw new ServiceError(422, 'SIGNATURE_INVALID', `attestation ${digest}: the statement signature does not verify`);
-  }
-  const revokedFrom = revokedKeys.get(att.key_id);
-  if (revokedFrom && Date.parse(att.statement.issued_at) >= revokedFrom.getTime()) throw new ServiceError(422, 'KEY_REVOKED', `attestation ${digest}: signed by key ${att.key_id} after its revocation`);
 }
