@@ -223,7 +223,7 @@ export class SettlementService {
         else acc.add(stored, c.statement, why);
       });
     };
-    const submit = (rows: Row[], late: boolean) => inflight.push({ rows, late, checked: pool.check(rows.map((r) => r['attestation'] as string), 0) });
+    const submit = (rows: Row[], late: boolean) => inflight.push({ rows, late, checked: pool.check(rows.map((r) => r['attestation'] as string), 0, true) });
     const drain = async (max: number) => {
       while (inflight.length > max) {
         const x = inflight.shift()!;
@@ -232,25 +232,26 @@ export class SettlementService {
     };
     let late: Row[];
     try {
+      // pages are seq ranges [lo, lo + PAGE) of each chain below its sealed length: bounded
+      // index range scans whatever the planner's statistics (a missing row is a gap)
       for (const [chain, head] of seal.heads) {
-        for (let from = -1n; ; ) {
+        for (let lo = 0n; lo < head; lo += BigInt(PAGE)) {
+          const hi = lo + BigInt(PAGE) < head ? lo + BigInt(PAGE) : head;
           const rows = rowsOf<Row>(
-            await tx.execute(sql`select a.id, a.seq, a.statement_digest, ${SIGNED_STATEMENT_TEXT} as attestation
+            await tx.execute(sql`select a.id, a.seq, a.statement_digest, (a.bundle -> 'attestation')::text as attestation
               from attestations a
-              where a.chain_id = ${chain} and a.seq > ${from.toString()}::bigint and a.seq < ${head.toString()}::bigint and a.cursor <= ${seal.cursor}
+              where a.chain_id = ${chain} and a.seq >= ${lo.toString()}::bigint and a.seq < ${hi.toString()}::bigint and a.cursor <= ${seal.cursor}
                 and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
-              order by a.seq limit ${PAGE}
+              order by a.seq
               for update of a skip locked`),
           );
           submit(rows, false);
           await drain(2 * Math.max(pool.threads, 1));
-          if (rows.length < PAGE) break;
-          from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
         }
       }
       // late: few by nature, read in one statement
       late = rowsOf<Row>(
-        await tx.execute(sql`select a.id, a.statement_digest, ${SIGNED_STATEMENT_TEXT} as attestation
+        await tx.execute(sql`select a.id, a.statement_digest, (a.bundle -> 'attestation')::text as attestation
           from settlement_runs r join attestations a
             on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
           where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
@@ -451,11 +452,11 @@ export class SettlementService {
     const PAGE = this.pageSize;
     async function* attestations(): AsyncIterable<string> {
       for (const c of st.chains) {
-        for (let from = -1n; ; ) {
-          const rows = rowsOf<Row>(await db.execute(sql`select a.seq, ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.chain_id = ${c.id} and a.seq > ${from.toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq limit ${PAGE}`));
+        for (let lo = 0n; lo <= BigInt(c.last_seq); lo += BigInt(PAGE)) {
+          const rows = rowsOf<Row>(
+            await db.execute(sql`select ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.chain_id = ${c.id} and a.seq >= ${lo.toString()}::bigint and a.seq < ${(lo + BigInt(PAGE)).toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq`),
+          );
           for (const r of rows) yield r['t'] as string;
-          if (rows.length < PAGE) break;
-          from = BigInt(rows[rows.length - 1]!['seq'] as string | number);
         }
       }
       const late = st.late ?? [];

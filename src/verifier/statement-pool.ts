@@ -9,12 +9,14 @@ import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { Jwks, type PublicJwk } from '../core/keys.ts';
 import { type CheckedStatement, checkSignedStatement } from '../core/settlement-verify.ts';
 
-export type ToStatementWorker = { type: 'keys'; jwks: unknown } | { type: 'check'; id: number; texts: string[]; first: number } | { type: 'close' };
+export type ToStatementWorker = { type: 'keys'; jwks: unknown } | { type: 'check'; id: number; texts: string[]; first: number; pick?: boolean } | { type: 'close' };
 export type FromStatementWorker = { type: 'ready' } | { type: 'result'; id: number; results: CheckedStatement[] };
 
 export interface StatementPool {
-  /** The results for `texts` (statement `first` onwards, for the messages), in order. */
-  check(texts: string[], first: number): Promise<CheckedStatement[]>;
+  /** The results for `texts` (statement `first` onwards, for the messages), in order. `pick`:
+   *  each text is an object holding {statement, key_id, signature} among other members (a
+   *  stored bundle's `attestation`); only those three are checked. */
+  check(texts: string[], first: number, pick?: boolean): Promise<CheckedStatement[]>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -23,10 +25,12 @@ function workerURL(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('./statement-worker-boot.mjs', import.meta.url) : new URL('./statement-worker.js', import.meta.url);
 }
 
-function checkHere(jwks: ReadonlyMap<string, PublicJwk>, texts: string[], first: number): CheckedStatement[] {
+/** checkSignedStatement over JSON texts (what a worker runs). */
+export function checkTexts(jwks: ReadonlyMap<string, PublicJwk>, texts: string[], first: number, pick = false): CheckedStatement[] {
   return texts.map((text, i) => {
     try {
-      return checkSignedStatement(jwks, parseJsonStrict(text), first + i);
+      const v = parseJsonStrict(text) as { statement?: unknown; key_id?: unknown; signature?: unknown };
+      return checkSignedStatement(jwks, pick && v && typeof v === 'object' ? { statement: v.statement, key_id: v.key_id, signature: v.signature } : v, first + i);
     } catch (e) {
       return { failure: { code: e instanceof JsonTextError ? e.code : 'INVALID_JSON', message: `attestations[${first + i}]: ${e instanceof Error ? e.message : String(e)}` } };
     }
@@ -36,7 +40,7 @@ function checkHere(jwks: ReadonlyMap<string, PublicJwk>, texts: string[], first:
 /** `jwks`: the trust material's JWKS ({keys: [...]}). `threads` default: the available cores. */
 export function createStatementPool(jwks: unknown, threads = os.availableParallelism()): StatementPool {
   const keys = new Map(Jwks.parse(jwks).keys.map((k) => [k.kid, k]));
-  if (threads <= 0) return { threads: 0, check: async (texts, first) => checkHere(keys, texts, first), close: async () => undefined };
+  if (threads <= 0) return { threads: 0, check: async (texts, first, pick) => checkTexts(keys, texts, first, pick), close: async () => undefined };
   const workers = Array.from({ length: threads }, () => new Worker(workerURL()));
   const waiting = new Map<number, { resolve(r: CheckedStatement[]): void; reject(e: Error): void }>();
   const load = workers.map(() => 0);
@@ -59,14 +63,14 @@ export function createStatementPool(jwks: unknown, threads = os.availableParalle
   });
   return {
     threads,
-    check(texts, first) {
+    check(texts, first, pick) {
       if (broken) return Promise.reject(broken);
       const id = nextId++;
       const i = load.indexOf(Math.min(...load));
       load[i]!++;
       return new Promise((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        workers[i]!.postMessage({ type: 'check', id, texts, first } satisfies ToStatementWorker);
+        workers[i]!.postMessage({ type: 'check', id, texts, first, ...(pick ? { pick } : {}) } satisfies ToStatementWorker);
       });
     },
     async close() {
