@@ -213,7 +213,7 @@ export async function cmdSettlement(argv: string[]): Promise<number> {
   let verifier: SettlementEvidenceVerifier | null = null;
   // the statements are checked (parse, schema, signature) on worker threads, in chunks; the
   // results are fed back in order to the verifier, which recomputes the settlement
-  const pool = createStatementPool(trust.data.jwks, Number(process.env['METERPROOF_VERIFY_THREADS'] ?? os.availableParallelism()));
+  const pool = createStatementPool(trust.data.jwks, os.availableParallelism());
   const inflight: Promise<CheckedStatement[]>[] = [];
   let batch: string[] = [];
   let first = 0;
