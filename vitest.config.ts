@@ -6,8 +6,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // bin/meterproof.js, spawned by the CLI and server tests, runs the TypeScript sources (not a
-    // dist/ build that may be older, or rebuilt meanwhile by test/package.test.ts's `npm pack`)
-    env: { METERPROOF_FROM_SOURCE: '1' },
+    // bin/meterproof.js, spawned by the CLI and server tests, runs dist/: the setup rebuilds it
+    // first when src/ is newer, and nothing rebuilds it during the run (the package test packs
+    // the build without running `prepare` again)
+    globalSetup: ['test/support/global-setup.ts'],
   },
 });

@@ -40,3 +40,8 @@ export { canonicalString, digestOf } from './core/canonical.ts';
 
 // Receiving webhooks (Standard Webhooks v1): the signature, timestamp and header checks.
 export { verifyWebhook, WebhookVerificationError, type WebhookErrorCode } from './core/webhooks.ts';
+
+// disputes (docs/disputes.md): evidence packs, reconciliation, the auditor's report
+export { verifyEvidencePack, packLines, EVIDENCE_PACK_TYPE, type EvidenceVerdict, type EvidenceOptions, type PinnedTrust, type AttestedLine } from './verifier/index.ts';
+export { reconcile, MemoryLookup, ReconcileInputError, parseMicros, type AttestedCharge, type AttestedLookup, type ReconcileReport, type ReconcileItem, type ReconcileOptions } from './core/reconcile.ts';
+export { renderAuditReport, type ReportInput } from './core/report.ts';

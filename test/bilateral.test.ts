@@ -264,7 +264,8 @@ describe('PoP on attest', () => {
       const r = await attest({ meter_event: event(eventId()), tariff: tariffRef });
       expect([r.status, r.body.code]).toEqual([422, 'POP_REQUIRED']);
       const t = await trust();
-      expect(t.consumer_pop_required).toEqual([{ tenant_id: 'tenant_acme', since: set.body.required_since }]);
+      // binding from the moment every process enforces it (their policy caches last a second)
+      expect(t.consumer_pop_required).toEqual([{ tenant_id: 'tenant_acme', since: new Date(Date.parse(set.body.required_since) + 1000).toISOString() }]);
       // issued before the requirement: still fine
       const old = await verify(before.body, t, { profile: 'standard' });
       expect(old.valid, failing(old)).toBe(true);
@@ -279,6 +280,63 @@ describe('PoP on attest', () => {
       await s.call('PUT', '/v1/admin/tenants/tenant_acme/consumer-pop', { body: { consumer_pop: 'optional' } });
       await new Promise((r) => setTimeout(r, 1100));
     }
+  });
+});
+
+describe('PoP required by a plan', () => {
+  it('a subscription to a plan with consumer_pop "required" requires a PoP while it is in effect; the trust material gives the window; a later plan without it ends it', async () => {
+    const dana = generateConsumerKey();
+    const danaC = new Consumer({ tenantId: 'tenant_plan', consumerId: 'dana', secretKey: dana.secretKey });
+    expect((await s.call('POST', '/v1/admin/tenants', { body: { id: 'tenant_plan', name: 'plan' } })).status).toBe(201);
+    expect((await s.call('POST', '/v1/admin/consumers', { body: { tenant_id: 'tenant_plan', consumer_id: 'dana', public_key: dana.publicJwk } })).status).toBe(201);
+    const plan = (version: string, extra: Record<string, unknown>) => ({
+      plan_id: 'plan_bilateral', plan_version: version, currency: 'USD', ...extra,
+      meters: [{ endpoint: pilotEvent.endpoint, tariff: tariffRef, overage_tiers: [{ up_to: null, unit_price_micros: '0' }] }],
+    });
+    const p1 = await s.call('POST', '/v1/admin/plans', { body: plan('1', { consumer_pop: 'required' }) });
+    expect(p1.status, JSON.stringify(p1.body)).toBe(201);
+    expect(p1.body.plan.consumer_pop).toBe('required');
+    // a plan without the field keeps it absent (and its digest what it was before the field existed)
+    const p2 = await s.call('POST', '/v1/admin/plans', { body: plan('2', {}) });
+    expect(p2.body.plan).not.toHaveProperty('consumer_pop');
+    const bad = await s.call('POST', '/v1/admin/plans', { body: plan('3', { consumer_pop: 'sometimes' }) });
+    expect(bad.status).toBe(400);
+
+    const sub = await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 'tenant_plan', plan_id: 'plan_bilateral', plan_version: '1', effective_from: '2020-01-01T00:00:00Z' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const ev = (id: string) => ({ ...pilotEvent, tenant_id: 'tenant_plan', event_id: id });
+    const none = await attest({ meter_event: ev('evt_plan_1'), tariff: tariffRef });
+    expect([none.status, none.body.code]).toEqual([422, 'POP_REQUIRED']);
+    // with a PoP, and priced by the plan when no tariff is named
+    const id = 'evt_plan_2';
+    const ok = await attest({ meter_event: ev(id), consumer_pop: danaC.signPop({ eventId: id, tariffDigest, requestPayload: '{}', timestamp: clock() }) });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    let t = await trust();
+    const window = t.consumer_pop_required!.filter((w) => w.tenant_id === 'tenant_plan');
+    expect(window).toHaveLength(1);
+    expect(window[0]!.until).toBeUndefined();
+    // from when the subscription was written (not its past effective_from), plus a second
+    expect(Date.parse(window[0]!.since)).toBeGreaterThan(Date.parse('2026-01-01T00:00:00Z'));
+    expect(Date.parse(window[0]!.since)).toBeLessThanOrEqual(Date.parse(ok.body.attestation.statement.issued_at) + 1000);
+    expect((await verify(ok.body, t, { profile: 'standard' })).valid).toBe(true);
+
+    // the next subscription, to the plan without the requirement, ends it (written more than a
+    // second later: a requirement that ends sooner never bound every process, and is not listed)
+    await new Promise((r) => setTimeout(r, 1100));
+    const next = await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 'tenant_plan', plan_id: 'plan_bilateral', plan_version: '2', effective_from: new Date(Date.now() - 1000).toISOString() } });
+    expect(next.status).toBe(201);
+    const free = await attest({ meter_event: ev('evt_plan_3'), tariff: tariffRef });
+    expect(free.status, JSON.stringify(free.body)).toBe(201);
+    t = await trust();
+    const ended = t.consumer_pop_required!.filter((w) => w.tenant_id === 'tenant_plan');
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.until).toBeDefined();
+    expect((await verify(free.body, t, { profile: 'standard' })).valid).toBe(true);
+    // the verifier applies the window: a statement issued inside it without a PoP is refused
+    const inside = { ...t, consumer_pop_required: [{ tenant_id: 'tenant_plan', since: '2000-01-01T00:00:00Z', until: '2100-01-01T00:00:00Z' }] };
+    expect(checkOf(await verifyBundle(free.body, inside, { profile: 'standard' }), 'consumer_pop')).toMatchObject({ status: 'fail', code: 'CONSUMER_POP_MISSING' });
+    const after = { ...t, consumer_pop_required: [{ tenant_id: 'tenant_plan', since: '2000-01-01T00:00:00Z', until: '2001-01-01T00:00:00Z' }] };
+    expect(checkOf(await verifyBundle(free.body, after, { profile: 'standard' }), 'consumer_pop').status).toBe('skipped');
   });
 });
 

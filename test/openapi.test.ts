@@ -216,6 +216,15 @@ describe('responses match the document', () => {
     const adj = await call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 'tenant_settle', kind: 'credit', amount_micros: '5', currency: 'USD', attestation_ids: [settled.body.settlement.statement.chains[0].last_digest], reason: 'goodwill' } });
     expect(adj.status, JSON.stringify(adj.body)).toBe(201);
     await call('GET', `/v1/settlements/adjustments/${adj.body.id}`);
+    await call('GET', `/v1/evidence?settlement_id=${settled.body.id}`);
+    await call('GET', `/v1/evidence?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`);
+    await call('GET', `/v1/evidence?attestation_id=${id}`, { token: key.body.secret });
+    await call('GET', '/v1/evidence?tenant_id=tenant_settle'); // 400
+    await call('GET', `/v1/reports?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`);
+    const invoice = `event_id,billed_micros,currency\nst-1,1,USD\nnope,2,USD\n`;
+    expect((await call('POST', `/v1/reconcile?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`, { raw: invoice, headers: { 'content-type': 'text/csv' } })).body.lines).toBe(2);
+    await call('POST', `/v1/reconcile?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`, { raw: 'a,b\n', headers: { 'content-type': 'text/csv' } }); // 400
+    await call('POST', `/v1/reconcile?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`, { raw: 'x', headers: { 'content-type': 'text/plain' } }); // 415
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'paid' } }); // 409
     await call('PATCH', `/v1/settlements/${settled.body.id}/status`, { body: { status: 'invoiced' } });
     await call('GET', `/v1/sla?tenant_id=tenant_settle&start=2026-01-01T00:00:00Z&end=2027-01-01T00:00:00Z`);

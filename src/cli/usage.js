@@ -150,6 +150,71 @@ export const COMMANDS = {
     ],
     exit: '0 valid, 1 invalid (a check failed), 2 unusable input (not evidence, unreadable file) or usage',
   },
+  'evidence export': {
+    usage: 'meterproof evidence export --url <base url> (--tenant <id> --window <id> | --attestation <id> | --settlement <id>) [-o <pack.ndjson>]',
+    summary: 'download an evidence pack (GET /v1/evidence), written as it arrives',
+    about: 'A pack (docs/protocol.md §6) holds the bundles, the trust snapshot, a recent log checkpoint with\nconsistency proofs, the settlement (if any) and a manifest signed by the service.',
+    options: [
+      { name: 'url', type: 'string', arg: '<http(s) url>', required: true, help: "the service's base URL" },
+      { name: 'token', type: 'string', arg: '<api key>', default: '$METERPROOF_TOKEN', help: 'an API key with the read scope for the tenant' },
+      { name: 'tenant', type: 'string', arg: '<id>', help: 'with --window: a billing window of this tenant' },
+      { name: 'window', type: 'string', arg: '<id>', help: 'the billing_window_id' },
+      { name: 'attestation', type: 'string', arg: '<id>', help: 'one attestation (its 64-hex id)' },
+      { name: 'settlement', type: 'string', arg: '<id>', help: 'a settlement' },
+      { name: 'out', short: 'o', type: 'string', arg: '<file>', help: 'write there (a new file) instead of standard output' },
+    ],
+    env: ['METERPROOF_TOKEN              the API key when --token is not given'],
+    exit: '0 written, 2 usage, service unreachable or refusing (one line with its problem code)',
+  },
+  'evidence verify': {
+    usage: 'meterproof evidence verify <pack.ndjson|-> [--trust <pinned.json>] [options]',
+    summary: 'verify an evidence pack offline: every bundle, the log, the manifest, the settlement',
+    about:
+      'Reads the pack line by line (any size). Without --trust the pack is checked against its own embedded\n' +
+      'trust material (consistent with itself only); with --trust only the pinned JWKS and log key are trusted\n' +
+      'and the pack must carry exactly them (PINNED_LOG_KEY_MISMATCH, PINNED_JWKS_MISMATCH).',
+    options: [
+      { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'pinned trust: a saved GET /v1/trust, or {jwks, log: {verifier_key}}, obtained out of band' },
+      { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'the bundle profile (docs/protocol.md §3)' },
+      { name: 'json', type: 'boolean', help: 'print the verdict as JSON' },
+    ],
+    exit: '0 valid, 1 invalid (a check failed: truncated, tampered, incomplete, pin mismatch), 2 not a pack or usage',
+  },
+  reconcile: {
+    usage: 'meterproof reconcile <invoice.csv|.ndjson|.json|-> (--pack <pack.ndjson> [--trust <pinned.json>] | --url <base> --tenant <id> --window <id>) [options]',
+    summary: 'match invoice lines to attested charges: matched, amount mismatch, billed without attestation, attested unbilled',
+    about:
+      'Invoice lines: CSV with a header (event_id or attestation_id, billed_micros or amount, currency), NDJSON or a\n' +
+      'JSON array of objects with the same members. amount is a decimal of the major unit, at most 6 fractional\n' +
+      'digits, parsed exactly. Offline with --pack (verified first; its valid bundles are the attested charges),\n' +
+      'or through POST /v1/reconcile with --url.',
+    options: [
+      { name: 'pack', type: 'string', arg: FILE_OR_STDIN, help: 'offline: the evidence pack of the billing window (meterproof evidence export)' },
+      { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'with --pack: pinned trust (as evidence verify)' },
+      { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'with --pack: the bundle profile' },
+      { name: 'url', type: 'string', arg: '<http(s) url>', help: "the API instead of a pack: the service's base URL" },
+      { name: 'token', type: 'string', arg: '<api key>', default: '$METERPROOF_TOKEN', help: 'with --url: an API key with the read scope' },
+      { name: 'tenant', type: 'string', arg: '<id>', help: 'with --url: the tenant' },
+      { name: 'window', type: 'string', arg: '<id>', help: 'with --url: the billing_window_id' },
+      { name: 'format', type: 'string', arg: 'csv|ndjson|json', default: 'from the first character', help: 'the invoice format' },
+      { name: 'out', type: 'string', arg: '<file>', help: 'write every discrepancy there, one JSON object a line' },
+      { name: 'json', type: 'boolean', help: 'print the report as JSON' },
+    ],
+    env: ['METERPROOF_TOKEN              the API key when --token is not given'],
+    exit: '0 every line matched and nothing attested is unbilled, 1 discrepancies (or the pack is invalid), 2 usage or unreadable input',
+  },
+  report: {
+    usage: 'meterproof report <pack.ndjson|-> [--trust <pinned.json>] [--invoice <lines.csv>] [-o <report.html>]',
+    summary: "an auditor's report: a printable HTML page of the verified pack and the reconciliation",
+    about: 'Totals, breakdowns, every check with its code, the reconciliation (with --invoice) and the exact\ncommands to re-verify offline. Self-contained (no script, no external resource); print it for a PDF.',
+    options: [
+      { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'pinned trust (as evidence verify)' },
+      { name: 'invoice', type: 'string', arg: '<file>', help: 'invoice lines to reconcile (as reconcile)' },
+      { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'the bundle profile' },
+      { name: 'out', short: 'o', type: 'string', arg: '<file>', help: 'write there instead of standard output' },
+    ],
+    exit: '0 the pack is valid, 1 invalid (the report says why), 2 not a pack or usage',
+  },
   'log monitor': {
     usage: 'meterproof log monitor --log <base url> --state <file> [options]',
     summary: 'watch a transparency log: key, checkpoint signature, consistency with the last run',
@@ -217,6 +282,7 @@ export const GROUPS = {
   keys: ['generate'],
   log: ['monitor'],
   settlement: ['verify'],
+  evidence: ['export', 'verify'],
   ceremony: ['init', 'contribute', 'beacon', 'verify'],
 };
 
@@ -228,7 +294,7 @@ export const EXIT_CODES = [
   '4  could not start: the port is in use, or the database cannot be reached (serve, worker, migrate)',
 ];
 
-const ORDER = ['serve', 'worker', 'migrate', 'verify', 'settlement verify', 'redact', 'keys generate', 'trust', 'attest', 'log monitor', 'ceremony init', 'ceremony contribute', 'ceremony beacon', 'ceremony verify'];
+const ORDER = ['serve', 'worker', 'migrate', 'verify', 'settlement verify', 'evidence export', 'evidence verify', 'reconcile', 'report', 'redact', 'keys generate', 'trust', 'attest', 'log monitor', 'ceremony init', 'ceremony contribute', 'ceremony beacon', 'ceremony verify'];
 
 /** The general help. */
 export function generalHelp() {

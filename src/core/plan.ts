@@ -18,6 +18,9 @@ export const BPS = 10_000n;
  *  run claims it, listed there as late (docs/protocol.md §5.5). */
 export const LATE_EVENT_POLICIES = ['refuse', 'next_period'] as const;
 export type LateEventPolicy = (typeof LATE_EVENT_POLICIES)[number];
+/** Bilateral metering under a plan: `required` makes every event of its subscribers carry a
+ *  consumer PoP while the subscription is in effect (absent: the tenant's own setting decides). */
+export const PLAN_POP_POLICIES = ['required', 'optional'] as const;
 
 const bps = z.union([z.number().int().min(0).max(10_000), z.string().regex(/^(0|[1-9][0-9]{0,4})$/)]).transform((v, ctx) => {
   const n = Number(v);
@@ -49,6 +52,8 @@ function planSchema<U extends z.ZodType<string, unknown>>(u64: U, lenient: boole
     fixed_fee_micros: withDefault(u64, '0'),
     platform_fee_bps: lenient ? bps.default(0) : z.number().int().min(0).max(10_000),
     late_events: withDefault(z.enum(LATE_EVENT_POLICIES), 'refuse'),
+    // optional, and absent unless given: the digests of plans published without it do not change
+    consumer_pop: z.enum(PLAN_POP_POLICIES).optional(),
     meters: z.array(meter).min(1).max(MAX_PLAN_METERS),
   });
 }

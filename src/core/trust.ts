@@ -76,6 +76,6 @@ export const TrustMaterial = z.strictObject({
    *  countersignatures are checked against. A key signs within [valid_from, valid_until). */
   consumers: z.array(ConsumerKeys).max(100_000).optional(),
   /** Tenants whose statements issued at or after `since` must carry a consumer PoP. */
-  consumer_pop_required: z.array(z.strictObject({ tenant_id: ident, since: utcTimestamp })).max(100_000).optional(),
+  consumer_pop_required: z.array(z.strictObject({ tenant_id: ident, since: utcTimestamp, until: utcTimestamp.optional() })).max(100_000).optional(),
 });
 export type TrustMaterial = z.infer<typeof TrustMaterial>;

@@ -485,8 +485,9 @@ async function checkBilateral(
     const committed = isV2(statement) ? statement.consumer_pop_digest : undefined;
     if (!pop) {
       if (committed) throw new VerificationError('CONSUMER_POP_MISSING', 'the statement commits to a consumer PoP the bundle does not carry');
-      const policy = trust.consumer_pop_required?.find((p) => p.tenant_id === statement.tenant_id);
-      if (opts.requireConsumerPop || (policy && Date.parse(statement.issued_at) >= Date.parse(policy.since))) {
+      const issued = Date.parse(statement.issued_at);
+      const required = trust.consumer_pop_required?.some((p) => p.tenant_id === statement.tenant_id && issued >= Date.parse(p.since) && (p.until === undefined || issued < Date.parse(p.until)));
+      if (opts.requireConsumerPop || required) {
         throw new VerificationError('CONSUMER_POP_MISSING', `a consumer PoP is required for tenant ${statement.tenant_id} and the bundle has none`);
       }
       return skip(NONE);

@@ -12,6 +12,11 @@ import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
 import { planView } from '../service/plans.ts';
+import { type EvidenceRequest, evidenceLines, planEvidence } from '../service/evidence.ts';
+import { storeLookup } from '../service/reconcile.ts';
+import { ReconcileInputError, reconcile } from '../core/reconcile.ts';
+import { renderAuditReport } from '../core/report.ts';
+import { verifyEvidencePack, zkVerifier } from '../verifier/index.ts';
 import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
@@ -21,7 +26,7 @@ import { type ProcessState, readiness, storeFigures } from '../service/health.ts
 import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
-import { ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
+import { EvidenceQuery, ReconcileQuery, ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -57,6 +62,43 @@ function decodeUtf8(bytes: Uint8Array): string {
   } catch {
     throw new ServiceError(400, 'INVALID_UTF8', 'the request body is not valid UTF-8');
   }
+}
+
+/** POST /v1/reconcile: invoice lines up to this many bytes, read as a stream (never whole). */
+export const RECONCILE_BODY_LIMIT = 256 * 1024 * 1024;
+/** Unmatched items listed in a POST /v1/reconcile response (the counts and totals cover all). */
+export const RECONCILE_MAX_ITEMS = 1000;
+
+/** The request body's lines, decoded as UTF-8 while it arrives, refused beyond `limit` bytes. */
+async function* bodyLines(c: Context, limit: number): AsyncGenerator<string> {
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const source: AsyncIterable<Uint8Array> = incoming && !incoming.readableDidRead ? (incoming as AsyncIterable<Buffer>) : ((c.req.raw.body ?? []) as AsyncIterable<Uint8Array>);
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  let size = 0;
+  let rest = '';
+  const decode = (bytes?: Uint8Array) => {
+    try {
+      return bytes ? decoder.decode(bytes, { stream: true }) : decoder.decode();
+    } catch {
+      throw new ServiceError(400, 'INVALID_UTF8', 'the request body is not valid UTF-8');
+    }
+  };
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    rest += decode(chunk);
+    let start = 0;
+    let nl: number;
+    while ((nl = rest.indexOf('\n', start)) >= 0) {
+      yield rest.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = rest.slice(start);
+  }
+  rest += decode();
+  if (rest.length) yield rest;
 }
 
 const tooLarge = (limit: number) => new ServiceError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
@@ -182,8 +224,12 @@ export function createApp(deps: AppDeps) {
     const given = c.req.header('x-request-id');
     const id = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
     c.set('requestId', id);
-    await next();
+    // set before the handler, so that the response is made with it: setting a header on a finished
+    // response rebuilds it as a full web Response, which the node adapter then writes out through a
+    // stream (a slower path for every request). A handler that made its own Response gets it after.
     c.header('x-request-id', id);
+    await next();
+    if (!c.res.headers.has('x-request-id')) c.header('x-request-id', id);
     const seconds = since(started);
     const route = routeOf(c);
     const status = c.res.status;
@@ -456,6 +502,52 @@ export function createApp(deps: AppDeps) {
     const items = await Promise.all(rows.map(async (r) => ({ id: r.id, proof_status: r.proofStatus, bundle: await render(r, countersigned) })));
     const last = rows.at(-1);
     return c.json({ items, next_cursor: rows.length === q.limit && last ? String(last.cursor) : null });
+  });
+
+  // An evidence pack (docs/protocol.md §6): NDJSON, streamed as it is read from the store page
+  // by page. The scope is resolved and authorised, and the header made, before the first byte:
+  // a refusal is a problem response, never a broken pack.
+  const evidenceRequest = (c: Context): EvidenceRequest => {
+    const q = query(c, EvidenceQuery);
+    return q.attestation_id !== undefined ? { attestation_id: q.attestation_id } : q.settlement_id !== undefined ? { settlement_id: q.settlement_id } : { tenant_id: q.tenant_id!, window: q.window! };
+  };
+  app.get('/v1/evidence', authed, async (c) => {
+    const plan = await planEvidence(deps, c.get('principal'), evidenceRequest(c));
+    const lines = evidenceLines(deps, plan);
+    const first = await lines.next();
+    c.header('content-type', 'application/x-ndjson');
+    c.header('content-disposition', `attachment; filename="evidence-${plan.scope.kind}.ndjson"`);
+    return stream(c, async (out) => {
+      if (!first.done) await out.write(`${first.value}\n`);
+      for await (const line of lines) await out.write(`${line}\n`);
+    });
+  });
+
+  // The auditor's report (docs/disputes.md) of the same scopes: the pack is made and verified
+  // here, line by line, against the service's current JWKS and log key, then rendered as HTML.
+  app.get('/v1/reports', authed, async (c) => {
+    const plan = await planEvidence(deps, c.get('principal'), evidenceRequest(c));
+    const trust = await deps.trust();
+    const verdict = await verifyEvidencePack(evidenceLines(deps, plan), { zk: zkVerifier, pinned: trust, ...(deps.clock ? { now: deps.clock() } : {}) });
+    const html = renderAuditReport({ verdict, packFile: `evidence-${plan.scope.kind}.ndjson`, trustFile: 'pinned.json', generator: `meterproof ${deps.version ?? ''} (GET /v1/reports)`.replace('  ', ' '), ...(deps.clock ? { generatedAt: deps.clock() } : {}) });
+    return c.body(html, 200, { 'content-type': 'text/html; charset=utf-8' });
+  });
+
+  // Reconciliation (docs/disputes.md): invoice lines (text/csv, application/x-ndjson or
+  // application/json) against the window's attested charges, the body read as it arrives.
+  app.post('/v1/reconcile', authed, async (c) => {
+    const q = query(c, ReconcileQuery);
+    const type = mediaType(c);
+    const format = type === 'text/csv' ? 'csv' : type === 'application/x-ndjson' ? 'ndjson' : type === 'application/json' ? 'json' : null;
+    if (!format) throw new ServiceError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the invoice lines as text/csv, application/x-ndjson or application/json');
+    const lookup = storeLookup(deps.db, c.get('principal'), q.tenant_id, q.window);
+    try {
+      const report = await reconcile(bodyLines(c, RECONCILE_BODY_LIMIT), { lookup, format, maxListed: RECONCILE_MAX_ITEMS });
+      return c.json({ tenant_id: q.tenant_id, billing_window_id: q.window, ...report });
+    } catch (e) {
+      if (e instanceof ReconcileInputError) throw new ServiceError(400, 'INVALID_INVOICE', e.message);
+      throw e;
+    }
   });
 
   app.get('/v1/tariffs/:id/:version', authed, async (c) => {

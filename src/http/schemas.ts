@@ -23,6 +23,50 @@ export const ListQuery = z.strictObject({
   cursor: z.string().regex(/^\d{1,15}$/).optional().describe('next_cursor of the previous page'),
   limit: z.coerce.number().int().min(1).max(500).default(100).describe('page size'),
 });
+/** GET /v1/evidence: exactly one scope — an attestation, a tenant's billing window, or a settlement. */
+export const EvidenceQuery = z
+  .strictObject({
+    attestation_id: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('one attestation'),
+    tenant_id: z.string().min(1).optional().describe("with `window`: the tenant's billing window"),
+    window: z.string().min(1).optional().describe('with `tenant_id`: the billing_window_id'),
+    settlement_id: z.string().min(1).max(256).optional().describe('a settlement (its covered bundles and signed statement)'),
+  })
+  .refine((q) => [q.attestation_id !== undefined, q.tenant_id !== undefined || q.window !== undefined, q.settlement_id !== undefined].filter(Boolean).length === 1 && (q.tenant_id === undefined) === (q.window === undefined), {
+    message: 'give exactly one of attestation_id, tenant_id with window, or settlement_id',
+  });
+/** POST /v1/reconcile: the tenant's billing window the invoice lines are checked against. */
+export const ReconcileQuery = z.strictObject({
+  tenant_id: z.string().min(1).describe('the tenant billed'),
+  window: z.string().min(1).describe('the billing_window_id the invoice covers'),
+});
+const categoryTotals = z.strictObject({ count: z.number().int(), amounts: z.array(z.strictObject({ currency: z.string(), billed_micros: z.string(), attested_micros: z.string() })) });
+/** POST /v1/reconcile's answer (src/core/reconcile.ts ReconcileReport, with the window). */
+export const ReconcileResponse = z
+  .strictObject({
+    tenant_id: z.string(),
+    billing_window_id: z.string(),
+    type: z.literal('meterproof/reconciliation/v1'),
+    lines: z.number().int().describe('invoice lines read (blank lines and the CSV header not counted)'),
+    categories: z.strictObject({ matched: categoryTotals, amount_mismatch: categoryTotals, billed_without_attestation: categoryTotals, attested_unbilled: categoryTotals, duplicate: categoryTotals, invalid: categoryTotals }),
+    totals: z.array(z.strictObject({ currency: z.string(), billed_micros: z.string(), attested_micros: z.string(), difference_micros: z.string() })),
+    match_rate_bps: z.number().int().min(0).max(10_000).describe('⌊matched × 10000 / (lines + attested_unbilled)⌋'),
+    items: z
+      .array(
+        z.strictObject({
+          category: z.enum(['matched', 'amount_mismatch', 'billed_without_attestation', 'attested_unbilled', 'duplicate', 'invalid']),
+          line: z.number().int().nullable(),
+          ref: z.string().nullable(),
+          ref_kind: z.enum(['event_id', 'attestation_id']).nullable(),
+          attestation_id: z.string().nullable(),
+          billed_micros: z.string().nullable(),
+          attested_micros: z.string().nullable(),
+          currency: z.string().nullable(),
+          reason: z.string().optional(),
+        }),
+      )
+      .describe('the discrepancies, in input order then attested order: at most 1,000'),
+    items_truncated: z.boolean(),
+  });
 export const SettlementListQuery = z.strictObject({ tenant_id: z.string().min(1).describe('the tenant whose settlements are listed') });
 export const SyncQuery = z.strictObject({
   proof: z.enum(['async', 'sync']).default('async').describe('`sync` waits (up to 30 s) for the Groth16 proof and the log receipt'),

@@ -108,8 +108,8 @@ export class AttestService {
       const me = b['meter_event'] as Record<string, unknown>;
       // no tariff named: a tenant with a subscription is priced by its plan (the contract); any other
       // by its default tariff for the meter (CloudEvents type, endpoint, *)
-      if (this.plans && (await this.plans.subscriptions(event.tenant_id)).length) {
-        return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp))) };
+      if (this.plans && (await this.plans.subscriptions(event.tenant_id, { cached: true })).length) {
+        return { event, tariff: fromPublished(await this.plans.tariffFor(event.tenant_id, event.endpoint, new Date(event.event_timestamp), { cached: true })) };
       }
       const meters = resolveOrder({ type: typeof me['type'] === 'string' && 'specversion' in me ? me['type'] : undefined, endpoint: event.endpoint });
       const byDefault = await this.defaults.resolve(event.tenant_id, meters);
@@ -336,6 +336,26 @@ export class AttestService {
         ),
       )
       .orderBy(a.cursor)
+      .limit(q.limit);
+  }
+
+  /** One page of a tenant's attestations in chain order (chain id, then seq), after `after`:
+   *  the rows of an evidence pack, read page by page. `chainId`/`maxSeq` narrow it to one chain's
+   *  first statements (a settlement's). Authorisation is the caller's (evidence.ts). */
+  async chainPage(q: { tenantId: string; windowId: string; consumerId?: string; chainId?: string; maxSeq?: bigint; after?: { chainId: string; seq: bigint }; limit: number }): Promise<AttestationRow[]> {
+    const a = schema.attestations;
+    return selectRows(this.db)
+      .where(
+        and(
+          eq(a.tenantId, q.tenantId),
+          eq(a.billingWindowId, q.windowId),
+          q.chainId !== undefined ? eq(a.chainId, q.chainId) : undefined,
+          q.maxSeq !== undefined ? sql`${a.seq} <= ${q.maxSeq.toString()}::bigint` : undefined,
+          q.after ? sql`(${a.chainId}, ${a.seq}) > (${q.after.chainId}, ${q.after.seq.toString()}::bigint)` : undefined,
+          q.consumerId !== undefined ? sql`(${a.bundle}->'consumer_pop'->>'consumer_id') = ${q.consumerId}` : undefined,
+        ),
+      )
+      .orderBy(a.chainId, a.seq)
       .limit(q.limit);
   }
 }

@@ -14,6 +14,8 @@ import { ServiceError, invalidInput } from './errors.ts';
 import type { ProblemCode } from './problem-codes.ts';
 
 /** The default bound on |now − timestamp| of a PoP (and on a countersignature's lead): 300 s. */
+/** How long a tenant's PoP requirement is cached per process (a change applies within it). */
+export const POLICY_CACHE_MS = 1000;
 export const DEFAULT_POP_TOLERANCE_MS = 300_000;
 
 /** An Ed25519 public key as a JWK; `kid`, when given, must be its RFC 7638 thumbprint. */
@@ -173,7 +175,7 @@ export class ConsumerService {
   }
 
   /** The trust material's consumers and PoP requirements. */
-  async trust(): Promise<Pick<TrustMaterial, 'consumers' | 'consumer_pop_required'>> {
+  async trust(byPlans: NonNullable<TrustMaterial['consumer_pop_required']> = []): Promise<Pick<TrustMaterial, 'consumers' | 'consumer_pop_required'>> {
     const rows = await this.db.select().from(schema.consumerKeys).orderBy(schema.consumerKeys.tenantId, schema.consumerKeys.consumerId, schema.consumerKeys.validFrom);
     const byConsumer = new Map<string, ConsumerKeys>();
     for (const r of rows) {
@@ -182,10 +184,12 @@ export class ConsumerService {
       if (!c) byConsumer.set(key, (c = { tenant_id: r.tenantId, consumer_id: r.consumerId, keys: [] }));
       c.keys.push(keyJwk(r));
     }
-    const required = await this.db.select().from(schema.tenants).where(sql`${schema.tenants.popRequiredSince} is not null`).orderBy(schema.tenants.id);
+    const byTenant = await this.db.select().from(schema.tenants).where(sql`${schema.tenants.popRequiredSince} is not null`).orderBy(schema.tenants.id);
+    // a tenant's own requirement binds bundles from the moment every process enforces it
+    const required = [...byTenant.map((t) => ({ tenant_id: t.id, since: new Date(t.popRequiredSince!.getTime() + POLICY_CACHE_MS).toISOString() })), ...byPlans];
     return {
       ...(byConsumer.size ? { consumers: [...byConsumer.values()] } : {}),
-      ...(required.length ? { consumer_pop_required: required.map((t) => ({ tenant_id: t.id, since: t.popRequiredSince!.toISOString() })) } : {}),
+      ...(required.length ? { consumer_pop_required: required } : {}),
     };
   }
 

@@ -87,6 +87,8 @@ export interface ServiceDeps {
   readonly metrics: Metrics;
   readonly waiters: SyncWaiters;
   readonly version?: string;
+  /** The service clock (tests fix it); default: the system clock. */
+  readonly clock?: () => Date;
 }
 
 export interface Container {
@@ -112,8 +114,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const tariffs = new TariffService(db, { v1: o.zk.tariffCommitment, v2: o.zk.tariffCommitmentV2 });
   const popToleranceMs = o.popToleranceMs ?? DEFAULT_POP_TOLERANCE_MS;
   const consumers = new ConsumerService(db, o.clock, popToleranceMs);
-  const pop = new PopGate(db, { toleranceMs: popToleranceMs, ...(o.clock ? { clock: o.clock } : {}) });
   const plans = new PlanService(db, tariffs);
+  const pop = new PopGate(db, { toleranceMs: popToleranceMs, plans, ...(o.clock ? { clock: o.clock } : {}) });
   const proofs = new ProofQueue(db, notifier);
   const policies = new ProofPolicyService(db, proofs, {
     secret: loadOrCreateSamplingSecret(path.join(o.dataDir, 'keys'), o.samplingSecret),
@@ -142,7 +144,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
         ...(t.v1Public ? [{ tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, tariff_commitment: t.tariffCommitment }] : []),
         { tariff_id: t.snapshot.tariff_id, tariff_version: t.snapshot.tariff_version, binding: BINDING_VERSION_V2, tariff_commitment: t.tariffCommitmentV2 },
       ]),
-      ...(await consumers.trust()),
+      ...(await consumers.trust(await plans.popRequirements())),
     };
   };
   const verifier = createVerifyPool({ threads: o.verifyThreads });
@@ -169,6 +171,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     metrics,
     waiters,
     version: readVersion(),
+    ...(o.clock ? { clock: o.clock } : {}),
   };
   return { deps, keys, proofs, policies, attest, tariffs, revocations, metrics, waiters, verifier };
 }

@@ -1,7 +1,7 @@
 // Published plan versions and subscriptions (docs/protocol.md §5.1). A plan version is immutable
 // once published (same id and version with other content: 409; the same content: a replay). A
 // subscription binds a tenant to a plan version from a time on.
-import { and, desc, eq, lte } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { ZodError, z } from 'zod';
 import { normalizePlan, type Plan, PlanError, planDigest } from '../core/plan.ts';
 import { identInput, utcTimestamp } from '../core/schemas.ts';
@@ -24,8 +24,14 @@ export interface Subscription {
 
 const SubscriptionInput = z.strictObject({ tenant_id: identInput, plan_id: identInput, plan_version: identInput, effective_from: utcTimestamp });
 
+/** How long a tenant's subscriptions are cached per process (one written here applies at once;
+ *  one written by another process within this). */
+export const SUBSCRIPTIONS_CACHE_MS = 1000;
+
 export class PlanService {
   private readonly cache = new Map<string, PublishedPlan>();
+  /** Per tenant: its subscriptions by effective_from, and when they were read. */
+  private readonly schedules = new Map<string, { at: number; rows: Subscription[] }>();
 
   constructor(
     private readonly db: Db,
@@ -89,25 +95,60 @@ export class PlanService {
     if (row!.planId !== b.plan_id || row!.planVersion !== b.plan_version) {
       throw new ServiceError(409, 'SUBSCRIPTION_EXISTS', `tenant ${b.tenant_id} already has a subscription from ${from.toISOString()}, to ${row!.planId}@${row!.planVersion}`);
     }
+    this.schedules.delete(b.tenant_id);
     return { created: inserted.length > 0, subscription: subscriptionView(row!) };
   }
 
-  async subscriptions(tenantId: string): Promise<Subscription[]> {
+  /** A tenant's subscriptions, oldest first. `cached`: a read at most SUBSCRIPTIONS_CACHE_MS old
+   *  will do (the attest path); otherwise read now. */
+  async subscriptions(tenantId: string, opts: { cached?: boolean } = {}): Promise<readonly Subscription[]> {
+    const hit = this.schedules.get(tenantId);
+    if (opts.cached && hit && Date.now() - hit.at <= SUBSCRIPTIONS_CACHE_MS) return hit.rows;
     const s = schema.subscriptions;
-    return (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
+    const rows = (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
+    if (this.schedules.size > 10_000) this.schedules.clear();
+    this.schedules.set(tenantId, { at: Date.now(), rows });
+    return rows;
   }
 
-  /** The plan version in effect for a tenant at a time: its latest subscription from at or before it. */
-  async planAt(tenantId: string, at: Date): Promise<PublishedPlan | null> {
+  /** The plan version in effect for a tenant at a time: its latest subscription from at or before
+   *  it (from the cached subscriptions when `cached`). */
+  async planAt(tenantId: string, at: Date, opts: { cached?: boolean } = {}): Promise<PublishedPlan | null> {
+    const rows = await this.subscriptions(tenantId, opts);
+    const t = at.getTime();
+    const row = rows.findLast((r) => Date.parse(r.effective_from) <= t);
+    return row ? this.get(row.plan_id, row.plan_version) : null;
+  }
+
+  /**
+   * The windows in which a subscription to a plan with `consumer_pop: "required"` makes every
+   * statement of its tenant carry a PoP, as the trust material states them: from the later of its
+   * effective_from and its creation (a subscription written with a past date does not condemn
+   * bundles issued before it existed), plus the SUBSCRIPTIONS_CACHE_MS within which every process
+   * enforces it, until the next subscription takes over.
+   */
+  async popRequirements(): Promise<{ tenant_id: string; since: string; until?: string }[]> {
     const s = schema.subscriptions;
-    const [row] = await this.db.select().from(s).where(and(eq(s.tenantId, tenantId), lte(s.effectiveFrom, at))).orderBy(desc(s.effectiveFrom)).limit(1);
-    return row ? this.get(row.planId, row.planVersion) : null;
+    const rows = await this.db.select().from(s).orderBy(s.tenantId, s.effectiveFrom);
+    const out: { tenant_id: string; since: string; until?: string }[] = [];
+    const takesOver = (r: (typeof rows)[number]) => Math.max(r.effectiveFrom.getTime(), r.createdAt.getTime());
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      const plan = await this.get(r.planId, r.planVersion);
+      if (plan?.plan.consumer_pop !== 'required') continue;
+      const next = rows[i + 1]?.tenantId === r.tenantId ? rows[i + 1] : undefined;
+      const since = takesOver(r) + SUBSCRIPTIONS_CACHE_MS;
+      const until = next ? takesOver(next) : undefined;
+      if (until !== undefined && until <= since) continue;
+      out.push({ tenant_id: r.tenantId, since: new Date(since).toISOString(), ...(until !== undefined ? { until: new Date(until).toISOString() } : {}) });
+    }
+    return out;
   }
 
   /** The tariff of a tenant's meter at a time, from its subscription (attest without a tariff). */
-  async tariffFor(tenantId: string, endpoint: string, at: Date): Promise<PublishedTariff> {
-    const p = await this.planAt(tenantId, at);
-    if (!p && !(await this.subscriptions(tenantId)).length) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}, or subscribe the tenant to a plan');
+  async tariffFor(tenantId: string, endpoint: string, at: Date, opts: { cached?: boolean } = {}): Promise<PublishedTariff> {
+    const p = await this.planAt(tenantId, at, opts);
+    if (!p && !(await this.subscriptions(tenantId, opts)).length) throw new ServiceError(400, 'TARIFF_REQUIRED', 'send tariff_snapshot or tariff: {tariff_id, tariff_version}, or subscribe the tenant to a plan');
     if (!p) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()}; name a tariff or subscribe the tenant to a plan`);
     const m = p.plan.meters.find((x) => x.endpoint === endpoint);
     if (!m) throw new ServiceError(422, 'METER_NOT_IN_PLAN', `plan ${p.plan.plan_id}@${p.plan.plan_version} has no meter ${endpoint}`);

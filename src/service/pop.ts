@@ -10,11 +10,10 @@ import { digestOf } from '../core/canonical.ts';
 import { verifyObject } from '../core/keys.ts';
 import { CONSUMER_POP_TYPE, type ConsumerPop, ConsumerPopInput, type MeterEvent } from '../core/schemas.ts';
 import { type Db, rowsOf, schema } from '../db/index.ts';
-import { DEFAULT_POP_TOLERANCE_MS, keyJwk, type ConsumerKeyRow } from './consumers.ts';
+import { DEFAULT_POP_TOLERANCE_MS, POLICY_CACHE_MS, keyJwk, type ConsumerKeyRow } from './consumers.ts';
 import { ServiceError, zodIssues } from './errors.ts';
+import type { PlanService } from './plans.ts';
 
-/** How long a tenant's PoP requirement is cached per process (a change applies within it). */
-const POLICY_CACHE_MS = 1000;
 
 const invalid = (message: string, fields?: { path: string; message: string }[]) => new ServiceError(422, 'POP_INVALID', message, fields);
 
@@ -22,11 +21,14 @@ export interface PopOptions {
   /** The bound on |now − timestamp| (default 300 s). */
   readonly toleranceMs?: number;
   readonly clock?: () => Date;
+  /** Subscriptions: a plan with `consumer_pop: "required"` requires a PoP of its subscribers. */
+  readonly plans?: PlanService;
 }
 
 export class PopGate {
   private readonly toleranceMs: number;
   private readonly clock: () => Date;
+  private readonly plans: PlanService | undefined;
   private readonly policies = new Map<string, { at: number; since: number | null }>();
   /** Public keys by (tenant, consumer, kid): immutable once registered (validity is re-read). */
   private readonly keyCache = new Map<string, ConsumerKeyRow>();
@@ -37,10 +39,19 @@ export class PopGate {
   ) {
     this.toleranceMs = opts.toleranceMs ?? DEFAULT_POP_TOLERANCE_MS;
     this.clock = opts.clock ?? (() => new Date());
+    this.plans = opts.plans;
+  }
+
+  /** Whether a PoP is required of the tenant at `now`: by its own setting, or by the plan it is
+   *  subscribed to then (both cached for up to a second). */
+  private async required(tenantId: string, now: number): Promise<boolean> {
+    if (await this.requiredByTenant(tenantId, now)) return true;
+    const plan = await this.plans?.planAt(tenantId, new Date(now), { cached: true });
+    return plan?.plan.consumer_pop === 'required';
   }
 
   /** Whether the tenant requires a PoP at `now` (cached for POLICY_CACHE_MS). */
-  private async required(tenantId: string, now: number): Promise<boolean> {
+  private async requiredByTenant(tenantId: string, now: number): Promise<boolean> {
     let p = this.policies.get(tenantId);
     if (!p || Date.now() - p.at > POLICY_CACHE_MS) {
       const [t] = await this.db.select({ since: schema.tenants.popRequiredSince }).from(schema.tenants).where(eq(schema.tenants.id, tenantId));
@@ -75,7 +86,7 @@ export class PopGate {
   async admit(event: MeterEvent, raw: unknown, pinnedTariffDigest: string | undefined, requestDigest: string): Promise<ConsumerPop | undefined> {
     const now = this.clock().getTime();
     if (raw === undefined) {
-      if (await this.required(event.tenant_id, now)) throw new ServiceError(422, 'POP_REQUIRED', `tenant ${event.tenant_id} requires a consumer PoP (consumer_pop) with every event`);
+      if (await this.required(event.tenant_id, now)) throw new ServiceError(422, 'POP_REQUIRED', `tenant ${event.tenant_id} requires a consumer PoP (consumer_pop) with every event (its own setting or its plan's)`);
       return undefined;
     }
     const parsed = ConsumerPopInput.safeParse(raw);

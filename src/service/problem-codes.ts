@@ -78,6 +78,7 @@ const SERVICE_CODES = {
   INVALID_PROOF_POLICY: { status: 400, description: 'a proof policy is {policy: "eager" | "on_demand"} or {policy: "sampled", rate: 0 < rate ≤ 1}' },
   INVALID_API_KEY_REQUEST: { status: 400, description: 'an API key request is not valid' },
   INVALID_REVOCATION: { status: 400, description: 'a revocation request is not valid' },
+  INVALID_INVOICE: { status: 400, description: 'POST /v1/reconcile: the invoice lines cannot be read at all (a CSV header without a reference, amount or currency column; JSON that is not an array)' },
   OUT_OF_RANGE: { status: 400, description: 'a log index, size or range this log cannot serve' },
   UNAUTHENTICATED: { status: 401, description: 'no bearer token, or an unknown or revoked one' },
   FORBIDDEN: { status: 403, description: 'the key lacks the scope the route needs' },

@@ -444,10 +444,7 @@ export class SettlementService {
     const st = record.statement;
     const plan = await this.plans.get(st.plan.plan_id, st.plan.plan_version);
     if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${id} is missing`);
-    const adjIds = JSON.stringify((st.adjustments?.items ?? []).map((x) => x.adjustment_digest.slice('sha256:'.length)));
-    const adjustments = rowsOf<Row>(
-      await this.db.execute(sql`select adjustment, key_id, signature from settlement_adjustments where id in (select jsonb_array_elements_text(${adjIds}::jsonb)) order by id`),
-    ).map((r) => ({ adjustment: parsed(r['adjustment']), key_id: r['key_id'], signature: r['signature'] }));
+    const adjustments = await this.signedAdjustments(st);
     const db = this.db;
     const PAGE = this.pageSize;
     async function* attestations(): AsyncIterable<string> {
@@ -467,6 +464,14 @@ export class SettlementService {
       }
     }
     return { record, plan: plan.plan, adjustments, attestations: attestations() };
+  }
+
+  /** The signed adjustments a settlement statement claims ({adjustment, key_id, signature}), by digest. */
+  async signedAdjustments(st: SettlementStatement): Promise<unknown[]> {
+    const ids = JSON.stringify((st.adjustments?.items ?? []).map((x) => x.adjustment_digest.slice('sha256:'.length)));
+    return rowsOf<Row>(
+      await this.db.execute(sql`select adjustment, key_id, signature from settlement_adjustments where id in (select jsonb_array_elements_text(${ids}::jsonb)) order by id`),
+    ).map((r) => ({ adjustment: parsed(r['adjustment']), key_id: r['key_id'], signature: r['signature'] }));
   }
 
   private async read(id: string): Promise<SettlementRecord> {

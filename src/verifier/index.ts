@@ -56,6 +56,25 @@ export function settlementEvidenceVerifier(head: unknown, trust: TrustMaterial):
 export type { SettlementReport } from '../core/settlement-verify.ts';
 export { SettlementEvidenceVerifier } from '../core/settlement-verify.ts';
 
+/** Evidence packs (docs/protocol.md §6): pure and I/O-free; pass `zk: zkVerifier` (Node) or a
+ *  browser-built ZkVerifier for the Groth16 checks. */
+export {
+  verifyEvidencePack,
+  packLines,
+  EVIDENCE_PACK_TYPE,
+  EVIDENCE_CHECKS,
+  EVIDENCE_CODES,
+  PIN_OUT_OF_BAND,
+  type EvidenceVerdict,
+  type EvidenceOptions,
+  type EvidenceCheckResult,
+  type PinnedTrust,
+  type PackInput,
+  type AttestedLine,
+} from './evidence.ts';
+export { zkVerifier } from './zk.ts';
+export { logVerifier } from './log.ts';
+
 /** The redacted form a customer can hand to an auditor: statement, signatures, proof and
  *  receipt stay; meter event, tariff, billing detail, salts (v2) and the commitment blinding (v1) are withheld. */
 export function redact(bundle: unknown): RedactedBundle {
