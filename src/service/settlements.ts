@@ -391,7 +391,15 @@ export class SettlementService {
       await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: from, toStatus: to, actor: principal.id, reason: r.data.reason ?? null, changedAt: now });
       await enqueueWebhook(tx, 'settlement.status_changed', row.tenantId, { settlement_id: id, from, to, actor: principal.id, changed_at: now.toISOString(), settlement_url: `/v1/settlements/${id}` }, now);
       if (to === 'void') {
-        await tx.delete(schema.settlementClaims).where(eq(schema.settlementClaims.settlementId, id));
+        // in batches (each statement within the statement timeout: a window may hold millions)
+        for (;;) {
+          const gone = rowsOf<{ n: string | number }>(
+            await tx.execute(sql`with d as (delete from settlement_claims where attestation_id in
+              (select attestation_id from settlement_claims where settlement_id = ${id} limit ${CLAIM_ROWS}) returning 1)
+              select count(*) as n from d`),
+          );
+          if (Number(gone[0]?.n ?? 0) < CLAIM_ROWS) break;
+        }
         await tx.update(schema.settlementRuns).set({ status: 'voided' }).where(eq(schema.settlementRuns.id, row.runId));
       }
     });
