@@ -17,7 +17,7 @@ const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.buil
 if (r.status !== 0) process.exit(r.status ?? 1);
 const src = path.join(root, 'src');
 /** Entry modules that only serve the sources (they register tsx): not part of the build. */
-const SOURCE_ONLY = new Set([path.join('prover', 'worker-boot.mjs'), path.join('verifier', 'worker-boot.mjs'), path.join('verifier', 'page', 'page.html')]);
+const SOURCE_ONLY = new Set([path.join('prover', 'worker-boot.mjs'), path.join('verifier', 'worker-boot.mjs'), path.join('verifier', 'statement-worker-boot.mjs'), path.join('verifier', 'page', 'page.html')]);
 for (const f of fs.readdirSync(src, { recursive: true, withFileTypes: true })) {
   if (!f.isFile() || f.name.endsWith('.ts')) continue;
   const from = path.join(f.parentPath ?? f.path, f.name);

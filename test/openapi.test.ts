@@ -231,6 +231,9 @@ describe('responses match the document', () => {
     await call('GET', '/v1/settlements?tenant_id=tenant_settle');
     await call('GET', `/v1/settlements/${settled.body.id}`);
     await call('GET', `/v1/settlements/${settled.body.id}/evidence`);
+    const adj = await call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 'tenant_settle', kind: 'credit', amount_micros: '5', currency: 'USD', attestation_ids: [settled.body.settlement.statement.chains[0].last_digest], reason: 'goodwill' } });
+    expect(adj.status, JSON.stringify(adj.body)).toBe(201);
+    await call('GET', `/v1/settlements/adjustments/${adj.body.id}`);
     await call('GET', `/v1/evidence?settlement_id=${settled.body.id}`);
     await call('GET', `/v1/evidence?tenant_id=tenant_settle&window=${pilotEvent.billing_window_id}`);
     await call('GET', `/v1/evidence?attestation_id=${id}`, { token: key.body.secret });

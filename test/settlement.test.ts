@@ -7,12 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromB64 } from '../src/core/bytes.ts';
+import { fromB64, fromHex, toHex } from '../src/core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
 import { generateSigningKey, publicJwk, signObject, verifyObject } from '../src/core/keys.ts';
 import { verifySettlementEvidence } from '../src/verifier/index.ts';
-import { leafHash, verifyInclusion } from '../src/core/merkle.ts';
-import { SETTLEMENT_LEAF_TYPE, settlementLeaf } from '../src/core/settlement.ts';
+import { leafHash, rootFromLeafHashes, verifyInclusion } from '../src/core/merkle.ts';
+import { SETTLEMENT_LEAF_TYPE, SettlementAccumulator, settlementLeaf } from '../src/core/settlement.ts';
 import { rowsOf } from '../src/db/index.ts';
 import { pilotEvent } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
@@ -334,7 +334,7 @@ describe('anyone can check a bill: the evidence and the offline verifier', () =>
   it('the evidence of a settlement verifies: hash, signature, plan, every statement, totals, Merkle root, log', () => {
     expect(evidence.attestations).toHaveLength(4);
     const r = verifySettlementEvidence(evidence, trust);
-    expect(r.checks.map((c) => [c.name, c.status])).toEqual(['schema', 'content_hash', 'signature', 'plan', 'attestation_signatures', 'recomputation', 'inclusion', 'checkpoint'].map((n) => [n, 'pass']));
+    expect(r.checks.map((c) => [c.name, c.status])).toEqual(['schema', 'content_hash', 'signature', 'plan', 'adjustment_signatures', 'attestation_signatures', 'recomputation', 'inclusion', 'checkpoint'].map((n) => [n, 'pass']));
     expect(r.valid).toBe(true);
   });
 
@@ -405,4 +405,161 @@ describe('anyone can check a bill: the evidence and the offline verifier', () =>
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('late events, adjustments and the streamed run', () => {
+  const latePlan = { ...plan, plan_id: 'late', late_events: 'next_period' };
+  let lateTrust: any;
+  const evidenceOf = async (id: string) => {
+    for (let i = 0; i < 200; i++) {
+      const r = await s.call('GET', `/v1/settlements/${id}/evidence`);
+      if (r.body.receipt) return r.body;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new Error('no receipt');
+  };
+  const subscribe = async (id: string, planId: string) => {
+    expect((await s.call('POST', '/v1/admin/tenants', { body: { id } })).status).toBe(201);
+    expect((await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: id, plan_id: planId, plan_version: '1', effective_from: '2026-01-01T00:00:00Z' } })).status).toBe(201);
+  };
+  beforeAll(async () => {
+    expect((await s.call('POST', '/v1/admin/plans', { body: latePlan })).status).toBe(201);
+    lateTrust = (await s.call('GET', '/v1/trust', { token: null })).body;
+  });
+
+  it('late_events: refuse is the default and part of the digest; next_period is another plan', async () => {
+    expect((await s.call('GET', '/v1/plans/starter/1')).body.plan.late_events).toBe('refuse');
+    const p = (await s.call('GET', '/v1/plans/late/1')).body;
+    expect(p.plan.late_events).toBe('next_period');
+    expect(p.plan_digest).toBe(digestBytes(canonicalBytes(p.plan)));
+    expect((await s.call('POST', '/v1/admin/plans', { body: { ...plan, plan_version: '9', late_events: 'later' } })).body.code).toBe('INVALID_PLAN');
+  });
+
+  it('next_period: a late event is attested and claimed by the next settlement, listed as late', async () => {
+    await subscribe('t_late', 'late');
+    for (const u of [10, 20]) expect((await attest('t_late', '2026-05', '/v1/vex', u)).status).toBe(201);
+    const may = (await run('t_late', '2026-05')).body;
+    expect(may.settlement.statement.late).toEqual([]);
+    const late = await attest('t_late', '2026-05', '/v1/vex', 5); // after the seal: late, not refused
+    expect(late.status).toBe(201);
+    const lateDigest = digestBytes(canonicalBytes(late.body.attestation.statement));
+    expect((await attest('t_late', '2026-06', '/v1/vex', 7)).status).toBe(201);
+    const june = (await run('t_late', '2026-06')).body;
+    const st = june.settlement.statement;
+    expect(st.late).toEqual([{ statement_digest: lateDigest, chain_id: late.body.attestation.statement.chain.id, seq: '2', billing_window_id: '2026-05', issued_at: late.body.attestation.statement.issued_at }]);
+    expect(st.attestations.count).toBe('2');
+    expect(st.meters.find((m: any) => m.endpoint === '/v1/vex').billable_units).toBe('12');
+    const claims = rowsOf<{ settlement_id: string }>(await db().execute(sql`select settlement_id from settlement_claims where attestation_id = ${lateDigest.slice(7)}`));
+    expect(claims).toEqual([{ settlement_id: june.id }]);
+    // May's settlement is unchanged (never rewritten); its evidence and June's verify offline
+    expect((await s.call('GET', `/v1/settlements/${may.id}`)).body.settlement.statement.attestations.count).toBe('2');
+    expect(verifySettlementEvidence(await evidenceOf(may.id), lateTrust).valid).toBe(true);
+    const ev = await evidenceOf(june.id);
+    expect(ev.attestations).toHaveLength(2);
+    expect(verifySettlementEvidence(ev, lateTrust).valid).toBe(true);
+    const dropped = structuredClone(ev);
+    dropped.attestations.pop();
+    expect(verifySettlementEvidence(dropped, lateTrust).first_difference).toMatch(/^\$\.(late|attestations|meters|outcomes)/);
+  });
+
+  it('an adjustment is signed, claimed once by the next run, in its totals, and verified offline', async () => {
+    await tenant('t_adj');
+    const a1 = await attest('t_adj', '2026-05', '/v1/vex', 100);
+    const first = (await run('t_adj', '2026-05')).body;
+    const ref = digestBytes(canonicalBytes(a1.body.attestation.statement));
+    const credit = await s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_adj', kind: 'credit', amount_micros: '250000', currency: 'USD', attestation_ids: [ref], reason: 'double-counted retry' } });
+    expect(credit.status, JSON.stringify(credit.body)).toBe(201);
+    expect(credit.body.settlement_id).toBeNull();
+    expect(credit.body.adjustment_digest).toBe(digestBytes(canonicalBytes(credit.body.adjustment)));
+    const jwk = lateTrust.jwks.keys.find((k: any) => k.kid === credit.body.key_id);
+    expect(verifyObject(jwk, credit.body.adjustment, credit.body.signature)).toBe(true);
+    const debit = await s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_adj', kind: 'debit', amount_micros: 1000, currency: 'USD', attestation_ids: [ref], reason: 'late fee' } });
+    expect(debit.status).toBe(201);
+    expect((await s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_adj', kind: 'credit', amount_micros: '0', currency: 'USD', attestation_ids: [ref], reason: 'x' } })).body.code).toBe('INVALID_ADJUSTMENT');
+    expect((await s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_adj', kind: 'credit', amount_micros: '1', currency: 'USD', attestation_ids: [`sha256:${'0'.repeat(64)}`], reason: 'x' } })).body.code).toBe('ADJUSTMENT_ATTESTATION_UNKNOWN');
+    // chains are never rewritten: the settled May statement is untouched
+    expect((await s.call('GET', `/v1/settlements/${first.id}`)).body.settlement.statement.adjustments.items).toEqual([]);
+
+    await attest('t_adj', '2026-06', '/v1/vex', 1);
+    const june = (await run('t_adj', '2026-06')).body;
+    const st = june.settlement.statement;
+    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([credit.body.adjustment_digest, debit.body.adjustment_digest].sort());
+    expect(st.adjustments).toMatchObject({ debit_micros: '1000', credit_micros: '250000' });
+    expect(BigInt(st.amount_due_micros)).toBe(BigInt(st.total_micros) + 1000n - 250_000n);
+    expect((await s.call('GET', `/v1/settlements/adjustments/${credit.body.id}`)).body.settlement_id).toBe(june.id);
+    await attest('t_adj', '2026-07', '/v1/vex', 1);
+    expect((await run('t_adj', '2026-07')).body.settlement.statement.adjustments.items).toEqual([]); // claimed once
+    await expect(db().execute(sql`update settlement_adjustments set reason = 'x' where tenant_id = 't_adj'`)).rejects.toThrow();
+
+    const ev = await evidenceOf(june.id);
+    expect(ev.adjustments).toHaveLength(2);
+    expect(verifySettlementEvidence(ev, lateTrust).valid).toBe(true);
+    const tampered = structuredClone(ev);
+    tampered.adjustments[0].adjustment.amount_micros = '1';
+    const r = verifySettlementEvidence(tampered, lateTrust);
+    expect(r.valid).toBe(false);
+    expect(r.checks.find((c) => c.status === 'fail')).toMatchObject({ name: 'adjustment_signatures', code: 'ADJUSTMENT_SIGNATURE_INVALID' });
+    const missing = structuredClone(ev);
+    missing.adjustments.pop();
+    expect(verifySettlementEvidence(missing, lateTrust).first_difference).toMatch(/^\$\.(adjustments|amount_due_micros)/);
+
+    // the CLI reads the evidence as a stream: valid, and the tampered adjustment named
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mp-adj-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'e.json'), JSON.stringify(ev));
+      fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify(tampered));
+      fs.writeFileSync(path.join(dir, 'trust.json'), JSON.stringify(lateTrust));
+      const cli = (f: string) => spawnSync(process.execPath, [BIN, 'settlement', 'verify', f, '--trust', 'trust.json'], { cwd: dir, encoding: 'utf8' });
+      const ok = cli('e.json');
+      expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+      const bad = cli('bad.json');
+      expect(bad.status).toBe(1);
+      expect(bad.stdout).toContain('ADJUSTMENT_SIGNATURE_INVALID');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('two runs of one tenant at once (other windows): a pending adjustment is claimed by exactly one', async () => {
+    await tenant('t_adj_race');
+    const a = await attest('t_adj_race', '2026-05', '/v1/vex', 3);
+    await attest('t_adj_race', '2026-06', '/v1/vex', 4);
+    const ref = digestBytes(canonicalBytes(a.body.attestation.statement));
+    const adj = await s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_adj_race', kind: 'debit', amount_micros: '9', currency: 'USD', attestation_ids: [ref], reason: 'x' } });
+    const [r1, r2] = await Promise.all([run('t_adj_race', '2026-05'), run('t_adj_race', '2026-06')]);
+    expect([r1.status, r2.status]).toEqual([201, 201]);
+    const holders = [r1, r2].filter((r) => r.body.settlement.statement.adjustments.items.length === 1);
+    expect(holders).toHaveLength(1);
+    expect((await s.call('GET', `/v1/settlements/adjustments/${adj.body.id}`)).body.settlement_id).toBe(holders[0]!.body.id);
+  });
+
+  it('a run in pages of 2, checked on worker threads, equals the in-memory result over the same statements', async () => {
+    await tenant('t_pages');
+    for (let i = 0; i < 9; i++) await attest('t_pages', '2026-05', i % 3 ? '/v1/vex' : '/v1/fu', 1000 * (i + 1), i === 4 ? 'error' : 'success');
+    const svc = s.container.deps.settlements;
+    svc.pageSize = 2;
+    svc.parallelFrom = 1; // the statements checked on worker threads, as for a large window
+    let st: any;
+    let ev: any;
+    try {
+      const r = (await run('t_pages', '2026-05')).body;
+      st = r.settlement.statement;
+      ev = await evidenceOf(r.id);
+    } finally {
+      svc.pageSize = 2000;
+      svc.parallelFrom = 20_000;
+    }
+    expect(ev.attestations).toHaveLength(9);
+    // in memory: every statement at once, the Merkle root over all leaves (RFC 6962 recursion)
+    const acc = new SettlementAccumulator('t_pages', '2026-05', ev.plan);
+    const leaves: Uint8Array[] = [];
+    for (const a of ev.attestations) {
+      const d = digestBytes(canonicalBytes(a.statement));
+      acc.add(d, a.statement);
+      leaves.push(leafHash(fromHex(d.slice(7))!));
+    }
+    const heads = new Map<string, bigint>(st.chains.map((c: any) => [c.id, BigInt(c.count)]));
+    expect(acc.finish({ heads, issuedAt: st.issued_at, keyId: st.key_id })).toEqual(st);
+    expect(st.attestations.merkle_root).toBe(toHex(rootFromLeafHashes(leaves)));
+  });
 });

@@ -14,7 +14,10 @@ import { tariffCommitment } from '../core/commitment.ts';
 import { canonicalString } from '../core/canonical.ts';
 import { parseCheckpoint } from '../core/note.ts';
 import { poseidonBigint } from '../core/poseidon.ts';
-import { advanceTrustState, createVerifyPool, JsonTextError, parseJsonStrict, redact, releaseZk, TrustState, verifyJson, verifySettlementEvidence } from '../verifier/index.ts';
+import { advanceTrustState, createVerifyPool, JsonTextError, redact, releaseZk, type SettlementEvidenceVerifier, settlementEvidenceVerifier, TrustState, verifyJson } from '../verifier/index.ts';
+import { readEvidence } from './evidence-stream.ts';
+import type { CheckedStatement } from '../core/settlement-verify.ts';
+import { createStatementPool } from '../verifier/statement-pool.ts';
 import { UsageError, err, notStdin, out, parseCommand, readJsonFile, readTextFile, replaceFile, writeNewFile } from './io.ts';
 
 const describeZod = (e: ZodError) => {
@@ -187,23 +190,62 @@ export async function cmdRedact(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** A byte stream as strictly decoded UTF-8 text chunks. */
+async function* utf8Chunks(input: AsyncIterable<Buffer | string>): AsyncIterable<string> {
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  for await (const b of input) yield typeof b === 'string' ? b : dec.decode(b, { stream: true });
+  const rest = dec.decode();
+  if (rest) yield rest;
+}
+
 /** `meterproof settlement verify <evidence> --trust <trust.json>`: recompute a settlement from its
  *  evidence (GET /v1/settlements/{id}/evidence) and check it (docs/protocol.md §5). */
 export async function cmdSettlement(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub !== 'verify') throw new UsageError('usage: meterproof settlement verify <evidence.json|-> --trust <trust.json> [--json] (meterproof settlement --help)');
   const a = parseCommand('settlement verify', rest, 1);
-  let evidence: unknown;
-  try {
-    evidence = parseJsonStrict(readTextFile(a.positionals[0], 'evidence'));
-  } catch (e) {
-    if (e instanceof JsonTextError) throw new UsageError(`evidence ${a.positionals[0]} is not I-JSON: ${e.message}`);
-    throw e;
-  }
   const trustFile = a.str('trust');
   const trust = TrustMaterial.safeParse(readJsonFile(trustFile, 'trust'));
   if (!trust.success) throw new UsageError(`trust file ${trustFile} is not trust material: ${describeZod(trust.error)}`);
-  const report = verifySettlementEvidence(evidence, trust.data);
+  // streamed: a window's evidence can hold a million statements
+  const file = a.positionals[0];
+  if (!file) throw new UsageError('missing evidence file argument');
+  let verifier: SettlementEvidenceVerifier | null = null;
+  // the statements are checked (parse, schema, signature) on worker threads, in chunks; the
+  // results are fed back in order to the verifier, which recomputes the settlement
+  const pool = createStatementPool(trust.data.jwks, os.availableParallelism());
+  const inflight: Promise<CheckedStatement[]>[] = [];
+  let batch: string[] = [];
+  let first = 0;
+  const flush = () => {
+    if (batch.length && verifier?.keys) inflight.push(pool.check(batch, first));
+    first += batch.length;
+    batch = [];
+  };
+  const take = async (max: number) => {
+    while (inflight.length > max) for (const c of await inflight.shift()!) verifier!.pushChecked(c);
+  };
+  try {
+    const input = file === '-' ? process.stdin : fs.createReadStream(file, { highWaterMark: 1 << 20 });
+    await readEvidence(utf8Chunks(input), {
+      head: (h) => void (verifier = settlementEvidenceVerifier(h, trust.data)),
+      statement: (t) => {
+        batch.push(t);
+        if (batch.length >= 512) flush();
+      },
+      drain: () => take(4 * Math.max(pool.threads, 1)),
+    });
+    flush();
+    await take(0);
+  } catch (e) {
+    if (e instanceof JsonTextError) throw new UsageError(`evidence ${file} is not I-JSON: ${e.message}`);
+    if (e instanceof TypeError && /utf-8|encoded data/i.test(e.message)) throw new UsageError(`evidence ${file} is not valid UTF-8 (INVALID_UTF8)`);
+    if ((e as NodeJS.ErrnoException).code && !(e instanceof UsageError)) throw new UsageError(`cannot read evidence ${file}: ${(e as NodeJS.ErrnoException).code}`);
+    throw e;
+  } finally {
+    await pool.close();
+  }
+  const report = (verifier as SettlementEvidenceVerifier | null)!.finish();
   if (a.bool('json')) out(JSON.stringify(report, null, 2));
   else {
     for (const c of report.checks) out(`${c.status === 'pass' ? '✓' : c.status === 'fail' ? '✗' : '–'} ${c.name.padEnd(24)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.message ? ` — ${c.message}` : ''}`);

@@ -142,8 +142,8 @@ export const COMMANDS = {
   },
   'settlement verify': {
     usage: 'meterproof settlement verify <evidence.json|-> --trust <trust.json> [--json]',
-    summary: 'recompute a settlement from its evidence and check hash, signature, plan, completeness, totals, log inclusion',
-    about: 'The evidence is GET /v1/settlements/{id}/evidence. Names the first difference when the recomputed\nsettlement differs from the signed one.',
+    summary: 'recompute a settlement from its evidence and check hash, signature, plan, adjustments, completeness, totals, log inclusion',
+    about: 'The evidence is GET /v1/settlements/{id}/evidence. Names the first difference when the recomputed\nsettlement differs from the signed one. The evidence is read as a stream (bounded memory for a\nwindow of millions of events); its statements are checked on one worker thread per core.',
     options: [
       { name: 'trust', type: 'string', arg: FILE_OR_STDIN, required: true, help: 'trust material (GET /v1/trust)' },
       { name: 'json', type: 'boolean', help: 'print the report as JSON' },

@@ -17,15 +17,20 @@ export const CHARGE_ERROR_CODES = [
 ] as const;
 export type ChargeErrorCode = (typeof CHARGE_ERROR_CODES)[number];
 
-export class ChargeError extends Error {
-  override readonly name = 'ChargeError';
+/** The base of the core's coded errors: a code from the error's closed list, a message for
+ *  people, and optionally the input field it is about. */
+export class CodedError<C extends string = string> extends Error {
   constructor(
-    readonly code: ChargeErrorCode,
+    readonly code: C,
     message: string,
     readonly field?: string,
   ) {
     super(message);
   }
+}
+
+export class ChargeError extends CodedError<ChargeErrorCode> {
+  override readonly name = 'ChargeError';
 }
 
 /** Input that cannot be represented canonically (RFC 8785) or is otherwise malformed. */

@@ -4,6 +4,7 @@
 // sha256 over its canonical form (RFC 8785), like a tariff's.
 import { z } from 'zod';
 import { digestOf } from './canonical.ts';
+import { CodedError } from './errors.ts';
 import { ident, identInput } from './schemas.ts';
 import { u64Input, u64String } from './u64.ts';
 
@@ -12,8 +13,11 @@ export const MAX_PLAN_METERS = 64;
 export const MAX_OVERAGE_TIERS = 8;
 /** Basis points: 10,000 = 100 %. */
 export const BPS = 10_000n;
-/** What happens to an event for a window that already has a live settlement. */
-export const LATE_EVENT_POLICIES = ['refuse'] as const;
+/** What happens to an event for a window that already has a live settlement: `refuse` (the
+ *  default): 409 PERIOD_SETTLED; `next_period`: it is attested and the tenant's next settlement
+ *  run claims it, listed there as late (docs/protocol.md §5.5). */
+export const LATE_EVENT_POLICIES = ['refuse', 'next_period'] as const;
+export type LateEventPolicy = (typeof LATE_EVENT_POLICIES)[number];
 /** Bilateral metering under a plan: `required` makes every event of its subscribers carry a
  *  consumer PoP while the subscription is in effect (absent: the tenant's own setting decides). */
 export const PLAN_POP_POLICIES = ['required', 'optional'] as const;
@@ -60,15 +64,9 @@ export type Plan = z.infer<typeof Plan>;
 export const PlanInput = planSchema(u64Input, true);
 export type PlanMeter = Plan['meters'][number];
 
-export class PlanError extends Error {
+export class PlanError extends CodedError<'PLAN_TIERS_INVALID' | 'PLAN_METERS_DUPLICATE'> {
   override readonly name = 'PlanError';
-  constructor(
-    readonly code: 'PLAN_TIERS_INVALID' | 'PLAN_METERS_DUPLICATE',
-    message: string,
-    readonly field: string,
-  ) {
-    super(message);
-  }
+  declare readonly field: string;
 }
 
 const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -3,7 +3,9 @@
 // the chain heads and the clock. Money is bigint micros throughout; no floats.
 import { canonicalBytes, digestBytes } from './canonical.ts';
 import { fromHex, toHex } from './bytes.ts';
-import { leafHash, rootFromLeafHashes } from './merkle.ts';
+import { CodedError } from './errors.ts';
+import { CompactRange, leafHash } from './merkle.ts';
+import type { Adjustment, AdjustmentKind } from './adjustment.ts';
 import { BPS, type Plan, type PlanMeter, planDigest } from './plan.ts';
 import { OUTCOMES, STATEMENT_TYPE_V2, type Statement, type StatementV2 } from './schemas.ts';
 import { chainId } from './statement.ts';
@@ -28,14 +30,8 @@ export const SETTLEMENT_ERROR_CODES = [
 ] as const;
 export type SettlementErrorCode = (typeof SETTLEMENT_ERROR_CODES)[number];
 
-export class SettlementError extends Error {
+export class SettlementError extends CodedError<SettlementErrorCode> {
   override readonly name = 'SettlementError';
-  constructor(
-    readonly code: SettlementErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** ⌈a / b⌉ for a ≥ 0, b > 0. */
@@ -154,6 +150,24 @@ export interface ChainRange {
   readonly last_digest: string;
 }
 
+/** A late statement (docs/protocol.md §5.5): an event of an earlier, settled window of the tenant,
+ *  attested after that window was sealed under a plan whose late events go to the next period. */
+export interface LateLine {
+  readonly statement_digest: string;
+  readonly chain_id: string;
+  readonly seq: string;
+  /** The window the event was attested for (its original period). */
+  readonly billing_window_id: string;
+  /** When it was attested. */
+  readonly issued_at: string;
+}
+
+export interface AdjustmentLine {
+  readonly adjustment_digest: string;
+  readonly kind: AdjustmentKind;
+  readonly amount_micros: string;
+}
+
 export interface SettlementStatement {
   readonly type: typeof SETTLEMENT_TYPE;
   readonly tenant_id: string;
@@ -162,6 +176,8 @@ export interface SettlementStatement {
   readonly currency: string;
   readonly attestations: { readonly count: string; readonly tree: typeof SETTLEMENT_TREE; readonly merkle_root: string };
   readonly chains: readonly ChainRange[];
+  /** Late statements of earlier windows this settlement claims, in chain order (excluded ones too). */
+  readonly late: readonly LateLine[];
   /** Statements of the chains that count for nothing (revoked attestations), in chain order. */
   readonly excluded: readonly { readonly statement_digest: string; readonly reason: string }[];
   readonly meters: readonly ({
@@ -179,23 +195,42 @@ export interface SettlementStatement {
   readonly platform_fee_bps: number;
   readonly platform_fee_micros: string;
   readonly net_micros: string;
+  /** Signed adjustment lines this settlement claims, by adjustment digest. */
+  readonly adjustments: { readonly items: readonly AdjustmentLine[]; readonly debit_micros: string; readonly credit_micros: string };
+  /** total_micros + debit_micros − credit_micros: what the tenant owes (negative: a balance in its favour). */
+  readonly amount_due_micros: string;
   readonly issued_at: string;
   readonly key_id: string;
 }
 
+/** The fields of a statement the settlement reads (a v2 statement; `type` checked). */
+export type SettleStatement = Statement | (Pick<StatementV2, 'tenant_id' | 'billing_window_id' | 'currency' | 'usage_units' | 'outcome' | 'charge_micros' | 'issued_at' | 'chain'> & { readonly type: string });
+
+const byChainThenSeq = (a: { id: string; seq: bigint }, b: { id: string; seq: bigint }) => a.id > b.id || (a.id === b.id && a.seq > b.seq);
+
 /**
- * Accumulates a window's statements, one at a time, in chain order (by chain id, then seq; each
- * chain's statements from seq 0). Checks as it goes: same tenant and window, v2 statements, the
- * plan's currency, a planned meter, contiguous seq and prev links and running totals.
+ * Accumulates a settlement in one pass and O(chains + meters + late + adjustments) memory: first
+ * the window's statements in chain order (by chain id, then seq; each chain's from seq 0), then
+ * the late statements of earlier windows in chain order, then the adjustments by digest. Checks
+ * as it goes: same tenant (and window, for the window's statements), v2 statements, the plan's
+ * currency, a planned meter, contiguous seq and prev links and running totals. The Merkle root
+ * over the included statement digests is built incrementally (a compact range: O(log n)).
  */
 export class SettlementAccumulator {
   private readonly meterOf = new Map<string, PlanMeter>();
+  private readonly lateWindows = new Set<string>();
   private readonly tallies = new Map<string, Tally>();
   private readonly all = newTally();
-  private readonly leaves: Uint8Array[] = [];
+  private readonly tree = CompactRange.empty();
   private readonly chains: ChainRange[] = [];
+  private readonly late: LateLine[] = [];
   private readonly excluded: { statement_digest: string; reason: string }[] = [];
+  private readonly adjustmentLines: AdjustmentLine[] = [];
+  private debit = 0n;
+  private credit = 0n;
+  private phase: 'window' | 'late' | 'adjustments' = 'window';
   private cur: { id: string; endpoint: string; next: bigint; prev: string | null; cumulative: bigint } | null = null;
+  private lateCur: { id: string; seq: bigint; prev: string; cumulative: bigint } | null = null;
 
   constructor(
     readonly tenantId: string,
@@ -205,14 +240,20 @@ export class SettlementAccumulator {
     for (const m of plan.meters) this.meterOf.set(chainId(tenantId, m.endpoint, windowId), m);
   }
 
-  /** Adds the next statement. `excluded` (e.g. "revoked"): the statement keeps its place in its
-   *  chain (the links are checked through it) but counts for nothing: not in the totals, not in
-   *  the Merkle tree; it is listed under `excluded` with the reason. */
-  add(statementDigest: string, s: Statement, excluded?: string): void {
+  private check(statementDigest: string, s: SettleStatement): StatementV2 {
     if (s.type !== STATEMENT_TYPE_V2) throw new SettlementError('STATEMENT_UNSUPPORTED', `statement ${statementDigest} is not a ${STATEMENT_TYPE_V2} statement`);
-    const st = s as StatementV2;
-    if (st.tenant_id !== this.tenantId || st.billing_window_id !== this.windowId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is not of tenant ${this.tenantId}, window ${this.windowId}`);
-    if (st.currency !== this.plan.currency) throw new SettlementError('CURRENCY_MISMATCH', `statement ${statementDigest} is in ${st.currency}, the plan in ${this.plan.currency}`);
+    if (s.tenant_id !== this.tenantId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is not of tenant ${this.tenantId}`);
+    if (s.currency !== this.plan.currency) throw new SettlementError('CURRENCY_MISMATCH', `statement ${statementDigest} is in ${s.currency}, the plan in ${this.plan.currency}`);
+    return s as StatementV2;
+  }
+
+  /** Adds the next statement of the window. `excluded` (e.g. "revoked"): the statement keeps its
+   *  place in its chain (the links are checked through it) but counts for nothing: not in the
+   *  totals, not in the Merkle tree; it is listed under `excluded` with the reason. */
+  add(statementDigest: string, s: SettleStatement, excluded?: string): void {
+    if (this.phase !== 'window') throw new RangeError('the window statements come before late statements and adjustments');
+    const st = this.check(statementDigest, s);
+    if (st.billing_window_id !== this.windowId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is not of window ${this.windowId}`);
     const seq = BigInt(st.chain.seq);
     if (!this.cur || this.cur.id !== st.chain.id) {
       if (this.cur && st.chain.id < this.cur.id) throw new RangeError('statements must come ordered by chain id, then seq');
@@ -223,29 +264,79 @@ export class SettlementAccumulator {
     }
     const c = this.cur;
     if (seq !== c.next) throw new SettlementError('CHAIN_GAP', `chain ${c.id}: expected seq ${c.next}, found ${seq}`);
-    if (st.chain.prev !== c.prev || BigInt(st.chain.cumulative_units_before) !== c.cumulative) {
-      throw new SettlementError('CHAIN_BROKEN', `chain ${c.id}: seq ${seq} does not link to seq ${seq - 1n} (prev digest or running total)`);
-    }
-    const units = BigInt(st.usage_units);
-    const billable = st.outcome === 'success' || st.outcome === 'partial' ? units : 0n;
-    if (BigInt(st.chain.cumulative_units_after) !== c.cumulative + billable) throw new SettlementError('CHAIN_BROKEN', `chain ${c.id}: seq ${seq} has a wrong running total`);
+    const billable = linkCheck(c.id, st, c.prev, c.cumulative);
     c.next = seq + 1n;
     c.prev = statementDigest;
     c.cumulative += billable;
+    this.count(statementDigest, st, c.endpoint, billable, excluded);
+  }
+
+  /** Adds the next late statement (an event of an earlier, settled window, attested after it was
+   *  sealed). The first late statement of a chain starts where that window's settlement ended
+   *  (its prev link and running total are taken as signed); the next ones must follow it. */
+  addLate(statementDigest: string, s: SettleStatement, excluded?: string): void {
+    if (this.phase === 'adjustments') throw new RangeError('late statements come before adjustments');
+    this.closeChain();
+    this.phase = 'late';
+    const st = this.check(statementDigest, s);
+    if (st.billing_window_id === this.windowId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is of window ${this.windowId}, not late`);
+    const seq = BigInt(st.chain.seq);
+    const id = st.chain.id;
+    const prev = this.lateCur;
+    if (prev && byChainThenSeq(prev, { id, seq: seq - 1n })) throw new RangeError('late statements must come ordered by chain id, then seq');
+    const meter = this.lateMeter(st.billing_window_id, id);
+    if (!meter) throw new SettlementError('UNPLANNED_METER', `chain ${id} (late, window ${st.billing_window_id}) is of no meter of plan ${this.plan.plan_id}@${this.plan.plan_version}`);
+    let billable: bigint;
+    if (prev && prev.id === id) {
+      if (seq !== prev.seq + 1n) throw new SettlementError('CHAIN_GAP', `chain ${id} (late): expected seq ${prev.seq + 1n}, found ${seq}`);
+      billable = linkCheck(id, st, prev.prev, prev.cumulative);
+    } else {
+      billable = linkCheck(id, st, st.chain.prev, BigInt(st.chain.cumulative_units_before));
+    }
+    this.lateCur = { id, seq, prev: statementDigest, cumulative: BigInt(st.chain.cumulative_units_after) };
+    this.late.push({ statement_digest: statementDigest, chain_id: id, seq: st.chain.seq, billing_window_id: st.billing_window_id, issued_at: st.issued_at });
+    this.count(statementDigest, st, meter.endpoint, billable, excluded);
+  }
+
+  private lateMeter(windowId: string, id: string): PlanMeter | undefined {
+    if (!this.lateWindows.has(windowId)) {
+      this.lateWindows.add(windowId);
+      for (const m of this.plan.meters) this.meterOf.set(chainId(this.tenantId, m.endpoint, windowId), m);
+    }
+    return this.meterOf.get(id);
+  }
+
+  private count(statementDigest: string, st: StatementV2, endpoint: string, billable: bigint, excluded: string | undefined): void {
     if (excluded !== undefined) {
       this.excluded.push({ statement_digest: statementDigest, reason: excluded });
       return;
     }
-    let t = this.tallies.get(c.endpoint);
-    if (!t) this.tallies.set(c.endpoint, (t = newTally()));
+    let t = this.tallies.get(endpoint);
+    if (!t) this.tallies.set(endpoint, (t = newTally()));
+    const units = BigInt(st.usage_units);
+    const charge = BigInt(st.charge_micros);
     for (const x of [t, this.all]) {
       x.events++;
       x.billableUnits += billable;
-      x.attested += BigInt(st.charge_micros);
+      x.attested += charge;
       x.outcomes[st.outcome].events++;
       x.outcomes[st.outcome].units += units;
     }
-    this.leaves.push(leafHash(fromHex(statementDigest.slice(7))!));
+    this.tree.append(leafHash(fromHex(statementDigest.slice(7))!));
+  }
+
+  /** Adds the next adjustment (ascending adjustment digest, each once). */
+  adjust(adjustmentDigest: string, a: Pick<Adjustment, 'tenant_id' | 'currency' | 'kind' | 'amount_micros'>): void {
+    this.closeChain();
+    this.phase = 'adjustments';
+    const last = this.adjustmentLines.at(-1);
+    if (last && last.adjustment_digest >= adjustmentDigest) throw new RangeError('adjustments must come ordered by digest, each once');
+    if (a.tenant_id !== this.tenantId) throw new SettlementError('STATEMENT_MISMATCH', `adjustment ${adjustmentDigest} is not of tenant ${this.tenantId}`);
+    if (a.currency !== this.plan.currency) throw new SettlementError('CURRENCY_MISMATCH', `adjustment ${adjustmentDigest} is in ${a.currency}, the plan in ${this.plan.currency}`);
+    const amount = BigInt(a.amount_micros);
+    if (a.kind === 'debit') this.debit += amount;
+    else this.credit += amount;
+    this.adjustmentLines.push({ adjustment_digest: adjustmentDigest, kind: a.kind, amount_micros: a.amount_micros });
   }
 
   private closeChain(): void {
@@ -256,8 +347,9 @@ export class SettlementAccumulator {
   }
 
   /**
-   * The statement (unsigned fields filled by the caller's key and clock). `heads`: each chain's
-   * length as stored (next seq); a chain with statements beyond the last one given is incomplete.
+   * The statement (unsigned fields filled by the caller's key and clock). `heads`: each of the
+   * window's chains' length at the seal (next seq); a chain with statements below it that are
+   * not given is incomplete.
    */
   finish(args: { heads: ReadonlyMap<string, bigint>; issuedAt: string; keyId: string }): SettlementStatement {
     this.closeChain();
@@ -266,8 +358,9 @@ export class SettlementAccumulator {
       const head = args.heads.get(c.id);
       if (head === undefined || head !== BigInt(c.count)) throw new SettlementError('CHAIN_INCOMPLETE', `chain ${c.id}: ${c.count} statements, the chain holds ${head ?? 'none'}`);
     }
+    const settled = new Set(this.chains.map((c) => c.id));
     for (const id of args.heads.keys()) {
-      if (!this.chains.some((c) => c.id === id)) throw new SettlementError('CHAIN_INCOMPLETE', `chain ${id} of the window has no statements in the settlement`);
+      if (!settled.has(id)) throw new SettlementError('CHAIN_INCOMPLETE', `chain ${id} of the window has no statements in the settlement`);
     }
     const meters = this.plan.meters.map((m) => {
       const t = this.tallies.get(m.endpoint) ?? newTally();
@@ -281,8 +374,9 @@ export class SettlementAccumulator {
       billing_window_id: this.windowId,
       plan: { plan_id: this.plan.plan_id, plan_version: this.plan.plan_version, plan_digest: planDigest(this.plan) },
       currency: this.plan.currency,
-      attestations: { count: this.all.events.toString(), tree: SETTLEMENT_TREE, merkle_root: toHex(rootFromLeafHashes(this.leaves)) },
+      attestations: { count: this.all.events.toString(), tree: SETTLEMENT_TREE, merkle_root: toHex(this.tree.root()) },
       chains: this.chains,
+      late: this.late,
       excluded: this.excluded,
       meters,
       outcomes: outcomeView(this.all),
@@ -291,10 +385,24 @@ export class SettlementAccumulator {
       platform_fee_bps: this.plan.platform_fee_bps,
       platform_fee_micros: fee.toString(),
       net_micros: (total - fee).toString(),
+      adjustments: { items: this.adjustmentLines, debit_micros: this.debit.toString(), credit_micros: this.credit.toString() },
+      amount_due_micros: (total + this.debit - this.credit).toString(),
       issued_at: args.issuedAt,
       key_id: args.keyId,
     };
   }
+}
+
+/** Checks a statement's prev link and running totals against the expected ones; returns its
+ *  billable units (usage on success or partial). */
+function linkCheck(id: string, st: StatementV2, prev: string | null, cumulative: bigint): bigint {
+  const seq = st.chain.seq;
+  if (st.chain.prev !== prev || BigInt(st.chain.cumulative_units_before) !== cumulative) {
+    throw new SettlementError('CHAIN_BROKEN', `chain ${id}: seq ${seq} does not link to seq ${BigInt(seq) - 1n} (prev digest or running total)`);
+  }
+  const billable = st.outcome === 'success' || st.outcome === 'partial' ? BigInt(st.usage_units) : 0n;
+  if (BigInt(st.chain.cumulative_units_after) !== cumulative + billable) throw new SettlementError('CHAIN_BROKEN', `chain ${id}: seq ${seq} has a wrong running total`);
+  return billable;
 }
 
 /** The log leaf of a settlement statement (its digest, typed). */

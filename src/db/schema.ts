@@ -364,6 +364,14 @@ export const settlementRuns = pgTable(
     actor: text('actor').notNull(),
     startedAt: ts('started_at').notNull().defaultNow(),
     finishedAt: ts('finished_at'),
+    /** The late-event policy of the window's plan (refuse | next_period): with next_period a live
+     *  run does not refuse the window's events; they are late, for the tenant's next run. */
+    lateEvents: text('late_events').notNull().default('refuse'),
+    /** The tenant's highest attestation cursor at the seal: the run settles the window's
+     *  attestations up to it; later ones of the window are late. */
+    sealedCursor: bigint('sealed_cursor', { mode: 'number' }),
+    /** The window's chains and their next seq at the seal. */
+    sealedHeads: jsonb('sealed_heads').$type<Record<string, string>>(),
   },
   (t) => [
     uniqueIndex('settlement_runs_live').on(t.tenantId, t.billingWindowId).where(sql`${t.status} in ('running', 'settled')`),
@@ -398,6 +406,24 @@ export const settlements = pgTable(
     uniqueIndex('settlements_live').on(t.tenantId, t.billingWindowId).where(sql`${t.status} <> 'void'`),
     check('settlements_status', sql`${t.status} in ('pending', 'invoiced', 'disputed', 'paid', 'void')`),
   ],
+);
+
+/** Signed adjustment lines (credits and debits), immutable (a trigger refuses UPDATE and DELETE).
+ *  The tenant's next settlement run claims the unclaimed ones (settlement_claims, keyed
+ *  `adjustment:<id>`). */
+export const settlementAdjustments = pgTable(
+  'settlement_adjustments',
+  {
+    /** The content hash's hex (adjustment_digest without `sha256:`). */
+    id: text('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    adjustmentDigest: text('adjustment_digest').notNull(),
+    adjustment: json('adjustment').notNull(),
+    keyId: text('key_id').notNull(),
+    signature: text('signature').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('settlement_adjustments_tenant').on(t.tenantId, t.id)],
 );
 
 /** Which settlement holds each attestation: at most one live settlement (the primary key); the

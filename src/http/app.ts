@@ -611,17 +611,32 @@ export function createApp(deps: AppDeps) {
     return c.json({ items: await deps.settlements.list(c.get('principal'), q.tenant_id) });
   });
   app.get('/v1/settlements/:id', authed, async (c) => c.json(await settlementView(await deps.settlements.get(c.get('principal'), c.req.param('id') ?? ''))));
+  app.post('/v1/settlements/adjustments', authed, async (c) => {
+    const r = await deps.settlements.adjust(c.get('principal'), await jsonBody(c));
+    return c.json(r, 201, { location: `/v1/settlements/adjustments/${r.id}` });
+  });
+  app.get('/v1/settlements/adjustments/:id', authed, async (c) => c.json(await deps.settlements.adjustment(c.get('principal'), c.req.param('id') ?? '')));
   app.get('/v1/settlements/:id/evidence', authed, async (c) => {
     const e = await deps.settlements.evidence(c.get('principal'), c.req.param('id') ?? '');
     const r = e.record;
     const receipt = (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null;
-    const head = JSON.stringify({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: e.plan });
-    // the attested statements are written one by one after the rest (a window holds many)
+    const head = JSON.stringify({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: e.plan, adjustments: e.adjustments });
+    // the attested statements are written after the rest, as the store yields them page by page
+    // (a window holds many): the evidence is never whole in memory
     c.header('content-type', 'application/json');
     return stream(c, async (out) => {
       await out.write(`${head.slice(0, -1)},"attestations":[`);
-      for (let i = 0; i < e.attestations.length; i++) await out.write(`${i ? ',' : ''}${JSON.stringify(e.attestations[i])}`);
-      await out.write(']}');
+      let first = true;
+      let buf = '';
+      for await (const a of e.attestations) {
+        buf += first ? a : `,${a}`;
+        first = false;
+        if (buf.length > 1 << 16) {
+          await out.write(buf);
+          buf = '';
+        }
+      }
+      await out.write(`${buf}]}`);
     });
   });
   app.patch('/v1/settlements/:id/status', authed, async (c) => {

@@ -15,6 +15,7 @@ import { SignedRevocationList, TrustMaterial } from '../core/trust.ts';
 import { u64Input, u64String } from '../core/u64.ts';
 import { CreateApiKey } from '../service/admin.ts';
 import { PlanInput } from '../core/plan.ts';
+import { AdjustmentInput } from '../core/adjustment.ts';
 import { ProofPolicyInput } from '../core/proof-policy.ts';
 import type { Scope } from '../service/auth.ts';
 import { PROBLEM_CODES, type ProblemInfoStatus } from '../service/problem-codes.ts';
@@ -36,6 +37,7 @@ const INPUT: Record<string, z.ZodType> = {
   CloudEventBatch: S.CloudEventBatch,
   CreateTenant: S.CreateTenant,
   PlanInput,
+  AdjustmentInput,
   ProofPolicyInput,
   CreateWebhook: S.CreateWebhook,
   CreateApiKey,
@@ -345,6 +347,8 @@ export const OPERATIONS: readonly Operation[] = [
   { method: 'get', path: '/v1/settlements', operationId: 'listSettlements', tag: 'settle', auth: 'read', summary: "A tenant's settlements", query: S.SettlementListQuery, replies: { 200: { description: '{items: [settlement]}' } }, errors: [401, 403, 503] },
   { method: 'get', path: '/v1/settlements/{id}', operationId: 'getSettlement', tag: 'settle', auth: 'read', summary: 'A settlement with its status history', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'the settlement' } }, errors: [401, 403, 404, 503] },
   { method: 'get', path: '/v1/settlements/{id}/evidence', operationId: 'settlementEvidence', tag: 'settle', auth: 'read', summary: 'The evidence to recompute and check a settlement offline (meterproof settlement verify)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: 'signed settlement, receipt, plan and every included statement' } }, errors: [401, 403, 404, 503] },
+  { method: 'post', path: '/v1/settlements/adjustments', operationId: 'createAdjustment', tag: 'settle', auth: 'admin', summary: "A signed credit or debit line (exact micros) naming the attestations it corrects; the tenant's next settlement run claims it", body: AdjustmentInput, replies: { 201: { description: '{id, adjustment, adjustment_digest, key_id, signature, settlement_id: null}' } }, errors: [401, 403, 413, 415, [422, 'ADJUSTMENT_ATTESTATION_UNKNOWN'], 503] },
+  { method: 'get', path: '/v1/settlements/adjustments/{id}', operationId: 'getAdjustment', tag: 'settle', auth: 'read', summary: 'A signed adjustment and the settlement that claimed it (null until one does)', params: z.strictObject({ id: z.string() }), replies: { 200: { description: '{id, adjustment, adjustment_digest, key_id, signature, settlement_id}' } }, errors: [401, 403, 404, 503] },
   { method: 'get', path: '/v1/evidence', operationId: 'evidencePack', tag: 'settle', auth: 'read', summary: 'An evidence pack (docs/protocol.md §6) of one attestation, a billing window or a settlement: application/x-ndjson, streamed', query: S.EvidenceQuery, replies: { 200: { description: 'the pack (application/x-ndjson): header, one line per bundle, the settlement line, the signed manifest' } }, errors: [401, 403, 404, [503, 'LOG_NOT_READY; STORE_UNAVAILABLE']] },
   { method: 'get', path: '/v1/reports', operationId: 'auditReport', tag: 'settle', auth: 'read', summary: "The auditor's report (text/html, printable) of an attestation, a billing window or a settlement: the pack made and verified by the service, totals, breakdowns, every check", query: S.EvidenceQuery, replies: { 200: { description: 'a self-contained HTML page (text/html)' } }, errors: [401, 403, 404, [503, 'LOG_NOT_READY; STORE_UNAVAILABLE']] },
   { method: 'post', path: '/v1/reconcile', operationId: 'reconcile', tag: 'settle', auth: 'read', summary: 'Reconcile invoice lines (text/csv, application/x-ndjson or application/json; streamed, up to 256 MiB) with the attested charges of a billing window', query: S.ReconcileQuery, replies: { 200: { description: 'the reconciliation', body: S.ReconcileResponse } }, errors: [[400, 'INVALID_INVOICE, INVALID_UTF8'], 401, 403, 413, 415, 503] },

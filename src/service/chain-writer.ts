@@ -486,7 +486,8 @@ export class ChainWriter {
           as x(chain_id text, tenant_id text, billing_window_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
       ), s as (
         select i.chain_id from i where exists (select 1 from settlement_runs r
-          where r.tenant_id = i.tenant_id and r.billing_window_id = i.billing_window_id and r.status in ('running', 'settled'))
+          where r.tenant_id = i.tenant_id and r.billing_window_id = i.billing_window_id and r.status in ('running', 'settled')
+            and r.late_events = 'refuse')
       ), g as (
         select ${guard} as ok
       ), u as (
@@ -552,7 +553,8 @@ export class ChainWriter {
   }
 }
 
-/** The refusal of an event for a window with a live settlement run (docs/protocol.md §5.5). */
+/** The refusal of an event for a window with a live settlement run whose plan refuses late
+ *  events (docs/protocol.md §5.5; with next_period the event is attested, late). */
 const periodSettled = (p: Prepared) =>
   new ServiceError(409, 'PERIOD_SETTLED', `window ${p.windowId} of tenant ${p.tenantId} is settled (or being settled); void its settlement to attest more events for it`);
 

@@ -49,7 +49,7 @@ interface Plan {
   /** The pages of rows in pack order. */
   pages(): AsyncGenerator<AttestationRow[]>;
   /** The settlement line's value, for a settlement. */
-  settlement?: () => Promise<{ settlement: unknown; receipt: FullBundle['receipt'] | null; plan: unknown; logIndex: number | null }>;
+  settlement?: () => Promise<{ settlement: unknown; receipt: FullBundle['receipt'] | null; plan: unknown; adjustments: unknown[]; logIndex: number | null }>;
 }
 
 /**
@@ -82,7 +82,8 @@ export async function planEvidence(deps: EvidenceDeps, principal: Principal, req
         const plan = await deps.plans.get(st.plan.plan_id, st.plan.plan_version);
         if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${r.id} is missing`);
         const receipt = (await deps.log?.receipt({ logIndex: r.logIndex })) ?? null;
-        return { settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: plan.plan, logIndex: r.logIndex };
+        const adjustments = await deps.settlements.signedAdjustments(r.statement);
+        return { settlement: { statement: r.statement, statement_digest: r.statementDigest, key_id: r.keyId, signature: r.signature }, receipt, plan: plan.plan, adjustments, logIndex: r.logIndex };
       },
     };
   }
@@ -159,7 +160,7 @@ export async function* evidenceLines(deps: EvidenceDeps, plan: Plan): AsyncGener
     const s = await plan.settlement();
     const proof = s.receipt ? await consistency(Number(s.receipt.tree_size)) : [];
     settlementDigest = (s.settlement as { statement_digest: string }).statement_digest;
-    yield JSON.stringify({ settlement: { settlement: s.settlement, receipt: s.receipt, plan: s.plan }, consistency_proof: proof });
+    yield JSON.stringify({ settlement: { settlement: s.settlement, receipt: s.receipt, plan: s.plan, ...(s.adjustments.length ? { adjustments: s.adjustments } : {}) }, consistency_proof: proof });
   }
 
   const manifest: EvidenceManifest = {

@@ -2,14 +2,18 @@
 // re-verify every statement signature, aggregate (src/core/settlement.ts), sign the settlement
 // statement, queue it for the transparency log and store it immutably. Then its status machine.
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { toB64Url } from '../core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../core/canonical.ts';
-import { type PublicJwk, type SigningKey, verifyBytes } from '../core/keys.ts';
+import type { Jwks, SigningKey } from '../core/keys.ts';
+import type { CheckedStatement } from '../core/settlement-verify.ts';
+import { createStatementPool } from '../verifier/statement-pool.ts';
 import { leafHash } from '../core/merkle.ts';
-import type { Plan } from '../core/plan.ts';
-import { OUTCOMES, identInput, type Statement, utcTimestamp } from '../core/schemas.ts';
+import { ADJUSTMENT_CLAIM_PREFIX, type Adjustment, AdjustmentInput, buildAdjustment } from '../core/adjustment.ts';
+import type { LateEventPolicy, Plan } from '../core/plan.ts';
+import { OUTCOMES, identInput, utcTimestamp } from '../core/schemas.ts';
 import {
   SETTLEMENT_LOG_KEY_PREFIX,
   SETTLEMENT_STATUSES,
@@ -21,14 +25,38 @@ import {
   slaOf,
   settlementLeaf,
 } from '../core/settlement.ts';
-import { keyValidAt } from '../core/verify.ts';
 import { type Db, type Tx, isUniqueViolation, rowsOf, schema } from '../db/index.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
-import { ServiceError, zodIssues } from './errors.ts';
+import { ServiceError, invalidInput, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PlanService } from './plans.ts';
 import type { TariffService } from './tariffs.ts';
 import { enqueueWebhook } from './webhooks.ts';
+
+
+interface Seal {
+  /** The tenant's highest attestation cursor at the seal. */
+  readonly cursor: number;
+  /** The window's chains and their next seq at the seal. */
+  readonly heads: ReadonlyMap<string, bigint>;
+}
+
+export interface AdjustmentRecord {
+  readonly id: string;
+  readonly adjustment: Adjustment;
+  readonly adjustment_digest: string;
+  readonly key_id: string;
+  readonly signature: string;
+  /** The settlement holding it (null until the tenant's next run claims it). */
+  readonly settlement_id: string | null;
+}
+
+/** Rows per statement of the window scan, and attestations per claims insert. */
+const SCAN_ROWS = 100_000;
+const CLAIM_ROWS = 50_000;
+
+/** An attestation row's signed statement as the evidence holds it: {statement, key_id, signature} (JSON text). */
+const SIGNED_STATEMENT_TEXT = sql`json_build_object('statement', a.bundle -> 'attestation' -> 'statement', 'key_id', a.bundle -> 'attestation' -> 'key_id', 'signature', a.bundle -> 'attestation' -> 'signature')::text`;
 
 const RunInput = z.strictObject({ tenant_id: identInput, billing_window_id: identInput });
 const SlaQuery = z.strictObject({ tenant_id: identInput, start: utcTimestamp, end: utcTimestamp });
@@ -56,6 +84,11 @@ type Row = Record<string, unknown>;
 const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export class SettlementService {
+  /** Attestations per page of a run and of its evidence (memory per page, round trips per run). */
+  pageSize = 2000;
+  /** From how many statements a run checks them on worker threads (one per core). */
+  parallelFrom = 20_000;
+
   constructor(
     private readonly db: Db,
     private readonly keys: KeyRing,
@@ -71,22 +104,19 @@ export class SettlementService {
     if (!r.success) throw new ServiceError(400, 'INVALID_SETTLEMENT_REQUEST', 'expected {tenant_id, billing_window_id}', zodIssues(r.error, ''));
     const { tenant_id: tenantId, billing_window_id: windowId } = r.data;
     await this.tariffs.requireTenant(tenantId);
-    const a = schema.attestations;
-    const [first] = rowsOf<{ at: Date | string | null }>(
-      await this.db.execute(sql`select min(((${a.bundle} -> 'meter_event' ->> 'event_timestamp'))::timestamptz) as at from ${a} where ${a.tenantId} = ${tenantId} and ${a.billingWindowId} = ${windowId}`),
-    );
-    if (!first?.at) throw new ServiceError(422, 'NOTHING_TO_SETTLE', `tenant ${tenantId} has no attestations in window ${windowId}`);
-    const at = new Date(first.at);
+    const scan = await this.scanWindow(tenantId, windowId);
+    if (!scan.first) throw new ServiceError(422, 'NOTHING_TO_SETTLE', `tenant ${tenantId} has no attestations in window ${windowId}`);
+    const at = scan.first;
     const plan = await this.plans.planAt(tenantId, at);
     if (!plan) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()} (the window's first event)`);
 
     const runId = randomUUID();
-    await this.seal(runId, tenantId, windowId, principal.id);
+    const seal = await this.seal(runId, tenantId, windowId, principal.id, plan.plan.late_events, scan);
     try {
       // read before the transaction: the embedded store has one connection, which it holds
-      const jwks = new Map((await this.keys.jwks()).keys.map((k) => [k.kid, k] as const));
+      const jwksDoc = await this.keys.jwks();
       const signing = await this.keys.signer(this.clock);
-      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwks, signing }));
+      const id = await this.db.transaction((tx) => this.settle(tx, { runId, tenantId, windowId, plan: plan.plan, actor: principal.id, jwksDoc, signing, seal }));
       return await this.read(id);
     } catch (e) {
       const coded = e instanceof SettlementError || e instanceof ServiceError;
@@ -100,15 +130,55 @@ export class SettlementService {
   }
 
   /**
-   * Seal the window: a live run row, written under a SHARE ROW EXCLUSIVE lock on chains. Attest
-   * statements that wrote to chains before are committed by then (the run sees them); later
-   * ones wait for the lock and then see the run, and refuse the window's events (PERIOD_SETTLED).
+   * One pass over the window's attestations in cursor order, in statements of SCAN_ROWS rows
+   * (each well within the statement timeout): the earliest event_timestamp (whose plan the
+   * window is settled under), the window's chains, and the highest cursor seen.
    */
-  private async seal(runId: string, tenantId: string, windowId: string, actor: string): Promise<void> {
+  private async scanWindow(tenantId: string, windowId: string): Promise<{ first: Date | null; chains: string[]; cursor: number }> {
+    let first: Date | null = null;
+    const chains = new Set<string>();
+    let cursor = 0;
+    for (;;) {
+      const [r] = rowsOf<{ at: Date | string | null; chains: unknown; last: string | number | null; n: string | number }>(
+        await this.db.execute(sql`select min((x.bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz) as at, json_agg(distinct x.chain_id) as chains, max(x.cursor) as last, count(*) as n
+          from (select a.bundle, a.chain_id, a.cursor from attestations a
+            where a.tenant_id = ${tenantId} and a.billing_window_id = ${windowId} and a.cursor > ${cursor}
+            order by a.cursor limit ${SCAN_ROWS}) x`),
+      );
+      if (!r || Number(r.n) === 0) break;
+      if (r.at && (!first || new Date(r.at) < first)) first = new Date(r.at);
+      for (const c of parsed<string[]>(r.chains) ?? []) chains.add(c);
+      cursor = Number(r.last);
+      if (Number(r.n) < SCAN_ROWS) break;
+    }
+    return { first, chains: [...chains], cursor };
+  }
+
+  /**
+   * Seal the window: a live run row, written under a SHARE ROW EXCLUSIVE lock on chains, with the
+   * window's chain heads and the tenant's highest attestation cursor at that moment. Attest
+   * statements that wrote to chains before are committed by then (the run sees them); later ones
+   * wait for the lock and then see the run: they refuse the window's events (PERIOD_SETTLED), or,
+   * when the plan sends late events to the next period, are attested with higher cursors (late).
+   */
+  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy, scan: { chains: string[]; cursor: number }): Promise<Seal> {
     try {
-      await this.db.transaction(async (tx) => {
+      return await this.db.transaction(async (tx) => {
         await tx.execute(sql`lock table chains in share row exclusive mode`);
-        await tx.insert(schema.settlementRuns).values({ id: runId, tenantId, billingWindowId: windowId, status: 'running', actor });
+        const [c] = rowsOf<{ cursor: string | number | null }>(await tx.execute(sql`select max(cursor) as cursor from attestations where tenant_id = ${tenantId}`));
+        const heads: Record<string, string> = {};
+        // the window's chains: those the scan saw, and any of attestations stored since
+        for (const h of rowsOf<Row>(
+          await tx.execute(sql`select chain_id, next_seq from chains where chain_id in
+            (select jsonb_array_elements_text(${JSON.stringify(scan.chains)}::jsonb)
+             union select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId} and cursor > ${scan.cursor})
+            order by chain_id`),
+        )) {
+          heads[h['chain_id'] as string] = String(h['next_seq']);
+        }
+        const cursor = Number(c?.cursor ?? 0);
+        await tx.insert(schema.settlementRuns).values({ id: runId, tenantId, billingWindowId: windowId, status: 'running', actor, lateEvents, sealedCursor: cursor, sealedHeads: heads });
+        return { cursor, heads: new Map(Object.entries(heads).map(([k, v]) => [k, BigInt(v)])) };
       });
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
@@ -118,40 +188,93 @@ export class SettlementService {
     }
   }
 
+  /**
+   * The run, streamed: the window's attestations chain by chain in pages (keyset on seq, locked
+   * FOR UPDATE SKIP LOCKED: a row another transaction holds is skipped and shows up as a gap, so
+   * the run fails rather than settle a part), each page re-verified and added to the accumulator
+   * and then dropped; then the tenant's late attestations (of settled windows whose plan sends
+   * late events to the next period) and its unclaimed adjustments. Claims are written at the end,
+   * range by range: the claims' primary key refuses an attestation a live settlement holds.
+   */
   private async settle(
     tx: Tx,
-    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwks: ReadonlyMap<string, PublicJwk>; signing: { key: SigningKey; issuedAt: Date } },
+    args: { runId: string; tenantId: string; windowId: string; plan: Plan; actor: string; jwksDoc: Jwks; signing: { key: SigningKey; issuedAt: Date }; seal: Seal },
   ): Promise<string> {
-    const { runId, tenantId, windowId, plan, actor, jwks } = args;
-    // claim: every unclaimed attestation of the window, in chain order; rows another transaction
-    // holds are skipped (and then show up as a gap: the run fails rather than settle a part)
-    const rows = rowsOf<Row>(
-      await tx.execute(sql`select a.id, a.statement_digest, a.bundle -> 'attestation' as attestation
-        from attestations a
-        where a.tenant_id = ${tenantId} and a.billing_window_id = ${windowId}
-          and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
-        order by a.chain_id, a.seq
+    const { runId, tenantId, windowId, plan, actor, seal } = args;
+    const PAGE = this.pageSize;
+    const revoked = await this.revocations(tx);
+    const acc = new SettlementAccumulator(tenantId, windowId, plan);
+    // the statements' checks (parse, canonical bytes, digest, Ed25519) on worker threads for a
+    // large window, while the next page is read; the results are added in order
+    const events = [...seal.heads.values()].reduce((a, b) => a + b, 0n);
+    const pool = createStatementPool(args.jwksDoc, events >= BigInt(this.parallelFrom) ? os.availableParallelism() : 0);
+    const inflight: { rows: Row[]; late: boolean; checked: Promise<CheckedStatement[]> }[] = [];
+    const consume = (rows: Row[], checked: CheckedStatement[], late: boolean) => {
+      rows.forEach((row, i) => {
+        const c = checked[i]!;
+        const stored = row['statement_digest'] as string;
+        if (c.failure) throw new ServiceError(422, 'SIGNATURE_INVALID', `attestation ${stored}: ${c.failure.code}: ${c.failure.message}`);
+        if (c.digest !== stored) throw new ServiceError(422, 'STATEMENT_DIGEST_MISMATCH', `attestation ${stored}: the stored statement does not hash to its digest`);
+        const revokedFrom = revoked.keys.get(c.statement.key_id);
+        if (revokedFrom && Date.parse(c.statement.issued_at) >= revokedFrom.getTime()) throw new ServiceError(422, 'KEY_REVOKED', `attestation ${stored}: signed by key ${c.statement.key_id} after its revocation`);
+        const reason = revoked.attestations.get(stored);
+        const why = reason === undefined ? undefined : `revoked: ${reason}`;
+        if (late) acc.addLate(stored, c.statement, why);
+        else acc.add(stored, c.statement, why);
+      });
+    };
+    const submit = (rows: Row[], late: boolean) => inflight.push({ rows, late, checked: pool.check(rows.map((r) => r['attestation'] as string), 0, true) });
+    const drain = async (max: number) => {
+      while (inflight.length > max) {
+        const x = inflight.shift()!;
+        consume(x.rows, await x.checked, x.late);
+      }
+    };
+    let late: Row[];
+    try {
+      // pages are seq ranges [lo, lo + PAGE) of each chain below its sealed length: bounded
+      // index range scans whatever the planner's statistics (a missing row is a gap)
+      for (const [chain, head] of seal.heads) {
+        for (let lo = 0n; lo < head; lo += BigInt(PAGE)) {
+          const hi = lo + BigInt(PAGE) < head ? lo + BigInt(PAGE) : head;
+          const rows = rowsOf<Row>(
+            await tx.execute(sql`select a.id, a.seq, a.statement_digest, (a.bundle -> 'attestation')::text as attestation
+              from attestations a
+              where a.chain_id = ${chain} and a.seq >= ${lo.toString()}::bigint and a.seq < ${hi.toString()}::bigint and a.cursor <= ${seal.cursor}
+                and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+              order by a.seq
+              for update of a skip locked`),
+          );
+          submit(rows, false);
+          await drain(2 * Math.max(pool.threads, 1));
+        }
+      }
+      // late: few by nature, read in one statement
+      late = rowsOf<Row>(
+        await tx.execute(sql`select a.id, a.statement_digest, (a.bundle -> 'attestation')::text as attestation
+          from settlement_runs r join attestations a
+            on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
+          where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
+            and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+          order by a.chain_id, a.seq
+          for update of a skip locked`),
+      );
+      submit(late, true);
+      await drain(0);
+    } finally {
+      await Promise.allSettled(inflight.map((x) => x.checked));
+      await pool.close();
+    }
+    const adjustments = rowsOf<Row>(
+      await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
+        where a.tenant_id = ${tenantId} and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
+        order by a.id
         for update of a skip locked`),
     );
-    const heads = new Map<string, bigint>();
-    for (const h of rowsOf<Row>(
-      await tx.execute(sql`select chain_id, next_seq from chains where chain_id in
-        (select distinct chain_id from attestations where tenant_id = ${tenantId} and billing_window_id = ${windowId})`),
-    )) {
-      heads.set(h['chain_id'] as string, BigInt(h['next_seq'] as string | number));
-    }
-    const revoked = await this.revocations(tx);
+    for (const row of adjustments) acc.adjust(row['adjustment_digest'] as string, parsed<Adjustment>(row['adjustment']));
 
-    const acc = new SettlementAccumulator(tenantId, windowId, plan);
-    for (const row of rows) {
-      const att = parsed<{ statement: Statement; key_id: string; signature: string }>(row['attestation']);
-      const digest = row['statement_digest'] as string;
-      checkSignature(att, digest, jwks, revoked.keys);
-      const reason = revoked.attestations.get(digest);
-      acc.add(digest, att.statement, reason === undefined ? undefined : `revoked: ${reason}`);
-    }
     const { key, issuedAt } = args.signing;
-    const statement = acc.finish({ heads, issuedAt: issuedAt.toISOString(), keyId: key.keyId });
+    const statement = acc.finish({ heads: seal.heads, issuedAt: issuedAt.toISOString(), keyId: key.keyId });
     const bytes = canonicalBytes(statement);
     const digest = digestBytes(bytes);
     const id = digest.slice('sha256:'.length);
@@ -173,12 +296,55 @@ export class SettlementService {
       statusChangedAt: issuedAt,
     });
     await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: null, toStatus: 'pending', actor, changedAt: issuedAt });
-    // one live settlement per attestation: the claims' primary key refuses a second
-    const ids = JSON.stringify(rows.map((r) => r['id'] as string));
-    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id) select jsonb_array_elements_text(${ids}::jsonb), ${id}`);
+    // one live settlement per attestation and adjustment: the claims' primary key refuses a second
+    // in ranges of CLAIM_ROWS statements (each insert well within the statement timeout)
+    for (const c of statement.chains) {
+      for (let lo = 0n; lo <= BigInt(c.last_seq); lo += BigInt(CLAIM_ROWS)) {
+        const hi = lo + BigInt(CLAIM_ROWS) - 1n < BigInt(c.last_seq) ? lo + BigInt(CLAIM_ROWS) - 1n : BigInt(c.last_seq);
+        await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id)
+          select a.id, ${id} from attestations a where a.chain_id = ${c.id} and a.seq between ${lo.toString()}::bigint and ${hi.toString()}::bigint`);
+      }
+    }
+    const others = JSON.stringify([...late!.map((r) => r['id'] as string), ...adjustments.map((r) => `${ADJUSTMENT_CLAIM_PREFIX}${r['id'] as string}`)]);
+    await tx.execute(sql`insert into settlement_claims (attestation_id, settlement_id) select jsonb_array_elements_text(${others}::jsonb), ${id}`);
     await tx.insert(schema.logQueue).values({ attestationId: settlementLogKey(id), leafHash: leafHash(settlementLeaf(digest)) });
     await tx.update(schema.settlementRuns).set({ status: 'settled', settlementId: id, finishedAt: this.clock() }).where(eq(schema.settlementRuns.id, runId));
     return id;
+  }
+
+  /** POST /v1/settlements/adjustments: a signed credit or debit line for the tenant's next
+   *  settlement run, naming the tenant's attestations it corrects and why. */
+  async adjust(principal: Principal, body: unknown): Promise<AdjustmentRecord> {
+    requireScope(principal, 'admin');
+    const r = AdjustmentInput.safeParse(body);
+    if (!r.success) throw invalidInput(r.error, 'INVALID_ADJUSTMENT', 'expected {tenant_id, kind: credit | debit, amount_micros, currency, attestation_ids, reason}', '');
+    const input = r.data;
+    await this.tariffs.requireTenant(input.tenant_id);
+    const ids = JSON.stringify([...new Set(input.attestation_ids)].map((d) => d.slice('sha256:'.length)));
+    const found = rowsOf<{ id: string }>(
+      await this.db.execute(sql`select a.id from attestations a where a.tenant_id = ${input.tenant_id} and a.id in (select jsonb_array_elements_text(${ids}::jsonb))`),
+    );
+    const known = new Set(found.map((f) => f.id));
+    const missing = (JSON.parse(ids) as string[]).filter((id) => !known.has(id));
+    if (missing.length) throw new ServiceError(422, 'ADJUSTMENT_ATTESTATION_UNKNOWN', `tenant ${input.tenant_id} has no attestation sha256:${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
+    const { key, issuedAt } = await this.keys.signer(this.clock);
+    const adjustment = buildAdjustment(input, key.keyId, issuedAt.toISOString());
+    const bytes = canonicalBytes(adjustment);
+    const digest = digestBytes(bytes);
+    const id = digest.slice('sha256:'.length);
+    const signature = toB64Url(key.sign(bytes));
+    await this.db.insert(schema.settlementAdjustments).values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature });
+    return (await this.adjustment(principal, id))!;
+  }
+
+  /** GET /v1/settlements/adjustments/{id}: the signed adjustment and the settlement holding it. */
+  async adjustment(principal: Principal, id: string): Promise<AdjustmentRecord> {
+    requireScope(principal, 'read');
+    const t = schema.settlementAdjustments;
+    const [row] = /^[0-9a-f]{64}$/.test(id) ? await this.db.select().from(t).where(eq(t.id, id)) : [];
+    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
+    const [claim] = await this.db.select().from(schema.settlementClaims).where(eq(schema.settlementClaims.attestationId, `${ADJUSTMENT_CLAIM_PREFIX}${id}`));
+    return { id, adjustment: parsed<Adjustment>(row.adjustment), adjustment_digest: row.adjustmentDigest, key_id: row.keyId, signature: row.signature, settlement_id: claim?.settlementId ?? null };
   }
 
   private async revocations(tx: Tx): Promise<{ keys: Map<string, Date>; attestations: Map<string, string> }> {
@@ -225,7 +391,15 @@ export class SettlementService {
       await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: from, toStatus: to, actor: principal.id, reason: r.data.reason ?? null, changedAt: now });
       await enqueueWebhook(tx, 'settlement.status_changed', row.tenantId, { settlement_id: id, from, to, actor: principal.id, changed_at: now.toISOString(), settlement_url: `/v1/settlements/${id}` }, now);
       if (to === 'void') {
-        await tx.delete(schema.settlementClaims).where(eq(schema.settlementClaims.settlementId, id));
+        // in batches (each statement within the statement timeout: a window may hold millions)
+        for (;;) {
+          const gone = rowsOf<{ n: string | number }>(
+            await tx.execute(sql`with d as (delete from settlement_claims where attestation_id in
+              (select attestation_id from settlement_claims where settlement_id = ${id} limit ${CLAIM_ROWS}) returning 1)
+              select count(*) as n from d`),
+          );
+          if (Number(gone[0]?.n ?? 0) < CLAIM_ROWS) break;
+        }
         await tx.update(schema.settlementRuns).set({ status: 'voided' }).where(eq(schema.settlementRuns.id, row.runId));
       }
     });
@@ -269,24 +443,43 @@ export class SettlementService {
   }
 
   /** The evidence an outside verifier recomputes the settlement from (docs/protocol.md §5.6):
-   *  the signed statement, the plan and every attested statement of the chain ranges it lists,
-   *  excluded ones included, in chain order. The receipt is added by the caller (the log). */
-  async evidence(principal: Principal, id: string): Promise<{ record: SettlementRecord; plan: Plan; attestations: unknown[] }> {
+   *  the signed statement, the plan, the signed adjustments it claims and every attested
+   *  statement it covers (excluded ones too): the window's chain by chain, then the late ones.
+   *  The statements are an async iterable read in pages (JSON text, one per statement), so the
+   *  evidence of a large window is streamed. The receipt is added by the caller (the log). */
+  async evidence(principal: Principal, id: string): Promise<{ record: SettlementRecord; plan: Plan; adjustments: unknown[]; attestations: AsyncIterable<string> }> {
     const record = await this.get(principal, id);
     const st = record.statement;
     const plan = await this.plans.get(st.plan.plan_id, st.plan.plan_version);
     if (!plan) throw new Error(`plan ${st.plan.plan_id}@${st.plan.plan_version} of settlement ${id} is missing`);
-    const ranges = JSON.stringify(st.chains.map((c) => ({ id: c.id, last: c.last_seq })));
-    const rows = rowsOf<Row>(
-      await this.db.execute(sql`select a.bundle -> 'attestation' as attestation from attestations a
-        join jsonb_to_recordset(${ranges}::jsonb) as r(id text, last bigint) on a.chain_id = r.id and a.seq <= r.last
-        order by a.chain_id, a.seq`),
-    );
-    const attestations = rows.map((r) => {
-      const a = parsed<{ statement: unknown; key_id: string; signature: string }>(r['attestation']);
-      return { statement: a.statement, key_id: a.key_id, signature: a.signature };
-    });
-    return { record, plan: plan.plan, attestations };
+    const adjustments = await this.signedAdjustments(st);
+    const db = this.db;
+    const PAGE = this.pageSize;
+    async function* attestations(): AsyncIterable<string> {
+      for (const c of st.chains) {
+        for (let lo = 0n; lo <= BigInt(c.last_seq); lo += BigInt(PAGE)) {
+          const rows = rowsOf<Row>(
+            await db.execute(sql`select ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.chain_id = ${c.id} and a.seq >= ${lo.toString()}::bigint and a.seq < ${(lo + BigInt(PAGE)).toString()}::bigint and a.seq <= ${c.last_seq}::bigint order by a.seq`),
+          );
+          for (const r of rows) yield r['t'] as string;
+        }
+      }
+      const late = st.late ?? [];
+      for (let i = 0; i < late.length; i += PAGE) {
+        const ids = JSON.stringify(late.slice(i, i + PAGE).map((l) => l.statement_digest.slice('sha256:'.length)));
+        const rows = rowsOf<Row>(await db.execute(sql`select ${SIGNED_STATEMENT_TEXT} as t from attestations a where a.id in (select jsonb_array_elements_text(${ids}::jsonb)) order by a.chain_id, a.seq`));
+        for (const r of rows) yield r['t'] as string;
+      }
+    }
+    return { record, plan: plan.plan, adjustments, attestations: attestations() };
+  }
+
+  /** The signed adjustments a settlement statement claims ({adjustment, key_id, signature}), by digest. */
+  async signedAdjustments(st: SettlementStatement): Promise<unknown[]> {
+    const ids = JSON.stringify((st.adjustments?.items ?? []).map((x) => x.adjustment_digest.slice('sha256:'.length)));
+    return rowsOf<Row>(
+      await this.db.execute(sql`select adjustment, key_id, signature from settlement_adjustments where id in (select jsonb_array_elements_text(${ids}::jsonb)) order by id`),
+    ).map((r) => ({ adjustment: parsed(r['adjustment']), key_id: r['key_id'], signature: r['signature'] }));
   }
 
   private async read(id: string): Promise<SettlementRecord> {
@@ -315,17 +508,4 @@ export class SettlementService {
       history: history.map((h) => ({ from: h.fromStatus, to: h.toStatus, actor: h.actor, reason: h.reason, at: h.changedAt.toISOString() })),
     };
   }
-}
-
-/** Re-verify one attestation: its statement's bytes hash to the stored digest, and its signature
- *  is valid under a published key valid (and not revoked) at the statement's issue time. */
-function checkSignature(att: { statement: Statement; key_id: string; signature: string }, digest: string, jwks: ReadonlyMap<string, PublicJwk>, revokedKeys: ReadonlyMap<string, Date>): void {
-  const bytes = canonicalBytes(att.statement);
-  if (digestBytes(bytes) !== digest) throw new ServiceError(422, 'STATEMENT_DIGEST_MISMATCH', `attestation ${digest}: the stored statement does not hash to its digest`);
-  const jwk = jwks.get(att.key_id);
-  if (!jwk || att.statement.key_id !== att.key_id || !keyValidAt(jwk, att.statement.issued_at) || !verifyBytes(jwk, bytes, att.signature)) {
-    throw new ServiceError(422, 'SIGNATURE_INVALID', `attestation ${digest}: the statement signature does not verify`);
-  }
-  const revokedFrom = revokedKeys.get(att.key_id);
-  if (revokedFrom && Date.parse(att.statement.issued_at) >= revokedFrom.getTime()) throw new ServiceError(422, 'KEY_REVOKED', `attestation ${digest}: signed by key ${att.key_id} after its revocation`);
 }

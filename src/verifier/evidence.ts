@@ -65,6 +65,8 @@ export const EvidenceSettlementLine = z.strictObject({
     settlement: z.strictObject({ statement: z.record(z.string(), z.unknown()), statement_digest: Digest, key_id: z.string().min(1), signature: z.string().min(1) }),
     receipt: Receipt.nullable(),
     plan: Plan,
+    /** The signed adjustments the settlement claims (absent: none). */
+    adjustments: z.array(z.unknown()).max(100_000).optional(),
   }),
   consistency_proof: z.array(b64).max(128),
 });
@@ -518,7 +520,7 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
         const st = s.settlement.statement as { tenant_id?: unknown; billing_window_id?: unknown };
         if (st.tenant_id !== h.scope.tenant_id || st.billing_window_id !== h.scope.billing_window_id) fail('scope', 'SCOPE_MISMATCH', 'the settlement is of another tenant or window than the pack');
         if (m.settlement_digest !== s.settlement.statement_digest) fail('manifest', 'PACK_INCOMPLETE', 'the settlement is not the one the manifest was signed over');
-        settlementReport = verifySettlement({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: s.settlement, receipt: s.receipt, plan: s.plan, attestations: statements }, { jwks: trust!.jwks, logVerifierKey: trust!.log!.verifier_key }, logVerifier);
+        settlementReport = verifySettlement({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: s.settlement, receipt: s.receipt, plan: s.plan, adjustments: s.adjustments ?? [], attestations: statements }, { jwks: trust!.jwks, logVerifierKey: trust!.log!.verifier_key }, logVerifier);
         const f = settlementReport.checks.find((c) => c.status !== 'pass');
         if (f) fail('settlement', f.code ?? 'CHECK_SKIPPED', `${f.name}: ${f.message ?? f.status}`);
         else {

@@ -6,7 +6,7 @@ import type { TrustState } from '../core/revocations.ts';
 import { zkVerifier } from './zk.ts';
 export { releaseZk } from './zk.ts';
 import { logVerifier } from './log.ts';
-import { type SettlementReport, verifySettlement } from '../core/settlement-verify.ts';
+import { SettlementEvidenceVerifier, type SettlementReport, verifySettlement } from '../core/settlement-verify.ts';
 import type { TrustMaterial } from '../core/trust.ts';
 
 export { verifyBundle, verifyBundleText } from '../core/verify.ts';
@@ -48,7 +48,13 @@ export function verifyJson(bundleText: string, trust: unknown, args: VerifyArgs 
 export function verifySettlementEvidence(evidence: unknown, trust: TrustMaterial): SettlementReport {
   return verifySettlement(evidence, { jwks: trust.jwks, ...(trust.log ? { logVerifierKey: trust.log.verifier_key } : {}) }, logVerifier);
 }
+/** The same, streamed: construct with the evidence head (every member but `attestations`), push
+ *  each attested statement as it is read, then `finish()` for the report. Bounded memory. */
+export function settlementEvidenceVerifier(head: unknown, trust: TrustMaterial): SettlementEvidenceVerifier {
+  return new SettlementEvidenceVerifier(head, { jwks: trust.jwks, ...(trust.log ? { logVerifierKey: trust.log.verifier_key } : {}) }, logVerifier);
+}
 export type { SettlementReport } from '../core/settlement-verify.ts';
+export { SettlementEvidenceVerifier } from '../core/settlement-verify.ts';
 
 /** Evidence packs (docs/protocol.md §6): pure and I/O-free; pass `zk: zkVerifier` (Node) or a
  *  browser-built ZkVerifier for the Groth16 checks. */
