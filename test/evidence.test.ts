@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateConsumerKey } from '../src/consumer/index.ts';
 import { generateSigningKey } from '../src/core/keys.ts';
 import { formatVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
@@ -177,6 +178,22 @@ describe('a settlement pack', () => {
     expect(v.valid).toBe(true);
     expect(v.settlement?.valid).toBe(true);
     expect(v.settlement_totals?.currency).toBe('USD');
+  });
+
+  it('a consumer-scoped key gets no settlement pack or report: 404, as for a settlement it may not see (the pack would hold the other consumers\' bundles)', async () => {
+    const id = lines(pack)[0].scope.settlement_id as string;
+    const consumer = generateConsumerKey();
+    expect((await s.call('POST', '/v1/admin/consumers', { body: { tenant_id: 'tenant_acme', consumer_id: 'ev_alice', public_key: consumer.publicJwk } })).status).toBe(201);
+    const key = (await s.call('POST', '/v1/admin/api-keys', { body: { name: 'ev_alice', scopes: ['read'], tenants: ['tenant_acme'], consumer_id: 'ev_alice' } })).body.secret as string;
+    for (const route of ['/v1/evidence', '/v1/reports']) {
+      const r = await s.call('GET', `${route}?settlement_id=${id}`, { token: key });
+      expect(r.status, route).toBe(404);
+      expect(r.body.code, route).toBe('NOT_FOUND');
+    }
+    // the same key still gets its own (here: empty) window pack
+    const own = await s.call('GET', `/v1/evidence?tenant_id=tenant_acme&window=${WINDOW}`, { token: key });
+    expect(own.status).toBe(200);
+    expect(String(own.body)).not.toContain('"bundle"');
   });
 
   it('a statement left out of the settlement fails the recomputation (and the manifest)', async () => {

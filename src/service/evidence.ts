@@ -68,6 +68,10 @@ export async function planEvidence(deps: EvidenceDeps, principal: Principal, req
     };
   }
   if ('settlement_id' in req) {
+    // A settlement pack holds every statement of the window (the verifier recomputes the totals
+    // from all of them), so it cannot be cut down to one consumer's: a consumer-scoped key gets
+    // the answer for a settlement it may not see.
+    if (principal.consumer !== undefined) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
     const record = await deps.settlements.get(principal, req.settlement_id);
     const st = record.statement;
     const chains = [...st.chains].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
