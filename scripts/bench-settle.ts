@@ -16,7 +16,9 @@
 //   2. the evidence written to a file through GET /v1/settlements/{id}/evidence (streamed);
 //   3. `meterproof settlement verify` on that file in a child process (reads it as a stream), its
 //      wall and CPU time and peak RSS from /usr/bin/time.
-// The machine may be shared: wall time is noisy; CPU time is the steadier figure.
+// The machine may be shared: wall time is noisy; CPU time is the steadier figure. The service
+// parts are the built package (dist/, what `npm start` and the CLI run; `npm install` builds it,
+// `npm run build` after changing src/).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -24,17 +26,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import postgres from 'postgres';
-import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
-import { randomSalt } from '../src/core/binding-v2.ts';
-import { digestOf } from '../src/core/canonical.ts';
-import { generateSigningKey, signingKeyFromJwk } from '../src/core/keys.ts';
-import { chainId } from '../src/core/statement.ts';
-import { openDatabase } from '../src/db/index.ts';
-import { createApp } from '../src/http/app.ts';
-import { createLogService, type LogService } from '../src/log/service.ts';
-import { requestDigestOf } from '../src/service/chain-writer.ts';
-import { buildContainer } from '../src/service/container.ts';
-import { zkParts } from '../src/service/zk.ts';
+import { GENESIS, attestEvent, normalizeMeterEvent, normalizeTariff } from '../dist/core/attest.js';
+import { randomSalt } from '../dist/core/binding-v2.js';
+import { digestOf } from '../dist/core/canonical.js';
+import { generateSigningKey, signingKeyFromJwk } from '../dist/core/keys.js';
+import { chainId } from '../dist/core/statement.js';
+import { openDatabase } from '../dist/db/index.js';
+import { createApp } from '../dist/http/app.js';
+import { createLogService, type LogService } from '../dist/log/service.js';
+import { requestDigestOf } from '../dist/service/chain-writer.js';
+import { buildContainer } from '../dist/service/container.js';
+import { zkParts } from '../dist/service/zk.js';
 import { postgresCpuMs } from './cpu.ts';
 import { machineLine, postgresVersion, signingLine } from './machine.ts';
 
@@ -47,6 +49,10 @@ const { values: opt } = parseArgs({
     'setup-only': { type: 'boolean', default: false },
     /** Reuse a database made by --setup-only (its settlement, if any, is voided first). */
     db: { type: 'string' },
+    /** Keep the evidence and trust files under this directory (for `meterproof settlement verify` runs of your own). */
+    'keep-evidence': { type: 'string' },
+    /** Stop after the settlement run (no evidence, no offline verification). */
+    'run-only': { type: 'boolean', default: false },
   },
 });
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -79,19 +85,19 @@ async function child(job: ChildJob): Promise<void> {
     let link = GENESIS;
     let pending: Promise<unknown> = Promise.resolve();
     for (let from = 0; from < job.perMeter; from += BATCH) {
-      const cols: string[][] = Array.from({ length: 13 }, () => []);
+      const cols: string[][] = Array.from({ length: 14 }, () => []);
       for (let n = from; n < Math.min(from + BATCH, job.perMeter); n++) {
         const event = normalizeMeterEvent({ event_id: `m${m}-${n}`, event_timestamp: '2026-05-29T12:00:00.000Z', tenant_id: TENANT, api_key_id: 'api_bench', endpoint: endpoint(m), usage_units: 1 + ((n * 7 + m) % 13), contract_version: 'c1', billing_window_id: WINDOW, outcome: OUTCOMES[(n + m) % OUTCOMES.length] });
         const r = attestEvent({ event, tariff, key, chain: link, issuedAt, eventSalt: randomSalt(), tariffSalt, chainId: cid });
-        const row = [r.statementDigest.slice(7), TENANT, event.event_id, requestDigestOf(digestOf(event), tariffDigest), r.statementDigest, WINDOW, cid, link.seq.toString(), r.statement.charge_micros, r.statement.currency, JSON.stringify(r.bundle), r.bundle.salts!.event, issuedAt];
+        const row = [r.statementDigest.slice(7), TENANT, event.event_id, requestDigestOf(digestOf(event), tariffDigest), r.statementDigest, WINDOW, cid, link.seq.toString(), r.statement.charge_micros, r.statement.currency, JSON.stringify(r.bundle), r.bundle.salts!.event, issuedAt, event.event_timestamp];
         row.forEach((v, i) => cols[i]!.push(v));
         link = r.next;
       }
       await pending;
-      pending = sqlc`insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq::bigint, charge_micros::numeric, currency, bundle::json, blinding, 'on_demand', created_at::timestamptz
-        from unnest(${cols[0]!}::text[], ${cols[1]!}::text[], ${cols[2]!}::text[], ${cols[3]!}::text[], ${cols[4]!}::text[], ${cols[5]!}::text[], ${cols[6]!}::text[], ${cols[7]!}::text[], ${cols[8]!}::text[], ${cols[9]!}::text[], ${cols[10]!}::text[], ${cols[11]!}::text[], ${cols[12]!}::text[])
-          as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, created_at)`;
+      pending = sqlc`insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at, event_at)
+        select id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq::bigint, charge_micros::numeric, currency, bundle::json, blinding, 'on_demand', created_at::timestamptz, event_at::timestamptz
+        from unnest(${cols[0]!}::text[], ${cols[1]!}::text[], ${cols[2]!}::text[], ${cols[3]!}::text[], ${cols[4]!}::text[], ${cols[5]!}::text[], ${cols[6]!}::text[], ${cols[7]!}::text[], ${cols[8]!}::text[], ${cols[9]!}::text[], ${cols[10]!}::text[], ${cols[11]!}::text[], ${cols[12]!}::text[], ${cols[13]!}::text[])
+          as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, created_at, event_at)`;
     }
     await pending;
     await sqlc`insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units) values (${cid}, ${TENANT}, ${link.seq.toString()}, ${link.prev}, ${link.cumulativeBefore.toString()})`;
@@ -142,6 +148,12 @@ async function main(): Promise<void> {
     if (opt.db) {
       // again on the same events: void the earlier settlement (releases its claims)
       for (const x of await container.deps.settlements.list(PRINCIPAL, TENANT)) if (x.status !== 'void') await container.deps.settlements.setStatus(PRINCIPAL, x.id, { status: 'void' });
+      // as autovacuum would after the void's million deleted claims (else the run's claim probes
+      // walk them all)
+      const vacuum = postgres(url.toString(), { max: 1, onnotice: () => {} });
+      await vacuum.unsafe('vacuum analyze settlement_claims');
+      await vacuum.unsafe('vacuum analyze attestations');
+      await vacuum.end();
     } else {
       await call('POST', '/v1/admin/tariffs', TARIFF);
       const tiers = [
@@ -200,6 +212,8 @@ async function main(): Promise<void> {
     const runCpuMs = (cpu.user + cpu.system) / 1000;
     console.log(`settlement run: ${total} events in ${secs(runMs)} wall; CPU: this process ${secs(runCpuMs)} (${((runCpuMs * 1000) / total).toFixed(1)} µs/event), PostgreSQL ${secs(pgMs)} (${((pgMs * 1000) / total).toFixed(1)} µs/event); peak RSS ${mib(peak)} (${mib(before)} before the run: the service with its keys and ZK parameters); total ${st.total_micros} micros`);
 
+    if (opt['run-only']) return;
+
     // 2. the evidence, streamed to a file
     for (let i = 0; i < 100 && (await log.integrate(1000)) === 0; i++) await new Promise((r) => setTimeout(r, 20));
     const file = path.join(dataDir, 'evidence.json');
@@ -213,10 +227,15 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(dataDir, 'trust.json'), JSON.stringify(trust));
 
     // 3. the offline verifier, a child process
-    const v = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', process.execPath, path.resolve('bin/meterproof.js'), 'settlement', 'verify', file, '--trust', path.join(dataDir, 'trust.json')], { encoding: 'utf8', env: { ...process.env, METERPROOF_FROM_SOURCE: '1' } });
+    const v = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', process.execPath, path.resolve('bin/meterproof.js'), 'settlement', 'verify', file, '--trust', path.join(dataDir, 'trust.json')], { encoding: 'utf8', env: process.env });
     const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(v.stderr);
     if (v.status !== 0 || !m) throw new Error(`settlement verify: exit ${v.status}\n${v.stdout}\n${v.stderr}`);
     const vCpu = Number(m[2]) + Number(m[3]);
+    if (opt['keep-evidence']) {
+      fs.mkdirSync(opt['keep-evidence'], { recursive: true });
+      for (const f of ['evidence.json', 'trust.json']) fs.copyFileSync(path.join(dataDir, f), path.join(opt['keep-evidence'], f));
+      console.log(`kept: ${path.join(opt['keep-evidence'], 'evidence.json')} and trust.json`);
+    }
     console.log(`offline verify (meterproof settlement verify, every check): VALID in ${m[1]} s wall; CPU ${vCpu.toFixed(1)} s (${((vCpu * 1e6) / total).toFixed(1)} µs/event); peak RSS ${(Number(m[4]) / 1024).toFixed(0)} MiB`);
   } finally {
     await database.close();

@@ -282,6 +282,35 @@ describe('completeness and concurrency', () => {
   });
 });
 
+describe('the plan of a window', () => {
+  it('is the plan in effect at its first event: from the event_at column, or the bundle for rows stored without it', async () => {
+    const later = { ...plan, plan_version: 'mid-may', fixed_fee_micros: 1 };
+    expect((await s.call('POST', '/v1/admin/plans', { body: later })).status).toBe(201);
+    const at = (tenant: string, id: string, ts: string) =>
+      s.call('POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: id, tenant_id: tenant, billing_window_id: '2026-05', endpoint: '/v1/vex', usage_units: 1, event_timestamp: ts } } });
+    for (const t of ['t_first_col', 't_first_legacy']) {
+      await tenant(t);
+      expect((await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: t, plan_id: 'starter', plan_version: 'mid-may', effective_from: '2026-05-15T00:00:00Z' } })).status).toBe(201);
+      // attested out of time order: the window's first event is the second one attested
+      expect((await at(t, `${t}-late`, '2026-05-20T00:00:00.000Z')).status).toBe(201);
+      expect((await at(t, `${t}-early`, '2026-05-10T00:00:00.000Z')).status).toBe(201);
+    }
+    const stored = rowsOf<{ event_id: string; event_at: Date | string }>(await db().execute(sql`select event_id, event_at from attestations where tenant_id = 't_first_col' order by event_id`));
+    expect(stored.map((r) => [r.event_id, new Date(r.event_at).toISOString()])).toEqual([
+      ['t_first_col-early', '2026-05-10T00:00:00.000Z'],
+      ['t_first_col-late', '2026-05-20T00:00:00.000Z'],
+    ]);
+    // a row stored before migration 0021 has no event_at: the run reads its bundle
+    await db().execute(sql`update attestations set event_at = null where event_id = 't_first_legacy-early'`);
+    for (const t of ['t_first_col', 't_first_legacy']) {
+      const r = await run(t, '2026-05');
+      expect(r.status).toBe(201);
+      expect(r.body.settlement.statement.plan).toMatchObject({ plan_id: 'starter', plan_version: '1' });
+      expect(r.body.settlement.statement.fixed_fee_micros).toBe('499000000');
+    }
+  });
+});
+
 describe('immutability (a database trigger, raw SQL)', () => {
   it('refuses UPDATE of anything but status and status_changed_at, any DELETE, and changes once final', async () => {
     await tenant('t_trig');

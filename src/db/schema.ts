@@ -192,6 +192,10 @@ export const attestations = pgTable(
      *  bundle's own proof_status stays `pending` for the last two (protocol §2.9). */
     proofStatus: text('proof_status').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /** The meter event's event_timestamp (also in the bundle), so that a settlement run finds its
+     *  window's first event without parsing every bundle. Null in rows stored before migration
+     *  0021: readers fall back to the bundle. */
+    eventAt: ts('event_at'),
     /** Monotonic cursor for pagination. */
     cursor: bigserial('cursor', { mode: 'number' }).notNull(),
   },

@@ -248,6 +248,7 @@ export class AttestService {
           proofStatus: w.proofStatus,
           logIndex: null,
           createdAt: new Date(st.issued_at),
+          eventAt: new Date(g.item.event.event_timestamp),
           cursor: w.cursor,
         };
         results[g.index] = { created: true, row };

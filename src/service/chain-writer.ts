@@ -124,15 +124,15 @@ const DEADLOCK = '40P01';
 const BUNDLE_SEPARATOR = '\u001e';
 const ROWS_FROM = sql.raw(`rows from (jsonb_to_recordset(`);
 const ROWS_THEN_BUNDLES = sql.raw(
-  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, leaf_hash text, proof_status text),
+  `::jsonb) as (id text, tenant_id text, event_id text, request_digest text, statement_digest text, billing_window_id text, chain_id text, seq bigint, charge_micros numeric, currency text, blinding text, created_at timestamptz, event_at timestamptz, leaf_hash text, proof_status text),
           unnest(string_to_array(`,
 );
 const ROWS_END = sql.raw(
-  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, leaf_hash, proof_status, bundle)`,
+  `::text, E'\\x1e'))) as x(id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, blinding, created_at, event_at, leaf_hash, proof_status, bundle)`,
 );
 const INSERT_ATTESTATIONS = sql.raw(
-  `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at)
-        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, coalesce(v.proof_status, 'pending'), v.created_at
+  `insert into attestations (id, tenant_id, event_id, request_digest, statement_digest, billing_window_id, chain_id, seq, charge_micros, currency, bundle, blinding, proof_status, created_at, event_at)
+        select v.id, v.tenant_id, v.event_id, v.request_digest, v.statement_digest, v.billing_window_id, v.chain_id, v.seq, v.charge_micros, v.currency, v.bundle::json, v.blinding, coalesce(v.proof_status, 'pending'), v.created_at, v.event_at
         from v`,
 );
 /** The proof job (of each row stored `pending`: not `on_demand` nor `deferred`) and the log-queue
@@ -334,6 +334,7 @@ export class ChainWriter {
         currency: r.statement.currency,
         blinding,
         created_at: issuedAt,
+        event_at: it.event.event_timestamp,
         leaf_hash: toHex(leafHash(r.leafBytes)),
         // absent (null in the statement) for the usual `pending`
         ...(proofStatus === 'pending' ? {} : { proof_status: proofStatus }),

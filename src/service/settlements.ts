@@ -53,6 +53,9 @@ export interface AdjustmentRecord {
 
 /** Rows per statement of the window scan, and attestations per claims insert. */
 const SCAN_ROWS = 100_000;
+/** The young generation (MiB) of a run's statement-check workers: the run shares the server's
+ *  memory with the API (statement-pool.ts). */
+const RUN_WORKER_YOUNG_GENERATION_MB = 4;
 const CLAIM_ROWS = 50_000;
 
 /** An attestation row's signed statement as the evidence holds it: {statement, key_id, signature} (JSON text). */
@@ -132,7 +135,8 @@ export class SettlementService {
   /**
    * One pass over the window's attestations in cursor order, in statements of SCAN_ROWS rows
    * (each well within the statement timeout): the earliest event_timestamp (whose plan the
-   * window is settled under), the window's chains, and the highest cursor seen.
+   * window is settled under; from the event_at column, or the bundle for rows stored before it),
+   * the window's chains, and the highest cursor seen.
    */
   private async scanWindow(tenantId: string, windowId: string): Promise<{ first: Date | null; chains: string[]; cursor: number }> {
     let first: Date | null = null;
@@ -140,8 +144,8 @@ export class SettlementService {
     let cursor = 0;
     for (;;) {
       const [r] = rowsOf<{ at: Date | string | null; chains: unknown; last: string | number | null; n: string | number }>(
-        await this.db.execute(sql`select min((x.bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz) as at, json_agg(distinct x.chain_id) as chains, max(x.cursor) as last, count(*) as n
-          from (select a.bundle, a.chain_id, a.cursor from attestations a
+        await this.db.execute(sql`select min(coalesce(x.event_at, (x.bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz)) as at, json_agg(distinct x.chain_id) as chains, max(x.cursor) as last, count(*) as n
+          from (select a.event_at, a.bundle, a.chain_id, a.cursor from attestations a
             where a.tenant_id = ${tenantId} and a.billing_window_id = ${windowId} and a.cursor > ${cursor}
             order by a.cursor limit ${SCAN_ROWS}) x`),
       );
@@ -207,7 +211,7 @@ export class SettlementService {
     // the statements' checks (parse, canonical bytes, digest, Ed25519) on worker threads for a
     // large window, while the next page is read; the results are added in order
     const events = [...seal.heads.values()].reduce((a, b) => a + b, 0n);
-    const pool = createStatementPool(args.jwksDoc, events >= BigInt(this.parallelFrom) ? os.availableParallelism() : 0);
+    const pool = createStatementPool(args.jwksDoc, events >= BigInt(this.parallelFrom) ? os.availableParallelism() : 0, { youngGenerationMb: RUN_WORKER_YOUNG_GENERATION_MB });
     const inflight: { rows: Row[]; late: boolean; checked: Promise<CheckedStatement[]> }[] = [];
     const consume = (rows: Row[], checked: CheckedStatement[], late: boolean) => {
       rows.forEach((row, i) => {
@@ -418,8 +422,8 @@ export class SettlementService {
     const rows = rowsOf<{ endpoint: string; outcome: Outcome; n: string | number }>(
       await this.db.execute(sql`select bundle -> 'meter_event' ->> 'endpoint' as endpoint, bundle -> 'meter_event' ->> 'outcome' as outcome, count(*) as n
         from attestations where tenant_id = ${tenantId}
-          and (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz >= ${start}::timestamptz
-          and (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz < ${end}::timestamptz
+          and coalesce(event_at, (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz) >= ${start}::timestamptz
+          and coalesce(event_at, (bundle -> 'meter_event' ->> 'event_timestamp')::timestamptz) < ${end}::timestamptz
         group by 1, 2`),
     );
     const plan = await this.plans.planAt(tenantId, new Date(start));
