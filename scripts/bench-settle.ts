@@ -198,7 +198,12 @@ async function main(): Promise<void> {
     // 1. the settlement run
     const before = process.memoryUsage().rss;
     let peak = before;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    let heapPeak = 0;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      peak = Math.max(peak, m.rss);
+      heapPeak = Math.max(heapPeak, m.heapTotal);
+    }, 50);
     const cpu0 = process.cpuUsage();
     const pg0 = postgresCpuMs();
     let t = performance.now();
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
     const st = rec.statement;
     if (st.attestations.count !== String(st.meters.reduce((n, m) => n + Number(m.events), 0)) || BigInt(st.chains.reduce((n, c) => n + Number(c.count), 0)) !== BigInt(total)) throw new Error('the settlement does not cover every event');
     const runCpuMs = (cpu.user + cpu.system) / 1000;
-    console.log(`settlement run: ${total} events in ${secs(runMs)} wall; CPU: this process ${secs(runCpuMs)} (${((runCpuMs * 1000) / total).toFixed(1)} µs/event), PostgreSQL ${secs(pgMs)} (${((pgMs * 1000) / total).toFixed(1)} µs/event); peak RSS ${mib(peak)} (${mib(before)} before the run: the service with its keys and ZK parameters); total ${st.total_micros} micros`);
+    console.log(`settlement run: ${total} events in ${secs(runMs)} wall; CPU: this process ${secs(runCpuMs)} (${((runCpuMs * 1000) / total).toFixed(1)} µs/event), PostgreSQL ${secs(pgMs)} (${((pgMs * 1000) / total).toFixed(1)} µs/event); peak RSS ${mib(peak)} (${mib(before)} before the run: the service with its keys and ZK parameters; main thread's V8 heap at most ${mib(heapPeak)}, the rest is the worker threads); total ${st.total_micros} micros`);
 
     if (opt['run-only']) return;
 
