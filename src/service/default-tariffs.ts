@@ -5,6 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { identInput } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
+import { SingleFlight } from './single-flight.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 
 export const ANY_METER = '*';
@@ -25,6 +26,7 @@ export function resolveOrder(keys: { type?: string | undefined; endpoint: string
 
 export class DefaultTariffs {
   private readonly cache = new Map<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
+  private readonly reads = new SingleFlight<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
 
   constructor(
     private readonly db: Db,
@@ -72,11 +74,14 @@ export class DefaultTariffs {
   async resolve(tenantId: string, meters: readonly string[]): Promise<PublishedTariff | null> {
     let entry = this.cache.get(tenantId);
     if (!entry || this.now() - entry.at >= DEFAULTS_TTL_MS) {
-      const t = schema.defaultTariffs;
-      const rows = await this.db.select().from(t).where(eq(t.tenantId, tenantId));
-      entry = { at: this.now(), byMeter: new Map(rows.map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])) };
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(tenantId, entry);
+      entry = await this.reads.run(tenantId, async () => {
+        const t = schema.defaultTariffs;
+        const rows = await this.db.select().from(t).where(eq(t.tenantId, tenantId));
+        const read = { at: this.now(), byMeter: new Map(rows.map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])) };
+        if (this.cache.size > 10_000) this.cache.clear();
+        this.cache.set(tenantId, read);
+        return read;
+      });
     }
     for (const m of meters) {
       const ref = entry.byMeter.get(m);

@@ -7,6 +7,7 @@ import { normalizePlan, type Plan, PlanError, planDigest } from '../core/plan.ts
 import { identInput, utcTimestamp } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError, invalidInput } from './errors.ts';
+import { SingleFlight } from './single-flight.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 
 export interface PublishedPlan {
@@ -32,6 +33,7 @@ export class PlanService {
   private readonly cache = new Map<string, PublishedPlan>();
   /** Per tenant: its subscriptions by effective_from, and when they were read. */
   private readonly schedules = new Map<string, { at: number; rows: Subscription[] }>();
+  private readonly subscriptionReads = new SingleFlight<string, Subscription[]>();
 
   constructor(
     private readonly db: Db,
@@ -104,11 +106,13 @@ export class PlanService {
   async subscriptions(tenantId: string, opts: { cached?: boolean } = {}): Promise<readonly Subscription[]> {
     const hit = this.schedules.get(tenantId);
     if (opts.cached && hit && Date.now() - hit.at <= SUBSCRIPTIONS_CACHE_MS) return hit.rows;
-    const s = schema.subscriptions;
-    const rows = (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
-    if (this.schedules.size > 10_000) this.schedules.clear();
-    this.schedules.set(tenantId, { at: Date.now(), rows });
-    return rows;
+    return this.subscriptionReads.run(tenantId, async () => {
+      const s = schema.subscriptions;
+      const rows = (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
+      if (this.schedules.size > 10_000) this.schedules.clear();
+      this.schedules.set(tenantId, { at: Date.now(), rows });
+      return rows;
+    });
   }
 
   /** The plan version in effect for a tenant at a time: its latest subscription from at or before

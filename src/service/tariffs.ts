@@ -9,6 +9,7 @@ import { ChargeError } from '../core/errors.ts';
 import { identInput, type TariffSnapshot } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
+import { SingleFlight } from './single-flight.ts';
 
 export interface PublishedTariff {
   readonly snapshot: TariffSnapshot;
@@ -34,6 +35,7 @@ type Row = typeof schema.tariffs.$inferSelect;
 export class TariffService {
   private readonly cache = new Map<string, PublishedTariff>();
   private readonly tenantCache = new Map<string, number>();
+  private readonly tenantReads = new SingleFlight<string, { id: string } | undefined>();
   private readonly missing = new Map<string, number>();
 
   constructor(
@@ -161,7 +163,7 @@ export class TariffService {
   async requireTenant(id: string, opts: { status?: 404 | 422 } = {}): Promise<void> {
     const at = this.tenantCache.get(id);
     if (at && Date.now() - at < 60_000) return;
-    const [row] = await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id));
+    const row = await this.tenantReads.run(id, async () => (await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id)))[0]);
     if (!row) throw new ServiceError(opts.status ?? 422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
     this.tenantCache.set(id, Date.now());
   }
