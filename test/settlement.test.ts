@@ -566,7 +566,9 @@ describe('late events, adjustments and the streamed run', () => {
     await tenant('t_pages');
     for (let i = 0; i < 9; i++) await attest('t_pages', '2026-05', i % 3 ? '/v1/vex' : '/v1/fu', 1000 * (i + 1), i === 4 ? 'error' : 'success');
     const svc = s.container.deps.settlements;
+    const [page, evidencePage] = [svc.pageSize, svc.evidencePageSize];
     svc.pageSize = 2;
+    svc.evidencePageSize = 2;
     svc.parallelFrom = 1; // the statements checked on worker threads, as for a large window
     let st: any;
     let ev: any;
@@ -575,7 +577,8 @@ describe('late events, adjustments and the streamed run', () => {
       st = r.settlement.statement;
       ev = await evidenceOf(r.id);
     } finally {
-      svc.pageSize = 2000;
+      svc.pageSize = page;
+      svc.evidencePageSize = evidencePage;
       svc.parallelFrom = 20_000;
     }
     expect(ev.attestations).toHaveLength(9);

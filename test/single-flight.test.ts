@@ -32,4 +32,21 @@ describe('SingleFlight', () => {
     expect(reads).toBe(1);
     expect(await f.run('t', async () => 7)).toBe(7);
   });
+
+  it('forget(): a caller after a write starts a fresh read; the read before it does not clear the new one', async () => {
+    const f = new SingleFlight<string, string>();
+    let release!: () => void;
+    const old = f.run('t', () => new Promise<string>((r) => (release = () => r('before the write'))));
+    f.forget('t');
+    let fresh = 0;
+    const slow = () => new Promise<string>((r) => setTimeout(() => r(`after the write ${++fresh}`), 10));
+    const next = f.run('t', slow);
+    release();
+    expect(await old).toBe('before the write');
+    // the settled old read left the new one in place: a third caller joins it
+    const joined = f.run('t', slow);
+    expect(await next).toBe('after the write 1');
+    expect(await joined).toBe('after the write 1');
+    expect(fresh).toBe(1);
+  });
 });

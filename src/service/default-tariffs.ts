@@ -26,6 +26,8 @@ export function resolveOrder(keys: { type?: string | undefined; endpoint: string
 
 export class DefaultTariffs {
   private readonly cache = new Map<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
+  /** Defaults written by this process (a read started before one is not cached). */
+  private writes = 0;
   private readonly reads = new SingleFlight<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
 
   constructor(
@@ -53,7 +55,7 @@ export class DefaultTariffs {
       .values(values)
       .onConflictDoUpdate({ target: [t.tenantId, t.meter], set: { tariffId: values.tariffId, tariffVersion: values.tariffVersion, updatedAt: values.updatedAt } })
       .returning();
-    this.cache.delete(tenantId);
+    this.invalidate(tenantId);
     return { created: before.length === 0, item: view(row!) };
   }
 
@@ -66,8 +68,16 @@ export class DefaultTariffs {
   async remove(tenantId: string, meter: string): Promise<void> {
     const t = schema.defaultTariffs;
     const gone = await this.db.delete(t).where(and(eq(t.tenantId, tenantId), eq(t.meter, meter))).returning({ m: t.meter });
-    this.cache.delete(tenantId);
+    this.invalidate(tenantId);
     if (!gone.length) throw new ServiceError(404, 'NOT_FOUND', `tenant ${tenantId} has no default tariff for meter ${meter}`);
+  }
+
+  /** After a write: the change applies at once in this process (no cached or in-flight read of
+   *  before it is used again). */
+  private invalidate(tenantId: string): void {
+    this.writes++;
+    this.cache.delete(tenantId);
+    this.reads.forget(tenantId);
   }
 
   /** The published tariff for the first of `meters` that has a default, or null. */
@@ -75,11 +85,16 @@ export class DefaultTariffs {
     let entry = this.cache.get(tenantId);
     if (!entry || this.now() - entry.at >= DEFAULTS_TTL_MS) {
       entry = await this.reads.run(tenantId, async () => {
+        // stamped before the query; cached only if this process changed no default meanwhile
+        const at = this.now();
+        const writes = this.writes;
         const t = schema.defaultTariffs;
         const rows = await this.db.select().from(t).where(eq(t.tenantId, tenantId));
-        const read = { at: this.now(), byMeter: new Map(rows.map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])) };
-        if (this.cache.size > 10_000) this.cache.clear();
-        this.cache.set(tenantId, read);
+        const read = { at, byMeter: new Map(rows.map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])) };
+        if (writes === this.writes) {
+          if (this.cache.size > 10_000) this.cache.clear();
+          this.cache.set(tenantId, read);
+        }
         return read;
       });
     }

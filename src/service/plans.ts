@@ -34,6 +34,8 @@ export class PlanService {
   /** Per tenant: its subscriptions by effective_from, and when they were read. */
   private readonly schedules = new Map<string, { at: number; rows: Subscription[] }>();
   private readonly subscriptionReads = new SingleFlight<string, Subscription[]>();
+  /** Subscriptions written by this process (a read started before one is not cached). */
+  private writes = 0;
 
   constructor(
     private readonly db: Db,
@@ -97,7 +99,9 @@ export class PlanService {
     if (row!.planId !== b.plan_id || row!.planVersion !== b.plan_version) {
       throw new ServiceError(409, 'SUBSCRIPTION_EXISTS', `tenant ${b.tenant_id} already has a subscription from ${from.toISOString()}, to ${row!.planId}@${row!.planVersion}`);
     }
+    this.writes++;
     this.schedules.delete(b.tenant_id);
+    this.subscriptionReads.forget(b.tenant_id);
     return { created: inserted.length > 0, subscription: subscriptionView(row!) };
   }
 
@@ -106,13 +110,22 @@ export class PlanService {
   async subscriptions(tenantId: string, opts: { cached?: boolean } = {}): Promise<readonly Subscription[]> {
     const hit = this.schedules.get(tenantId);
     if (opts.cached && hit && Date.now() - hit.at <= SUBSCRIPTIONS_CACHE_MS) return hit.rows;
-    return this.subscriptionReads.run(tenantId, async () => {
+    const read = async () => {
+      // stamped before the query (its answer is at least this fresh), and cached only if this
+      // process wrote no subscription meanwhile (the read may predate the write)
+      const at = Date.now();
+      const writes = this.writes;
       const s = schema.subscriptions;
       const rows = (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
-      if (this.schedules.size > 10_000) this.schedules.clear();
-      this.schedules.set(tenantId, { at: Date.now(), rows });
+      if (writes === this.writes) {
+        if (this.schedules.size > 10_000) this.schedules.clear();
+        this.schedules.set(tenantId, { at, rows });
+      }
       return rows;
-    });
+    };
+    // a cached read may join one in flight; an uncached one (a settlement run, the admin API)
+    // reads now
+    return opts.cached ? this.subscriptionReads.run(tenantId, read) : read();
   }
 
   /** The plan version in effect for a tenant at a time: its latest subscription from at or before

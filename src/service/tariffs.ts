@@ -145,6 +145,9 @@ export class TariffService {
     }
     const rows = await this.db.insert(schema.tenants).values({ id: id.data, name }).onConflictDoNothing().returning();
     const [row] = rows.length ? rows : await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id.data));
+    // known here at once (a requireTenant read in flight from before the insert is not joined)
+    this.tenantCache.set(id.data, Date.now());
+    this.tenantReads.forget(id.data);
     return { created: rows.length > 0, tenant: tenantView(row!) };
   }
 
