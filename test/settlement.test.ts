@@ -155,6 +155,24 @@ describe('a settlement run', () => {
     expect(lateNewMeter.body.code).toBe('PERIOD_SETTLED');
     expect((await attest('t_seed', '2026-06', '/v1/vex', 1)).status).toBe(201); // the next window is open
   });
+
+  it("is not shown to a consumer-scoped key: it covers every consumer's events", async () => {
+    const { valid_from: _f, valid_until: _u, ...jwk } = publicJwk(generateSigningKey(), new Date().toISOString());
+    expect((await s.call('POST', '/v1/admin/consumers', { body: { tenant_id: 't_seed', consumer_id: 'carol', public_key: jwk } })).status).toBe(201);
+    const carol = (await s.call('POST', '/v1/admin/api-keys', { body: { name: 'carol', scopes: ['read'], tenants: ['t_seed'], consumer_id: 'carol' } })).body.secret;
+    const reader = (await s.call('POST', '/v1/admin/api-keys', { body: { name: 'seed-reader', scopes: ['read'], tenants: ['t_seed'] } })).body.secret;
+    for (const path of [`/v1/settlements/${settled.id}`, `/v1/settlements/${settled.id}/evidence`]) {
+      expect((await s.call('GET', path, { token: reader })).status).toBe(200);
+      expect((await s.call('GET', path, { token: carol })).body.code).toBe('NOT_FOUND');
+    }
+    expect((await s.call('GET', '/v1/settlements?tenant_id=t_seed', { token: reader })).status).toBe(200);
+    const sla = '/v1/sla?tenant_id=t_seed&start=2026-05-01T00:00:00Z&end=2026-06-01T00:00:00Z';
+    expect((await s.call('GET', sla, { token: reader })).status).toBe(200);
+    for (const path of ['/v1/settlements?tenant_id=t_seed', sla]) {
+      const r = await s.call('GET', path, { token: carol });
+      expect([r.status, r.body.code]).toEqual([403, 'CONSUMER_FORBIDDEN']);
+    }
+  });
 });
 
 describe('SLA', () => {

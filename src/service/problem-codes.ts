@@ -63,7 +63,7 @@ const SERVICE_CODES = {
   INVALID_CONSUMER_KEY: { status: 400, description: "a consumer key is not an Ed25519 public JWK, or its kid is not the key's RFC 7638 thumbprint" },
   INVALID_POP_POLICY: { status: 400, description: 'a consumer PoP policy is not {consumer_pop: "required" | "optional"}' },
   INVALID_COUNTERSIGNATURE: { status: 400, description: 'a countersignature is not {consumer_id, key_id, signed_at, signature}' },
-  CONSUMER_FORBIDDEN: { status: 403, description: "the key may not act for that consumer" },
+  CONSUMER_FORBIDDEN: { status: 403, description: "the consumer-scoped key may not act for that consumer, or read what covers every consumer (settlements, SLA figures)" },
   CONSUMER_UNKNOWN: { status: 404, description: 'no such consumer of the tenant' },
   CONSUMER_KEY_UNKNOWN: { status: 404, description: 'no such key of the consumer' },
   CONSUMER_EXISTS: { status: 409, description: 'the consumer is registered with another key' },

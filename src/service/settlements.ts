@@ -84,6 +84,11 @@ export interface SettlementRecord {
 }
 
 type Row = Record<string, unknown>;
+
+/** Settlements and SLA figures span every consumer of a tenant: a consumer-scoped key reads none. */
+function refuseConsumer(p: Principal, what: string): void {
+  if (p.consumer !== undefined) throw new ServiceError(403, 'CONSUMER_FORBIDDEN', `a consumer-scoped key cannot read ${what}: they cover every consumer's events`);
+}
 const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
 export class SettlementService {
@@ -357,7 +362,7 @@ export class SettlementService {
     requireScope(principal, 'read');
     const t = schema.settlementAdjustments;
     const [row] = /^[0-9a-f]{64}$/.test(id) ? await this.db.select().from(t).where(eq(t.id, id)) : [];
-    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
+    if (!row || principal.consumer !== undefined || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
     const [claim] = await this.db.select().from(schema.settlementClaims).where(eq(schema.settlementClaims.attestationId, `${ADJUSTMENT_CLAIM_PREFIX}${id}`));
     return { id, adjustment: parsed<Adjustment>(row.adjustment), adjustment_digest: row.adjustmentDigest, key_id: row.keyId, signature: row.signature, settlement_id: claim?.settlementId ?? null };
   }
@@ -376,13 +381,16 @@ export class SettlementService {
     requireScope(principal, 'read');
     if (!/^[0-9a-f]{64}$/.test(id)) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
     const rec = await this.readOrNull(id);
-    if (!rec || (principal.tenants && !principal.tenants.has(rec.statement.tenant_id))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
+    // a consumer-scoped key sees none: a settlement covers every consumer's events (its evidence
+    // holds their statements), as a settlement evidence pack does
+    if (!rec || principal.consumer !== undefined || (principal.tenants && !principal.tenants.has(rec.statement.tenant_id))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
     return rec;
   }
 
   async list(principal: Principal, tenantId: string): Promise<{ id: string; billing_window_id: string; status: string; total_micros: string; created_at: string }[]> {
     requireScope(principal, 'read');
     requireTenant(principal, tenantId);
+    refuseConsumer(principal, "a tenant's settlements");
     const s = schema.settlements;
     const rows = await this.db.select({ id: s.id, w: s.billingWindowId, status: s.status, total: s.totalMicros, at: s.createdAt }).from(s).where(eq(s.tenantId, tenantId)).orderBy(desc(s.createdAt)).limit(500);
     return rows.map((r) => ({ id: r.id, billing_window_id: r.w, status: r.status, total_micros: r.total, created_at: r.at.toISOString() }));
@@ -429,6 +437,7 @@ export class SettlementService {
     if (!r.success) throw new ServiceError(400, 'INVALID_QUERY', 'expected ?tenant_id=&start=&end= (RFC 3339 UTC, start < end)', zodIssues(r.error, ''));
     const { tenant_id: tenantId, start, end } = r.data;
     requireTenant(principal, tenantId);
+    refuseConsumer(principal, "a tenant's SLA figures");
     if (Date.parse(start) >= Date.parse(end)) throw new ServiceError(400, 'INVALID_QUERY', 'start must be before end');
     const rows = rowsOf<{ endpoint: string; outcome: Outcome; n: string | number }>(
       await this.db.execute(sql`select bundle -> 'meter_event' ->> 'endpoint' as endpoint, bundle -> 'meter_event' ->> 'outcome' as outcome, count(*) as n
