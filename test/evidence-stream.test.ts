@@ -45,7 +45,7 @@ describe('readEvidence', () => {
     expect(got.items).toEqual([{ n: 1 }, { n: 2 }]);
   });
 
-  it('refuses duplicate members, a second attestations array, trailing text, truncation and non-objects', async () => {
+  it('refuses duplicate members, a second attestations array, a member after a complete head, trailing text, truncation and non-objects', async () => {
     const bad = [
       '{"type":1,"type":2,"attestations":[]}',
       '{"attestations":[],"attestations":[]}',
@@ -55,6 +55,8 @@ describe('readEvidence', () => {
       JSON.stringify(head),
       '{"attestations":5}',
       '{"a":1,,"attestations":[]}',
+      // a member the head (given to the verifier when the array began) would not hold
+      `${JSON.stringify({ ...head, attestations: [] }).slice(0, -1)},"extra":1}`,
     ];
     for (const text of bad) await expect(read(text, 4), text).rejects.toBeInstanceOf(JsonTextError);
   });

@@ -293,6 +293,55 @@ describe('completeness and concurrency', () => {
     expect(st.meters.find((m: any) => m.endpoint === '/v1/vex').billable_units).toBe('40');
   });
 
+
+  it('a retried event of a settled window is a replay (200), not PERIOD_SETTLED; other content is a conflict', async () => {
+    await tenant('t_retry');
+    const body = { meter_event: { ...pilotEvent, event_id: 'retry-1', tenant_id: 't_retry', billing_window_id: '2026-05', endpoint: '/v1/vex', usage_units: 5 } };
+    const first = await s.call('POST', '/v1/attest', { body });
+    expect(first.status).toBe(201);
+    expect((await run('t_retry', '2026-05')).status).toBe(201);
+    const again = await s.call('POST', '/v1/attest', { body });
+    expect(again.status).toBe(200);
+    expect(again.body.attestation.statement).toEqual(first.body.attestation.statement);
+    expect((await s.call('POST', '/v1/attest', { body: { meter_event: { ...body.meter_event, usage_units: 6 } } })).body.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect((await s.call('POST', '/v1/attest', { body: { meter_event: { ...body.meter_event, event_id: 'retry-2' } } })).body.code).toBe('PERIOD_SETTLED');
+    const batch = await s.call('POST', '/v1/attest/batch', { body: { events: [body] } });
+    expect(batch.body.results[0].status).toBe(200);
+  });
+
+  it('two currencies: adjustments wait for a settlement in theirs; a window priced in both settles once the odd statements are revoked', async () => {
+    expect((await s.call('POST', '/v1/admin/tariffs', { body: { ...tariff, currency: 'EUR', tariff_id: 'vex-eur' } })).status).toBe(201);
+    const eur = { ...plan, plan_id: 'starter-eur', currency: 'EUR', meters: plan.meters.map((m) => ({ ...m, tariff: { tariff_id: 'vex-eur', tariff_version: '1' } })) };
+    expect((await s.call('POST', '/v1/admin/plans', { body: eur })).status).toBe(201);
+    await tenant('t_two');
+    expect((await s.call('POST', '/v1/admin/subscriptions', { body: { tenant_id: 't_two', plan_id: 'starter-eur', plan_version: '1', effective_from: '2026-05-15T00:00:00Z' } })).status).toBe(201);
+    const at = (id: string, ts: string) => s.call('POST', '/v1/attest', { body: { meter_event: { ...pilotEvent, event_id: id, tenant_id: 't_two', billing_window_id: '2026-05', endpoint: '/v1/vex', usage_units: 2, event_timestamp: ts } } });
+    const usd = await at('two-usd', '2026-05-10T00:00:00.000Z');
+    const eurEvent = await at('two-eur', '2026-05-20T00:00:00.000Z');
+    expect([usd.body.attestation.statement.currency, eurEvent.body.attestation.statement.currency]).toEqual(['USD', 'EUR']);
+    const adjust = (currency: string) =>
+      s.call('POST', '/v1/settlements/adjustments', { body: { tenant_id: 't_two', kind: 'credit', amount_micros: '1000', currency, attestation_ids: [digestBytes(canonicalBytes(usd.body.attestation.statement))], reason: 'goodwill' } });
+    expect((await adjust('ZZZ')).body.code).toBe('CURRENCY_MISMATCH'); // not a currency the tenant is billed in
+    const inEur = await adjust('EUR');
+    const inUsd = await adjust('USD');
+    expect([inEur.status, inUsd.status]).toEqual([201, 201]);
+    // the window settles under the plan of its first event (USD): the EUR statement stops it
+    expect((await run('t_two', '2026-05')).body.code).toBe('CURRENCY_MISMATCH');
+    const eurDigest = digestBytes(canonicalBytes(eurEvent.body.attestation.statement));
+    expect((await s.call('POST', '/v1/admin/revocations/attestations', { body: { statement_digest: eurDigest, reason: 'priced in EUR' } })).status).toBe(201);
+    const r = await run('t_two', '2026-05');
+    expect(r.status).toBe(201);
+    const st = r.body.settlement.statement;
+    expect(st.excluded).toEqual([{ statement_digest: eurDigest, reason: 'revoked: priced in EUR' }]);
+    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([inUsd.body.adjustment_digest]);
+    expect((await s.call('GET', `/v1/settlements/adjustments/${inEur.body.id}`)).body.settlement_id).toBeNull();
+    let ev: any;
+    for (let i = 0; i < 200 && !ev?.receipt; i++) {
+      if (i) await new Promise((res) => setTimeout(res, 20));
+      ev = (await s.call('GET', `/v1/settlements/${r.body.id}/evidence`)).body;
+    }
+    expect(verifySettlementEvidence(ev, (await s.call('GET', '/v1/trust', { token: null })).body).valid).toBe(true);
+  });
   it('refuses a period without attestations, an unknown tenant and a bad body', async () => {
     expect((await run('t_seed', '2030-01')).body.code).toBe('NOTHING_TO_SETTLE');
     expect((await run('nobody', '2026-05')).body.code).toBe('TENANT_UNKNOWN');

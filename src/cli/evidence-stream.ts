@@ -56,6 +56,9 @@ export async function readEvidence(chunks: AsyncIterable<string>, sink: Evidence
     const k = keys[0]!;
     if (k === 'attestations') throw new JsonTextError('INVALID_JSON', 'attestations is not an array');
     if (Object.hasOwn(head, k)) throw new JsonTextError('DUPLICATE_KEY', `duplicate member name ${JSON.stringify(k)}`, '(root)');
+    // the head went to the verifier (and its schema check) when the array began: a member after
+    // it would go unchecked, and evidence has no members beyond the head's and the array
+    if (sawHead) throw new JsonTextError('INVALID_JSON', `member ${JSON.stringify(k)} after the attestations array is not part of the evidence`);
     head[k] = obj[k];
   };
   const element = (raw: string, last: boolean) => {

@@ -240,10 +240,12 @@ export class SettlementAccumulator {
     for (const m of plan.meters) this.meterOf.set(chainId(tenantId, m.endpoint, windowId), m);
   }
 
-  private check(statementDigest: string, s: SettleStatement): StatementV2 {
+  /** `excluded`: a statement that counts for nothing may be in another currency (revoking the
+   *  statements of a window priced in two currencies is how such a window is settled). */
+  private check(statementDigest: string, s: SettleStatement, excluded: string | undefined): StatementV2 {
     if (s.type !== STATEMENT_TYPE_V2) throw new SettlementError('STATEMENT_UNSUPPORTED', `statement ${statementDigest} is not a ${STATEMENT_TYPE_V2} statement`);
     if (s.tenant_id !== this.tenantId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is not of tenant ${this.tenantId}`);
-    if (s.currency !== this.plan.currency) throw new SettlementError('CURRENCY_MISMATCH', `statement ${statementDigest} is in ${s.currency}, the plan in ${this.plan.currency}`);
+    if (excluded === undefined && s.currency !== this.plan.currency) throw new SettlementError('CURRENCY_MISMATCH', `statement ${statementDigest} is in ${s.currency}, the plan in ${this.plan.currency}`);
     return s as StatementV2;
   }
 
@@ -252,7 +254,7 @@ export class SettlementAccumulator {
    *  totals, not in the Merkle tree; it is listed under `excluded` with the reason. */
   add(statementDigest: string, s: SettleStatement, excluded?: string): void {
     if (this.phase !== 'window') throw new RangeError('the window statements come before late statements and adjustments');
-    const st = this.check(statementDigest, s);
+    const st = this.check(statementDigest, s, excluded);
     if (st.billing_window_id !== this.windowId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is not of window ${this.windowId}`);
     const seq = BigInt(st.chain.seq);
     if (!this.cur || this.cur.id !== st.chain.id) {
@@ -278,7 +280,7 @@ export class SettlementAccumulator {
     if (this.phase === 'adjustments') throw new RangeError('late statements come before adjustments');
     this.closeChain();
     this.phase = 'late';
-    const st = this.check(statementDigest, s);
+    const st = this.check(statementDigest, s, excluded);
     if (st.billing_window_id === this.windowId) throw new SettlementError('STATEMENT_MISMATCH', `statement ${statementDigest} is of window ${this.windowId}, not late`);
     const seq = BigInt(st.chain.seq);
     const id = st.chain.id;

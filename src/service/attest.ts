@@ -271,6 +271,16 @@ export class AttestService {
         }
         e = refused;
       }
+      if (e instanceof ServiceError && e.code === 'PERIOD_SETTLED') {
+        // a retry of an event stored before the window was sealed is a replay, not a refusal (a
+        // single event skips the look-up for replays before writing: do it now)
+        const stored = await this.existing(group.map((g) => g.item.event));
+        for (const g of group) {
+          const row = stored.get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
+          results[g.index] = !row ? e : row.requestDigest === g.item.requestDigest ? { created: false, row } : conflict(g.item.event.event_id);
+        }
+        return;
+      }
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e)); // e.g. KEY_UNAVAILABLE
       if (e instanceof TariffMismatch || isUniqueViolation(e)) {
         // Something in the group raced with another request: settle the items one by one.

@@ -286,8 +286,10 @@ export class SettlementService {
       await pool.close();
     }
     const adjustments = rowsOf<Row>(
+      // those in the plan's currency: one in another waits for a settlement in its currency
       await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
-        where a.tenant_id = ${tenantId} and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
+        where a.tenant_id = ${tenantId} and a.adjustment ->> 'currency' = ${plan.currency}
+          and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
         order by a.id
         for update of a skip locked`),
     );
@@ -340,6 +342,12 @@ export class SettlementService {
     if (!r.success) throw invalidInput(r.error, 'INVALID_ADJUSTMENT', 'expected {tenant_id, kind: credit | debit, amount_micros, currency, attestation_ids, reason}', '');
     const input = r.data;
     await this.tariffs.requireTenant(input.tenant_id);
+    // in a currency the tenant is billed in (a typo would otherwise wait for a settlement forever)
+    const currencies = new Set<string>();
+    for (const sub of await this.plans.subscriptions(input.tenant_id)) currencies.add((await this.plans.get(sub.plan_id, sub.plan_version))?.plan.currency ?? '');
+    if (currencies.size && !currencies.has(input.currency)) {
+      throw new ServiceError(422, 'CURRENCY_MISMATCH', `tenant ${input.tenant_id} is billed in ${[...currencies].sort().join(', ')}, not ${input.currency} (its plans' currencies)`);
+    }
     const ids = JSON.stringify([...new Set(input.attestation_ids)].map((d) => d.slice('sha256:'.length)));
     const found = rowsOf<{ id: string }>(
       await this.db.execute(sql`select a.id from attestations a where a.tenant_id = ${input.tenant_id} and a.id in (select jsonb_array_elements_text(${ids}::jsonb))`),
