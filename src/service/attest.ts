@@ -274,11 +274,7 @@ export class AttestService {
       if (e instanceof ServiceError && e.code === 'PERIOD_SETTLED') {
         // a retry of an event stored before the window was sealed is a replay, not a refusal (a
         // single event skips the look-up for replays before writing: do it now)
-        const stored = await this.existing(group.map((g) => g.item.event));
-        for (const g of group) {
-          const row = stored.get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
-          results[g.index] = !row ? e : row.requestDigest === g.item.requestDigest ? { created: false, row } : conflict(g.item.event.event_id);
-        }
+        for (const g of await this.answerStored(group, results)) results[g.index] = e;
         return;
       }
       if (e instanceof ServiceError) return group.forEach((g) => (results[g.index] = e)); // e.g. KEY_UNAVAILABLE
@@ -293,11 +289,7 @@ export class AttestService {
           results[g.index] = new ServiceError(422, 'TARIFF_MISMATCH', 'tariff_snapshot names a published version but differs from it');
           return;
         }
-        const again = (await this.existing([g.item.event])).get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
-        if (again) {
-          results[g.index] = again.requestDigest === g.item.requestDigest ? { created: false, row: again } : conflict(g.item.event.event_id);
-          return;
-        }
+        if (!(await this.answerStored([g], results)).length) return;
       }
       // Anything else (the store failed or is unreachable): this group's items fail alone, with
       // a retryable answer; the other items of a batch keep their results.
@@ -307,6 +299,17 @@ export class AttestService {
         : new ServiceError(503, 'STORE_FAILED', 'the attestation could not be stored; retry the request (if it was stored after all, the retry is answered as a replay)');
       group.forEach((g) => (results[g.index] = failed));
     }
+  }
+
+  /** Answers the items of `group` that are stored already: a replay of the same content, a
+   *  conflict otherwise. Returns the items that are not stored. */
+  private async answerStored<G extends { index: number; item: PendingEvent }>(group: G[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<G[]> {
+    const stored = await this.existing(group.map((g) => g.item.event));
+    return group.filter((g) => {
+      const row = stored.get(`${g.item.event.tenant_id}\u0000${g.item.event.event_id}`);
+      if (row) results[g.index] = row.requestDigest === g.item.requestDigest ? { created: false, row } : conflict(g.item.event.event_id);
+      return !row;
+    });
   }
 
   private async existing(events: readonly MeterEvent[]): Promise<Map<string, AttestationRow>> {

@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { identInput } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
-import { SingleFlight } from './single-flight.ts';
+import { ReadCache } from './read-cache.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 
 export const ANY_METER = '*';
@@ -25,16 +25,16 @@ export function resolveOrder(keys: { type?: string | undefined; endpoint: string
 }
 
 export class DefaultTariffs {
-  private readonly cache = new Map<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
-  /** Defaults written by this process (a read started before one is not cached). */
-  private writes = 0;
-  private readonly reads = new SingleFlight<string, { at: number; byMeter: Map<string, { id: string; version: string }> }>();
+  /** Per tenant: its defaults by meter. */
+  private readonly cache: ReadCache<string, Map<string, { id: string; version: string }>>;
 
   constructor(
     private readonly db: Db,
     private readonly tariffs: TariffService,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.cache = new ReadCache({ ttlMs: DEFAULTS_TTL_MS, now });
+  }
 
   /** Sets (or replaces) the default of one meter; the version must be published. */
   async set(tenantId: string, meter: string, body: unknown): Promise<{ created: boolean; item: DefaultTariffView }> {
@@ -55,7 +55,7 @@ export class DefaultTariffs {
       .values(values)
       .onConflictDoUpdate({ target: [t.tenantId, t.meter], set: { tariffId: values.tariffId, tariffVersion: values.tariffVersion, updatedAt: values.updatedAt } })
       .returning();
-    this.invalidate(tenantId);
+    this.cache.invalidate(tenantId);
     return { created: before.length === 0, item: view(row!) };
   }
 
@@ -68,38 +68,16 @@ export class DefaultTariffs {
   async remove(tenantId: string, meter: string): Promise<void> {
     const t = schema.defaultTariffs;
     const gone = await this.db.delete(t).where(and(eq(t.tenantId, tenantId), eq(t.meter, meter))).returning({ m: t.meter });
-    this.invalidate(tenantId);
+    this.cache.invalidate(tenantId);
     if (!gone.length) throw new ServiceError(404, 'NOT_FOUND', `tenant ${tenantId} has no default tariff for meter ${meter}`);
-  }
-
-  /** After a write: the change applies at once in this process (no cached or in-flight read of
-   *  before it is used again). */
-  private invalidate(tenantId: string): void {
-    this.writes++;
-    this.cache.delete(tenantId);
-    this.reads.forget(tenantId);
   }
 
   /** The published tariff for the first of `meters` that has a default, or null. */
   async resolve(tenantId: string, meters: readonly string[]): Promise<PublishedTariff | null> {
-    let entry = this.cache.get(tenantId);
-    if (!entry || this.now() - entry.at >= DEFAULTS_TTL_MS) {
-      entry = await this.reads.run(tenantId, async () => {
-        // stamped before the query; cached only if this process changed no default meanwhile
-        const at = this.now();
-        const writes = this.writes;
-        const t = schema.defaultTariffs;
-        const rows = await this.db.select().from(t).where(eq(t.tenantId, tenantId));
-        const read = { at, byMeter: new Map(rows.map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])) };
-        if (writes === this.writes) {
-          if (this.cache.size > 10_000) this.cache.clear();
-          this.cache.set(tenantId, read);
-        }
-        return read;
-      });
-    }
+    const t = schema.defaultTariffs;
+    const byMeter = await this.cache.get(tenantId, async () => new Map((await this.db.select().from(t).where(eq(t.tenantId, tenantId))).map((r) => [r.meter, { id: r.tariffId, version: r.tariffVersion }])));
     for (const m of meters) {
-      const ref = entry.byMeter.get(m);
+      const ref = byMeter.get(m);
       if (ref) return this.tariffs.get(ref.id, ref.version);
     }
     return null;

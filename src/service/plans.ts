@@ -7,7 +7,7 @@ import { normalizePlan, type Plan, PlanError, planDigest } from '../core/plan.ts
 import { identInput, utcTimestamp } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError, invalidInput } from './errors.ts';
-import { SingleFlight } from './single-flight.ts';
+import { ReadCache } from './read-cache.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
 
 export interface PublishedPlan {
@@ -31,11 +31,8 @@ export const SUBSCRIPTIONS_CACHE_MS = 1000;
 
 export class PlanService {
   private readonly cache = new Map<string, PublishedPlan>();
-  /** Per tenant: its subscriptions by effective_from, and when they were read. */
-  private readonly schedules = new Map<string, { at: number; rows: Subscription[] }>();
-  private readonly subscriptionReads = new SingleFlight<string, Subscription[]>();
-  /** Subscriptions written by this process (a read started before one is not cached). */
-  private writes = 0;
+  /** Per tenant: its subscriptions by effective_from. */
+  private readonly schedules = new ReadCache<string, Subscription[]>({ ttlMs: SUBSCRIPTIONS_CACHE_MS });
 
   constructor(
     private readonly db: Db,
@@ -99,33 +96,17 @@ export class PlanService {
     if (row!.planId !== b.plan_id || row!.planVersion !== b.plan_version) {
       throw new ServiceError(409, 'SUBSCRIPTION_EXISTS', `tenant ${b.tenant_id} already has a subscription from ${from.toISOString()}, to ${row!.planId}@${row!.planVersion}`);
     }
-    this.writes++;
-    this.schedules.delete(b.tenant_id);
-    this.subscriptionReads.forget(b.tenant_id);
+    this.schedules.invalidate(b.tenant_id);
     return { created: inserted.length > 0, subscription: subscriptionView(row!) };
   }
 
   /** A tenant's subscriptions, oldest first. `cached`: a read at most SUBSCRIPTIONS_CACHE_MS old
    *  will do (the attest path); otherwise read now. */
   async subscriptions(tenantId: string, opts: { cached?: boolean } = {}): Promise<readonly Subscription[]> {
-    const hit = this.schedules.get(tenantId);
-    if (opts.cached && hit && Date.now() - hit.at <= SUBSCRIPTIONS_CACHE_MS) return hit.rows;
-    const read = async () => {
-      // stamped before the query (its answer is at least this fresh), and cached only if this
-      // process wrote no subscription meanwhile (the read may predate the write)
-      const at = Date.now();
-      const writes = this.writes;
-      const s = schema.subscriptions;
-      const rows = (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
-      if (writes === this.writes) {
-        if (this.schedules.size > 10_000) this.schedules.clear();
-        this.schedules.set(tenantId, { at, rows });
-      }
-      return rows;
-    };
-    // a cached read may join one in flight; an uncached one (a settlement run, the admin API)
-    // reads now
-    return opts.cached ? this.subscriptionReads.run(tenantId, read) : read();
+    const s = schema.subscriptions;
+    const read = async () => (await this.db.select().from(s).where(eq(s.tenantId, tenantId)).orderBy(s.effectiveFrom)).map(subscriptionView);
+    // uncached (a settlement run, the admin API): read now, joining no read in flight
+    return opts.cached ? this.schedules.get(tenantId, read) : this.schedules.fresh(tenantId, read);
   }
 
   /** The plan version in effect for a tenant at a time: its latest subscription from at or before

@@ -13,7 +13,7 @@ import { type Db, rowsOf, schema } from '../db/index.ts';
 import { DEFAULT_POP_TOLERANCE_MS, POLICY_CACHE_MS, keyJwk, type ConsumerKeyRow } from './consumers.ts';
 import { ServiceError, zodIssues } from './errors.ts';
 import type { PlanService } from './plans.ts';
-import { SingleFlight } from './single-flight.ts';
+import { ReadCache } from './read-cache.ts';
 
 
 const invalid = (message: string, fields?: { path: string; message: string }[]) => new ServiceError(422, 'POP_INVALID', message, fields);
@@ -30,8 +30,8 @@ export class PopGate {
   private readonly toleranceMs: number;
   private readonly clock: () => Date;
   private readonly plans: PlanService | undefined;
-  private readonly policies = new Map<string, { at: number; since: number | null }>();
-  private readonly policyReads = new SingleFlight<string, { at: number; since: number | null }>();
+  /** Per tenant: since when it requires a PoP (null: it does not). */
+  private readonly policies = new ReadCache<string, number | null>({ ttlMs: POLICY_CACHE_MS });
   /** Public keys by (tenant, consumer, kid): immutable once registered (validity is re-read). */
   private readonly keyCache = new Map<string, ConsumerKeyRow>();
 
@@ -54,17 +54,11 @@ export class PopGate {
 
   /** Whether the tenant requires a PoP at `now` (cached for POLICY_CACHE_MS). */
   private async requiredByTenant(tenantId: string, now: number): Promise<boolean> {
-    let p = this.policies.get(tenantId);
-    if (!p || Date.now() - p.at > POLICY_CACHE_MS) {
-      p = await this.policyReads.run(tenantId, async () => {
-        const [t] = await this.db.select({ since: schema.tenants.popRequiredSince }).from(schema.tenants).where(eq(schema.tenants.id, tenantId));
-        const read = { at: Date.now(), since: t?.since ? t.since.getTime() : null };
-        if (this.policies.size > 10_000) this.policies.clear();
-        this.policies.set(tenantId, read);
-        return read;
-      });
-    }
-    return p.since !== null && now >= p.since;
+    const since = await this.policies.get(tenantId, async () => {
+      const [t] = await this.db.select({ since: schema.tenants.popRequiredSince }).from(schema.tenants).where(eq(schema.tenants.id, tenantId));
+      return t?.since ? t.since.getTime() : null;
+    });
+    return since !== null && now >= since;
   }
 
   private async key(tenantId: string, consumerId: string, kid: string): Promise<ConsumerKeyRow | undefined> {

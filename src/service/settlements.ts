@@ -344,7 +344,10 @@ export class SettlementService {
     await this.tariffs.requireTenant(input.tenant_id);
     // in a currency the tenant is billed in (a typo would otherwise wait for a settlement forever)
     const currencies = new Set<string>();
-    for (const sub of await this.plans.subscriptions(input.tenant_id)) currencies.add((await this.plans.get(sub.plan_id, sub.plan_version))?.plan.currency ?? '');
+    for (const sub of await this.plans.subscriptions(input.tenant_id)) {
+      const p = await this.plans.get(sub.plan_id, sub.plan_version);
+      if (p) currencies.add(p.plan.currency);
+    }
     if (currencies.size && !currencies.has(input.currency)) {
       throw new ServiceError(422, 'CURRENCY_MISMATCH', `tenant ${input.tenant_id} is billed in ${[...currencies].sort().join(', ')}, not ${input.currency} (its plans' currencies)`);
     }

@@ -9,7 +9,7 @@ import { ChargeError } from '../core/errors.ts';
 import { identInput, type TariffSnapshot } from '../core/schemas.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError, chargeProblem, invalidInput } from './errors.ts';
-import { SingleFlight } from './single-flight.ts';
+import { ReadCache } from './read-cache.ts';
 
 export interface PublishedTariff {
   readonly snapshot: TariffSnapshot;
@@ -34,8 +34,8 @@ type Row = typeof schema.tariffs.$inferSelect;
 
 export class TariffService {
   private readonly cache = new Map<string, PublishedTariff>();
-  private readonly tenantCache = new Map<string, number>();
-  private readonly tenantReads = new SingleFlight<string, { id: string } | undefined>();
+  /** Tenants known to exist (an unknown one is read again every time). */
+  private readonly tenants = new ReadCache<string, boolean>({ ttlMs: 60_000, keep: (exists) => exists });
   private readonly missing = new Map<string, number>();
 
   constructor(
@@ -146,8 +146,7 @@ export class TariffService {
     const rows = await this.db.insert(schema.tenants).values({ id: id.data, name }).onConflictDoNothing().returning();
     const [row] = rows.length ? rows : await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id.data));
     // known here at once (a requireTenant read in flight from before the insert is not joined)
-    this.tenantCache.set(id.data, Date.now());
-    this.tenantReads.forget(id.data);
+    this.tenants.set(id.data, true);
     return { created: rows.length > 0, tenant: tenantView(row!) };
   }
 
@@ -164,11 +163,8 @@ export class TariffService {
 
   /** The tenant must exist before events are attested for it. Positive answers cached for a minute. */
   async requireTenant(id: string, opts: { status?: 404 | 422 } = {}): Promise<void> {
-    const at = this.tenantCache.get(id);
-    if (at && Date.now() - at < 60_000) return;
-    const row = await this.tenantReads.run(id, async () => (await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id)))[0]);
-    if (!row) throw new ServiceError(opts.status ?? 422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
-    this.tenantCache.set(id, Date.now());
+    const exists = await this.tenants.get(id, async () => (await this.db.select({ id: schema.tenants.id }).from(schema.tenants).where(eq(schema.tenants.id, id))).length > 0);
+    if (!exists) throw new ServiceError(opts.status ?? 422, 'TENANT_UNKNOWN', `tenant ${id} does not exist; create it with POST /v1/admin/tenants`);
   }
 }
 
