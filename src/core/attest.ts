@@ -6,8 +6,10 @@ import type { SigningKey } from './keys.ts';
 import { toB64Url } from './bytes.ts';
 import { CloudEventInput, MeterEvent, MeterEventInput, STATEMENT_TYPE_V2, TariffSnapshot, TariffSnapshotInput } from './schemas.ts';
 import { type ChainLink, buildStatement, buildStatementV2 } from './statement.ts';
-import { cumulativeAfter, logLeafV2, saltedEventDigest, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
-import { canonicalBytes, digestBytes, digestOf } from './canonical.ts';
+import { cumulativeAfter, logLeafV2, saltString, saltedTariffDigest } from './binding-v2.ts';
+import { canonicalBytes, canonicalString, digestBytes, digestOf } from './canonical.ts';
+import { saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from './attest-texts.ts';
+import { utf8 } from './bytes.ts';
 import type { ConsumerPop, FullBundle, Statement } from './schemas.ts';
 
 /** Accepts a meter event in its plain or CloudEvents 1.0 form; returns the canonical event.
@@ -68,9 +70,10 @@ export interface AttestResult {
 }
 
 /** Signs the statement and assembles the full bundle (with the salts of a v2 statement). */
-function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: bigint; tariff: bigint }, consumerPop?: ConsumerPop): Omit<AttestResult, 'next'> {
+function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
-  const bytes = canonicalBytes(statement);
+  const text = statement.type === STATEMENT_TYPE_V2 ? statementV2Text(statement) : null;
+  const bytes = text === null ? canonicalBytes(statement) : utf8(text);
   const statementDigest = digestBytes(bytes);
   const bundle: FullBundle = {
     meter_event: event,
@@ -80,7 +83,7 @@ function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff
       billing_verify_fingerprint: statement.billing_verify_fingerprint,
       cumulative_units_before: statement.chain.cumulative_units_before,
     },
-    ...(salts ? { salts: { event: salts.event.toString(), tariff: salts.tariff.toString() } } : {}),
+    ...(salts ? { salts } : {}),
     attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
     ...(consumerPop ? { consumer_pop: consumerPop } : {}),
   };
@@ -101,6 +104,8 @@ export function attestEvent(args: {
   /** Precomputed salted tariff digest and chain id, when the caller has them. */
   tariffDigest?: string;
   chainId?: string;
+  /** The event's canonical text, when the caller has it (the request digest is made from it). */
+  eventText?: string;
   /** The consumer's proof of possession (already checked): carried by the bundle, its digest
    *  committed to by the statement. */
   consumerPop?: ConsumerPop;
@@ -109,6 +114,8 @@ export function attestEvent(args: {
   const units = BigInt(event.usage_units);
   const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
   const after = cumulativeAfter(chain.cumulativeBefore, event.outcome, units);
+  const eventSalt = saltString(args.eventSalt);
+  const chargeText = charge.toString();
   const statement = buildStatementV2({
     event,
     tariff,
@@ -117,13 +124,13 @@ export function attestEvent(args: {
     cumulativeAfter: after,
     issuedAt: args.issuedAt,
     keyId: key.keyId,
-    eventDigest: saltedEventDigest(event, args.eventSalt),
+    eventDigest: saltedEventDigestOfText(args.eventText ?? canonicalString(event), eventSalt),
     tariffDigest: args.tariffDigest ?? saltedTariffDigest(tariff, args.tariffSalt),
-    fingerprint: saltedFingerprint(event, tariff, charge.toString(), args.eventSalt),
+    fingerprint: saltedFingerprintOfText(event, tariff, chargeText, eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
     ...(args.consumerPop ? { consumerPopDigest: digestOf(args.consumerPop) } : {}),
   });
-  const r = signed(statement, key, event, tariff, { event: args.eventSalt, tariff: args.tariffSalt }, args.consumerPop);
+  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: tariffSaltText(args.tariffSalt) }, args.consumerPop);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 
@@ -136,6 +143,19 @@ export function attestEventV1(args: { event: MeterEvent; tariff: TariffSnapshot;
   const statement = buildStatement({ event, tariff, chargeMicros: charge, chain, issuedAt: args.issuedAt, keyId: key.keyId });
   const r = signed(statement, key, event, tariff);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) } };
+}
+
+/** A tariff salt's decimal text, kept for the last few salts: every event of a published tariff
+ *  version carries the same one. */
+const saltTexts = new Map<bigint, string>();
+function tariffSaltText(salt: bigint): string {
+  let t = saltTexts.get(salt);
+  if (t === undefined) {
+    t = saltString(salt);
+    if (saltTexts.size >= 64) saltTexts.clear();
+    saltTexts.set(salt, t);
+  }
+  return t;
 }
 
 export const GENESIS: ChainLink = { seq: 0n, prev: null, cumulativeBefore: 0n };

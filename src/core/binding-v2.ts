@@ -35,7 +35,8 @@ export const PUBLIC_SIGNAL_NAMES_V2 = [
   'tariff_commitment',
 ] as const;
 
-function saltString(salt: bigint): string {
+/** A salt's decimal text, checked to be a field element. */
+export function saltString(salt: bigint): string {
   assertField(salt, 'salt');
   return salt.toString();
 }

@@ -6,7 +6,8 @@ import { ZodError } from 'zod';
 import { cloudEventRequest, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { DefaultTariffs, resolveOrder } from './default-tariffs.ts';
 import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
-import { digestOf } from '../core/canonical.ts';
+import { canonicalString, digestOf } from '../core/canonical.ts';
+import { sha256Hex } from '../core/bytes.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
@@ -152,11 +153,15 @@ export class AttestService {
           // the policy is cached: no await (no extra turn) when it is at hand
           const decider = this.policies?.decider(event.tenant_id);
           const proof = decider instanceof Promise ? await decider : decider;
-          const plainDigest = requestDigestOf(digestOf(event), tariff.tariffDigest);
+          // the event's canonical text serves the request digest here and the salted event digest
+          // when it is signed
+          const eventText = canonicalString(event);
+          const plainDigest = requestDigestOf(`sha256:${sha256Hex(eventText)}`, tariff.tariffDigest);
           const consumerPop = await this.pop?.admit(event, (body as Record<string, unknown>)['consumer_pop'], tariff.inline ? undefined : tariff.tariffDigestV2, plainDigest);
           const requestDigest = requestDigestWithPop(plainDigest, consumerPop);
           const item: PendingEvent = {
             event,
+            eventText,
             tariff: tariff.snapshot,
             requestDigest,
             ...(consumerPop ? { consumerPop } : {}),
@@ -230,8 +235,7 @@ export class AttestService {
       }
       group.forEach((g, i) => {
         const w = written[i]!;
-        const st = w.bundle.attestation.statement;
-        const row: AttestationRow = {
+        const row = freshRow({
           id: w.id,
           tenantId,
           eventId: g.item.event.event_id,
@@ -240,17 +244,16 @@ export class AttestService {
           billingWindowId: g.item.event.billing_window_id,
           chainId: cid,
           seq: w.seq,
-          chargeMicros: st.charge_micros,
-          currency: st.currency,
-          bundle: w.bundle,
+          chargeMicros: w.chargeMicros,
+          currency: w.currency,
           bundleText: w.bundleText,
           blinding: w.blinding,
           proofStatus: w.proofStatus,
           logIndex: null,
-          createdAt: new Date(st.issued_at),
+          createdAt: w.issuedAt,
           eventAt: new Date(g.item.event.event_timestamp),
           cursor: w.cursor,
-        };
+        });
         results[g.index] = { created: true, row };
       });
     } catch (caught) {
@@ -372,6 +375,13 @@ export class AttestService {
       .orderBy(a.chainId, a.seq)
       .limit(q.limit);
   }
+}
+
+/** A row this process has just written. Its bundle object is parsed from the stored text when
+ *  something asks for it (an answer needs only the text): the writer keeps no bundle objects. */
+function freshRow(fields: Omit<AttestationRow, 'bundle'> & { bundleText: string }): AttestationRow {
+  let bundle: unknown;
+  return Object.defineProperty(fields, 'bundle', { get: () => (bundle ??= JSON.parse(fields.bundleText)), enumerable: true }) as AttestationRow;
 }
 
 /** A consumer-scoped key sees only the attestations whose PoP its consumer signed. */

@@ -9,7 +9,7 @@ import { attestEvent } from '../core/attest.ts';
 import { randomSalt } from '../core/binding-v2.ts';
 import { digestOf } from '../core/canonical.ts';
 import type { SigningKey } from '../core/keys.ts';
-import type { ConsumerPop, FullBundle, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
+import type { ConsumerPop, MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import type { ChainLink } from '../core/statement.ts';
 import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
@@ -21,6 +21,8 @@ import { type Metrics, since } from './metrics.ts';
 
 export interface PendingEvent {
   readonly event: MeterEvent;
+  /** The event's canonical text (RFC 8785), when the caller made it already. */
+  readonly eventText?: string;
   readonly tariff: TariffSnapshot;
   /** A published tariff version's salt and salted digest. Absent for an inline tariff that is
    *  not a published version: each event then gets a salt of its own. */
@@ -40,9 +42,13 @@ export interface PendingEvent {
 
 export interface WrittenAttestation {
   readonly id: string;
-  readonly bundle: FullBundle;
-  /** JSON.stringify(bundle): the text stored, and answered as is. */
+  /** JSON.stringify(bundle): the text stored, and answered as is. The bundle object itself is not
+   *  kept: a batch's thousand bundles would otherwise outlive their signing as object graphs for
+   *  the garbage collector to trace and move until the answer is sent. */
   readonly bundleText: string;
+  readonly chargeMicros: string;
+  readonly currency: string;
+  readonly issuedAt: Date;
   readonly statementDigest: string;
   readonly seq: bigint;
   readonly blinding: string;
@@ -74,8 +80,9 @@ interface Prepared {
   readonly windowId: string;
   readonly start: Head;
   readonly link: Head;
-  /** The rows without their bundles (each row's bundle text is in `out`, in the same order). */
-  readonly rows: readonly Record<string, unknown>[];
+  /** The rows without their bundles, each as JSON text (each row's bundle text is in `out`, in
+   *  the same order). */
+  readonly rows: readonly string[];
   readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
   readonly guards: readonly PendingEvent[];
 }
@@ -299,7 +306,8 @@ export class ChainWriter {
   private prepare(cid: string, tenantId: string, items: readonly PendingEvent[], key: SigningKey, issuedAt: string, start: Head): Prepared {
     let link = start;
     const out: Omit<WrittenAttestation, 'cursor'>[] = [];
-    const rows: Record<string, unknown>[] = [];
+    const rows: string[] = [];
+    const issued = new Date(issuedAt);
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       let r: ReturnType<typeof attestEvent>;
@@ -307,6 +315,7 @@ export class ChainWriter {
         r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(),
           ...(it.tariffSalt === undefined ? { tariffSalt: randomSalt() } : { tariffSalt: it.tariffSalt, ...(it.tariffDigestV2 ? { tariffDigest: it.tariffDigestV2 } : {}) }),
           chainId: cid,
+          ...(it.eventText === undefined ? {} : { eventText: it.eventText }),
           ...(it.consumerPop ? { consumerPop: it.consumerPop } : {}),
         });
         if (r.next.cumulativeBefore > U64_MAX) {
@@ -321,7 +330,7 @@ export class ChainWriter {
       const proofStatus = it.proof?.(r.statementDigest) ?? 'pending';
       // One JSON parameter for all rows but their bundles (jsonb_to_recordset; the bundles go as
       // text, see ROWS_FROM): cheap to build and to parse.
-      rows.push({
+      rows.push(JSON.stringify({
         id,
         tenant_id: tenantId,
         event_id: it.event.event_id,
@@ -338,10 +347,10 @@ export class ChainWriter {
         leaf_hash: toHex(leafHash(r.leafBytes)),
         // absent (null in the statement) for the usual `pending`
         ...(proofStatus === 'pending' ? {} : { proof_status: proofStatus }),
-      });
+      }));
       // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
       const bundleText = JSON.stringify(r.bundle);
-      out.push({ id, bundle: r.bundle, bundleText, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
+      out.push({ id, bundleText, chargeMicros: r.statement.charge_micros, currency: r.statement.currency, issuedAt: issued, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
     return { cid, tenantId, windowId: items[0]!.event.billing_window_id, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
@@ -479,7 +488,7 @@ export class ChainWriter {
     const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
     // rows and their bundles are zipped by position: each group's rows and `out` are built item by
     // item, and both are flattened group by group
-    const rows = ps.flatMap((p) => p.rows);
+    const rows = `[${ps.flatMap((p) => p.rows).join(',')}]`;
     const bundles = ps.flatMap((p) => p.out.map((o) => o.bundleText));
     const statement = sql`
       with i as (
@@ -505,7 +514,7 @@ export class ChainWriter {
       ), ok as (
         select chain_id from u union all select chain_id from n
       ), v as (
-        select * from ${ROWS_FROM}${JSON.stringify(rows)}${ROWS_THEN_BUNDLES}${bundles.join(BUNDLE_SEPARATOR)}${ROWS_END}
+        select * from ${ROWS_FROM}${rows}${ROWS_THEN_BUNDLES}${bundles.join(BUNDLE_SEPARATOR)}${ROWS_END}
         where x.chain_id in (select chain_id from ok)
       ), a as (
         ${INSERT_ATTESTATIONS}

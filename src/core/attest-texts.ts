@@ -1,0 +1,51 @@
+// The canonical texts the attest path hashes and signs, written out field by field in RFC 8785
+// key order instead of walking an object (src/core/jcs.ts): the salted event digest from the
+// event's canonical text (already made for the request digest), the salted fingerprint and the
+// v2 statement. Each is the same text canonicalString gives for the same object; the verifier
+// keeps the generic walk (binding-v2.ts, statement.ts), so a difference between the two could
+// only make a bundle fail verification, never pass, and every attest-then-verify test would see
+// it. test/attest-texts.test.ts compares both on random values.
+import { sha256Hex } from './bytes.ts';
+import { CanonicalizationError } from './errors.ts';
+import type { MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
+
+/** The RFC 8785 text of a string (JSON.stringify escapes as §3.2.2.2 asks); lone surrogates are
+ *  refused, as canonicalString refuses them. */
+function str(s: string): string {
+  if (!s.isWellFormed()) throw new CanonicalizationError('lone surrogate in string');
+  return JSON.stringify(s);
+}
+
+const digest = (text: string) => `sha256:${sha256Hex(text)}`;
+
+/** saltedEventDigest(event, salt), from the event's canonical text and the salt's decimal text:
+ *  sha256 over {"meter_event":…,"salt":"…","type":"meterproof/event/v2"}. */
+export function saltedEventDigestOfText(eventText: string, saltText: string): string {
+  return digest(`{"meter_event":${eventText},"salt":"${saltText}","type":"meterproof/event/v2"}`);
+}
+
+/** saltedFingerprint(event, tariff, chargeMicros, salt), with the salt's decimal text. */
+export function saltedFingerprintOfText(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string, saltText: string): string {
+  return digest(
+    `{"billing_window_id":${str(event.billing_window_id)},"charge_micros":${str(chargeMicros)},"currency":${str(tariff.currency)},"event_id":${str(event.event_id)},"salt":"${saltText}","tariff_id":${str(tariff.tariff_id)},"tariff_version":${str(tariff.tariff_version)},"tenant_id":${str(event.tenant_id)},"type":"meterproof/reconciliation/v2","usage_units":${str(event.usage_units)}}`,
+  );
+}
+
+/** Keys of a v2 statement and of its chain, without and with consumer_pop_digest. */
+const STATEMENT_KEYS = 16;
+const CHAIN_KEYS = 5;
+
+/** The canonical text of a v2 statement as buildStatementV2 makes it, or null for any other shape
+ *  (then the caller canonicalizes generically). */
+export function statementV2Text(s: StatementV2): string | null {
+  const pop = s.consumer_pop_digest;
+  if (Object.keys(s).length !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || Object.keys(s.chain).length !== CHAIN_KEYS) return null;
+  const c = s.chain;
+  return (
+    `{"billing_verify_fingerprint":${str(s.billing_verify_fingerprint)},"billing_window_id":${str(s.billing_window_id)},"binding":${str(s.binding)},` +
+    `"chain":{"cumulative_units_after":${str(c.cumulative_units_after)},"cumulative_units_before":${str(c.cumulative_units_before)},"id":${str(c.id)},"prev":${c.prev === null ? 'null' : str(c.prev)},"seq":${str(c.seq)}},` +
+    `"charge_micros":${str(s.charge_micros)},${pop === undefined ? '' : `"consumer_pop_digest":${str(pop)},`}"currency":${str(s.currency)},"event_digest":${str(s.event_digest)},` +
+    `"issued_at":${str(s.issued_at)},"key_id":${str(s.key_id)},"outcome":${str(s.outcome)},"tariff_digest":${str(s.tariff_digest)},"tariff_id":${str(s.tariff_id)},` +
+    `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`
+  );
+}

@@ -1,0 +1,119 @@
+// The attest path's field-by-field canonical texts (src/core/attest-texts.ts) against the generic
+// RFC 8785 walk the verifier uses, on random values that exercise JSON escaping (quotes,
+// backslashes, control characters, non-ASCII, astral characters) and both statement shapes.
+import { describe, expect, it } from 'vitest';
+import { saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from '../src/core/attest-texts.ts';
+import { saltedEventDigest, saltedFingerprint } from '../src/core/binding-v2.ts';
+import { canonicalString } from '../src/core/canonical.ts';
+import { GENESIS, normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
+import { randomSalt } from '../src/core/binding-v2.ts';
+import { verifyBundle } from '../src/core/verify.ts';
+import { keyA, pilotEvent, pilotTariff, testAttest, trustFor } from './support/fixtures.ts';
+import type { MeterEvent, StatementV2, TariffSnapshot } from '../src/core/schemas.ts';
+
+/** A deterministic generator (xorshift), so that a failure can be replayed. */
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
+const ALPHABET = ['a', 'Z', '0', '"', '\\', '/', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', '€', '\u2028', '😀', ' ', '-', '_'];
+
+function text(r: () => number, max = 12): string {
+  let s = '';
+  const n = Math.floor(r() * max) + 1;
+  for (let i = 0; i < n; i++) s += ALPHABET[Math.floor(r() * ALPHABET.length)];
+  return s;
+}
+
+const digits = (r: () => number) => String(Math.floor(r() * 1e12));
+
+function event(r: () => number): MeterEvent {
+  return {
+    event_id: text(r),
+    event_timestamp: '2026-05-01T00:00:00Z',
+    tenant_id: text(r),
+    api_key_id: text(r),
+    endpoint: text(r),
+    usage_units: digits(r),
+    contract_version: text(r),
+    billing_window_id: text(r),
+    outcome: r() < 0.5 ? 'success' : 'partial',
+    ...(r() < 0.5 ? { dimensions: { [text(r)]: text(r), region: text(r) } } : {}),
+  } as MeterEvent;
+}
+
+function tariff(r: () => number): TariffSnapshot {
+  return { tariff_id: text(r), tariff_version: text(r), currency: 'EUR' } as TariffSnapshot;
+}
+
+function statement(r: () => number, pop: boolean): StatementV2 {
+  return {
+    type: 'meterproof/statement/v2',
+    binding: 'bn128-poseidon8-v2',
+    tenant_id: text(r),
+    billing_window_id: text(r),
+    event_digest: `sha256:${text(r)}`,
+    tariff_digest: `sha256:${text(r)}`,
+    tariff_id: text(r),
+    tariff_version: text(r),
+    billing_verify_fingerprint: text(r),
+    charge_micros: digits(r),
+    currency: text(r, 3),
+    chain: { id: text(r), seq: digits(r), prev: r() < 0.3 ? null : text(r), cumulative_units_before: digits(r), cumulative_units_after: digits(r) },
+    issued_at: text(r),
+    key_id: text(r),
+    usage_units: digits(r),
+    outcome: 'success',
+    ...(pop ? { consumer_pop_digest: `sha256:${text(r)}` } : {}),
+  } as StatementV2;
+}
+
+describe('attest texts', () => {
+  it('give the generic canonical texts and digests on random values', () => {
+    const r = rng(20261206);
+    for (let i = 0; i < 2000; i++) {
+      const e = event(r);
+      const t = tariff(r);
+      const salt = randomSalt();
+      const charge = digits(r);
+      expect(saltedEventDigestOfText(canonicalString(e), salt.toString())).toBe(saltedEventDigest(e, salt));
+      expect(saltedFingerprintOfText(e, t, charge, salt.toString())).toBe(saltedFingerprint(e, t, charge, salt));
+      const s = statement(r, i % 2 === 0);
+      expect(statementV2Text(s)).toBe(canonicalString(s));
+    }
+  });
+
+  it('refuse lone surrogates as the generic walk does', () => {
+    const r = rng(7);
+    const e = { ...event(r), event_id: 'x\ud800' };
+    expect(() => saltedFingerprintOfText(e, tariff(r), '1', '1')).toThrow(/lone surrogate/);
+    const s = { ...statement(r, false), tenant_id: '\udc00' };
+    expect(() => statementV2Text(s)).toThrow(/lone surrogate/);
+  });
+
+  it('leave a statement of another shape to the generic walk', () => {
+    const r = rng(11);
+    const s = { ...statement(r, false), extra: 'x' } as unknown as StatementV2;
+    expect(statementV2Text(s)).toBeNull();
+    const c = { ...statement(r, false) };
+    c.chain = { ...c.chain, more: '1' } as unknown as StatementV2['chain'];
+    expect(statementV2Text(c)).toBeNull();
+  });
+
+  it('make bundles the verifier accepts, with and without the event text given', async () => {
+    const event = normalizeMeterEvent({ ...pilotEvent, event_id: 'évt "quoted" \\ 😀' });
+    for (const eventText of [canonicalString(event), undefined]) {
+      const r = testAttest({ event, tariff: normalizeTariff(pilotTariff), key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z', ...(eventText ? { eventText } : {}) });
+      expect(new TextDecoder().decode(r.statementBytes)).toBe(canonicalString(r.statement));
+      const v = await verifyBundle(r.bundle, trustFor(keyA), { profile: 'standard' });
+      expect(v.checks.filter((c) => c.status === 'fail')).toEqual([]);
+      expect(v.valid).toBe(true);
+    }
+  });
+});
