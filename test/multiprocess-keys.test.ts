@@ -44,6 +44,20 @@ describe.skipIf(!usingPostgres())('keys across two server processes on one Postg
     expect((await get(a)).status).toBe(401);
   });
 
+  it('an attest key revoked in A is refused by B on the very next attest, though B took it from memory', async () => {
+    const k = (await api(a.url, 'POST', '/v1/admin/api-keys', { scopes: ['attest'] })).body;
+    const attest = (p: ServerProcess, id: string) => api(p.url, 'POST', '/v1/attest', { meter_event: { ...pilotEvent, event_id: id, endpoint: '/revoked' }, tariff_snapshot: pilotTariff }, k.secret);
+    // B looks the key up once, then keeps it in memory for the attest routes
+    expect((await attest(b, 'mpk-1')).status).toBe(201);
+    expect((await attest(b, 'mpk-2')).status).toBe(201);
+    expect((await api(a.url, 'DELETE', `/v1/admin/api-keys/${k.id}`)).status).toBe(200);
+    for (const id of ['mpk-3', 'mpk-1']) {
+      const next = await attest(b, id); // a new event, then a replay of a stored one
+      expect(next.status).toBe(401);
+      expect(next.body.code).toBe('UNAUTHENTICATED');
+    }
+  });
+
   it('every bundle signed by either process while both rotate keys under load verifies', async () => {
     const key = (await api(a.url, 'POST', '/v1/admin/api-keys', { scopes: ['attest'] })).body.secret;
     const bundles: any[] = [];

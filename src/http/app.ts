@@ -265,12 +265,24 @@ export function createApp(deps: AppDeps) {
     c.set('principal', await deps.auth.authenticate(c.req.header('authorization')));
     await next();
   };
-  /** authed, timed as the attest path's auth phase. */
+  /** authed for the attest routes, timed as the attest path's auth phase: a key seen lately is
+   *  taken from memory, and the attest service confirms it where it acts (Auth.attestPrincipal). */
   const authedAttest = async (c: Context<Env>, next: () => Promise<void>) => {
     const started = performance.now();
-    c.set('principal', await deps.auth.authenticate(c.req.header('authorization')));
+    const principal = await deps.auth.attestPrincipal(c.req.header('authorization'));
+    c.set('principal', principal);
     metrics.attestPhase(0, since(started));
     await next();
+    // refused before the attest service confirmed the key (a malformed body, say): a revoked key
+    // is answered 401 instead
+    if (principal.unconfirmed && c.error) {
+      try {
+        await deps.auth.confirm(principal);
+      } catch (e) {
+        c.res = undefined;
+        c.res = problemResponse(c, toProblem(e));
+      }
+    }
   };
 
   /** The stored bundle with its receipt and the consumers' countersignatures (`countersigned`:

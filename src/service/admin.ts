@@ -16,7 +16,11 @@ export const CreateApiKey = z.strictObject({
 });
 
 export class AdminService {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told of each API key revoked, so that nothing here keeps using it from memory. */
+    private readonly onRevoked: (id: string) => void = () => {},
+  ) {}
 
   async createApiKey(body: unknown) {
     const r = CreateApiKey.safeParse(body);
@@ -48,6 +52,7 @@ export class AdminService {
   async revokeApiKey(id: string) {
     const rows = await this.db.update(schema.apiKeys).set({ revokedAt: new Date() }).where(eq(schema.apiKeys.id, id)).returning();
     if (!rows.length) throw new ServiceError(404, 'NOT_FOUND', 'API key not found');
+    this.onRevoked(id);
     return { id, revoked_at: rows[0]!.revokedAt!.toISOString() };
   }
 }

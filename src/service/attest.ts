@@ -13,7 +13,7 @@ import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
-import { type Principal, requireScope, requireTenant } from './auth.ts';
+import { type Auth, type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
@@ -58,6 +58,9 @@ export class AttestService {
     private readonly plans?: PlanService,
     /** Bilateral metering: the consumer PoP check (none: a consumer_pop is refused as unknown). */
     private readonly pop?: PopGate,
+    /** Confirms a principal authenticated from memory (Auth.attestPrincipal) before anything but
+     *  fresh attestations is answered to it. */
+    private readonly auth?: Pick<Auth, 'confirm' | 'forget'>,
   ) {
     this.writer = new ChainWriter(db, metrics);
     this.defaults = new DefaultTariffs(db, tariffs);
@@ -141,6 +144,32 @@ export class AttestService {
    * per chain (tenant, meter, window), in input order within each chain.
    */
   async attestMany(principal: Principal, bodies: readonly unknown[]): Promise<(AttestOutcome | ServiceError)[]> {
+    if (!principal.unconfirmed || !this.auth) return this.attestAs(principal, bodies);
+    const auth = this.auth;
+    // A PoP's nonce is recorded before anything is stored: the key is confirmed first.
+    if (bodies.some((b) => b !== null && typeof b === 'object' && 'consumer_pop' in b)) return this.attestAs(await auth.confirm(principal), bodies);
+    let out: (AttestOutcome | ServiceError)[];
+    try {
+      out = await this.attestAs(principal, bodies);
+    } catch (e) {
+      await auth.confirm(principal); // a revoked key gets 401, not this refusal
+      throw e;
+    }
+    // Fresh attestations were stored by a statement that found the key unrevoked; every other
+    // answer (a replay, a refusal) is given only once the key is confirmed.
+    if (out.some((o) => o instanceof ServiceError && o.status === 401)) auth.forget(principal.id);
+    if (out.every((o) => (o instanceof ServiceError ? o.status === 401 : o.created))) return out;
+    try {
+      await auth.confirm(principal);
+    } catch (e) {
+      // revoked: 401; the store unreachable: retryable, never 401 (the fresh items keep their 201)
+      const refusal = e instanceof ServiceError ? e : storeUnavailable();
+      return out.map((o) => (o instanceof ServiceError || !o.created ? refusal : o));
+    }
+    return out;
+  }
+
+  private async attestAs(principal: Principal, bodies: readonly unknown[]): Promise<(AttestOutcome | ServiceError)[]> {
     requireScope(principal, 'attest');
     const results: (AttestOutcome | ServiceError | undefined)[] = new Array(bodies.length);
     const pending: { index: number; item: PendingEvent; cid: string }[] = [];
@@ -164,6 +193,7 @@ export class AttestService {
             eventText,
             tariff: tariff.snapshot,
             requestDigest,
+            ...(principal.unconfirmed ? { apiKeyId: principal.id } : {}),
             ...(consumerPop ? { consumerPop } : {}),
             ...(proof ? { proof } : {}),
             ...(tariff.inline ? { inlineTariffDigest: tariff.tariffDigest } : { tariffSalt: tariff.salt, tariffDigestV2: tariff.tariffDigestV2 }),

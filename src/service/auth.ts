@@ -15,6 +15,11 @@ export interface Principal {
   readonly tenants: ReadonlySet<string> | null;
   /** A consumer-scoped key (bilateral metering): sees only this consumer's attestations. */
   readonly consumer?: string;
+  /** Set when the key was taken from memory without a look-up (Auth.attestPrincipal, the attest
+   *  path only). Whoever answers for such a principal confirms the key first: the statement that
+   *  stores attestations refuses a revoked key atomically, and every other answer (a replay, a
+   *  refusal) waits for Auth.confirm. */
+  readonly unconfirmed?: true;
 }
 
 /** What `Authorization: Bearer <token>` can carry: RFC 6750 §2.1 b64token,
@@ -28,19 +33,31 @@ export function newSecret(): string {
   return `mp_${toB64Url(randomBytes(32))}`;
 }
 
+/** How long a key that authenticated an attest request is remembered (attestPrincipal). */
+const ATTEST_KEY_TTL_MS = 60_000;
+const ATTEST_KEYS_MAX = 10_000;
+
 /**
  * Every request's key is looked up in the database (one indexed, prepared select), so a revoked
  * key is refused on the very next request by every process sharing the store. Requests for one
  * key arriving in the same turn of the event loop share a look-up; a look-up is only shared by
  * requests that arrived before it was sent, so none is answered from a read older than itself.
+ *
+ * The attest path, the hot one, saves that look-up for keys it has seen in the last minute
+ * (attestPrincipal): such a principal is `unconfirmed`, and the revocation check moves to where
+ * the request acts. Its attestations are stored by a statement that also checks, atomically, that
+ * the key is not revoked (chain-writer.ts); any other answer to it looks the key up first
+ * (AttestService). A revoked key is thus refused on the next request on every route, as before.
  */
 export class Auth {
   /** Per key hash: the look-up gathering requests, not sent yet. */
   private readonly gathering = new Map<string, Promise<Principal | null>>();
   /** The key look-up, built once: a prepared statement (nothing to assemble per request). */
   private readonly byHash;
+  /** Keys that authenticated an attest request, by secret hash (attestPrincipal). */
+  private readonly attestKeys = new Map<string, { readonly principal: Principal; readonly at: number }>();
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly adminTokenHash: string,
   ) {
     this.byHash = db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, sql.placeholder('h'))).prepare('auth_key_by_hash');
@@ -61,10 +78,47 @@ export class Auth {
       this.gathering.set(h, pending);
     }
     const p = await pending;
-    if (!p) throw new ServiceError(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
+    if (!p) throw unknownKey();
     return p;
   }
 
+
+  /**
+   * The principal of an attest request: from memory, `unconfirmed`, when the key authenticated an
+   * attest request in the last minute; otherwise looked up (and then remembered). The caller must
+   * confirm an unconfirmed principal before answering anything but stored attestations (see the
+   * class comment).
+   */
+  async attestPrincipal(header: string | undefined): Promise<Principal> {
+    const m = header ? BEARER.exec(header) : null;
+    const h = m ? hashSecret(m[1]!) : undefined;
+    const known = h === undefined ? undefined : this.attestKeys.get(h);
+    if (known && performance.now() - known.at < ATTEST_KEY_TTL_MS) return known.principal;
+    const p = await this.authenticate(header);
+    if (h !== undefined && h !== this.adminTokenHash) {
+      if (this.attestKeys.size >= ATTEST_KEYS_MAX) this.attestKeys.clear();
+      this.attestKeys.set(h, { principal: { ...p, unconfirmed: true }, at: performance.now() });
+    }
+    return p;
+  }
+
+  /** Looks an unconfirmed principal's key up again: the principal, confirmed, or 401 (and the
+   *  key is forgotten) when it is revoked. */
+  async confirm(p: Principal): Promise<Principal> {
+    if (!p.unconfirmed) return p;
+    const [row] = await this.db.select({ revokedAt: schema.apiKeys.revokedAt }).from(schema.apiKeys).where(eq(schema.apiKeys.id, p.id));
+    if (!row || row.revokedAt) {
+      this.forget(p.id);
+      throw unknownKey();
+    }
+    const { unconfirmed: _u, ...confirmed } = p;
+    return confirmed;
+  }
+
+  /** Drops a key from memory (revoked here, or refused by a store statement). */
+  forget(keyId: string): void {
+    for (const [h, k] of this.attestKeys) if (k.principal.id === keyId) this.attestKeys.delete(h);
+  }
 
   private async load(h: string): Promise<Principal | null> {
     const [row] = await this.byHash.execute({ h });
@@ -72,6 +126,8 @@ export class Auth {
     return { id: row.id, scopes: new Set(row.scopes as Scope[]), tenants: row.tenants ? new Set(row.tenants) : null, ...(row.consumerId !== null ? { consumer: row.consumerId } : {}) };
   }
 }
+
+export const unknownKey = () => new ServiceError(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
 
 export function requireScope(p: Principal, scope: Scope): void {
   if (!p.scopes.has(scope) && !p.scopes.has('admin')) throw new ServiceError(403, 'FORBIDDEN', `this key lacks the ${scope} scope`);

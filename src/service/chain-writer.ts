@@ -17,6 +17,7 @@ import { leafHash } from '../core/merkle.ts';
 import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
 import type { InitialProofStatus } from '../core/proof-policy.ts';
 import { ServiceError } from './errors.ts';
+import { unknownKey } from './auth.ts';
 import { type Metrics, since } from './metrics.ts';
 
 export interface PendingEvent {
@@ -33,6 +34,9 @@ export interface PendingEvent {
   /** Set when the tariff was given inline and is not known to be published: the write must fail
    *  if a published version with this id and version exists with another digest. */
   readonly inlineTariffDigest?: string;
+  /** The API key of a request authenticated from memory (Principal.unconfirmed): the statement
+   *  storing the event refuses it if the key is revoked (401), atomically. */
+  readonly apiKeyId?: string;
   /** The consumer's proof of possession, checked and its nonce recorded (src/service/pop.ts). */
   readonly consumerPop?: ConsumerPop;
   /** The stored proof status of the signed statement, from its digest (the tenant's proof policy,
@@ -85,6 +89,8 @@ interface Prepared {
   readonly rows: readonly string[];
   readonly out: readonly Omit<WrittenAttestation, 'cursor'>[];
   readonly guards: readonly PendingEvent[];
+  /** The distinct API keys to check (PendingEvent.apiKeyId). */
+  readonly keys: readonly string[];
 }
 
 export interface Signing {
@@ -353,7 +359,9 @@ export class ChainWriter {
       out.push({ id, bundleText, chargeMicros: r.statement.charge_micros, currency: r.statement.currency, issuedAt: issued, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
-    return { cid, tenantId, windowId: items[0]!.event.billing_window_id, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest) };
+    const keys = new Set<string>();
+    for (const it of items) if (it.apiKeyId !== undefined) keys.add(it.apiKeyId);
+    return { cid, tenantId, windowId: items[0]!.event.billing_window_id, start, link, rows, out, guards: items.filter((i) => i.inlineTariffDigest), keys: [...keys] };
   }
 
   /** Groups queued in the same turn of the event loop (e.g. the chains of one batch) share a statement. */
@@ -417,9 +425,9 @@ export class ChainWriter {
     try {
       if (batch.length === 1) return await this.settle(batch[0]!, () => this.storeOne(batch[0]!.p));
       let stored: Map<string, Map<string, number>>;
-      let sealed: ReadonlySet<string>;
+      let refusals: Refusals;
       try {
-        ({ stored, sealed } = await this.storeMany(batch.map((w) => w.p)));
+        ({ stored, ...refusals } = await this.storeMany(batch.map((w) => w.p)));
       } catch {
         // The shared statement failed as a whole: a duplicate event id, a tariff published
         // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
@@ -434,7 +442,7 @@ export class ChainWriter {
       for (const w of batch) {
         const cursors = stored.get(w.p.cid);
         if (cursors) w.resolve(withCursors(w.p, cursors));
-        else w.reject(sealed.has(w.p.cid) ? periodSettled(w.p) : new StaleHead());
+        else w.reject(notStored(w.p, refusals));
       }
     } finally {
       // never leave a request waiting (resolve/reject after settlement are no-ops)
@@ -462,9 +470,9 @@ export class ChainWriter {
 
   /** One chain group alone: stored, or StaleHead when its chain head moved elsewhere. */
   private async storeOne(p: Prepared): Promise<WrittenAttestation[]> {
-    const { stored, sealed } = await this.storeMany([p]);
+    const { stored, ...refusals } = await this.storeMany([p]);
     const cursors = stored.get(p.cid);
-    if (!cursors) throw sealed.has(p.cid) ? periodSettled(p) : new StaleHead();
+    if (!cursors) throw notStored(p, refusals);
     return withCursors(p, cursors);
   }
 
@@ -474,8 +482,11 @@ export class ChainWriter {
    *  cursor, and the chains refused because their tenant's window is being or has been settled
    *  (a live settlement run: `sealed`). A settlement run seals a window under a SHARE ROW
    *  EXCLUSIVE lock on chains, which this statement's update and insert conflict with: the
-   *  statement either commits before the seal or takes its snapshot after it (and sees it). */
-  private async storeMany(ps: readonly Prepared[]): Promise<{ stored: Map<string, Map<string, number>>; sealed: ReadonlySet<string> }> {
+   *  statement either commits before the seal or takes its snapshot after it (and sees it). A
+   *  chain group with an API key to check (Prepared.keys) is stored only if none of its keys is
+   *  revoked in the statement's snapshot (`revoked`): a revocation committed before the statement
+   *  began refuses it. */
+  private async storeMany(ps: readonly Prepared[]): Promise<{ stored: Map<string, Map<string, number>> } & Refusals> {
     const chains = ps.map((p) => ({
       chain_id: p.cid,
       tenant_id: p.tenantId,
@@ -484,6 +495,7 @@ export class ChainWriter {
       prev_digest: p.link.prev,
       cumulative_units: p.link.cumulativeBefore.toString(),
       expected: p.start.seq.toString(),
+      ...(p.keys.length ? { keys: p.keys } : {}),
     }));
     const guard = this.tariffGuard(ps.flatMap((p) => p.guards));
     // rows and their bundles are zipped by position: each group's rows and `out` are built item by
@@ -493,22 +505,25 @@ export class ChainWriter {
     const statement = sql`
       with i as (
         select * from jsonb_to_recordset(${JSON.stringify(chains)}::jsonb)
-          as x(chain_id text, tenant_id text, billing_window_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint)
+          as x(chain_id text, tenant_id text, billing_window_id text, next_seq bigint, prev_digest text, cumulative_units numeric, expected bigint, keys jsonb)
       ), s as (
         select i.chain_id from i where exists (select 1 from settlement_runs r
           where r.tenant_id = i.tenant_id and r.billing_window_id = i.billing_window_id and r.status in ('running', 'settled')
             and r.late_events = 'refuse')
+      ), rk as (
+        select i.chain_id from i where exists (select 1 from jsonb_array_elements_text(i.keys) as k(id)
+          where not exists (select 1 from api_keys ak where ak.id = k.id and ak.revoked_at is null))
       ), g as (
         select ${guard} as ok
       ), u as (
         update chains set next_seq = i.next_seq, prev_digest = i.prev_digest, cumulative_units = i.cumulative_units
         from i where chains.chain_id = i.chain_id and i.expected > 0 and chains.next_seq = i.expected and (select ok from g)
-          and i.chain_id not in (select chain_id from s)
+          and i.chain_id not in (select chain_id from s) and i.chain_id not in (select chain_id from rk)
         returning chains.chain_id
       ), n as (
         insert into chains (chain_id, tenant_id, next_seq, prev_digest, cumulative_units)
         select chain_id, tenant_id, next_seq, prev_digest, cumulative_units from i where i.expected = 0 and (select ok from g)
-          and i.chain_id not in (select chain_id from s)
+          and i.chain_id not in (select chain_id from s) and i.chain_id not in (select chain_id from rk)
         on conflict (chain_id) do nothing
         returning chain_id
       ), ok as (
@@ -521,7 +536,7 @@ export class ChainWriter {
         returning id, chain_id, cursor, proof_status
       ), ${QUEUE_WORK}
       select (select json_agg(chain_id) from ok) as chains, (select json_agg(json_build_array(id, cursor)) from a) as cursors,
-        not (select ok from g) as tariff_mismatch, (select json_agg(chain_id) from s) as sealed`;
+        not (select ok from g) as tariff_mismatch, (select json_agg(chain_id) from s) as sealed, (select json_agg(chain_id) from rk) as revoked`;
     const started = performance.now();
     let res: Record<string, unknown> | undefined;
     let ok = false;
@@ -537,13 +552,14 @@ export class ChainWriter {
     if (res?.['tariff_mismatch'] === true) throw new TariffMismatch();
     const ids = (raw: unknown) => new Set(((typeof raw === 'string' ? JSON.parse(raw) : raw) ?? []) as string[]);
     const stored = ids(res?.['chains']);
+    const revoked = ids(res?.['revoked']);
     const sealed = ids(res?.['sealed']);
     const cursors = cursorMap(res?.['cursors']);
     this.stats.statements++;
     this.stats.events += cursors.size;
     const out = new Map<string, Map<string, number>>();
     for (const p of ps) if (stored.has(p.cid)) out.set(p.cid, cursors);
-    return { stored: out, sealed };
+    return { stored: out, sealed, revoked };
   }
 
   /** p50/p95/p99 wall time (ms, commit included) of the last 1,024 store statements, failed ones
@@ -567,6 +583,17 @@ export class ChainWriter {
  *  events (docs/protocol.md §5.5; with next_period the event is attested, late). */
 const periodSettled = (p: Prepared) =>
   new ServiceError(409, 'PERIOD_SETTLED', `window ${p.windowId} of tenant ${p.tenantId} is settled (or being settled); void its settlement to attest more events for it`);
+
+/** Why a store statement left chain groups unstored: their tenant's window is sealed, or an API
+ *  key of theirs is revoked. */
+interface Refusals {
+  readonly sealed: ReadonlySet<string>;
+  readonly revoked: ReadonlySet<string>;
+}
+
+/** The error of a chain group a statement did not store: a revoked key, a sealed window, or its
+ *  head moved elsewhere (StaleHead: re-read and retry). */
+const notStored = (p: Prepared, r: Refusals) => (r.revoked.has(p.cid) ? unknownKey() : r.sealed.has(p.cid) ? periodSettled(p) : new StaleHead());
 
 const withCursors = (p: Prepared, cursors: ReadonlyMap<string, number>): WrittenAttestation[] => p.out.map((o) => ({ ...o, cursor: cursors.get(o.id)! }));
 

@@ -124,7 +124,8 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     ...(o.policyCacheMs !== undefined ? { policyCacheMs: o.policyCacheMs } : {}),
     ...(o.queueCheckMs !== undefined ? { queueCheckMs: o.queueCheckMs } : {}),
   });
-  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies, plans, pop);
+  const auth = new Auth(db, hashSecret(o.adminToken));
+  const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies, plans, pop, auth);
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });
@@ -152,7 +153,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   const deps: ServiceDeps = {
     db,
     storeKind: o.database.kind,
-    auth: new Auth(db, hashSecret(o.adminToken)),
+    auth,
     attest,
     tariffs,
     plans,
@@ -160,7 +161,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
     keys,
     proofs,
     policies,
-    admin: new AdminService(db),
+    admin: new AdminService(db, (id) => auth.forget(id)),
     revocations,
     consumers,
     webhooks: new WebhookService(db),
