@@ -12,17 +12,17 @@ export const MAX_TIERS = 4;
 
 const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
 
+/** An RFC 3339 timestamp in UTC (`Z`), with a real calendar date. */
+export function isUtcTimestamp(s: string): boolean {
+  const m = RFC3339_UTC.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
+  return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && h < 24 && mi < 60 && se < 60;
+}
+
 /** RFC 3339 timestamp in UTC (`Z`), with a real calendar date. */
-export const utcTimestamp = z.string().refine(
-  (s) => {
-    const m = RFC3339_UTC.exec(s);
-    if (!m) return false;
-    const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-    const t = new Date(Date.UTC(y, mo - 1, d, h, mi, se));
-    return t.getUTCFullYear() === y && t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && h < 24 && mi < 60 && se < 60;
-  },
-  { message: 'expected an RFC 3339 UTC timestamp such as 2026-05-29T12:00:00.000Z' },
-);
+export const utcTimestamp = z.string().refine(isUtcTimestamp, { message: 'expected an RFC 3339 UTC timestamp such as 2026-05-29T12:00:00.000Z' });
 
 /** Identifiers: non-empty, at most 256 characters, no control characters. */
 export const ident = z
