@@ -2,6 +2,7 @@
 // RFC 8785 walk the verifier uses, on random values that exercise JSON escaping (quotes,
 // backslashes, control characters, non-ASCII, astral characters) and both statement shapes.
 import { describe, expect, it } from 'vitest';
+import { uniform } from './support/random-cases.ts';
 import { saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from '../src/core/attest-texts.ts';
 import { saltedEventDigest, saltedFingerprint } from '../src/core/binding-v2.ts';
 import { canonicalString } from '../src/core/canonical.ts';
@@ -10,17 +11,6 @@ import { randomSalt } from '../src/core/binding-v2.ts';
 import { verifyBundle } from '../src/core/verify.ts';
 import { keyA, pilotEvent, pilotTariff, testAttest, trustFor } from './support/fixtures.ts';
 import type { MeterEvent, StatementV2, TariffSnapshot } from '../src/core/schemas.ts';
-
-/** A deterministic generator (xorshift), so that a failure can be replayed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const ALPHABET = ['a', 'Z', '0', '"', '\\', '/', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', '€', '\u2028', '😀', ' ', '-', '_'];
 
@@ -76,7 +66,7 @@ function statement(r: () => number, pop: boolean): StatementV2 {
 
 describe('attest texts', () => {
   it('give the generic canonical texts and digests on random values', () => {
-    const r = rng(20261206);
+    const r = uniform(20261206);
     for (let i = 0; i < 2000; i++) {
       const e = event(r);
       const t = tariff(r);
@@ -90,7 +80,7 @@ describe('attest texts', () => {
   });
 
   it('refuse lone surrogates as the generic walk does', () => {
-    const r = rng(7);
+    const r = uniform(7);
     const e = { ...event(r), event_id: 'x\ud800' };
     expect(() => saltedFingerprintOfText(e, tariff(r), '1', '1')).toThrow(/lone surrogate/);
     const s = { ...statement(r, false), tenant_id: '\udc00' };
@@ -98,7 +88,7 @@ describe('attest texts', () => {
   });
 
   it('leave a statement of another shape to the generic walk', () => {
-    const r = rng(11);
+    const r = uniform(11);
     const s = { ...statement(r, false), extra: 'x' } as unknown as StatementV2;
     expect(statementV2Text(s)).toBeNull();
     const c = { ...statement(r, false) };

@@ -3,20 +3,11 @@
 // NFC, timestamps, u64 forms, outcomes, unknown, missing and inherited keys. Whenever the fast path
 // answers, the schemas must accept the same input and give the same event, field order included.
 import { describe, expect, it } from 'vitest';
+import { uniform } from './support/random-cases.ts';
 import { normalizeMeterEvent, plainMeterEvent } from '../src/core/attest.ts';
 import { parseJsonStrict } from '../src/core/json.ts';
 import { MeterEvent, MeterEventInput } from '../src/core/schemas.ts';
 import { pilotEvent } from './support/fixtures.ts';
-
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
@@ -51,7 +42,7 @@ const viaSchemas = (x: unknown) => {
 
 describe('plainMeterEvent (the fast path of normalizeMeterEvent)', () => {
   it('answers only what the schemas accept, with the same event', () => {
-    const r = rng(42);
+    const r = uniform(42);
     let fast = 0;
     let valid = 0;
     for (let i = 0; i < 5000; i++) {

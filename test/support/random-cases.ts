@@ -34,6 +34,12 @@ export function prng(seed: number) {
 
 export type Prng = ReturnType<typeof prng>;
 
+/** The same PRNG as floats in [0, 1). */
+export function uniform(seed: number): () => number {
+  const p = prng(seed);
+  return () => p.int(2 ** 32) / 2 ** 32;
+}
+
 /** A random valid (tariff, units, running total before, outcome): both classes, 1–4 tiers, small and huge values,
  *  positions at and around tier bounds. */
 export function randomScenario(r: Prng): { tariff: TariffSnapshot; units: bigint; before: bigint; outcome: Outcome } {
