@@ -4,7 +4,7 @@
 // database, so this process's memory still holds the key) is refused on the next request, whatever
 // that request is: a new event, a batch, a replay, a conflict, a malformed body, a PoP.
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 
@@ -47,13 +47,27 @@ describe('attest keys revoked by another process', () => {
     expect401(await s.call('POST', '/v1/attest', { token: k.secret, body: ev() }));
   });
 
-  it('a batch is refused item by item', async () => {
+  it('a batch is refused as a whole, and counts for nothing in the metrics', async () => {
+    const metric = async () => ((await s.call('GET', '/metrics')).body as string).split('\n').filter((l) => l.startsWith('meterproof_attestations_total{')).join('\n');
+    const before = await metric();
+    for (const events of [[ev(), ev({ endpoint: '/other' })], [ev(), (await warmKey()).stored], [{ meter_event: { nope: 1 } }]]) {
+      const k = await warmKey();
+      await revokeElsewhere(k.id);
+      const counted = await metric();
+      expect401(await s.call('POST', '/v1/attest/batch', { token: k.secret, body: { events } }));
+      expect(await metric()).toBe(counted);
+    }
+    expect(before).not.toBe('');
+  });
+
+  it('looks a key up once per request, however many refusals ask for it', async () => {
     const k = await warmKey();
-    await revokeElsewhere(k.id);
-    const r = await s.call('POST', '/v1/attest/batch', { token: k.secret, body: { events: [ev(), ev({ endpoint: '/other' }), k.stored] } });
-    expect(r.status).toBe(200);
-    expect(r.body.results.map((x: { status: number }) => x.status)).toEqual([401, 401, 401]);
-    expect(r.body.results.map((x: { error?: { code: string } }) => x.error?.code)).toEqual(['UNAUTHENTICATED', 'UNAUTHENTICATED', 'UNAUTHENTICATED']);
+    const byId = (s.container.deps.auth as unknown as { byId: { execute: (...a: unknown[]) => unknown } }).byId;
+    const spy = vi.spyOn(byId, 'execute');
+    const conflict = await s.call('POST', '/v1/attest', { token: k.secret, body: { ...k.stored, tariff_snapshot: { ...pilotTariff, tariff_version: 'other' } } });
+    expect(conflict.status).toBe(409);
+    expect(spy).toHaveBeenCalledTimes(1);
+    spy.mockRestore();
   });
 
   it('a replay of a stored event gets no bundle', async () => {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Countersignature, FullBundle, VerificationReport } from '../core/schemas.ts';
-import type { AttestOutcome, AttestationRow } from '../service/attest.ts';
+import { type AttestOutcome, type AttestationRow, isUnavailable } from '../service/attest.ts';
 import { type Principal, requireScope } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
@@ -274,8 +274,8 @@ export function createApp(deps: AppDeps) {
     metrics.attestPhase(0, since(started));
     await next();
     // refused before the attest service confirmed the key (a malformed body, say): a revoked key
-    // is answered 401 instead
-    if (principal.unconfirmed && c.error) {
+    // is answered 401 instead (one look-up per request: the service's, if it made one)
+    if (principal.unconfirmed && c.error && !isUnavailable(c.error)) {
       try {
         await deps.auth.confirm(principal);
       } catch (e) {

@@ -12,8 +12,8 @@ import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
-import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
-import { type Auth, type Principal, requireScope, requireTenant } from './auth.ts';
+import { describeStoreError, isStoreError, isStoreUnavailable } from '../db/faults.ts';
+import { type Auth, type Principal, requireScope, requireTenant, unknownKey } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
@@ -144,32 +144,50 @@ export class AttestService {
    * per chain (tenant, meter, window), in input order within each chain.
    */
   async attestMany(principal: Principal, bodies: readonly unknown[]): Promise<(AttestOutcome | ServiceError)[]> {
-    if (!principal.unconfirmed || !this.auth) return this.attestAs(principal, bodies);
-    const auth = this.auth;
-    // A PoP's nonce is recorded before anything is stored: the key is confirmed first.
-    if (bodies.some((b) => b !== null && typeof b === 'object' && 'consumer_pop' in b)) return this.attestAs(await auth.confirm(principal), bodies);
-    let out: (AttestOutcome | ServiceError)[];
-    try {
-      out = await this.attestAs(principal, bodies);
-    } catch (e) {
-      await auth.confirm(principal); // a revoked key gets 401, not this refusal
-      throw e;
-    }
-    // Fresh attestations were stored by a statement that found the key unrevoked; every other
-    // answer (a replay, a refusal) is given only once the key is confirmed.
-    if (out.some((o) => o instanceof ServiceError && o.status === 401)) auth.forget(principal.id);
-    if (out.every((o) => (o instanceof ServiceError ? o.status === 401 : o.created))) return out;
-    try {
-      await auth.confirm(principal);
-    } catch (e) {
-      // revoked: 401; the store unreachable: retryable, never 401 (the fresh items keep their 201)
-      const refusal = e instanceof ServiceError ? e : storeUnavailable();
-      return out.map((o) => (o instanceof ServiceError || !o.created ? refusal : o));
-    }
+    const { out, tenants } = await this.attestConfirmed(principal, bodies);
+    if (this.metrics) this.count(this.metrics, out, tenants);
     return out;
   }
 
-  private async attestAs(principal: Principal, bodies: readonly unknown[]): Promise<(AttestOutcome | ServiceError)[]> {
+  /**
+   * attestMany's outcomes for a principal that may be unconfirmed (Auth.attestPrincipal). Fresh
+   * attestations were stored by a statement that found the key unrevoked; every other answer (a
+   * replay, a refusal) is given only once the key is confirmed, and a revoked key's request is
+   * refused as a whole (401) unless some of it was stored before the revocation. An answer that
+   * the store is unavailable (503) needs no look-up: it acts on nothing and tells nothing.
+   */
+  private async attestConfirmed(principal: Principal, bodies: readonly unknown[]): Promise<{ out: (AttestOutcome | ServiceError)[]; tenants: (string | undefined)[] }> {
+    const auth = this.auth;
+    if (!principal.unconfirmed || !auth) return this.attestAs(principal, bodies);
+    // A PoP's nonce is recorded before anything is stored: the key is confirmed first.
+    if (bodies.some((b) => b !== null && typeof b === 'object' && 'consumer_pop' in b)) return this.attestAs(await auth.confirm(principal), bodies);
+    let r: Awaited<ReturnType<AttestService['attestAs']>>;
+    try {
+      r = await this.attestAs(principal, bodies);
+    } catch (e) {
+      if (!isUnavailable(e)) await auth.confirm(principal); // a revoked key gets 401, not this refusal
+      throw e;
+    }
+    const { out } = r;
+    const created = out.some((o) => !(o instanceof ServiceError) && o.created);
+    if (out.some((o) => o instanceof ServiceError && o.status === 401)) {
+      auth.forget(principal.id);
+      if (!created) throw unknownKey();
+    }
+    if (out.every((o) => (o instanceof ServiceError ? o.status === 401 || o.status === 503 : o.created))) return r;
+    try {
+      await auth.confirm(principal);
+    } catch (e) {
+      if (!created) throw e;
+      // revoked: 401; the store unreachable: retryable, never 401 (the fresh items keep their 201)
+      const refusal = e instanceof ServiceError ? e : storeUnavailable();
+      return { ...r, out: out.map((o) => (o instanceof ServiceError || !o.created ? refusal : o)) };
+    }
+    return r;
+  }
+
+  /** The outcomes, and each item's tenant (undefined for an item refused before it was known). */
+  private async attestAs(principal: Principal, bodies: readonly unknown[]): Promise<{ out: (AttestOutcome | ServiceError)[]; tenants: (string | undefined)[] }> {
     requireScope(principal, 'attest');
     const results: (AttestOutcome | ServiceError | undefined)[] = new Array(bodies.length);
     const pending: { index: number; item: PendingEvent; cid: string }[] = [];
@@ -227,7 +245,11 @@ export class AttestService {
     }
 
     const byChain = new Map<string, typeof pending>();
-    for (const p of fresh) byChain.set(p.cid, [...(byChain.get(p.cid) ?? []), p]);
+    for (const p of fresh) {
+      const group = byChain.get(p.cid);
+      if (group) group.push(p);
+      else byChain.set(p.cid, [p]);
+    }
     await Promise.all([...byChain].map(([cid, group]) => this.writeGroup(cid, group, results)));
 
     for (const p of laterDuplicates) {
@@ -236,14 +258,13 @@ export class AttestService {
       else results[p.index] = first instanceof ServiceError ? first : conflict(p.item.event.event_id);
     }
     const out = results.map((r) => r ?? new ServiceError(503, 'NOT_PROCESSED', 'item was not processed'));
-    if (this.metrics) this.count(this.metrics, out, pending);
-    return out;
+    const tenants: (string | undefined)[] = new Array(out.length);
+    for (const p of pending) tenants[p.index] = p.item.event.tenant_id;
+    return { out, tenants };
   }
 
   /** Outcomes by tenant; an item refused before its tenant was established counts under ''. */
-  private count(m: Metrics, out: readonly (AttestOutcome | ServiceError)[], pending: readonly { index: number; item: PendingEvent }[]): void {
-    const tenants: (string | undefined)[] = new Array(out.length);
-    for (const p of pending) tenants[p.index] = p.item.event.tenant_id;
+  private count(m: Metrics, out: readonly (AttestOutcome | ServiceError)[], tenants: readonly (string | undefined)[]): void {
     for (let i = 0; i < out.length; i++) {
       const r = out[i]!;
       m.attestations.inc(tenants[i] ?? '', r instanceof ServiceError ? (r.status >= 500 ? 3 : 2) : r.created ? 0 : 1);
@@ -413,6 +434,11 @@ function freshRow(fields: Omit<AttestationRow, 'bundle'> & { bundleText: string 
   let bundle: unknown;
   return Object.defineProperty(fields, 'bundle', { get: () => (bundle ??= JSON.parse(fields.bundleText)), enumerable: true }) as AttestationRow;
 }
+
+/** An answer that the store is unavailable (a 503, or a store error on its way to become one):
+ *  it acts on nothing and tells nothing, so it needs no key look-up, which would only wait on the
+ *  same store again. */
+export const isUnavailable = (e: unknown) => (e instanceof ServiceError ? e.status === 503 : isStoreError(e));
 
 /** A consumer-scoped key sees only the attestations whose PoP its consumer signed. */
 const consumerMaySee = (p: Principal, row: AttestationRow) => p.consumer === undefined || (row.bundle as { consumer_pop?: { consumer_id?: string } }).consumer_pop?.consumer_id === p.consumer;

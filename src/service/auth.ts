@@ -56,11 +56,16 @@ export class Auth {
   private readonly byHash;
   /** Keys that authenticated an attest request, by secret hash (attestPrincipal). */
   private readonly attestKeys = new Map<string, { readonly principal: Principal; readonly at: number }>();
+  /** Per request (its principal), the answer of confirm(). */
+  private readonly confirmations = new WeakMap<Principal, Promise<Principal>>();
+  /** Whether a key is revoked, by id: confirm()'s look-up, prepared once. */
+  private readonly byId;
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly adminTokenHash: string,
   ) {
     this.byHash = db.select().from(schema.apiKeys).where(eq(schema.apiKeys.secretHash, sql.placeholder('h'))).prepare('auth_key_by_hash');
+    this.byId = db.select({ revokedAt: schema.apiKeys.revokedAt }).from(schema.apiKeys).where(eq(schema.apiKeys.id, sql.placeholder('id'))).prepare('auth_key_revoked');
   }
 
   async authenticate(header: string | undefined): Promise<Principal> {
@@ -93,7 +98,8 @@ export class Auth {
     const m = header ? BEARER.exec(header) : null;
     const h = m ? hashSecret(m[1]!) : undefined;
     const known = h === undefined ? undefined : this.attestKeys.get(h);
-    if (known && performance.now() - known.at < ATTEST_KEY_TTL_MS) return known.principal;
+    // a copy per request: confirm() remembers its answer for that request only
+    if (known && performance.now() - known.at < ATTEST_KEY_TTL_MS) return { ...known.principal };
     const p = await this.authenticate(header);
     if (h !== undefined && h !== this.adminTokenHash) {
       if (this.attestKeys.size >= ATTEST_KEYS_MAX) this.attestKeys.clear();
@@ -103,16 +109,23 @@ export class Auth {
   }
 
   /** Looks an unconfirmed principal's key up again: the principal, confirmed, or 401 (and the
-   *  key is forgotten) when it is revoked. */
-  async confirm(p: Principal): Promise<Principal> {
-    if (!p.unconfirmed) return p;
-    const [row] = await this.db.select({ revokedAt: schema.apiKeys.revokedAt }).from(schema.apiKeys).where(eq(schema.apiKeys.id, p.id));
-    if (!row || row.revokedAt) {
-      this.forget(p.id);
-      throw unknownKey();
+   *  key is forgotten) when it is revoked. One look-up per request, however often it is asked
+   *  (its answer, a failure included, is kept with the request's principal). */
+  confirm(p: Principal): Promise<Principal> {
+    if (!p.unconfirmed) return Promise.resolve(p);
+    let answer = this.confirmations.get(p);
+    if (!answer) {
+      answer = this.byId.execute({ id: p.id }).then(([row]) => {
+        if (!row || row.revokedAt) {
+          this.forget(p.id);
+          throw unknownKey();
+        }
+        const { unconfirmed: _u, ...confirmed } = p;
+        return confirmed;
+      });
+      this.confirmations.set(p, answer);
     }
-    const { unconfirmed: _u, ...confirmed } = p;
-    return confirmed;
+    return answer;
   }
 
   /** Drops a key from memory (revoked here, or refused by a store statement). */
