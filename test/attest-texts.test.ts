@@ -94,6 +94,11 @@ describe('attest texts', () => {
     const c = { ...statement(r, false) };
     c.chain = { ...c.chain, more: '1' } as unknown as StatementV2['chain'];
     expect(statementV2Text(c)).toBeNull();
+    // a value of another type: the generic walk decides (and refuses what it refuses)
+    const noPrev = { ...statement(r, false) };
+    noPrev.chain = { ...noPrev.chain, prev: undefined } as unknown as StatementV2['chain'];
+    expect(statementV2Text(noPrev)).toBeNull();
+    expect(statementV2Text({ ...statement(r, false), charge_micros: 5 } as unknown as StatementV2)).toBeNull();
   });
 
   it('make bundles the verifier accepts, with and without the event text given', async () => {

@@ -29,7 +29,8 @@ function randomEvent(r: () => number): Record<string, unknown> {
   if (r() < 0.05) delete e[pick(r, Object.keys(e))];
   if (r() < 0.05) e['extra'] = 'x';
   if (r() < 0.05) e['dimensions'] = { region: 'eu' };
-  return e;
+  // the input's key order must not matter
+  return r() < 0.5 ? e : Object.fromEntries(Object.entries(e).sort(() => r() - 0.5));
 }
 
 const viaSchemas = (x: unknown) => {
@@ -76,5 +77,16 @@ describe('plainMeterEvent (the fast path of normalizeMeterEvent)', () => {
     expect(plainMeterEvent(JSON.parse(`{"__proto__": 1, ${JSON.stringify(pilotEvent).slice(1)}`))).toBeNull();
     expect(plainMeterEvent([pilotEvent])).toBeNull();
     expect(plainMeterEvent({ ...pilotEvent, outcome: undefined })).toBeNull();
+  });
+
+  it('returns what it checked, even from a getter that answers differently each time', () => {
+    let calls = 0;
+    const tricky = { ...pilotEvent };
+    Object.defineProperty(tricky, 'event_id', { enumerable: true, get: () => (calls++ === 0 ? 'ok-id' : 'e\u0301\u0000evil') });
+    const got = plainMeterEvent(tricky);
+    expect(got?.event_id ?? 'ok-id').toBe('ok-id');
+    calls = 0;
+    const normalized = normalizeMeterEvent(tricky);
+    expect(() => MeterEvent.parse(normalized)).not.toThrow();
   });
 });

@@ -35,12 +35,15 @@ export function saltedFingerprintOfText(event: MeterEvent, tariff: TariffSnapsho
 const STATEMENT_KEYS = 16;
 const CHAIN_KEYS = 5;
 
-/** The canonical text of a v2 statement as buildStatementV2 makes it, or null for any other shape
- *  (then the caller canonicalizes generically). */
+/** The canonical text of a v2 statement as buildStatementV2 makes it (string fields, the chain
+ *  object, prev null or a string), or null for any other shape: the caller then canonicalizes
+ *  generically, and refuses what the generic walk refuses. */
 export function statementV2Text(s: StatementV2): string | null {
   const pop = s.consumer_pop_digest;
-  if (Object.keys(s).length !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || Object.keys(s.chain).length !== CHAIN_KEYS) return null;
   const c = s.chain;
+  if (Object.keys(s).length !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || Object.keys(c).length !== CHAIN_KEYS || (c.prev !== null && typeof c.prev !== 'string')) return null;
+  for (const v of Object.values(s)) if (typeof v !== 'string' && v !== c) return null;
+  for (const [k, v] of Object.entries(c)) if (typeof v !== 'string' && k !== 'prev') return null;
   return (
     `{"billing_verify_fingerprint":${str(s.billing_verify_fingerprint)},"billing_window_id":${str(s.billing_window_id)},"binding":${str(s.binding)},` +
     `"chain":{"cumulative_units_after":${str(c.cumulative_units_after)},"cumulative_units_before":${str(c.cumulative_units_before)},"id":${str(c.id)},"prev":${c.prev === null ? 'null' : str(c.prev)},"seq":${str(c.seq)}},` +

@@ -340,7 +340,10 @@ export function createApp(deps: AppDeps) {
     if (row.proofStatus !== 'on_demand' && row.proofStatus !== 'deferred') return row;
     const status = (await deps.proofs.ensureProofs([row.id])).get(row.id) ?? row.proofStatus;
     deps.onAttested?.();
-    return { ...row, proofStatus: status };
+    if (status === row.proofStatus) return row;
+    // the stored text (if this process has it) is the bundle before the status changed
+    const { bundleText: _stale, ...rest } = row;
+    return { ...rest, proofStatus: status };
   }
 
   /** RFC 7240 `Prefer: return=minimal`: answer with the attestation's identity and charge

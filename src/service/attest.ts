@@ -431,8 +431,14 @@ export class AttestService {
 /** A row this process has just written. Its bundle object is parsed from the stored text when
  *  something asks for it (an answer needs only the text): the writer keeps no bundle objects. */
 function freshRow(fields: Omit<AttestationRow, 'bundle'> & { bundleText: string }): AttestationRow {
+  const text = fields.bundleText;
   let bundle: unknown;
-  return Object.defineProperty(fields, 'bundle', { get: () => (bundle ??= JSON.parse(fields.bundleText)), enumerable: true }) as AttestationRow;
+  return Object.defineProperty(fields, 'bundle', {
+    get: () => (bundle ??= JSON.parse(text)),
+    set: (v: unknown) => void (bundle = v),
+    enumerable: true,
+    configurable: true,
+  }) as AttestationRow;
 }
 
 /** An answer that the store is unavailable (a 503, or a store error on its way to become one):
