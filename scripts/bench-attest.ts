@@ -13,7 +13,8 @@
 // Phases: fixed (open loop at --rate), max and max-minimal (closed loop; full bundles, then
 // `Prefer: return=minimal`), max-pop (as max, every event with a consumer PoP: bilateral
 // metering; the generator signs each PoP), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
-// the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+// the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); BENCH_SERVER_LOG=<file> appends its
+// standard output to a file (with BENCH_SERVER_NODE_ARGS=--trace-gc: each garbage collection).
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -43,6 +44,8 @@ const DURATION = Number(opt.duration) * 1000;
 const PORT = Number(opt.port);
 const METERS = Number(opt.meters);
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** Where the server's standard output goes (its log lines, and e.g. `--trace-gc` output), if anywhere. */
+const SERVER_LOG = process.env['BENCH_SERVER_LOG'];
 const ADMIN = `bench-admin-${Date.now()}-0123456789abcdef`;
 
 /**
@@ -224,7 +227,7 @@ function cpuMeter(serverPid: number) {
     const [server, main, pg, gen] = [processCpuMs(serverPid) - server0, mainThreadCpuMs(serverPid) - main0, postgresCpuMs() - pg0, (g.user + g.system) / 1000];
     const us = (ms: number) => ((ms * 1000) / n).toFixed(0);
     const busy = (server + pg + gen) / (performance.now() - t0);
-    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy with these (${machine.toFixed(2)} with everything, kernel included); server RSS peak ${(rssPeak / 1024).toFixed(0)} MB, ${(rssEnd / 1024).toFixed(0)} MB at the end`;
+    return `CPU per event: server ${us(server)} µs (event loop ${us(main)}), PostgreSQL ${us(pg)} µs, load generator ${us(gen)} µs; ${busy.toFixed(2)} of ${os.availableParallelism()} cores busy with these (${machine.toFixed(2)} with everything, kernel included); server RSS peak ${(rssPeak / 1024).toFixed(0)} MiB, ${(rssEnd / 1024).toFixed(0)} MiB at the end`;
   };
 }
 
@@ -262,7 +265,10 @@ async function main() {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await new Promise<void>((resolve, reject) => {
-    server.stdout.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+    server.stdout.on('data', (d: Buffer) => {
+      if (SERVER_LOG) fs.appendFileSync(SERVER_LOG, d);
+      if (d.toString().includes('listening')) resolve();
+    });
     server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
   });
   const results: string[] = [];
