@@ -42,6 +42,9 @@ const Env = z.object({
     .default(5000),
   /** Whether this process delivers webhooks (any number of processes may; each message goes once). */
   WEBHOOK_DELIVERY: z.enum(['on', 'off']).default('on'),
+  /** The old generation may grow to (1 + this/100) × what survived the last major collection
+   *  before the next one (V8's --heap-growing-percent; 0: V8's own factor, up to 4×). */
+  HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(1000).default(100),
   /** Structured log level (JSON lines on stdout). */
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** `expires_at − issued_at` of the served revocation list; it is signed again at half of it. */

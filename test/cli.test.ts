@@ -144,7 +144,7 @@ describe('meterproof CLI', () => {
     expect(run(['keys', 'generate', '--out', 'k-surrogate.json'], dir).status).toBe(0);
     const r = run(['attest', '--offline', '--event', 'surrogate-event.json', '--tariff', 'tariff.json', '--key', 'k-surrogate.json'], dir);
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.meter_event.dimensions.model');
+    expect(r.stderr.trim()).toBe('meterproof attest: input cannot be canonicalized (RFC 8785): lone surrogate in string at $.dimensions.model');
     expect(r.stdout).toBe('');
   });
 });
