@@ -9,9 +9,13 @@ import { sha256Hex } from './bytes.ts';
 import { CanonicalizationError } from './errors.ts';
 import type { MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
 
+/** Thrown by str() for a value that is not a string: the caller leaves it to the generic walk. */
+const NOT_A_STRING = Symbol('not a string');
+
 /** The RFC 8785 text of a string (JSON.stringify escapes as §3.2.2.2 asks); lone surrogates are
  *  refused, as canonicalString refuses them. */
 function str(s: string): string {
+  if (typeof s !== 'string') throw NOT_A_STRING;
   if (!s.isWellFormed()) throw new CanonicalizationError('lone surrogate in string');
   return JSON.stringify(s);
 }
@@ -31,9 +35,16 @@ export function saltedFingerprintOfText(event: MeterEvent, tariff: TariffSnapsho
   );
 }
 
-/** Keys of a v2 statement and of its chain, without and with consumer_pop_digest. */
+/** Keys of a v2 statement and of its chain, without consumer_pop_digest. */
 const STATEMENT_KEYS = 16;
 const CHAIN_KEYS = 5;
+
+/** Own and inherited enumerable keys, counted without making an array of them. */
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
 
 /** The canonical text of a v2 statement as buildStatementV2 makes it (string fields, the chain
  *  object, prev null or a string), or null for any other shape: the caller then canonicalizes
@@ -41,14 +52,17 @@ const CHAIN_KEYS = 5;
 export function statementV2Text(s: StatementV2): string | null {
   const pop = s.consumer_pop_digest;
   const c = s.chain;
-  if (Object.keys(s).length !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || Object.keys(c).length !== CHAIN_KEYS || (c.prev !== null && typeof c.prev !== 'string')) return null;
-  for (const v of Object.values(s)) if (typeof v !== 'string' && v !== c) return null;
-  for (const [k, v] of Object.entries(c)) if (typeof v !== 'string' && k !== 'prev') return null;
-  return (
-    `{"billing_verify_fingerprint":${str(s.billing_verify_fingerprint)},"billing_window_id":${str(s.billing_window_id)},"binding":${str(s.binding)},` +
-    `"chain":{"cumulative_units_after":${str(c.cumulative_units_after)},"cumulative_units_before":${str(c.cumulative_units_before)},"id":${str(c.id)},"prev":${c.prev === null ? 'null' : str(c.prev)},"seq":${str(c.seq)}},` +
-    `"charge_micros":${str(s.charge_micros)},${pop === undefined ? '' : `"consumer_pop_digest":${str(pop)},`}"currency":${str(s.currency)},"event_digest":${str(s.event_digest)},` +
-    `"issued_at":${str(s.issued_at)},"key_id":${str(s.key_id)},"outcome":${str(s.outcome)},"tariff_digest":${str(s.tariff_digest)},"tariff_id":${str(s.tariff_id)},` +
-    `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`
-  );
+  if (keyCount(s) !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || c === null || typeof c !== 'object' || keyCount(c) !== CHAIN_KEYS) return null;
+  try {
+    return (
+      `{"billing_verify_fingerprint":${str(s.billing_verify_fingerprint)},"billing_window_id":${str(s.billing_window_id)},"binding":${str(s.binding)},` +
+      `"chain":{"cumulative_units_after":${str(c.cumulative_units_after)},"cumulative_units_before":${str(c.cumulative_units_before)},"id":${str(c.id)},"prev":${c.prev === null ? 'null' : str(c.prev)},"seq":${str(c.seq)}},` +
+      `"charge_micros":${str(s.charge_micros)},${pop === undefined ? '' : `"consumer_pop_digest":${str(pop)},`}"currency":${str(s.currency)},"event_digest":${str(s.event_digest)},` +
+      `"issued_at":${str(s.issued_at)},"key_id":${str(s.key_id)},"outcome":${str(s.outcome)},"tariff_digest":${str(s.tariff_digest)},"tariff_id":${str(s.tariff_id)},` +
+      `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`
+    );
+  } catch (e) {
+    if (e === NOT_A_STRING) return null;
+    throw e;
+  }
 }
