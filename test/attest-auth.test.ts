@@ -5,6 +5,7 @@
 // that request is: a new event, a batch, a replay, a conflict, a malformed body, a PoP.
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { rowsOf } from '../src/db/index.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { testService, type TestService } from './support/service.ts';
 
@@ -41,8 +42,7 @@ describe('attest keys revoked by another process', () => {
     await revokeElsewhere(k.id);
     const body = ev();
     expect401(await s.call('POST', '/v1/attest', { token: k.secret, body }));
-    const rows = await s.store.database.db.execute(sql`select 1 from attestations where event_id = ${body.meter_event.event_id}`);
-    expect(Array.isArray(rows) ? rows : (rows as { rows: unknown[] }).rows).toHaveLength(0);
+    expect(rowsOf(await s.store.database.db.execute(sql`select 1 from attestations where event_id = ${body.meter_event.event_id}`))).toHaveLength(0);
     // and the key stays refused (it is forgotten, then looked up)
     expect401(await s.call('POST', '/v1/attest', { token: k.secret, body: ev() }));
   });

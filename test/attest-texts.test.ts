@@ -99,6 +99,7 @@ describe('attest texts', () => {
     noPrev.chain = { ...noPrev.chain, prev: undefined } as unknown as StatementV2['chain'];
     expect(statementV2Text(noPrev)).toBeNull();
     expect(statementV2Text({ ...statement(r, false), charge_micros: 5 } as unknown as StatementV2)).toBeNull();
+    expect(saltedFingerprintOfText({ ...event(r), usage_units: 5 } as unknown as MeterEvent, tariff(r), '1', '1')).toBeNull();
   });
 
   it('make bundles the verifier accepts, with and without the event text given', async () => {

@@ -5,11 +5,12 @@
 // keeps the generic walk (binding-v2.ts, statement.ts), so a difference between the two could
 // only make a bundle fail verification, never pass, and every attest-then-verify test would see
 // it. test/attest-texts.test.ts compares both on random values.
-import { sha256Hex } from './bytes.ts';
+import { digestBytes } from './canonical.ts';
 import { CanonicalizationError } from './errors.ts';
 import type { MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
 
-/** Thrown by str() for a value that is not a string: the caller leaves it to the generic walk. */
+/** Thrown by str() for a value that is not a string: the text is then not made here (null), and
+ *  the caller leaves the value to the generic walk. */
 const NOT_A_STRING = Symbol('not a string');
 
 /** The RFC 8785 text of a string (JSON.stringify escapes as §3.2.2.2 asks); lone surrogates are
@@ -20,19 +21,30 @@ function str(s: string): string {
   return JSON.stringify(s);
 }
 
-const digest = (text: string) => `sha256:${sha256Hex(text)}`;
+/** make(), or null when it met a value that is not a string. */
+function orNull(make: () => string): string | null {
+  try {
+    return make();
+  } catch (e) {
+    if (e === NOT_A_STRING) return null;
+    throw e;
+  }
+}
 
 /** saltedEventDigest(event, salt), from the event's canonical text and the salt's decimal text:
  *  sha256 over {"meter_event":…,"salt":"…","type":"meterproof/event/v2"}. */
 export function saltedEventDigestOfText(eventText: string, saltText: string): string {
-  return digest(`{"meter_event":${eventText},"salt":"${saltText}","type":"meterproof/event/v2"}`);
+  return digestBytes(`{"meter_event":${eventText},"salt":"${saltText}","type":"meterproof/event/v2"}`);
 }
 
-/** saltedFingerprint(event, tariff, chargeMicros, salt), with the salt's decimal text. */
-export function saltedFingerprintOfText(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string, saltText: string): string {
-  return digest(
-    `{"billing_window_id":${str(event.billing_window_id)},"charge_micros":${str(chargeMicros)},"currency":${str(tariff.currency)},"event_id":${str(event.event_id)},"salt":"${saltText}","tariff_id":${str(tariff.tariff_id)},"tariff_version":${str(tariff.tariff_version)},"tenant_id":${str(event.tenant_id)},"type":"meterproof/reconciliation/v2","usage_units":${str(event.usage_units)}}`,
+/** saltedFingerprint(event, tariff, chargeMicros, salt), with the salt's decimal text; null when a
+ *  field is not a string. */
+export function saltedFingerprintOfText(event: MeterEvent, tariff: TariffSnapshot, chargeMicros: string, saltText: string): string | null {
+  const text = orNull(
+    () =>
+      `{"billing_window_id":${str(event.billing_window_id)},"charge_micros":${str(chargeMicros)},"currency":${str(tariff.currency)},"event_id":${str(event.event_id)},"salt":"${saltText}","tariff_id":${str(tariff.tariff_id)},"tariff_version":${str(tariff.tariff_version)},"tenant_id":${str(event.tenant_id)},"type":"meterproof/reconciliation/v2","usage_units":${str(event.usage_units)}}`,
   );
+  return text === null ? null : digestBytes(text);
 }
 
 /** Keys of a v2 statement and of its chain, without consumer_pop_digest. */
@@ -53,16 +65,12 @@ export function statementV2Text(s: StatementV2): string | null {
   const pop = s.consumer_pop_digest;
   const c = s.chain;
   if (keyCount(s) !== STATEMENT_KEYS + (pop === undefined ? 0 : 1) || c === null || typeof c !== 'object' || keyCount(c) !== CHAIN_KEYS) return null;
-  try {
-    return (
+  return orNull(
+    () =>
       `{"billing_verify_fingerprint":${str(s.billing_verify_fingerprint)},"billing_window_id":${str(s.billing_window_id)},"binding":${str(s.binding)},` +
       `"chain":{"cumulative_units_after":${str(c.cumulative_units_after)},"cumulative_units_before":${str(c.cumulative_units_before)},"id":${str(c.id)},"prev":${c.prev === null ? 'null' : str(c.prev)},"seq":${str(c.seq)}},` +
       `"charge_micros":${str(s.charge_micros)},${pop === undefined ? '' : `"consumer_pop_digest":${str(pop)},`}"currency":${str(s.currency)},"event_digest":${str(s.event_digest)},` +
       `"issued_at":${str(s.issued_at)},"key_id":${str(s.key_id)},"outcome":${str(s.outcome)},"tariff_digest":${str(s.tariff_digest)},"tariff_id":${str(s.tariff_id)},` +
-      `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`
-    );
-  } catch (e) {
-    if (e === NOT_A_STRING) return null;
-    throw e;
-  }
+      `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`,
+  );
 }

@@ -3,14 +3,13 @@
 // `attest --offline`, the tests and the docs' tour.
 import { computeCharge, pricingFromTariff, unitsAdvanced } from './charge.ts';
 import type { SigningKey } from './keys.ts';
-import { toB64Url } from './bytes.ts';
+import { toB64Url, utf8 } from './bytes.ts';
 import { CloudEventInput, MeterEvent, MeterEventInput, OUTCOMES, STATEMENT_TYPE_V2, TariffSnapshot, TariffSnapshotInput, isNfc, isUtcTimestamp } from './schemas.ts';
 import { isU64String } from './u64.ts';
 import { type ChainLink, buildStatement, buildStatementV2 } from './statement.ts';
-import { cumulativeAfter, logLeafV2, saltString, saltedTariffDigest } from './binding-v2.ts';
+import { cumulativeAfter, logLeafV2, saltString, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
 import { canonicalBytes, canonicalString, digestBytes, digestOf } from './canonical.ts';
 import { saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from './attest-texts.ts';
-import { utf8 } from './bytes.ts';
 import type { ConsumerPop, FullBundle, Statement } from './schemas.ts';
 
 /** Accepts a meter event in its plain or CloudEvents 1.0 form; returns the canonical event.
@@ -163,11 +162,11 @@ export function attestEvent(args: {
     keyId: key.keyId,
     eventDigest: saltedEventDigestOfText(args.eventText ?? canonicalString(event), eventSalt),
     tariffDigest: args.tariffDigest ?? saltedTariffDigest(tariff, args.tariffSalt),
-    fingerprint: saltedFingerprintOfText(event, tariff, chargeText, eventSalt),
+    fingerprint: saltedFingerprintOfText(event, tariff, chargeText, eventSalt) ?? saltedFingerprint(event, tariff, chargeText, args.eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
     ...(args.consumerPop ? { consumerPopDigest: digestOf(args.consumerPop) } : {}),
   });
-  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: tariffSaltText(args.tariffSalt) }, args.consumerPop);
+  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: saltString(args.tariffSalt) }, args.consumerPop);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 
@@ -180,19 +179,6 @@ export function attestEventV1(args: { event: MeterEvent; tariff: TariffSnapshot;
   const statement = buildStatement({ event, tariff, chargeMicros: charge, chain, issuedAt: args.issuedAt, keyId: key.keyId });
   const r = signed(statement, key, event, tariff);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: chain.cumulativeBefore + unitsAdvanced(event.outcome, units) } };
-}
-
-/** A tariff salt's decimal text, kept for the last few salts: every event of a published tariff
- *  version carries the same one. */
-const saltTexts = new Map<bigint, string>();
-function tariffSaltText(salt: bigint): string {
-  let t = saltTexts.get(salt);
-  if (t === undefined) {
-    t = saltString(salt);
-    if (saltTexts.size >= 64) saltTexts.clear();
-    saltTexts.set(salt, t);
-  }
-  return t;
 }
 
 export const GENESIS: ChainLink = { seq: 0n, prev: null, cumulativeBefore: 0n };

@@ -9,11 +9,12 @@ export function canonicalBytes(value: unknown): Uint8Array {
   return utf8(canonicalString(value));
 }
 
-export function digestBytes(data: Uint8Array): string {
+/** `sha256:<hex>` of bytes, or of a text's UTF-8 (a canonical text made already). */
+export function digestBytes(data: Uint8Array | string): string {
   return `sha256:${sha256Hex(data)}`;
 }
 
 /** `sha256:<hex>` of the RFC 8785 canonical bytes of `value` (the UTF-8 of its canonical text). */
 export function digestOf(value: unknown): string {
-  return `sha256:${sha256Hex(canonicalString(value))}`;
+  return digestBytes(canonicalString(value));
 }

@@ -6,13 +6,12 @@ import { ZodError } from 'zod';
 import { cloudEventRequest, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { DefaultTariffs, resolveOrder } from './default-tariffs.ts';
 import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
-import { canonicalString, digestOf } from '../core/canonical.ts';
-import { sha256Hex } from '../core/bytes.ts';
+import { canonicalString, digestBytes, digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
-import { describeStoreError, isStoreError, isStoreUnavailable } from '../db/faults.ts';
+import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
 import { type Auth, type Principal, requireScope, requireTenant, unknownKey } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
@@ -41,6 +40,13 @@ function selectRows(db: Db) {
 export interface AttestOutcome {
   readonly created: boolean;
   readonly row: AttestationRow;
+}
+
+/** A request's outcomes, one per item, and each item's tenant (undefined for an item refused
+ *  before its tenant was known). */
+interface Outcomes {
+  readonly out: (AttestOutcome | ServiceError)[];
+  readonly tenants: (string | undefined)[];
 }
 
 export class AttestService {
@@ -154,20 +160,16 @@ export class AttestService {
    * attestations were stored by a statement that found the key unrevoked; every other answer (a
    * replay, a refusal) is given only once the key is confirmed, and a revoked key's request is
    * refused as a whole (401) unless some of it was stored before the revocation. An answer that
-   * the store is unavailable (503) needs no look-up: it acts on nothing and tells nothing.
+   * the store is unavailable (503) needs no look-up: it acts on nothing and tells nothing. (A
+   * refusal thrown instead of returned is confirmed by the attest routes' middleware, which also
+   * covers the refusals made before this service is called.)
    */
-  private async attestConfirmed(principal: Principal, bodies: readonly unknown[]): Promise<{ out: (AttestOutcome | ServiceError)[]; tenants: (string | undefined)[] }> {
+  private async attestConfirmed(principal: Principal, bodies: readonly unknown[]): Promise<Outcomes> {
     const auth = this.auth;
     if (!principal.unconfirmed || !auth) return this.attestAs(principal, bodies);
     // A PoP's nonce is recorded before anything is stored: the key is confirmed first.
     if (bodies.some((b) => b !== null && typeof b === 'object' && 'consumer_pop' in b)) return this.attestAs(await auth.confirm(principal), bodies);
-    let r: Awaited<ReturnType<AttestService['attestAs']>>;
-    try {
-      r = await this.attestAs(principal, bodies);
-    } catch (e) {
-      if (!isUnavailable(e)) await auth.confirm(principal); // a revoked key gets 401, not this refusal
-      throw e;
-    }
+    const r = await this.attestAs(principal, bodies);
     const { out } = r;
     const created = out.some((o) => !(o instanceof ServiceError) && o.created);
     if (out.some((o) => o instanceof ServiceError && o.status === 401)) {
@@ -186,8 +188,7 @@ export class AttestService {
     return r;
   }
 
-  /** The outcomes, and each item's tenant (undefined for an item refused before it was known). */
-  private async attestAs(principal: Principal, bodies: readonly unknown[]): Promise<{ out: (AttestOutcome | ServiceError)[]; tenants: (string | undefined)[] }> {
+  private async attestAs(principal: Principal, bodies: readonly unknown[]): Promise<Outcomes> {
     requireScope(principal, 'attest');
     const results: (AttestOutcome | ServiceError | undefined)[] = new Array(bodies.length);
     const pending: { index: number; item: PendingEvent; cid: string }[] = [];
@@ -203,7 +204,7 @@ export class AttestService {
           // the event's canonical text serves the request digest here and the salted event digest
           // when it is signed
           const eventText = canonicalString(event);
-          const plainDigest = requestDigestOf(`sha256:${sha256Hex(eventText)}`, tariff.tariffDigest);
+          const plainDigest = requestDigestOf(digestBytes(eventText), tariff.tariffDigest);
           const consumerPop = await this.pop?.admit(event, (body as Record<string, unknown>)['consumer_pop'], tariff.inline ? undefined : tariff.tariffDigestV2, plainDigest);
           const requestDigest = requestDigestWithPop(plainDigest, consumerPop);
           const item: PendingEvent = {
@@ -440,11 +441,6 @@ function freshRow(fields: Omit<AttestationRow, 'bundle'> & { bundleText: string 
     configurable: true,
   }) as AttestationRow;
 }
-
-/** An answer that the store is unavailable (a 503, or a store error on its way to become one):
- *  it acts on nothing and tells nothing, so it needs no key look-up, which would only wait on the
- *  same store again. */
-export const isUnavailable = (e: unknown) => (e instanceof ServiceError ? e.status === 503 : isStoreError(e));
 
 /** A consumer-scoped key sees only the attestations whose PoP its consumer signed. */
 const consumerMaySee = (p: Principal, row: AttestationRow) => p.consumer === undefined || (row.bundle as { consumer_pop?: { consumer_id?: string } }).consumer_pop?.consumer_id === p.consumer;

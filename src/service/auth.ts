@@ -4,6 +4,7 @@ import { eq, sql } from 'drizzle-orm';
 import { sha256, toHex, toB64Url } from '../core/bytes.ts';
 import { type Db, schema } from '../db/index.ts';
 import { ServiceError } from './errors.ts';
+import { isStoreError } from '../db/faults.ts';
 
 export const SCOPES = ['attest', 'read', 'metrics', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -141,6 +142,11 @@ export class Auth {
 }
 
 export const unknownKey = () => new ServiceError(401, 'UNAUTHENTICATED', 'unknown or revoked API key');
+
+/** An answer that the store is unavailable (a 503, or a store error on its way to become one):
+ *  it acts on nothing and tells nothing, so it needs no key confirmation, which would only wait
+ *  on the same store again. */
+export const isUnavailable = (e: unknown) => (e instanceof ServiceError ? e.status === 503 : isStoreError(e));
 
 export function requireScope(p: Principal, scope: Scope): void {
   if (!p.scopes.has(scope) && !p.scopes.has('admin')) throw new ServiceError(403, 'FORBIDDEN', `this key lacks the ${scope} scope`);
