@@ -576,19 +576,39 @@ describe('late events, adjustments and the streamed run', () => {
     // chains are never rewritten: the settled May statement is untouched
     expect((await s.call('GET', `/v1/settlements/${first.id}`)).body.settlement.statement.adjustments.items).toEqual([]);
 
+    // Idempotency-Key: a retry (same key, same body) gets the adjustment first signed, even when
+    // the retries race; another body under the key is a conflict; a key is per tenant
+    const goodwill = { tenant_id: 't_adj', kind: 'credit', amount_micros: '5000', currency: 'USD', attestation_ids: [ref], reason: 'goodwill' };
+    const keyed = (body: unknown, key: string) => s.call('POST', '/v1/settlements/adjustments', { body, headers: { 'idempotency-key': key } });
+    const tries = await Promise.all([1, 2, 3].map(() => keyed(goodwill, 'retry-7f3a')));
+    expect(tries.map((t) => t.status).sort()).toEqual([200, 200, 201]);
+    expect(new Set(tries.map((t) => t.body.id)).size).toBe(1);
+    expect(tries.filter((t) => t.headers.get('idempotent-replayed') === 'true')).toHaveLength(2);
+    const again = await keyed(goodwill, 'retry-7f3a');
+    expect([again.status, again.body.id, again.body.signature]).toEqual([200, tries[0]!.body.id, tries[0]!.body.signature]);
+    expect((await keyed({ ...goodwill, amount_micros: '5001' }, 'retry-7f3a')).body.code).toBe('IDEMPOTENCY_CONFLICT');
+    for (const bad of ['', 'a b', 'x'.repeat(256), 'café']) expect((await keyed(goodwill, bad)).body.code, bad).toBe('INVALID_IDEMPOTENCY_KEY');
+    await tenant('t_adj2');
+    const b2 = await attest('t_adj2', '2026-05', '/v1/vex', 1);
+    const other = await keyed({ ...goodwill, tenant_id: 't_adj2', attestation_ids: [digestBytes(canonicalBytes(b2.body.attestation.statement))] }, 'retry-7f3a');
+    expect(other.status).toBe(201);
+    const goodwillId = tries[0]!.body.id as string;
+
     await attest('t_adj', '2026-06', '/v1/vex', 1);
     const june = (await run('t_adj', '2026-06')).body;
     const st = june.settlement.statement;
-    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([credit.body.adjustment_digest, debit.body.adjustment_digest].sort());
-    expect(st.adjustments).toMatchObject({ debit_micros: '1000', credit_micros: '250000' });
-    expect(BigInt(st.amount_due_micros)).toBe(BigInt(st.total_micros) + 1000n - 250_000n);
+    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([credit.body.adjustment_digest, debit.body.adjustment_digest, `sha256:${goodwillId}`].sort());
+    expect(st.adjustments).toMatchObject({ debit_micros: '1000', credit_micros: '255000' });
+    expect(BigInt(st.amount_due_micros)).toBe(BigInt(st.total_micros) + 1000n - 255_000n);
+    // a retry after the settlement claimed it still answers the same adjustment, now claimed
+    expect((await keyed(goodwill, 'retry-7f3a')).body).toMatchObject({ id: goodwillId, settlement_id: june.id });
     expect((await s.call('GET', `/v1/settlements/adjustments/${credit.body.id}`)).body.settlement_id).toBe(june.id);
     await attest('t_adj', '2026-07', '/v1/vex', 1);
     expect((await run('t_adj', '2026-07')).body.settlement.statement.adjustments.items).toEqual([]); // claimed once
     await expect(db().execute(sql`update settlement_adjustments set reason = 'x' where tenant_id = 't_adj'`)).rejects.toThrow();
 
     const ev = await evidenceOf(june.id);
-    expect(ev.adjustments).toHaveLength(2);
+    expect(ev.adjustments).toHaveLength(3);
     expect(verifySettlementEvidence(ev, lateTrust).valid).toBe(true);
     const tampered = structuredClone(ev);
     tampered.adjustments[0].adjustment.amount_micros = '1';

@@ -426,8 +426,17 @@ export const settlementAdjustments = pgTable(
     keyId: text('key_id').notNull(),
     signature: text('signature').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /** The request's Idempotency-Key header, when it had one: a retry with the same key is
+     *  answered with this adjustment instead of signing a second one. */
+    idempotencyKey: text('idempotency_key'),
+    /** The digest of the request's validated body, to tell a retry from another request reusing
+     *  the key (IDEMPOTENCY_CONFLICT). Set with idempotency_key. */
+    requestDigest: text('request_digest'),
   },
-  (t) => [index('settlement_adjustments_tenant').on(t.tenantId, t.id)],
+  (t) => [
+    index('settlement_adjustments_tenant').on(t.tenantId, t.id),
+    uniqueIndex('settlement_adjustments_idempotency').on(t.tenantId, t.idempotencyKey).where(sql`${t.idempotencyKey} is not null`),
+  ],
 );
 
 /** Which settlement holds each attestation: at most one live settlement (the primary key); the

@@ -627,8 +627,8 @@ export function createApp(deps: AppDeps) {
   });
   app.get('/v1/settlements/:id', authed, async (c) => c.json(await settlementView(await deps.settlements.get(c.get('principal'), c.req.param('id') ?? ''))));
   app.post('/v1/settlements/adjustments', authed, async (c) => {
-    const r = await deps.settlements.adjust(c.get('principal'), await jsonBody(c));
-    return c.json(r, 201, { location: `/v1/settlements/adjustments/${r.id}` });
+    const { replayed, ...r } = await deps.settlements.adjust(c.get('principal'), await jsonBody(c), c.req.header('idempotency-key'));
+    return c.json(r, replayed ? 200 : 201, { location: `/v1/settlements/adjustments/${r.id}`, ...(replayed ? { 'idempotent-replayed': 'true' } : {}) });
   });
   app.get('/v1/settlements/adjustments/:id', authed, async (c) => c.json(await deps.settlements.adjustment(c.get('principal'), c.req.param('id') ?? '')));
   app.get('/v1/settlements/:id/evidence', authed, async (c) => {

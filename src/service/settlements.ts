@@ -6,7 +6,7 @@ import os from 'node:os';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { toB64Url } from '../core/bytes.ts';
-import { canonicalBytes, digestBytes } from '../core/canonical.ts';
+import { canonicalBytes, digestBytes, digestOf } from '../core/canonical.ts';
 import type { Jwks, SigningKey } from '../core/keys.ts';
 import type { CheckedStatement } from '../core/settlement-verify.ts';
 import { createStatementPool } from '../verifier/statement-pool.ts';
@@ -57,6 +57,8 @@ const SCAN_ROWS = 100_000;
  *  memory with the API (statement-pool.ts). */
 const RUN_WORKER_YOUNG_GENERATION_MB = 4;
 const CLAIM_ROWS = 50_000;
+/** An Idempotency-Key header: 1 to 255 visible ASCII characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** An attestation row's signed statement as the evidence holds it: {statement, key_id, signature} (JSON text). */
 const SIGNED_STATEMENT_TEXT = sql`json_build_object('statement', a.bundle -> 'attestation' -> 'statement', 'key_id', a.bundle -> 'attestation' -> 'key_id', 'signature', a.bundle -> 'attestation' -> 'signature')::text`;
@@ -336,12 +338,30 @@ export class SettlementService {
 
   /** POST /v1/settlements/adjustments: a signed credit or debit line for the tenant's next
    *  settlement run, naming the tenant's attestations it corrects and why. */
-  async adjust(principal: Principal, body: unknown): Promise<AdjustmentRecord> {
+  async adjust(principal: Principal, body: unknown, idempotencyKey?: string): Promise<AdjustmentRecord & { replayed: boolean }> {
     requireScope(principal, 'admin');
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw new ServiceError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+    }
     const r = AdjustmentInput.safeParse(body);
     if (!r.success) throw invalidInput(r.error, 'INVALID_ADJUSTMENT', 'expected {tenant_id, kind: credit | debit, amount_micros, currency, attestation_ids, reason}', '');
     const input = r.data;
     await this.tariffs.requireTenant(input.tenant_id);
+    // A retry (same key, same body) is answered with the adjustment its first attempt signed,
+    // whatever changed since; the key with another body is a conflict.
+    const requestDigest = idempotencyKey === undefined ? undefined : digestOf(input);
+    const replay = async () => {
+      if (idempotencyKey === undefined) return null;
+      const t = schema.settlementAdjustments;
+      const [row] = await this.db.select({ id: t.id, requestDigest: t.requestDigest }).from(t).where(and(eq(t.tenantId, input.tenant_id), eq(t.idempotencyKey, idempotencyKey)));
+      if (!row) return null;
+      if (row.requestDigest !== requestDigest) {
+        throw new ServiceError(409, 'IDEMPOTENCY_CONFLICT', `Idempotency-Key ${JSON.stringify(idempotencyKey)} was used for another adjustment of tenant ${input.tenant_id}`);
+      }
+      return { ...(await this.adjustment(principal, row.id)), replayed: true };
+    };
+    const earlier = await replay();
+    if (earlier) return earlier;
     // in a currency the tenant is billed in (a typo would otherwise wait for a settlement forever)
     const currencies = new Set<string>();
     for (const sub of await this.plans.subscriptions(input.tenant_id)) {
@@ -364,8 +384,20 @@ export class SettlementService {
     const digest = digestBytes(bytes);
     const id = digest.slice('sha256:'.length);
     const signature = toB64Url(key.sign(bytes));
-    await this.db.insert(schema.settlementAdjustments).values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature });
-    return (await this.adjustment(principal, id))!;
+    const t = schema.settlementAdjustments;
+    const inserted = await this.db
+      .insert(t)
+      .values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature, ...(idempotencyKey === undefined ? {} : { idempotencyKey, requestDigest }) })
+      .onConflictDoNothing({ target: [t.tenantId, t.idempotencyKey], where: sql`${t.idempotencyKey} is not null` })
+      .returning({ id: t.id });
+    if (!inserted.length) {
+      // a concurrent request with the same key stored its adjustment first; this one's signature
+      // is dropped, never stored or answered
+      const first = await replay();
+      if (first) return first;
+      throw new ServiceError(503, 'STORE_UNAVAILABLE', 'the adjustment was neither stored nor found; retry with the same Idempotency-Key');
+    }
+    return { ...(await this.adjustment(principal, id)), replayed: false };
   }
 
   /** GET /v1/settlements/adjustments/{id}: the signed adjustment and the settlement holding it. */
