@@ -2,8 +2,10 @@
 // (GET /v1/status where the server has no /ready), on PGlite and on PostgreSQL, with a fresh
 // data directory / database each run and with an existing one (already initialized and
 // migrated). Prints every run and min / median / max per case, and the machine it ran on.
+// Then the CPU an idle server takes (no requests, --idle seconds, from /proc): its pollers'
+// cost, paid all day by a service that is mostly idle.
 //
-//   npm run bench:start [-- --runs 5] [-- --only pglite|postgres]
+//   npm run bench:start [-- --runs 5] [-- --idle 20] [-- --only pglite|postgres]
 //
 // PostgreSQL: DATABASE_URL (default the local test server); a database is created per fresh run
 // and one for the existing case, all dropped at the end.
@@ -14,10 +16,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { freePort } from '../test/support/server.ts';
+import { postgresCpuMs, processCpuMs } from './cpu.ts';
 import { machineLine, postgresVersion, signingLine } from './machine.ts';
 
-const { values: opt } = parseArgs({ options: { runs: { type: 'string', default: '5' }, only: { type: 'string' } } });
+const { values: opt } = parseArgs({ options: { runs: { type: 'string', default: '5' }, idle: { type: 'string', default: '20' }, only: { type: 'string' } } });
 const RUNS = Number(opt.runs);
+const IDLE_S = Number(opt.idle);
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ADMIN = 'bench-start-admin-token-0123456789abcdef';
 
@@ -26,10 +30,14 @@ interface Started {
   readonly readyMs: number;
   /** the path that answered it */
   readonly probe: string;
+  /** with `idleS`: CPU ms per second of the idle server, and of every PostgreSQL process */
+  readonly idle?: { server: number; postgres: number };
 }
 
-/** Spawns a server, polls until it is ready (every 5 ms), stops it; the time to ready. */
-async function startOnce(env: Record<string, string>): Promise<Started> {
+/** Spawns a server, polls until it is ready (every 5 ms), stops it; the time to ready. With
+ *  `idleS`, the server is first left without requests for 3 s, then its CPU (and PostgreSQL's)
+ *  is measured over `idleS` seconds. */
+async function startOnce(env: Record<string, string>, idleS = 0): Promise<Started> {
   const port = await freePort();
   const t0 = performance.now();
   const child = spawn(process.execPath, ['bin/meterproof.js', 'serve'], {
@@ -47,7 +55,10 @@ async function startOnce(env: Record<string, string>): Promise<Started> {
       try {
         const res = await fetch(`http://127.0.0.1:${port}${probe}`);
         await res.arrayBuffer();
-        if (res.status === 200) return { readyMs: performance.now() - t0, probe };
+        if (res.status === 200) {
+          const readyMs = performance.now() - t0;
+          return { readyMs, probe, ...(idleS > 0 ? { idle: await idleCpu(child.pid!, idleS) } : {}) };
+        }
         if (res.status === 404 && probe === '/ready') probe = '/v1/status'; // a server without /ready
       } catch {
         /* not listening yet */
@@ -58,6 +69,14 @@ async function startOnce(env: Record<string, string>): Promise<Started> {
     child.kill('SIGTERM');
     await exited;
   }
+}
+
+async function idleCpu(pid: number, seconds: number): Promise<{ server: number; postgres: number }> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  await sleep(3000); // start-up work (first checkpoint, caches) done
+  const [s0, p0] = [processCpuMs(pid), postgresCpuMs()];
+  await sleep(seconds * 1000);
+  return { server: (processCpuMs(pid) - s0) / seconds, postgres: (postgresCpuMs() - p0) / seconds };
 }
 
 const stats = (xs: number[]) => {
@@ -80,6 +99,12 @@ async function main() {
     return u.toString();
   };
   let probe = '';
+  const idle: string[] = [];
+  const idleRun = async (label: string, env: Record<string, string>) => {
+    if (IDLE_S <= 0) return;
+    const r = (await startOnce(env, IDLE_S)).idle!;
+    idle.push(`${label}: server ${r.server.toFixed(1)} ms of CPU per second${label.startsWith('PostgreSQL') ? `, PostgreSQL ${r.postgres.toFixed(1)} ms per second` : ''}`);
+  };
   const run = async (label: string, env: () => Promise<Record<string, string>>) => {
     const times: number[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -98,6 +123,7 @@ async function main() {
       const existing = dir();
       await startOnce({ DATA_DIR: existing }); // initialize and migrate once
       await run('PGlite, existing data directory', async () => ({ DATA_DIR: existing }));
+      await idleRun('PGlite', { DATA_DIR: existing });
     }
     if (opt.only !== 'pglite') {
       pgLine = `; PostgreSQL ${await postgresVersion(admin)}`;
@@ -105,6 +131,7 @@ async function main() {
       const env = { DATA_DIR: dir(), DATABASE_URL: await newDatabase() };
       await startOnce(env);
       await run('PostgreSQL, existing database', async () => env);
+      await idleRun('PostgreSQL', env);
     }
   } finally {
     for (const name of databases) await admin.unsafe(`drop database if exists ${name} with (force)`);
@@ -115,6 +142,8 @@ async function main() {
   console.log(`${signingLine()}`);
   console.log(`cold start, spawn to the first 200 from ${probe} (${RUNS} runs each, PROVER_WORKERS default):`);
   for (const l of lines) console.log(`  ${l}`);
+  if (idle.length) console.log(`idle, no requests for ${IDLE_S} s (after 3 s), PROVER_WORKERS default:`);
+  for (const l of idle) console.log(`  ${l}`);
 }
 
 await main();

@@ -2,7 +2,7 @@
 // retried with exponential backoff (never dropped). The proof and its signed proof statement are
 // an additive part of the bundle (docs/protocol.md §2.8): the statement signed at attest time never changes.
 import { hostname } from 'node:os';
-import { and, eq, inArray, lte, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { BillingProof, FullBundle } from '../core/schemas.ts';
 import { type Db, rowsOf, schema } from '../db/index.ts';
 import { PROOF_CHANNEL, type Notifier } from '../db/notify.ts';
@@ -39,26 +39,25 @@ export class ProofQueue {
     await this.notifier?.notify(PROOF_CHANNEL, id).catch(() => undefined);
   }
 
-  /** Claim up to `n` ready jobs. Runs in its own short transaction; claimed jobs are `running`. */
+  /** Claim up to `n` ready jobs; claimed jobs are `running`. One statement (the ready rows are
+   *  locked, skipping those another worker holds, and updated): the worker polls it every 100 ms
+   *  when idle, where a transaction of three statements cost three times the CPU. A running job
+   *  whose worker died becomes ready again when its lease (run_after) expires. */
   async claim(n: number, workerId: string, now = new Date()): Promise<string[]> {
     const j = schema.proofJobs;
-    return this.db.transaction(async (tx) => {
-      const ready = await tx
-        .select({ id: j.attestationId })
-        .from(j)
-        .where(and(inArray(j.status, ['queued', 'running']), lte(j.runAfter, now)))
-        .orderBy(j.runAfter)
-        .limit(n)
-        .for('update', { skipLocked: true });
-      if (!ready.length) return [];
-      const ids = ready.map((r) => r.id);
-      // A running job whose worker died becomes ready again when its lease (run_after) expires.
-      await tx
-        .update(j)
-        .set({ status: 'running', lockedBy: workerId, lockedAt: now, attempts: sql`${j.attempts} + 1`, runAfter: new Date(now.getTime() + 120_000) })
-        .where(inArray(j.attestationId, ids));
-      return ids;
-    });
+    const at = now.toISOString();
+    const lease = new Date(now.getTime() + 120_000).toISOString();
+    const rows = rowsOf<{ id: string }>(
+      await this.db.execute(sql`with ready as (
+          select ${j.attestationId} as id from ${j}
+          where ${j.status} in ('queued', 'running') and ${j.runAfter} <= ${at}::timestamptz
+          order by ${j.runAfter} limit ${n} for update skip locked
+        )
+        update ${j} set status = 'running', locked_by = ${workerId}, locked_at = ${at}::timestamptz, attempts = ${j.attempts} + 1, run_after = ${lease}::timestamptz
+        from ready where ${j.attestationId} = ready.id
+        returning ready.id`),
+    );
+    return rows.map((r) => r.id);
   }
 
   async complete(id: string, proof: BillingProof): Promise<void> {
