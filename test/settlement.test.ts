@@ -586,20 +586,37 @@ describe('late events, adjustments and the streamed run', () => {
     expect(tries.filter((t) => t.headers.get('idempotent-replayed') === 'true')).toHaveLength(2);
     const again = await keyed(goodwill, 'retry-7f3a');
     expect([again.status, again.body.id, again.body.signature]).toEqual([200, tries[0]!.body.id, tries[0]!.body.signature]);
+    // the same body as the signed adjustment sees it: its attestation ids are a set
+    const ref2 = digestBytes(canonicalBytes((await attest('t_adj', '2026-06', '/v1/vex', 3)).body.attestation.statement));
+    const pair = await keyed({ ...goodwill, attestation_ids: [ref, ref2] }, 'pair-01');
+    expect(pair.status).toBe(201);
+    for (const ids of [[ref2, ref], [ref, ref2, ref]]) expect((await keyed({ ...goodwill, attestation_ids: ids }, 'pair-01')).body.id).toBe(pair.body.id);
     expect((await keyed({ ...goodwill, amount_micros: '5001' }, 'retry-7f3a')).body.code).toBe('IDEMPOTENCY_CONFLICT');
     for (const bad of ['', 'a b', 'x'.repeat(256), 'café']) expect((await keyed(goodwill, bad)).body.code, bad).toBe('INVALID_IDEMPOTENCY_KEY');
     await tenant('t_adj2');
     const b2 = await attest('t_adj2', '2026-05', '/v1/vex', 1);
     const other = await keyed({ ...goodwill, tenant_id: 't_adj2', attestation_ids: [digestBytes(canonicalBytes(b2.body.attestation.statement))] }, 'retry-7f3a');
     expect(other.status).toBe(201);
+    // many retries at once, signing in the same millisecond (the same adjustment id): one 201,
+    // the rest replays, never an error
+    for (let round = 0; round < 20; round++) {
+      const body = { ...goodwill, tenant_id: 't_adj2', attestation_ids: [digestBytes(canonicalBytes(b2.body.attestation.statement))], amount_micros: String(100 + round) };
+      const rs = await Promise.all(Array.from({ length: 8 }, () => keyed(body, `race-${round}`)));
+      expect(rs.map((r) => r.status).sort(), JSON.stringify(rs.map((r) => r.body.code))).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+      expect(new Set(rs.map((r) => r.body.id)).size).toBe(1);
+    }
     const goodwillId = tries[0]!.body.id as string;
+    // an admin key limited to other tenants may not adjust this one's bills (nor probe its keys)
+    const otherAdmin = (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['admin'], tenants: ['t_adj2'] } })).body.secret;
+    const foreign = await s.call('POST', '/v1/settlements/adjustments', { token: otherAdmin, body: { ...goodwill, amount_micros: '9' }, headers: { 'idempotency-key': 'retry-7f3a' } });
+    expect([foreign.status, foreign.body.code]).toEqual([403, 'TENANT_FORBIDDEN']);
 
     await attest('t_adj', '2026-06', '/v1/vex', 1);
     const june = (await run('t_adj', '2026-06')).body;
     const st = june.settlement.statement;
-    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([credit.body.adjustment_digest, debit.body.adjustment_digest, `sha256:${goodwillId}`].sort());
-    expect(st.adjustments).toMatchObject({ debit_micros: '1000', credit_micros: '255000' });
-    expect(BigInt(st.amount_due_micros)).toBe(BigInt(st.total_micros) + 1000n - 255_000n);
+    expect(st.adjustments.items.map((x: any) => x.adjustment_digest)).toEqual([credit.body.adjustment_digest, debit.body.adjustment_digest, `sha256:${goodwillId}`, pair.body.adjustment_digest].sort());
+    expect(st.adjustments).toMatchObject({ debit_micros: '1000', credit_micros: '260000' });
+    expect(BigInt(st.amount_due_micros)).toBe(BigInt(st.total_micros) + 1000n - 260_000n);
     // a retry after the settlement claimed it still answers the same adjustment, now claimed
     expect((await keyed(goodwill, 'retry-7f3a')).body).toMatchObject({ id: goodwillId, settlement_id: june.id });
     expect((await s.call('GET', `/v1/settlements/adjustments/${credit.body.id}`)).body.settlement_id).toBe(june.id);
@@ -608,7 +625,7 @@ describe('late events, adjustments and the streamed run', () => {
     await expect(db().execute(sql`update settlement_adjustments set reason = 'x' where tenant_id = 't_adj'`)).rejects.toThrow();
 
     const ev = await evidenceOf(june.id);
-    expect(ev.adjustments).toHaveLength(3);
+    expect(ev.adjustments).toHaveLength(4);
     expect(verifySettlementEvidence(ev, lateTrust).valid).toBe(true);
     const tampered = structuredClone(ev);
     tampered.adjustments[0].adjustment.amount_micros = '1';

@@ -346,10 +346,12 @@ export class SettlementService {
     const r = AdjustmentInput.safeParse(body);
     if (!r.success) throw invalidInput(r.error, 'INVALID_ADJUSTMENT', 'expected {tenant_id, kind: credit | debit, amount_micros, currency, attestation_ids, reason}', '');
     const input = r.data;
+    requireTenant(principal, input.tenant_id);
     await this.tariffs.requireTenant(input.tenant_id);
     // A retry (same key, same body) is answered with the adjustment its first attempt signed,
-    // whatever changed since; the key with another body is a conflict.
-    const requestDigest = idempotencyKey === undefined ? undefined : digestOf(input);
+    // whatever changed since; the key with another body is a conflict. "Same body" as the signed
+    // adjustment sees it: its attestation ids as a set (buildAdjustment sorts them, once each).
+    const requestDigest = idempotencyKey === undefined ? undefined : digestOf({ ...input, attestation_ids: [...new Set(input.attestation_ids)].sort() });
     const replay = async () => {
       if (idempotencyKey === undefined) return null;
       const t = schema.settlementAdjustments;
@@ -378,26 +380,41 @@ export class SettlementService {
     const known = new Set(found.map((f) => f.id));
     const missing = (JSON.parse(ids) as string[]).filter((id) => !known.has(id));
     if (missing.length) throw new ServiceError(422, 'ADJUSTMENT_ATTESTATION_UNKNOWN', `tenant ${input.tenant_id} has no attestation sha256:${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
-    const { key, issuedAt } = await this.keys.signer(this.clock);
-    const adjustment = buildAdjustment(input, key.keyId, issuedAt.toISOString());
-    const bytes = canonicalBytes(adjustment);
-    const digest = digestBytes(bytes);
-    const id = digest.slice('sha256:'.length);
-    const signature = toB64Url(key.sign(bytes));
     const t = schema.settlementAdjustments;
-    const inserted = await this.db
-      .insert(t)
-      .values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature, ...(idempotencyKey === undefined ? {} : { idempotencyKey, requestDigest }) })
-      .onConflictDoNothing({ target: [t.tenantId, t.idempotencyKey], where: sql`${t.idempotencyKey} is not null` })
-      .returning({ id: t.id });
-    if (!inserted.length) {
-      // a concurrent request with the same key stored its adjustment first; this one's signature
-      // is dropped, never stored or answered
-      const first = await replay();
-      if (first) return first;
-      throw new ServiceError(503, 'STORE_UNAVAILABLE', 'the adjustment was neither stored nor found; retry with the same Idempotency-Key');
+    for (let attempt = 1; ; attempt++) {
+      const { key, issuedAt } = await this.keys.signer(this.clock);
+      const adjustment = buildAdjustment(input, key.keyId, issuedAt.toISOString());
+      const bytes = canonicalBytes(adjustment);
+      const digest = digestBytes(bytes);
+      const id = digest.slice('sha256:'.length);
+      const signature = toB64Url(key.sign(bytes));
+      let inserted: { id: string }[];
+      try {
+        inserted = await this.db
+          .insert(t)
+          .values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature, ...(idempotencyKey === undefined ? {} : { idempotencyKey, requestDigest }) })
+          .onConflictDoNothing({ target: [t.tenantId, t.idempotencyKey], where: sql`${t.idempotencyKey} is not null` })
+          .returning({ id: t.id });
+      } catch (e) {
+        // The same content signed in the same millisecond by a concurrent request has the same id
+        // (the primary key, which the conflict clause does not cover): a retry under the same key
+        // is answered with it; otherwise sign again, a moment later (another issue time).
+        if (!isUniqueViolation(e)) throw e;
+        const first = await replay();
+        if (first) return first;
+        if (attempt >= 3) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        continue;
+      }
+      if (!inserted.length) {
+        // a concurrent request with the same key stored its adjustment first; this one's signature
+        // is dropped, never stored or answered
+        const first = await replay();
+        if (first) return first;
+        throw new ServiceError(503, 'STORE_UNAVAILABLE', 'the adjustment was neither stored nor found; retry with the same Idempotency-Key');
+      }
+      return { ...(await this.adjustment(principal, id)), replayed: false };
     }
-    return { ...(await this.adjustment(principal, id)), replayed: false };
   }
 
   /** GET /v1/settlements/adjustments/{id}: the signed adjustment and the settlement holding it. */
