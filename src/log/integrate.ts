@@ -58,7 +58,10 @@ export function createIntegrator(opts: IntegratorOptions): Integrator {
     // lock, the checkpoint, the queue), which an idle sequencer's poll would otherwise pay every
     // interval (~45 ms of CPU a second on an idle 2-vCPU server). A row that commits right after
     // this look is taken by the next round, as it would be after an empty round.
-    if (maxBatch > 0 && checkpointed && !(await queued())) return 0;
+    if (maxBatch > 0) {
+      checkpointed ||= (await readLatest()) !== null; // a process that never holds the lock learns it too
+      if (checkpointed && !(await queued())) return 0;
+    }
     try {
       return await integrateRound(maxBatch, false);
     } catch (e) {
