@@ -40,9 +40,11 @@ export const AdjustmentInput = z.strictObject({
   reason: z.string().trim().min(1).max(1024),
 });
 
-/** The unsigned adjustment from its input, the key id and the issue time. */
-export function buildAdjustment(input: z.output<typeof AdjustmentInput>, keyId: string, issuedAt: string): Adjustment {
-  return Adjustment.parse({
+/** What an adjustment says, from its input: everything it signs but the key id and the issue
+ *  time. Its attestation ids are a set (sorted, once each). Two requests with the same terms ask
+ *  for the same adjustment (an Idempotency-Key retry is recognized by them). */
+export function adjustmentTerms(input: z.output<typeof AdjustmentInput>) {
+  return {
     type: ADJUSTMENT_TYPE,
     tenant_id: input.tenant_id,
     kind: input.kind,
@@ -50,7 +52,10 @@ export function buildAdjustment(input: z.output<typeof AdjustmentInput>, keyId: 
     currency: input.currency,
     attestation_ids: [...new Set(input.attestation_ids)].sort(),
     reason: input.reason,
-    issued_at: issuedAt,
-    key_id: keyId,
-  });
+  };
+}
+
+/** The unsigned adjustment from its terms, the key id and the issue time. */
+export function buildAdjustment(terms: ReturnType<typeof adjustmentTerms>, keyId: string, issuedAt: string): Adjustment {
+  return Adjustment.parse({ ...terms, issued_at: issuedAt, key_id: keyId });
 }

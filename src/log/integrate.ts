@@ -60,7 +60,7 @@ export function createIntegrator(opts: IntegratorOptions): Integrator {
     // this look is taken by the next round, as it would be after an empty round.
     if (maxBatch > 0) {
       checkpointed ||= (await readLatest()) !== null; // a process that never holds the lock learns it too
-      if (checkpointed && !(await queued())) return 0;
+      if (checkpointed && !(await anyQueued())) return 0;
     }
     try {
       return await integrateRound(maxBatch, false);
@@ -72,9 +72,9 @@ export function createIntegrator(opts: IntegratorOptions): Integrator {
     }
   }
 
-  /** True once a checkpoint is known to be signed (the log has one, or this process signed one). */
+  /** True once a checkpoint is known to be signed (read from the store, or signed here). */
   let checkpointed = false;
-  const queued = async () => rowsOf<{ queued: boolean }>(await db.execute(sql`select exists (select 1 from ${t.queue} order by id limit 1) as queued`))[0]?.queued !== false;
+  const anyQueued = async () => rowsOf<{ queued: boolean }>(await db.execute(sql`select exists (select 1 from ${t.queue} order by id limit 1) as queued`))[0]?.queued !== false;
 
   async function integrateRound(maxBatch: number, careful: boolean): Promise<number> {
     const signed = await db.transaction(async (tx) => {
@@ -83,7 +83,6 @@ export function createIntegrator(opts: IntegratorOptions): Integrator {
       if (lock[0]?.locked !== true) return null;
 
       const latest = await readLatest(tx);
-      if (latest) checkpointed = true;
       // Take (delete) the oldest queue rows, exactly those read: a row with a lower id may commit
       // later; it stays queued for the next round. The delete is undone if the round fails.
       const queued =

@@ -11,7 +11,7 @@ import type { Jwks, SigningKey } from '../core/keys.ts';
 import type { CheckedStatement } from '../core/settlement-verify.ts';
 import { createStatementPool } from '../verifier/statement-pool.ts';
 import { leafHash } from '../core/merkle.ts';
-import { ADJUSTMENT_CLAIM_PREFIX, type Adjustment, AdjustmentInput, buildAdjustment } from '../core/adjustment.ts';
+import { ADJUSTMENT_CLAIM_PREFIX, type Adjustment, AdjustmentInput, adjustmentTerms, buildAdjustment } from '../core/adjustment.ts';
 import type { LateEventPolicy, Plan } from '../core/plan.ts';
 import { OUTCOMES, identInput, utcTimestamp } from '../core/schemas.ts';
 import {
@@ -348,10 +348,10 @@ export class SettlementService {
     const input = r.data;
     requireTenant(principal, input.tenant_id);
     await this.tariffs.requireTenant(input.tenant_id);
-    // A retry (same key, same body) is answered with the adjustment its first attempt signed,
-    // whatever changed since; the key with another body is a conflict. "Same body" as the signed
-    // adjustment sees it: its attestation ids as a set (buildAdjustment sorts them, once each).
-    const requestDigest = idempotencyKey === undefined ? undefined : digestOf({ ...input, attestation_ids: [...new Set(input.attestation_ids)].sort() });
+    // A retry (same key, same terms) is answered with the adjustment its first attempt signed,
+    // whatever changed since; the key with other terms is a conflict.
+    const terms = adjustmentTerms(input);
+    const requestDigest = idempotencyKey === undefined ? undefined : digestOf(terms);
     const replay = async () => {
       if (idempotencyKey === undefined) return null;
       const t = schema.settlementAdjustments;
@@ -373,47 +373,33 @@ export class SettlementService {
     if (currencies.size && !currencies.has(input.currency)) {
       throw new ServiceError(422, 'CURRENCY_MISMATCH', `tenant ${input.tenant_id} is billed in ${[...currencies].sort().join(', ')}, not ${input.currency} (its plans' currencies)`);
     }
-    const ids = JSON.stringify([...new Set(input.attestation_ids)].map((d) => d.slice('sha256:'.length)));
+    const ids = JSON.stringify(terms.attestation_ids.map((d) => d.slice('sha256:'.length)));
     const found = rowsOf<{ id: string }>(
       await this.db.execute(sql`select a.id from attestations a where a.tenant_id = ${input.tenant_id} and a.id in (select jsonb_array_elements_text(${ids}::jsonb))`),
     );
     const known = new Set(found.map((f) => f.id));
     const missing = (JSON.parse(ids) as string[]).filter((id) => !known.has(id));
     if (missing.length) throw new ServiceError(422, 'ADJUSTMENT_ATTESTATION_UNKNOWN', `tenant ${input.tenant_id} has no attestation sha256:${missing[0]}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`);
-    const t = schema.settlementAdjustments;
+    // Stored unless a row holds its key (a concurrent retry stored first: answered with that
+    // row) or its id (the same terms signed in the same millisecond by another request without
+    // this key: signed again, a moment later, with another issue time).
     for (let attempt = 1; ; attempt++) {
       const { key, issuedAt } = await this.keys.signer(this.clock);
-      const adjustment = buildAdjustment(input, key.keyId, issuedAt.toISOString());
+      const adjustment = buildAdjustment(terms, key.keyId, issuedAt.toISOString());
       const bytes = canonicalBytes(adjustment);
       const digest = digestBytes(bytes);
       const id = digest.slice('sha256:'.length);
       const signature = toB64Url(key.sign(bytes));
-      let inserted: { id: string }[];
-      try {
-        inserted = await this.db
-          .insert(t)
-          .values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature, ...(idempotencyKey === undefined ? {} : { idempotencyKey, requestDigest }) })
-          .onConflictDoNothing({ target: [t.tenantId, t.idempotencyKey], where: sql`${t.idempotencyKey} is not null` })
-          .returning({ id: t.id });
-      } catch (e) {
-        // The same content signed in the same millisecond by a concurrent request has the same id
-        // (the primary key, which the conflict clause does not cover): a retry under the same key
-        // is answered with it; otherwise sign again, a moment later (another issue time).
-        if (!isUniqueViolation(e)) throw e;
-        const first = await replay();
-        if (first) return first;
-        if (attempt >= 3) throw e;
-        await new Promise((resolve) => setTimeout(resolve, 2));
-        continue;
-      }
-      if (!inserted.length) {
-        // a concurrent request with the same key stored its adjustment first; this one's signature
-        // is dropped, never stored or answered
-        const first = await replay();
-        if (first) return first;
-        throw new ServiceError(503, 'STORE_UNAVAILABLE', 'the adjustment was neither stored nor found; retry with the same Idempotency-Key');
-      }
-      return { ...(await this.adjustment(principal, id)), replayed: false };
+      const inserted = await this.db
+        .insert(schema.settlementAdjustments)
+        .values({ id, tenantId: input.tenant_id, adjustmentDigest: digest, adjustment, keyId: key.keyId, signature, ...(idempotencyKey === undefined ? {} : { idempotencyKey, requestDigest }) })
+        .onConflictDoNothing()
+        .returning({ id: schema.settlementAdjustments.id });
+      if (inserted.length) return { ...(await this.adjustment(principal, id)), replayed: false };
+      const first = await replay();
+      if (first) return first;
+      if (attempt >= 3) throw new ServiceError(503, 'STORE_UNAVAILABLE', 'the adjustment could not be stored under a fresh id; retry');
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
   }
 
