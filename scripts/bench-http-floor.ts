@@ -5,12 +5,13 @@
 // With `--pg`, each request also waits for one PostgreSQL statement (requests arriving while one
 // is in flight share the next, as the attest path's group commit does). No signing, no log, no
 // metrics: what any Node service on this machine pays per request, to read the attest figures
-// against.
+// against. With `--node`, the server is bare node:http instead of Hono (what Hono adds).
 //
-//   npm run bench:floor [-- --rate 1000 --duration 10] [-- --pg]
+//   npm run bench:floor [-- --rate 1000 --duration 10] [-- --pg] [-- --node]
 //
 // The server runs in a child process (this file with --serve); its CPU is read from /proc.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { serve } from '@hono/node-server';
@@ -24,6 +25,7 @@ const { values: opt } = parseArgs({
     rate: { type: 'string', default: '1000' },
     duration: { type: 'string', default: '10' },
     pg: { type: 'boolean', default: false },
+    node: { type: 'boolean', default: false },
     serve: { type: 'boolean', default: false },
     port: { type: 'string', default: '18099' },
   },
@@ -50,6 +52,22 @@ function serveFloor(): void {
       void flush();
     }
   };
+  if (opt.node) {
+    http
+      .createServer({ requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (d: Buffer) => chunks.push(d));
+        req.on('end', () => {
+          const body = JSON.parse(Buffer.concat(chunks).toString()) as { meter_event: { event_id: string } };
+          const reply = () => res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer);
+          if (!db) return void reply();
+          waiting.push({ id: body.meter_event.event_id, done: reply });
+          void flush();
+        });
+      })
+      .listen(PORT, '127.0.0.1', () => console.log('listening'));
+    return;
+  }
   const app = new Hono();
   app.post('/v1/attest', async (c) => {
     const body = (await c.req.json()) as { meter_event: { event_id: string } };
@@ -91,9 +109,10 @@ class Connection {
 }
 
 async function drive(): Promise<void> {
-  const server = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', ...(opt.pg ? ['--pg'] : []), '--port', String(PORT)], {
+  const server = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', ...(opt.pg ? ['--pg'] : []), ...(opt.node ? ['--node'] : []), '--port', String(PORT)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  process.once('exit', () => server.kill()); // also when the driver fails
   await new Promise<void>((resolve, reject) => {
     server.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
     server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
@@ -148,7 +167,7 @@ async function drive(): Promise<void> {
   console.log(machineLine());
   console.log(signingLine());
   console.log(
-    `bare Hono${opt.pg ? ' + one shared PostgreSQL statement per request' : ''}, ${rate} req/s for ${opt.duration} s: ${count} requests; ` +
+    `${opt.node ? 'bare node:http' : 'bare Hono'}${opt.pg ? ' + one shared PostgreSQL statement per request' : ''}, ${rate} req/s for ${opt.duration} s: ${count} requests; ` +
       `server CPU ${((serverMs * 1000) / count).toFixed(0)} µs per request${opt.pg ? `, PostgreSQL ${((pgMs * 1000) / count).toFixed(0)} µs` : ''}; ` +
       `p50 ${latencies[Math.floor(count * 0.5)]!.toFixed(2)} ms, p95 ${latencies[Math.floor(count * 0.95)]!.toFixed(2)} ms`,
   );

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Countersignature, FullBundle, VerificationReport } from '../core/schemas.ts';
 import type { AttestOutcome, AttestationRow } from '../service/attest.ts';
-import { type Principal, isUnavailable, requireScope } from '../service/auth.ts';
+import { type Principal, isUnavailable, maySee, requireEveryTenant, requireScope, requireTenant } from '../service/auth.ts';
 import { ServiceError, zodIssues } from '../service/errors.ts';
 import type { PublishedTariff } from '../service/tariffs.ts';
 import { planView } from '../service/plans.ts';
@@ -667,37 +667,66 @@ export function createApp(deps: AppDeps) {
   });
 
   // ── admin ─────────────────────────────────────────────────────────────────────────────
+  // An admin key with a tenant allowlist administers those tenants only: a route for one tenant
+  // (named in the path or the body) checks it (403 TENANT_FORBIDDEN), a list keeps that tenant's
+  // records, and a route that acts for every tenant needs an admin key without an allowlist
+  // (403 FORBIDDEN). The tariff and plan catalogues are shared by all tenants: such a key reads
+  // them but does not publish.
   const admin = new Hono<Env>();
   admin.use('*', authed, async (c, next) => {
     requireScope(c.get('principal'), 'admin');
     await next();
   });
+  const everyTenant = async (c: Context<Env>, next: () => Promise<void>) => {
+    requireEveryTenant(c.get('principal'));
+    await next();
+  };
+  // the tenant a route acts for, from the path: checked before anything is read or written
+  const pathTenant = (c: Context<Env>) => {
+    const id = c.req.param('tenant') ?? '';
+    requireTenant(c.get('principal'), id);
+    return id;
+  };
+  // a request body naming its tenant (`field`): checked when it is a string; anything else is the
+  // service's 400
+  const bodyFor = async (c: Context<Env>, field: string) => {
+    const body = await jsonBody(c);
+    const id = body && typeof body === 'object' ? (body as Record<string, unknown>)[field] : undefined;
+    if (typeof id === 'string') requireTenant(c.get('principal'), id);
+    return body;
+  };
+  for (const path of ['/api-keys', '/api-keys/*', '/keys/*', '/revocations/*', '/webhooks', '/webhooks/*', '/proofs/*']) admin.use(path, everyTenant);
+  admin.on('POST', ['/tariffs', '/plans'], everyTenant);
   admin.post('/tenants', async (c) => {
-    const r = await deps.tariffs.createTenant(await jsonBody(c));
+    const r = await deps.tariffs.createTenant(await bodyFor(c, 'id'));
     return c.json(r.tenant, r.created ? 201 : 200);
   });
-  admin.get('/tenants', async (c) => c.json({ items: await deps.tariffs.listTenants() }));
-  admin.put('/tenants/:tenant/consumer-pop', async (c) => c.json(await deps.consumers.setPopPolicy(c.req.param('tenant') ?? '', await jsonBody(c))));
+  admin.get('/tenants', async (c) => c.json({ items: (await deps.tariffs.listTenants()).filter((t) => maySee(c.get('principal'), t.id)) }));
+  admin.put('/tenants/:tenant/consumer-pop', async (c) => c.json(await deps.consumers.setPopPolicy(pathTenant(c), await jsonBody(c))));
   // bilateral metering: consumers and their keys
   admin.post('/consumers', async (c) => {
-    const r = await deps.consumers.register(await jsonBody(c));
+    const r = await deps.consumers.register(await bodyFor(c, 'tenant_id'));
     return c.json(r.consumer, r.created ? 201 : 200);
   });
-  admin.get('/consumers', async (c) => c.json({ items: await deps.consumers.list(c.req.query('tenant_id')) }));
-  admin.get('/consumers/:tenant/:consumer', async (c) => c.json(await deps.consumers.view(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '')));
-  admin.post('/consumers/:tenant/:consumer/keys', async (c) => c.json(await deps.consumers.rotate(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '', await jsonBody(c)), 201));
+  admin.get('/consumers', async (c) => {
+    const tenant = c.req.query('tenant_id');
+    if (tenant !== undefined) requireTenant(c.get('principal'), tenant);
+    return c.json({ items: (await deps.consumers.list(tenant)).filter((x) => maySee(c.get('principal'), x.tenant_id)) });
+  });
+  admin.get('/consumers/:tenant/:consumer', async (c) => c.json(await deps.consumers.view(pathTenant(c), c.req.param('consumer') ?? '')));
+  admin.post('/consumers/:tenant/:consumer/keys', async (c) => c.json(await deps.consumers.rotate(pathTenant(c), c.req.param('consumer') ?? '', await jsonBody(c)), 201));
   admin.post('/consumers/:tenant/:consumer/keys/:kid/revoke', async (c) =>
-    c.json(await deps.consumers.revoke(c.req.param('tenant') ?? '', c.req.param('consumer') ?? '', c.req.param('kid') ?? '', await jsonBody(c))),
+    c.json(await deps.consumers.revoke(pathTenant(c), c.req.param('consumer') ?? '', c.req.param('kid') ?? '', await jsonBody(c))),
   );
-  admin.get('/tenants/:tenant', async (c) => c.json(await deps.tariffs.getTenant(c.req.param('tenant') ?? '')));
-  admin.put('/tenants/:tenant/proof-policy', async (c) => c.json(await deps.policies.set(c.req.param('tenant') ?? '', await jsonBody(c))));
-  admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(c.req.param('tenant') ?? '') }));
+  admin.get('/tenants/:tenant', async (c) => c.json(await deps.tariffs.getTenant(pathTenant(c))));
+  admin.put('/tenants/:tenant/proof-policy', async (c) => c.json(await deps.policies.set(pathTenant(c), await jsonBody(c))));
+  admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(pathTenant(c)) }));
   admin.put('/tenants/:tenant/default-tariffs/:meter', async (c) => {
-    const r = await deps.attest.defaults.set(c.req.param('tenant') ?? '', c.req.param('meter') ?? '', await jsonBody(c));
+    const r = await deps.attest.defaults.set(pathTenant(c), c.req.param('meter') ?? '', await jsonBody(c));
     return c.json(r.item, r.created ? 201 : 200);
   });
   admin.delete('/tenants/:tenant/default-tariffs/:meter', async (c) => {
-    await deps.attest.defaults.remove(c.req.param('tenant') ?? '', c.req.param('meter') ?? '');
+    await deps.attest.defaults.remove(pathTenant(c), c.req.param('meter') ?? '');
     return c.body(null, 204);
   });
   admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
@@ -717,10 +746,14 @@ export function createApp(deps: AppDeps) {
   });
   admin.get('/plans', async (c) => c.json({ items: (await deps.plans.list()).map(planView) }));
   admin.post('/subscriptions', async (c) => {
-    const r = await deps.plans.subscribe(await jsonBody(c));
+    const r = await deps.plans.subscribe(await bodyFor(c, 'tenant_id'));
     return c.json(r.subscription, r.created ? 201 : 200);
   });
-  admin.get('/subscriptions', async (c) => c.json({ items: await deps.plans.subscriptions(query(c, SettlementListQuery).tenant_id) }));
+  admin.get('/subscriptions', async (c) => {
+    const tenant = query(c, SettlementListQuery).tenant_id;
+    requireTenant(c.get('principal'), tenant);
+    return c.json({ items: await deps.plans.subscriptions(tenant) });
+  });
   admin.post('/keys/rotate', async (c) => {
     const key = await deps.keys.rotate();
     return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);

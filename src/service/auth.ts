@@ -155,3 +155,12 @@ export function requireScope(p: Principal, scope: Scope): void {
 export function requireTenant(p: Principal, tenantId: string): void {
   if (p.tenants && !p.tenants.has(tenantId)) throw new ServiceError(403, 'TENANT_FORBIDDEN', `this key may not act for tenant ${tenantId}`);
 }
+
+/** For what acts for every tenant at once (API keys, the tariff and plan catalogues, the service
+ *  key, revocations, webhooks, the proof queue): a key with a tenant allowlist may not. */
+export function requireEveryTenant(p: Principal): void {
+  if (p.tenants) throw new ServiceError(403, 'FORBIDDEN', 'this acts for every tenant: it needs an admin key without a tenant allowlist');
+}
+
+/** Whether the key may see `tenantId`'s records (lists keep only those). */
+export const maySee = (p: Principal, tenantId: string) => !p.tenants || p.tenants.has(tenantId);

@@ -82,7 +82,7 @@ const SERVICE_CODES = {
   INVALID_INVOICE: { status: 400, description: 'POST /v1/reconcile: the invoice lines cannot be read at all (a CSV header without a reference, amount or currency column; JSON that is not an array)' },
   OUT_OF_RANGE: { status: 400, description: 'a log index, size or range this log cannot serve' },
   UNAUTHENTICATED: { status: 401, description: 'no bearer token, or an unknown or revoked one' },
-  FORBIDDEN: { status: 403, description: 'the key lacks the scope the route needs' },
+  FORBIDDEN: { status: 403, description: 'the key lacks the scope the route needs (or, an admin key with a tenant allowlist, the route acts for every tenant)' },
   TENANT_FORBIDDEN: { status: 403, description: "the tenant is outside the key's allowlist" },
   NOT_FOUND: { status: 404, description: 'no such route or resource (also an attestation of a tenant the key may not see)' },
   REQUEST_TIMEOUT: { status: 408, description: "the request did not arrive within Node's request or header timeout" },

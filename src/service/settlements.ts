@@ -119,6 +119,7 @@ export class SettlementService {
     const r = RunInput.safeParse(body);
     if (!r.success) throw new ServiceError(400, 'INVALID_SETTLEMENT_REQUEST', 'expected {tenant_id, billing_window_id}', zodIssues(r.error, ''));
     const { tenant_id: tenantId, billing_window_id: windowId } = r.data;
+    requireTenant(principal, tenantId);
     await this.tariffs.requireTenant(tenantId);
     const scan = await this.scanWindow(tenantId, windowId);
     if (!scan.first) throw new ServiceError(422, 'NOTHING_TO_SETTLE', `tenant ${tenantId} has no attestations in window ${windowId}`);
@@ -452,7 +453,8 @@ export class SettlementService {
     await this.db.transaction(async (tx) => {
       const s = schema.settlements;
       const [row] = await tx.select({ status: s.status, runId: s.runId, tenantId: s.tenantId }).from(s).where(eq(s.id, id)).for('update');
-      if (!row) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
+      // outside the key's tenant allowlist: not found, as for reading it
+      if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
       const from = row.status as SettlementStatus;
       if (!canTransition(from, to)) throw new ServiceError(409, 'ILLEGAL_TRANSITION', `a ${from} settlement cannot become ${to}`);
       const now = this.clock();
