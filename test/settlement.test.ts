@@ -558,6 +558,34 @@ describe('late events, adjustments and the streamed run', () => {
     expect(verifySettlementEvidence(dropped, lateTrust).first_difference).toMatch(/^\$\.(late|attestations|meters|outcomes)/);
   });
 
+  it('a voided window whose late events a later settlement holds: LATE_EVENTS_CLAIMED until that one is void too', async () => {
+    await subscribe('t_relate', 'late');
+    for (const u of [10, 20]) expect((await attest('t_relate', '2026-05', '/v1/vex', u)).status).toBe(201);
+    const may = (await run('t_relate', '2026-05')).body;
+    expect((await attest('t_relate', '2026-05', '/v1/vex', 5)).status).toBe(201); // late
+    expect((await attest('t_relate', '2026-06', '/v1/vex', 7)).status).toBe(201);
+    const june = (await run('t_relate', '2026-06')).body;
+    expect(june.settlement.statement.late).toHaveLength(1);
+    expect((await setStatus(may.id, 'void')).status).toBe(200);
+    const refused = await run('t_relate', '2026-05');
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('LATE_EVENTS_CLAIMED');
+    expect(refused.body.detail).toContain(june.id);
+    // the refusal changed nothing: June still holds the late event, May is open
+    expect((await s.call('GET', `/v1/settlements/${june.id}`)).body.status).toBe('pending');
+    expect(rowsOf(await db().execute(sql`select 1 from settlement_runs where tenant_id = 't_relate' and billing_window_id = '2026-05' and status = 'running'`))).toEqual([]);
+    // once June is void, May settles again in full (its late event included), then June alone
+    expect((await setStatus(june.id, 'void')).status).toBe(200);
+    const may2 = await run('t_relate', '2026-05');
+    expect(may2.status).toBe(201);
+    expect(may2.body.settlement.statement.attestations.count).toBe('3');
+    const june2 = await run('t_relate', '2026-06');
+    expect(june2.status).toBe(201);
+    expect(june2.body.settlement.statement.late).toEqual([]);
+    expect(june2.body.settlement.statement.attestations.count).toBe('1');
+    for (const id of [may2.body.id, june2.body.id]) expect(verifySettlementEvidence(await evidenceOf(id), lateTrust).valid).toBe(true);
+  });
+
   it('an adjustment is signed, claimed once by the next run, in its totals, and verified offline', async () => {
     await tenant('t_adj');
     const a1 = await attest('t_adj', '2026-05', '/v1/vex', 100);

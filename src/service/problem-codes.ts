@@ -44,6 +44,7 @@ const SERVICE_CODES = {
   SUBSCRIPTION_EXISTS: { status: 409, description: 'the tenant has a subscription from that date already' },
   PERIOD_SETTLED: { status: 409, description: "attest: the tenant's billing window is settled or being settled, and its plan refuses late events" },
   SETTLEMENT_EXISTS: { status: 409, description: 'another run, or a settlement that is not void, holds the window' },
+  LATE_EVENTS_CLAIMED: { status: 409, description: "a settlement of another window (not void) claimed late statements of this window: void it first" },
   ILLEGAL_TRANSITION: { status: 409, description: 'the settlement status cannot move that way (pending → invoiced → paid; invoiced ⇄ disputed; → void)' },
   NO_SUBSCRIPTION: { status: 422, description: 'the tenant has no subscription in effect at that time' },
   METER_NOT_IN_PLAN: { status: 422, description: "the plan in effect has no such meter" },

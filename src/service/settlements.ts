@@ -127,6 +127,7 @@ export class SettlementService {
     const plan = await this.plans.planAt(tenantId, at);
     if (!plan) throw new ServiceError(422, 'NO_SUBSCRIPTION', `tenant ${tenantId} has no subscription in effect at ${at.toISOString()} (the window's first event)`);
 
+    await this.refuseLateClaimed(tenantId, windowId);
     const runId = randomUUID();
     const seal = await this.seal(runId, tenantId, windowId, principal.id, plan.plan.late_events, scan);
     try {
@@ -143,6 +144,23 @@ export class SettlementService {
         .where(eq(schema.settlementRuns.id, runId));
       if (e instanceof SettlementError) throw new ServiceError(422, e.code, e.message);
       throw e;
+    }
+  }
+
+  /** A window whose late statements a later settlement (not void) claimed is settled again only
+   *  once that settlement is void too: the new run would have to cover those statements, which
+   *  the other settlement holds. Named up front, instead of the run failing on the missing
+   *  statements (CHAIN_INCOMPLETE). Only a settled window's late statements are claimed, so
+   *  none can be claimed once this window's run is sealed. */
+  private async refuseLateClaimed(tenantId: string, windowId: string): Promise<void> {
+    const holders = rowsOf<{ id: string }>(
+      await this.db.execute(sql`select s.id from settlements s
+        where s.tenant_id = ${tenantId} and s.status <> 'void' and s.billing_window_id <> ${windowId}
+          and exists (select 1 from json_array_elements(coalesce(s.statement -> 'late', '[]'::json)) l where l ->> 'billing_window_id' = ${windowId})
+        order by s.id`),
+    ).map((r) => r.id);
+    if (holders.length) {
+      throw new ServiceError(409, 'LATE_EVENTS_CLAIMED', `late statements of window ${windowId} of tenant ${tenantId} are claimed by settlement ${holders.join(', ')}; void ${holders.length > 1 ? 'them' : 'it'} to settle the window again`);
     }
   }
 
