@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 describe('an admin key with a tenant allowlist', () => {
-  it('cannot act for every tenant: API keys, catalogues, the service key, revocations, webhooks, proofs (403 FORBIDDEN)', async () => {
+  it('cannot act for every tenant: API keys, catalogues, the service key, revocations, webhooks, proofs, metrics (403 FORBIDDEN)', async () => {
     const keysBefore = (await s.call('GET', '/v1/admin/api-keys')).body.items.length;
     const jwksBefore = (await s.call('GET', '/v1/keys')).body;
     const refused = [
@@ -51,6 +51,7 @@ describe('an admin key with a tenant allowlist', () => {
       ['DELETE', '/v1/admin/webhooks/w1'],
       ['GET', '/v1/admin/webhooks/w1/deliveries'],
       ['POST', '/v1/admin/proofs/requeue', {}],
+      ['GET', '/metrics'], // its series name every tenant and its volumes
     ] as const;
     for (const [method, url, body] of refused) expect(`${method} ${url} ${await codeOf(method, url, body)}`).toBe(`${method} ${url} 403 FORBIDDEN`);
     // nothing changed
@@ -59,6 +60,14 @@ describe('an admin key with a tenant allowlist', () => {
     expect((await s.call('GET', '/v1/tariffs/ta_t/2')).status).toBe(404);
     expect((await s.call('GET', '/v1/plans/ta_plan/2')).status).toBe(404);
     expect((await s.call('GET', '/v1/admin/webhooks')).body.items).toEqual([]);
+    // a metrics key with an allowlist neither; one without reads them
+    const metricsKey = async (tenants?: string[]) => (await s.call('POST', '/v1/admin/api-keys', { body: { scopes: ['metrics'], ...(tenants ? { tenants } : {}) } })).body.secret;
+    const scrape = async (token: string) => {
+      const r = await s.call('GET', '/metrics', { token });
+      return `${r.status} ${r.body?.code ?? ''}`.trim();
+    };
+    expect(await scrape(await metricsKey(['ta_mine']))).toBe('403 FORBIDDEN');
+    expect(await scrape(await metricsKey())).toBe('200');
     // the shared catalogues stay readable
     expect((await asTenantAdmin('GET', '/v1/admin/tariffs')).status).toBe(200);
     expect((await asTenantAdmin('GET', '/v1/admin/plans')).status).toBe(200);

@@ -369,10 +369,11 @@ export function createApp(deps: AppDeps) {
     const detail = `not ready: ${failing.map(([k, v]) => `${k} (${v})`).join(', ')}`;
     return c.body(JSON.stringify({ ...toProblem(new ServiceError(503, 'NOT_READY', detail)), checks }), 503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
   });
-  // Prometheus metrics: an API key with the `metrics` scope (or the admin token), since the
-  // series name tenants and their volumes
+  // Prometheus metrics: an API key with the `metrics` scope (or the admin token) and no tenant
+  // allowlist, since the series name every tenant and its volumes
   app.get('/metrics', authed, async (c) => {
     requireScope(c.get('principal'), 'metrics');
+    requireEveryTenant(c.get('principal'));
     metrics.setStoreFigures(await storeFigures(deps.db).catch(() => undefined));
     return c.body(await metrics.text(), 200, { 'content-type': metrics.contentType });
   });
