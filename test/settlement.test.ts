@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromB64, fromHex, toHex } from '../src/core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
 import { generateSigningKey, publicJwk, signObject, verifyObject } from '../src/core/keys.ts';
-import { verifySettlementEvidence } from '../src/verifier/index.ts';
+import { verifyEvidencePack, verifySettlementEvidence } from '../src/verifier/index.ts';
 import { leafHash, rootFromLeafHashes, verifyInclusion } from '../src/core/merkle.ts';
 import { SETTLEMENT_LEAF_TYPE, SettlementAccumulator, settlementLeaf } from '../src/core/settlement.ts';
 import { rowsOf } from '../src/db/index.ts';
@@ -556,6 +556,30 @@ describe('late events, adjustments and the streamed run', () => {
     const dropped = structuredClone(ev);
     dropped.attestations.pop();
     expect(verifySettlementEvidence(dropped, lateTrust).first_difference).toMatch(/^\$\.(late|attestations|meters|outcomes)/);
+
+    // June's evidence pack holds its late statement too, after the window's, and recomputes
+    const packOf = async (id: string) => {
+      const r = await s.call('GET', `/v1/evidence?settlement_id=${id}`);
+      expect(r.status).toBe(200);
+      return (r.body as string).trimEnd().split('\n');
+    };
+    const pack = await packOf(june.id);
+    const bundleWindows = pack.slice(1, -2).map((l) => JSON.parse(l).bundle.attestation.statement.billing_window_id);
+    expect(bundleWindows).toEqual(['2026-06', '2026-05']);
+    const manifest = JSON.parse(pack.at(-1)!).manifest;
+    expect(manifest.count).toBe('2');
+    expect(manifest.chains).toEqual([{ id: june.settlement.statement.chains[0].id, count: '1' }]);
+    const packVerdict = (ls: string[]) => verifyEvidencePack(ls, { pinned: lateTrust, profile: 'standard' });
+    const v = await packVerdict(pack);
+    expect(v.checks.filter((c) => c.status === 'fail')).toEqual([]);
+    expect(v.settlement?.valid).toBe(true);
+    // the late line moved before the window's, or dropped: the pack fails closed
+    const swapped = [pack[0]!, pack[2]!, pack[1]!, ...pack.slice(3)];
+    expect((await packVerdict(swapped)).checks.find((c) => c.name === 'chains')).toMatchObject({ status: 'fail', code: 'CHAIN_GAP' });
+    const withoutLate = [...pack.slice(0, 2), ...pack.slice(3)];
+    expect((await packVerdict(withoutLate)).valid).toBe(false);
+    // May's pack is the window's alone, as before
+    expect((await packVerdict(await packOf(may.id))).valid).toBe(true);
   });
 
   it('a voided window whose late events a later settlement holds: LATE_EVENTS_CLAIMED until that one is void too', async () => {

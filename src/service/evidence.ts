@@ -79,6 +79,9 @@ export async function planEvidence(deps: EvidenceDeps, principal: Principal, req
       scope: { kind: 'settlement', tenant_id: st.tenant_id, billing_window_id: st.billing_window_id, settlement_id: record.id },
       async *pages() {
         for (const c of chains) yield* chainPages(deps, { tenantId: st.tenant_id, windowId: st.billing_window_id, chainId: c.id, maxSeq: BigInt(c.last_seq) });
+        // then the late statements of other windows the settlement claims (few by nature), in
+        // its `late` order (chain order), so that the pack recomputes the settlement
+        for (const l of st.late ?? []) yield [await deps.attest.get(principal, l.statement_digest.slice('sha256:'.length))];
       },
       async settlement() {
         // the record as it is now (its receipt once the log has integrated it) and its plan
@@ -155,7 +158,8 @@ export async function* evidenceLines(deps: EvidenceDeps, plan: Plan): AsyncGener
       yield JSON.stringify({ bundle, consistency_proof: proof });
       count++;
       statements = nextStatementsDigest(statements, row.statementDigest);
-      chains.set(row.chainId, (chains.get(row.chainId) ?? 0) + 1);
+      // the manifest's chains are the scope window's (a settlement pack's late statements are not)
+      if (plan.scope.kind === 'attestation' || row.billingWindowId === plan.scope.billing_window_id) chains.set(row.chainId, (chains.get(row.chainId) ?? 0) + 1);
     }
   }
 

@@ -313,6 +313,7 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
   // chains as met in the pack: id → {count, last digest}
   const chains = new Map<string, { count: bigint; seq: bigint; last: string }>();
   let lastChain: string | null = null;
+  let lastLate: { id: string; seq: bigint } | null = null;
   let pendingBad: string | null = null; // a line that was not JSON: truncation if it is the last
   let afterTrailer = false;
   let emptyAt: number | null = null;
@@ -361,14 +362,24 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
     const id = report.statement_digest.slice('sha256:'.length);
     if (st.tenant_id !== scope.tenant_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is of tenant ${st.tenant_id}, not ${scope.tenant_id}`);
     if (scope.kind === 'attestation' && id !== scope.attestation_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is attestation ${id}, not ${scope.attestation_id}`);
-    if (scope.kind !== 'attestation' && st.billing_window_id !== scope.billing_window_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is of window ${st.billing_window_id}, not ${scope.billing_window_id}`);
+    if (scope.kind === 'window' && st.billing_window_id !== scope.billing_window_id) fail('scope', 'SCOPE_MISMATCH', `bundle ${index} is of window ${st.billing_window_id}, not ${scope.billing_window_id}`);
     // chains: ordered by chain id, each from seq 0 without a gap, each statement linked to the one
     // before — except in a consumer's window pack, which holds only that consumer's statements
-    // (ordered, each chain's seq increasing, but with the other consumers' statements left out)
+    // (ordered, each chain's seq increasing, but with the other consumers' statements left out).
+    // A settlement pack's bundles of other windows are the late statements the settlement claims
+    // (§5.5): after the window's, ordered by chain id then seq; the settlement check links them
+    // and matches them to its `late` list, and they are not in the window's chains.
     const c = st.chain;
     const seen = chains.get(c.id);
     const partial = scope.kind === 'window' && scope.consumer_id !== undefined;
-    if (seen && partial) {
+    const late = scope.kind === 'settlement' && st.billing_window_id !== scope.billing_window_id;
+    if (late) {
+      const seq = BigInt(c.seq);
+      if (lastLate && (c.id < lastLate.id || (c.id === lastLate.id && seq <= lastLate.seq))) fail('chains', 'CHAIN_GAP', `bundle ${index}: late statement ${c.id} seq ${c.seq} is out of order (late statements are ordered by chain id, then seq)`);
+      lastLate = { id: c.id, seq };
+    } else if (lastLate) {
+      fail('chains', 'CHAIN_GAP', `bundle ${index}: a statement of the settlement's window after a late one (the window's statements come first)`);
+    } else if (seen && partial) {
       if (lastChain !== c.id || BigInt(c.seq) <= seen.seq) fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} seq ${c.seq} is out of order`);
       seen.count++;
       seen.seq = BigInt(c.seq);
@@ -384,7 +395,7 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
       if (scope.kind !== 'attestation' && !partial && c.seq !== '0') fail('chains', 'CHAIN_GAP', `bundle ${index}: chain ${c.id} starts at seq ${c.seq}, not 0`);
       chains.set(c.id, { count: partial ? 1n : BigInt(c.seq) + 1n, seq: BigInt(c.seq), last: report.statement_digest });
     }
-    lastChain = c.id;
+    if (!late) lastChain = c.id;
     if (scope.kind === 'settlement') statements.push({ statement: st, key_id: b.attestation.key_id, signature: b.attestation.signature });
     options.onBundle?.({
       index,
