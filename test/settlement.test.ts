@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fromB64, fromHex, toHex } from '../src/core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
 import { generateSigningKey, publicJwk, signObject, verifyObject } from '../src/core/keys.ts';
@@ -575,14 +575,17 @@ describe('late events, adjustments and the streamed run', () => {
     expect(v.settlement?.valid).toBe(true);
     // the late line moved before the window's, or dropped: the pack fails closed
     const swapped = [pack[0]!, pack[2]!, pack[1]!, ...pack.slice(3)];
-    expect((await packVerdict(swapped)).checks.find((c) => c.name === 'chains')).toMatchObject({ status: 'fail', code: 'CHAIN_GAP' });
+    const sv = await packVerdict(swapped);
+    expect(sv.checks.find((c) => c.name === 'chains')).toMatchObject({ status: 'fail', code: 'CHAIN_GAP' });
+    // the settlement check names the recomputation's failure, not a check skipped after it
+    expect(sv.checks.find((c) => c.name === 'settlement')).toMatchObject({ status: 'fail', code: 'EVIDENCE_ORDER' });
     const withoutLate = [...pack.slice(0, 2), ...pack.slice(3)];
     expect((await packVerdict(withoutLate)).valid).toBe(false);
     // May's pack is the window's alone, as before
     expect((await packVerdict(await packOf(may.id))).valid).toBe(true);
   });
 
-  it('a voided window whose late events a later settlement holds: LATE_EVENTS_CLAIMED until that one is void too', async () => {
+  it('a voided window whose late events another settlement holds: LATE_EVENTS_CLAIMED until that one is void too', async () => {
     await subscribe('t_relate', 'late');
     for (const u of [10, 20]) expect((await attest('t_relate', '2026-05', '/v1/vex', u)).status).toBe(201);
     const may = (await run('t_relate', '2026-05')).body;
@@ -590,11 +593,20 @@ describe('late events, adjustments and the streamed run', () => {
     expect((await attest('t_relate', '2026-06', '/v1/vex', 7)).status).toBe(201);
     const june = (await run('t_relate', '2026-06')).body;
     expect(june.settlement.statement.late).toHaveLength(1);
+    // May is settled: that comes first
+    expect((await run('t_relate', '2026-05')).body.code).toBe('SETTLEMENT_EXISTS');
     expect((await setStatus(may.id, 'void')).status).toBe(200);
     const refused = await run('t_relate', '2026-05');
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('LATE_EVENTS_CLAIMED');
     expect(refused.body.detail).toContain(june.id);
+    // a claim that lands after the check (a June run racing this one) is named once the run
+    // fails on the missing statements: the first check is made to miss it here
+    const settlements = s.container.deps.settlements as unknown as { refuseLateClaimed(t: string, w: string): Promise<void> };
+    vi.spyOn(settlements, 'refuseLateClaimed').mockResolvedValueOnce(undefined);
+    const raced = await run('t_relate', '2026-05');
+    expect([raced.status, raced.body.code]).toEqual([409, 'LATE_EVENTS_CLAIMED']);
+    vi.restoreAllMocks();
     // the refusal changed nothing: June still holds the late event, May is open
     expect((await s.call('GET', `/v1/settlements/${june.id}`)).body.status).toBe('pending');
     expect(rowsOf(await db().execute(sql`select 1 from settlement_runs where tenant_id = 't_relate' and billing_window_id = '2026-05' and status = 'running'`))).toEqual([]);

@@ -427,6 +427,14 @@ export class AttestService {
       .orderBy(a.chainId, a.seq)
       .limit(q.limit);
   }
+
+  /** The tenant's attestations with these ids, in chain order (a settlement's late statements). */
+  async byIds(tenantId: string, ids: readonly string[]): Promise<AttestationRow[]> {
+    const a = schema.attestations;
+    return selectRows(this.db)
+      .where(and(eq(a.tenantId, tenantId), sql`${a.id} in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb))`))
+      .orderBy(a.chainId, a.seq);
+  }
 }
 
 /** A row this process has just written. Its bundle object is parsed from the stored text when

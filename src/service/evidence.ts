@@ -81,7 +81,8 @@ export async function planEvidence(deps: EvidenceDeps, principal: Principal, req
         for (const c of chains) yield* chainPages(deps, { tenantId: st.tenant_id, windowId: st.billing_window_id, chainId: c.id, maxSeq: BigInt(c.last_seq) });
         // then the late statements of other windows the settlement claims (few by nature), in
         // its `late` order (chain order), so that the pack recomputes the settlement
-        for (const l of st.late ?? []) yield [await deps.attest.get(principal, l.statement_digest.slice('sha256:'.length))];
+        const late = (st.late ?? []).map((l) => l.statement_digest.slice('sha256:'.length));
+        for (let i = 0; i < late.length; i += EVIDENCE_PAGE) yield await deps.attest.byIds(st.tenant_id, late.slice(i, i + EVIDENCE_PAGE));
       },
       async settlement() {
         // the record as it is now (its receipt once the log has integrated it) and its plan

@@ -142,21 +142,27 @@ export class SettlementService {
         .update(schema.settlementRuns)
         .set({ status: 'failed', errorCode: coded ? e.code : 'INTERNAL', errorDetail: e instanceof Error ? e.message.slice(0, 1024) : String(e), finishedAt: this.clock() })
         .where(eq(schema.settlementRuns.id, runId));
+      // a settlement of another window that claimed late statements of this one while this run
+      // raced it (committed after the check above) shows up as missing statements: name it
+      if (e instanceof SettlementError && (e.code === 'CHAIN_INCOMPLETE' || e.code === 'CHAIN_GAP')) await this.refuseLateClaimed(tenantId, windowId);
       if (e instanceof SettlementError) throw new ServiceError(422, e.code, e.message);
       throw e;
     }
   }
 
-  /** A window whose late statements a later settlement (not void) claimed is settled again only
+  /** A window whose late statements another settlement (not void) claimed is settled again only
    *  once that settlement is void too: the new run would have to cover those statements, which
-   *  the other settlement holds. Named up front, instead of the run failing on the missing
-   *  statements (CHAIN_INCOMPLETE). Only a settled window's late statements are claimed, so
-   *  none can be claimed once this window's run is sealed. */
+   *  the other settlement holds. Named up front, and again when a run fails on missing
+   *  statements (a settlement that claimed them while this run started, CHAIN_INCOMPLETE or
+   *  CHAIN_GAP otherwise). */
   private async refuseLateClaimed(tenantId: string, windowId: string): Promise<void> {
     const holders = rowsOf<{ id: string }>(
       await this.db.execute(sql`select s.id from settlements s
         where s.tenant_id = ${tenantId} and s.status <> 'void' and s.billing_window_id <> ${windowId}
-          and exists (select 1 from json_array_elements(coalesce(s.statement -> 'late', '[]'::json)) l where l ->> 'billing_window_id' = ${windowId})
+          and exists (select 1 from json_array_elements(case when json_typeof(s.statement -> 'late') = 'array' then s.statement -> 'late' else '[]'::json end) l
+            where l ->> 'billing_window_id' = ${windowId})
+          -- a window settled (or being settled) is SETTLEMENT_EXISTS, whatever else holds its events
+          and not exists (select 1 from settlement_runs r where r.tenant_id = ${tenantId} and r.billing_window_id = ${windowId} and r.status in ('running', 'settled'))
         order by s.id`),
     ).map((r) => r.id);
     if (holders.length) {

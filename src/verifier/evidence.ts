@@ -532,7 +532,8 @@ export async function verifyEvidencePack(input: PackInput, options: EvidenceOpti
         if (st.tenant_id !== h.scope.tenant_id || st.billing_window_id !== h.scope.billing_window_id) fail('scope', 'SCOPE_MISMATCH', 'the settlement is of another tenant or window than the pack');
         if (m.settlement_digest !== s.settlement.statement_digest) fail('manifest', 'PACK_INCOMPLETE', 'the settlement is not the one the manifest was signed over');
         settlementReport = verifySettlement({ type: SETTLEMENT_EVIDENCE_TYPE, settlement: s.settlement, receipt: s.receipt, plan: s.plan, adjustments: s.adjustments ?? [], attestations: statements }, { jwks: trust!.jwks, logVerifierKey: trust!.log!.verifier_key }, logVerifier);
-        const f = settlementReport.checks.find((c) => c.status !== 'pass');
+        // the first failed check names the cause; a check skipped after it only follows from it
+        const f = settlementReport.checks.find((c) => c.status === 'fail') ?? settlementReport.checks.find((c) => c.status !== 'pass');
         if (f) fail('settlement', f.code ?? 'CHECK_SKIPPED', `${f.name}: ${f.message ?? f.status}`);
         else {
           try {
