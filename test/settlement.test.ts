@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fromB64, fromHex, toHex } from '../src/core/bytes.ts';
 import { canonicalBytes, digestBytes } from '../src/core/canonical.ts';
@@ -241,6 +242,38 @@ describe('completeness and concurrency', () => {
     const runs = rowsOf<{ status: string; error_code: string }>(await db().execute(sql`select status, error_code from settlement_runs where tenant_id = 't_gap'`));
     expect(runs).toEqual([{ status: 'failed', error_code: 'CHAIN_GAP' }]);
     expect((await attest('t_gap', '2026-05', '/v1/vex', 1)).status).toBe(201); // not sealed
+  });
+
+  it('a run left running by a dead process is taken over after 30 s; a live one never', async () => {
+    await tenant('t_stuck');
+    for (const w of ['2026-05', '2026-06', '2026-07']) expect((await attest('t_stuck', w, '/v1/vex', 10)).status).toBe(201);
+    const stuck = async (id: string, window: string, age: string) =>
+      db().execute(sql`insert into settlement_runs (id, tenant_id, billing_window_id, status, actor, started_at) values (${id}, 't_stuck', ${window}, 'running', 'test', now() - ${age}::interval)`);
+    const statusOf = async (id: string) => rowsOf<{ status: string; error_code: string | null }>(await db().execute(sql`select status, error_code from settlement_runs where id = ${id}`))[0];
+    // a process died mid-run a minute ago: the window is not held for ever
+    await stuck('dead-run', '2026-05', '1 minute');
+    expect((await run('t_stuck', '2026-05')).status).toBe(201);
+    expect(await statusOf('dead-run')).toEqual({ status: 'failed', error_code: 'ABANDONED' });
+    // a run in its first seconds (between its seal and its settling transaction) is left alone
+    await stuck('young-run', '2026-06', '2 seconds');
+    expect((await run('t_stuck', '2026-06')).body.code).toBe('SETTLEMENT_EXISTS');
+    expect((await statusOf('young-run'))?.status).toBe('running');
+    // a live run holds its row for its whole settling transaction: however old, it is not taken over
+    const url = s.store.url;
+    expect(!!url).toBe(!!process.env['DATABASE_URL']); // PostgreSQL: a second connection holds it
+    if (url) {
+      await stuck('live-run', '2026-07', '10 minutes');
+      const other = postgres(url, { max: 1 });
+      try {
+        await other.begin(async (tx) => {
+          await tx`select 1 from settlement_runs where id = 'live-run' for update`;
+          expect((await run('t_stuck', '2026-07')).body.code).toBe('SETTLEMENT_EXISTS');
+        });
+      } finally {
+        await other.end();
+      }
+      expect((await statusOf('live-run'))?.status).toBe('running');
+    }
   });
 
   it('a missing last statement fails with CHAIN_INCOMPLETE', async () => {

@@ -26,6 +26,7 @@ import {
   settlementLeaf,
 } from '../core/settlement.ts';
 import { type Db, type Tx, isUniqueViolation, rowsOf, schema } from '../db/index.ts';
+import { describeStoreError, isStoreError } from '../db/faults.ts';
 import { type Principal, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, invalidInput, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
@@ -57,6 +58,8 @@ const SCAN_ROWS = 100_000;
  *  memory with the API (statement-pool.ts). */
 const RUN_WORKER_YOUNG_GENERATION_MB = 4;
 const CLAIM_ROWS = 50_000;
+/** A `running` run this old whose row no transaction holds is abandoned (takeOverAbandoned). */
+const ABANDONED_AFTER_S = 30;
 /** An Idempotency-Key header: 1 to 255 visible ASCII characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -138,15 +141,37 @@ export class SettlementService {
       return await this.read(id);
     } catch (e) {
       const coded = e instanceof SettlementError || e instanceof ServiceError;
-      await this.db
-        .update(schema.settlementRuns)
-        .set({ status: 'failed', errorCode: coded ? e.code : 'INTERNAL', errorDetail: e instanceof Error ? e.message.slice(0, 1024) : String(e), finishedAt: this.clock() })
-        .where(eq(schema.settlementRuns.id, runId));
+      const code = coded ? e.code : isStoreError(e) ? 'STORE_UNAVAILABLE' : 'INTERNAL';
+      // recorded as failed, so the window reopens; when the store fails that too, the next run
+      // of the window takes the run over once it is ABANDONED_AFTER_S old (seal)
+      await this.markFailed(runId, code, coded || !isStoreError(e) ? (e instanceof Error ? e.message : String(e)) : describeStoreError(e));
       // a settlement of another window that claimed late statements of this one while this run
       // raced it (committed after the check above) shows up as missing statements: name it
       if (e instanceof SettlementError && (e.code === 'CHAIN_INCOMPLETE' || e.code === 'CHAIN_GAP')) await this.refuseLateClaimed(tenantId, windowId);
       if (e instanceof SettlementError) throw new ServiceError(422, e.code, e.message);
       throw e;
+    }
+  }
+
+  /** Records a run as failed before the answer. When the store fails that too, the answer does
+   *  not wait on it: two more attempts follow in the background, and a run left `running` anyway
+   *  is taken over by the window's next run (takeOverAbandoned). */
+  private async markFailed(runId: string, code: string, detail: string): Promise<void> {
+    const mark = () =>
+      this.db
+        .update(schema.settlementRuns)
+        .set({ status: 'failed', errorCode: code, errorDetail: detail.slice(0, 1024), finishedAt: this.clock() })
+        .where(and(eq(schema.settlementRuns.id, runId), eq(schema.settlementRuns.status, 'running')));
+    try {
+      await mark();
+    } catch (e) {
+      if (!isStoreError(e)) return; // the run's own error is the answer; the run is taken over later
+      void (async () => {
+        for (const ms of [500, 2_000]) {
+          await new Promise((resolve) => setTimeout(resolve, ms).unref());
+          if (await mark().then(() => true, () => false)) return;
+        }
+      })();
     }
   }
 
@@ -203,7 +228,7 @@ export class SettlementService {
    * wait for the lock and then see the run: they refuse the window's events (PERIOD_SETTLED), or,
    * when the plan sends late events to the next period, are attested with higher cursors (late).
    */
-  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy, scan: { chains: string[]; cursor: number }): Promise<Seal> {
+  private async seal(runId: string, tenantId: string, windowId: string, actor: string, lateEvents: LateEventPolicy, scan: { chains: string[]; cursor: number }, takeOver = true): Promise<Seal> {
     try {
       return await this.db.transaction(async (tx) => {
         await tx.execute(sql`lock table chains in share row exclusive mode`);
@@ -224,10 +249,29 @@ export class SettlementService {
       });
     } catch (e) {
       if (!isUniqueViolation(e)) throw e;
+      if (takeOver && (await this.takeOverAbandoned(tenantId, windowId))) return this.seal(runId, tenantId, windowId, actor, lateEvents, scan, false);
       const s = schema.settlementRuns;
       const [live] = await this.db.select().from(s).where(and(eq(s.tenantId, tenantId), eq(s.billingWindowId, windowId), sql`${s.status} in ('running', 'settled')`));
       throw new ServiceError(409, 'SETTLEMENT_EXISTS', live?.status === 'settled' ? `window ${windowId} of tenant ${tenantId} is settled (settlement ${live.settlementId}); void it to settle again` : `window ${windowId} of tenant ${tenantId} is being settled by another run`);
     }
+  }
+
+  /**
+   * A run that holds the window (`running`) but whose process died, or lost the store before it
+   * could record its failure, would hold it for ever: it is taken over — recorded failed,
+   * ABANDONED — when no transaction holds its row (a live run locks it for its whole settling
+   * transaction, see settle) and it began more than ABANDONED_AFTER_S seconds ago (past the
+   * moment between its seal and that transaction). True when one was taken over.
+   */
+  private async takeOverAbandoned(tenantId: string, windowId: string): Promise<boolean> {
+    const taken = rowsOf(
+      await this.db.execute(sql`update settlement_runs set status = 'failed', error_code = 'ABANDONED', finished_at = now(),
+          error_detail = 'taken over by a later run: its process stopped, or lost the store, before it finished'
+        where id in (select id from settlement_runs where tenant_id = ${tenantId} and billing_window_id = ${windowId} and status = 'running'
+          and started_at < now() - make_interval(secs => ${ABANDONED_AFTER_S}) for update skip locked)
+        returning id`),
+    );
+    return taken.length > 0;
   }
 
   /**
@@ -244,6 +288,9 @@ export class SettlementService {
   ): Promise<string> {
     const { runId, tenantId, windowId, plan, actor, seal } = args;
     const PAGE = this.pageSize;
+    // the run's row stays locked while it settles: what tells a live run from an abandoned one
+    const [own] = rowsOf<{ status: string }>(await tx.execute(sql`select status from settlement_runs where id = ${runId} for update`));
+    if (own?.status !== 'running') throw new ServiceError(409, 'SETTLEMENT_EXISTS', `this run of window ${windowId} stalled and was taken over by a later one`);
     const revoked = await this.revocations(tx);
     const acc = new SettlementAccumulator(tenantId, windowId, plan);
     // the statements' checks (parse, canonical bytes, digest, Ed25519) on worker threads for a
