@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import fs from 'node:fs';
 import path from 'node:path';
-import { MIGRATIONS, rowsOf } from '../src/db/index.ts';
+import { MIGRATIONS, openDatabase, rowsOf } from '../src/db/index.ts';
+import { toProblem } from '../src/http/problem.ts';
+import postgres from 'postgres';
 import { digestOf } from '../src/core/canonical.ts';
 import { normalizeMeterEvent, normalizeTariff } from '../src/core/attest.ts';
 import { chainId } from '../src/core/statement.ts';
@@ -299,3 +301,40 @@ describe('a store failure reaches only its own chain group', () => {
     expect(res.filter((r) => !(r instanceof ServiceError) && r.created)).toHaveLength(25);
   }, 60_000);
 });
+
+describe('an unavailable store', () => {
+  it.runIf(usingPostgres())('a shared statement stuck behind a lock is answered 503 for all its groups within about two statement bounds, not one bound per group (PostgreSQL)', async () => {
+    const STATEMENT_MS = 700;
+    const short = await openDatabase({ url: s.store.url!, timeouts: { statementMs: STATEMENT_MS } });
+    const locker = postgres(s.store.url!, { max: 1 });
+    try {
+      const w = new AttestService(short.db, s.container.keys, s.container.tariffs);
+      const meters = Array.from({ length: 6 }, (_, i) => `/lk${i}`);
+      for (const m of meters) expect((await w.attest(principal, body(`lk-warm${m}`, m))).created).toBe(true);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const locked = locker.begin(async (tx) => {
+        await tx`lock table chains in access exclusive mode`;
+        await held;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const out = await Promise.all(meters.map((m) => w.attest(principal, body(`lk-new${m}`, m)).then(() => null, (e: unknown) => e)));
+      const waited = Date.now() - started;
+      release();
+      await locked;
+      // every request refused as unavailable: the first statement alone, then the others together
+      expect(out.map((e) => toProblem(e).code)).toEqual(meters.map(() => 'STORE_UNAVAILABLE'));
+      // one by one they would wait 1 + 6 bounds (4.9 s); together 2 bounds and the connects
+      expect(waited).toBeLessThan(4 * STATEMENT_MS + 1000);
+      // nothing of them was stored, and each is attested afterwards on its chain (heads re-read)
+      const stored = rowsOf(await s.store.database.db.execute(sql`select 1 from attestations where event_id like 'lk-new%'`));
+      expect(stored).toEqual([]);
+      for (const m of meters) expect((await w.attest(principal, body(`lk-new${m}`, m))).created).toBe(true);
+    } finally {
+      await locker.end();
+      await short.close();
+    }
+  }, 30_000);
+});
+

@@ -15,6 +15,7 @@ import { U64_MAX } from '../core/u64.ts';
 import { toHex } from '../core/bytes.ts';
 import { leafHash } from '../core/merkle.ts';
 import { type Db, hasSqlState, rowsOf } from '../db/index.ts';
+import { isStoreUnavailable } from '../db/faults.ts';
 import type { InitialProofStatus } from '../core/proof-policy.ts';
 import { ServiceError } from './errors.ts';
 import { unknownKey } from './auth.ts';
@@ -165,7 +166,9 @@ const QUEUE_WORK = sql.raw(`j as (
  * next_seq), so several API processes stay correct; a chain that lost the race is re-read and
  * re-signed. Anything that aborts a shared statement (a duplicate event id, a tariff published
  * meanwhile, a deadlock with another process, any other database error) is retried one chain
- * group per statement, so it only ever affects the group that caused it.
+ * group per statement, so it only ever affects the group that caused it — except an unavailable
+ * store (a lost connection, a statement timeout), which every group of the statement is
+ * answered with at once.
  */
 export class ChainWriter {
   private readonly heads = new Map<string, Head>();
@@ -428,13 +431,19 @@ export class ChainWriter {
       let refusals: Refusals;
       try {
         ({ stored, ...refusals } = await this.storeMany(batch.map((w) => w.p)));
-      } catch {
-        // The shared statement failed as a whole: a duplicate event id, a tariff published
-        // meanwhile, a deadlock, a value the store refuses, a lost connection... Store the groups
-        // one by one so that the error reaches only the group it belongs to. (After a lost
-        // connection the statement may have committed: each group then finds its chain head moved,
-        // re-reads it and settles its events as replays through the unique index.) These retries
-        // give up the in-flight slot first: new statements need not wait behind them.
+      } catch (e) {
+        // The store is down or too slow (a lost connection, a statement timeout behind a lock):
+        // storing the groups one by one would wait the same fault out once per group, well past
+        // the statement bound. Every group gets the answer now (503); a client's retry is a
+        // replay if the statement committed after all (write() forgets the chain heads).
+        if (isStoreUnavailable(e)) {
+          for (const w of batch) w.reject(e);
+          return;
+        }
+        // The shared statement failed as a whole for a reason of one of its groups: a duplicate
+        // event id, a tariff published meanwhile, a deadlock, a value the store refuses... Store
+        // the groups one by one so that the error reaches only the group it belongs to. These
+        // retries give up the in-flight slot first: new statements need not wait behind them.
         release();
         for (const w of batch) await this.settle(w, () => this.storeOne(w.p));
         return;
