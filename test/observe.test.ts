@@ -201,6 +201,20 @@ describe('request log', () => {
     expect(all.toLowerCase()).not.toContain('bearer');
   });
 
+  it('a store error answered 503 is logged at warn with its SQLSTATE, never its message', async () => {
+    const { lines, logger } = capture();
+    const failing = Object.create(s.container.deps.attest) as typeof s.container.deps.attest;
+    failing.get = async () => {
+      throw Object.assign(new Error('Failed query: select * from api_keys where secret_hash = $1 params: deadbeefcafe'), { code: '57P01' });
+    };
+    const app = createApp({ ...s.container.deps, attest: failing, logger });
+    const r = await app.request(`/v1/attestations/${'a'.repeat(64)}`, { headers: { authorization: `Bearer ${attestKey}` } });
+    expect(r.status).toBe(503);
+    const out = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(out.find((l) => l['msg'] === 'store unavailable')).toMatchObject({ level: 'warn', route: '/v1/attestations/:id', err: { type: 'StoreError', code: '57P01' } });
+    expect(lines.join('\n')).not.toContain('deadbeefcafe');
+  });
+
   it('LOG_LEVEL=warn leaves out the request lines', async () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'warn', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });

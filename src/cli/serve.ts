@@ -147,6 +147,7 @@ export async function cmdServe(argv: string[]): Promise<number> {
     dataDir: cfg.DATA_DIR,
     adminToken: admin.token,
     zk,
+    onStoreFailure: (message, e) => logErrors(logger, message)(e),
     signingKey: envKey(cfg.METERPROOF_SIGNING_KEY, 'METERPROOF_SIGNING_KEY'),
     keyRotationGraceMs: cfg.KEY_ROTATION_GRACE_MS,
     revocationListLifetimeMs: cfg.REVOCATION_LIST_LIFETIME_MS,

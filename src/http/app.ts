@@ -20,6 +20,7 @@ import { verifyEvidencePack, zkVerifier } from '../verifier/index.ts';
 import type { SettlementRecord } from '../service/settlements.ts';
 import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
+import { isStoreError } from '../db/faults.ts';
 import { since } from '../service/metrics.ts';
 import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
@@ -247,6 +248,8 @@ export function createApp(deps: AppDeps) {
   app.onError((e, c) => {
     const p = toProblem(e);
     if (p.status >= 500 && p.code === 'INTERNAL') logger.error({ req_id: c.get('requestId'), method: c.req.method, route: routeOf(c), err: errorFields(e) }, 'unhandled error');
+    // a store error answered 503: its SQLSTATE and class, so that an operator sees the cause
+    else if (p.status === 503 && isStoreError(e)) logger.warn({ req_id: c.get('requestId'), method: c.req.method, route: routeOf(c), err: errorFields(e) }, 'store unavailable');
     return problemResponse(c, p);
   });
   app.notFound((c) => problemResponse(c, { type: 'about:blank', title: 'Not Found', status: 404, code: 'NOT_FOUND', detail: `no route for ${c.req.method} ${c.req.path}` }));

@@ -75,6 +75,10 @@ export class AttestService {
   /** The tenants' default tariffs per meter, for requests that name none. */
   readonly defaults: DefaultTariffs;
 
+  /** Where a group of events that could not be stored is reported (serve: the JSON log, with the
+   *  error's SQLSTATE and class only). */
+  onStoreFailure: (message: string, e: unknown) => void = (message, e) => console.error(`${message}: ${describeStoreError(e)}`);
+
   /** Validate and normalize one request body item; throws ServiceError (400/422/404). */
   async normalize(body: unknown, principal: Principal): Promise<{ event: MeterEvent; tariff: TariffInUse }> {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new ServiceError(400, 'BAD_REQUEST', 'expected a JSON object');
@@ -348,7 +352,7 @@ export class AttestService {
       }
       // Anything else (the store failed or is unreachable): this group's items fail alone, with
       // a retryable answer; the other items of a batch keep their results.
-      console.error(`attest: storing ${group.length} event(s) of chain ${cid} failed: ${describeStoreError(e)}`);
+      this.onStoreFailure(`attest: storing ${group.length} event(s) of chain ${cid} failed`, e);
       const failed = isStoreUnavailable(e)
         ? storeUnavailable()
         : new ServiceError(503, 'STORE_FAILED', 'the attestation could not be stored; retry the request (if it was stored after all, the retry is answered as a replay)');

@@ -61,6 +61,8 @@ export interface ContainerOptions {
   /** How long a tenant's proof policy and the queue depth are cached (tests shorten them). */
   readonly policyCacheMs?: number;
   readonly queueCheckMs?: number;
+  /** Where attest reports events it could not store (default: standard error). */
+  readonly onStoreFailure?: (message: string, e: unknown) => void;
 }
 
 /** What the HTTP app (src/http/app.ts, AppDeps) is built from. */
@@ -126,6 +128,7 @@ export async function buildContainer(o: ContainerOptions): Promise<Container> {
   });
   const auth = new Auth(db, hashSecret(o.adminToken));
   const attest = new AttestService(db, keys, tariffs, o.clock, metrics, policies, plans, pop, auth);
+  if (o.onStoreFailure) attest.onStoreFailure = o.onStoreFailure;
   const revocations = new RevocationService(db, keys, o.clock, o.revocationListLifetimeMs);
   const waiters = new SyncWaiters(db, notifier, (n) => metrics.syncWaiters.set(n));
   const log = o.log?.({ keys, notifier, metrics });

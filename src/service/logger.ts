@@ -15,6 +15,9 @@ export function createLogger(opts: { level?: LogLevel; destination?: pino.Destin
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // `err` as errorFields makes it (pino's own serializer would rename its type "Object"); a
+      // raw Error logged under `err` is reduced the same way
+      serializers: { err: (e: unknown) => (e instanceof Error ? errorFields(e) : e) },
       // belt and braces: nothing logs these, and were a future line to, they are censored
       redact: { paths: ['authorization', '*.authorization', 'headers', '*.headers', 'secret', '*.secret', 'token', '*.token'], censor: '[redacted]' },
     },
