@@ -4,7 +4,8 @@ import net, { type AddressInfo } from 'node:net';
 import { serve as serveHttp } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { JsonTextError, parseJsonStrict } from '../src/core/json.ts';
+import { JsonTextError, MAX_DEPTH, parseJsonStrict } from '../src/core/json.ts';
+import { createVerifyPool } from '../src/verifier/pool.ts';
 import { KEY_REFRESH_MS } from '../src/service/keyring.ts';
 import { verifyJson } from '../src/verifier/index.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
@@ -130,6 +131,49 @@ describe('duplicate JSON keys (I-JSON, RFC 7493)', () => {
     expect(bad.checks[0]).toMatchObject({ status: 'fail', code: 'DUPLICATE_KEY' });
     expect((await verifyJson('{"a":', trust)).checks[0]).toMatchObject({ status: 'fail', code: 'INVALID_JSON' });
   });
+});
+
+describe('deeply nested JSON', () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  it('the strict parser refuses nesting past MAX_DEPTH, and takes it up to there', () => {
+    expect(() => parseJsonStrict(deep(MAX_DEPTH))).not.toThrow();
+    for (const text of [deep(MAX_DEPTH + 1), `{"a":${deep(200_000)}}`]) {
+      expect(() => parseJsonStrict(text)).toThrow(JsonTextError);
+      expect(() => parseJsonStrict(text)).toThrow(`nested deeper than ${MAX_DEPTH} levels`);
+    }
+  });
+
+  it('is refused with 400 INVALID_JSON at every door, and verify/batch keeps working after', async () => {
+    for (const [url, body, token] of [
+      ['/v1/verify/batch', deep(5000), null],
+      ['/v1/verify/batch', deep(5000), null],
+      ['/v1/verify', `{"attestation":${deep(5000)}}`, null],
+      ['/v1/attest/batch', `{"events":${deep(50_000)}}`, attestKey],
+    ] as const) {
+      const r = await post(url, body, token);
+      expect(`${url} ${r.status} ${r.body.code}`).toBe(`${url} 400 INVALID_JSON`);
+    }
+    // an invoice: its own code
+    expect((await post('/v1/reconcile?tenant_id=tenant_acme&window=2026-05', deep(50_000))).body.code).toBe('INVALID_INVOICE');
+    const created = await post('/v1/attest', JSON.stringify({ meter_event: { ...pilotEvent, event_id: 'deep-after' }, tariff_snapshot: pilotTariff }));
+    const batch = await post('/v1/verify/batch?profile=standard', JSON.stringify([created.body]), null);
+    expect(batch.status).toBe(200);
+    expect(batch.body.summary).toMatchObject({ total: 1, valid: 1 });
+  });
+
+  it('a job the verifier pool cannot hand to a worker fails alone; the worker slot stays free', async () => {
+    const pool = createVerifyPool({ threads: 1 });
+    try {
+      const uncloneable = [{ bundle: { f: () => 1 } }] as unknown as Parameters<typeof pool.verifyMany>[0];
+      await expect(pool.verifyMany(uncloneable, {})).rejects.toThrow();
+      await expect(pool.verifyMany(uncloneable, {})).rejects.toThrow();
+      const reports = await pool.verifyMany([{ bundle: {} }] as unknown as Parameters<typeof pool.verifyMany>[0], {});
+      expect(reports).toHaveLength(1);
+      expect(reports[0]!.valid).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
 });
 
 describe('identifiers not in NFC', () => {

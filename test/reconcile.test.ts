@@ -77,6 +77,14 @@ describe('the reconciliation core', () => {
     const empty = await reconcile([], { lookup: lookupOf(0) });
     expect(empty.match_rate_bps).toBe(10_000);
   });
+
+  it('a line naming a member twice is never matched: invalid in NDJSON, the whole JSON array refused', async () => {
+    // e1 is attested at 1000001: with the last value kept, the line would match
+    const twice = '{"event_id":"e1","billed_micros":"1","billed_micros":"1000001","currency":"USD"}';
+    const nd = await reconcile([twice], { lookup: lookupOf(1) });
+    expect(counts(nd)).toMatchObject({ matched: 0, invalid: 1 });
+    await expect(reconcile([`[${twice}]`], { lookup: lookupOf(1) })).rejects.toThrow(/duplicate object key "billed_micros"/);
+  });
 });
 
 describe('POST /v1/reconcile', () => {

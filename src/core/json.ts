@@ -29,7 +29,8 @@ export function parseJsonStrict(text: string): unknown {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new JsonTextError('INVALID_JSON', (e as Error).message);
+    // V8 reports running out of stack on a very deep text as a syntax error of its own
+    throw new JsonTextError('INVALID_JSON', e instanceof RangeError ? `nested deeper than ${MAX_DEPTH} levels` : (e as Error).message);
   }
   if (value !== null && typeof value === 'object' && namesInText(text) !== keysInValue(value)) {
     const dup = firstDuplicate(text);
@@ -72,20 +73,38 @@ function namesInText(text: string): number {
   return n;
 }
 
+/** The deepest nesting of objects and arrays a text may have. Far above any meterproof document
+ *  (a bundle nests ~6 deep); far below what recursive consumers (structured clone to a worker,
+ *  JSON.stringify, canonicalization) survive, so no text reaches them that they cannot handle. */
+export const MAX_DEPTH = 128;
+
+/** The member names of the parsed value, counted with an explicit stack (no recursion); throws
+ *  INVALID_JSON past MAX_DEPTH. */
 function keysInValue(root: object): number {
   let n = 0;
   const stack: unknown[] = [root];
+  const depths: number[] = [1];
   while (stack.length) {
     const v = stack.pop();
+    const d = depths.pop()!;
     if (v === null || typeof v !== 'object') continue;
+    if (d > MAX_DEPTH) throw new JsonTextError('INVALID_JSON', `nested deeper than ${MAX_DEPTH} levels`);
     if (Array.isArray(v)) {
-      for (const x of v) if (x !== null && typeof x === 'object') stack.push(x);
+      for (const x of v) {
+        if (x !== null && typeof x === 'object') {
+          stack.push(x);
+          depths.push(d + 1);
+        }
+      }
       continue;
     }
     for (const k in v) {
       n++;
       const x = (v as Record<string, unknown>)[k];
-      if (x !== null && typeof x === 'object') stack.push(x);
+      if (x !== null && typeof x === 'object') {
+        stack.push(x);
+        depths.push(d + 1);
+      }
     }
   }
   return n;

@@ -5,6 +5,8 @@
 // Money is exact integer micros (bigint): an amount is given in micros, or as a decimal of the
 // currency's major unit with at most 6 fractional digits, parsed digit by digit (never a float).
 
+import { JsonTextError, parseJsonStrict } from './json.ts';
+
 /** An attested charge: what an invoice line is checked against. */
 export interface AttestedCharge {
   /** The attestation id (the statement digest's 64 hex digits). */
@@ -185,9 +187,10 @@ async function* records(input: AsyncIterable<string> | Iterable<string>, format:
     if (fmt === 'ndjson') {
       let v: unknown;
       try {
-        v = JSON.parse(raw);
-      } catch {
-        yield { line: n, invalid: 'not a JSON object', raw };
+        v = parseJsonStrict(raw);
+      } catch (e) {
+        // a duplicate member name makes the line mean two things: invalid, never matched
+        yield { line: n, invalid: e instanceof JsonTextError && e.code === 'DUPLICATE_KEY' ? e.message : 'not a JSON object', raw };
         continue;
       }
       const p = v && typeof v === 'object' && !Array.isArray(v) ? parseFields(n, v as Record<string, unknown>) : 'not a JSON object';
@@ -217,9 +220,9 @@ async function* records(input: AsyncIterable<string> | Iterable<string>, format:
   if (jsonText) {
     let arr: unknown;
     try {
-      arr = JSON.parse(jsonText.join('\n'));
+      arr = parseJsonStrict(jsonText.join('\n'));
     } catch (e) {
-      throw new ReconcileInputError(`the JSON input is not JSON: ${(e as Error).message}`);
+      throw new ReconcileInputError(e instanceof JsonTextError && e.code === 'DUPLICATE_KEY' ? `the JSON input has a ${e.message}` : `the JSON input is not JSON: ${(e as Error).message}`);
     }
     if (!Array.isArray(arr)) throw new ReconcileInputError('the JSON input is not an array of invoice lines');
     for (let i = 0; i < arr.length; i++) {

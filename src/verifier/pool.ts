@@ -72,9 +72,16 @@ export function createVerifyPool(opts: VerifyPoolOptions = {}): VerifyPool {
       if (slot.job) continue;
       const job = queue.shift();
       if (!job) break;
+      try {
+        // cloning can fail (a value nested too deep for the structured clone): the job fails,
+        // and the slot stays free for the next one
+        slot.worker.postMessage(job.message);
+      } catch (e) {
+        job.reject(e instanceof Error ? e : new Error(String(e)));
+        continue;
+      }
       slot.job = job;
       slot.worker.ref(); // busy: the process waits for its answer
-      slot.worker.postMessage(job.message);
     }
   };
 
