@@ -188,6 +188,9 @@ describe('attest', () => {
     const stored = (await s.call('GET', `/v1/attestations/${created.id}`, { token: readAcme })).body;
     const { receipt: _, ...withoutReceipt } = stored;
     expect(withoutReceipt).toStrictEqual(created.bundle);
+    // named by its statement digest (sha256: and the id), as bundles and adjustments name it, too
+    expect((await s.call('GET', `/v1/attestations/sha256:${created.id}`, { token: readAcme })).body.attestation).toStrictEqual(stored.attestation);
+    expect((await s.call('GET', `/v1/evidence?attestation_id=sha256:${created.id}`, { token: readAcme })).status).toBe(200);
     expect((await s.call('POST', '/v1/verify?profile=standard', { token: null, body: created.bundle })).body.valid).toBe(true);
     expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
   });
@@ -339,7 +342,7 @@ describe('bad input never yields a 5xx', () => {
     });
   }
   it("reports where a refused character is, and keeps a deep body's path short", async () => {
-    const r = await s.call('POST', '/v1/verify', { raw: `${'['.repeat(5000)}"\\u0000"${']'.repeat(5000)}`, token: null });
+    const r = await s.call('POST', '/v1/verify', { raw: `${'['.repeat(120)}"\\u0000"${']'.repeat(120)}`, token: null });
     expect(r.body.code).toBe('UNSUPPORTED_CHARACTER');
     expect(r.body.errors[0].path).toBe(`${'0.'.repeat(100)}…`);
     const shallow = await s.call('POST', '/v1/admin/tenants', { body: { id: 'tenant_x', name: 'a\u0000' } });
@@ -414,6 +417,10 @@ describe('revocation', () => {
 
     const r1 = await s.call('POST', '/v1/admin/revocations/attestations', { body: { statement_digest: await digest(a), reason: 'duplicate billing' } });
     expect(r1.status).toBe(201);
+    // revoked once: again, later, with another reason, it answers the stored revocation
+    await new Promise((r) => setTimeout(r, 5));
+    const again = await s.call('POST', '/v1/admin/revocations/attestations', { body: { attestation_id: (await digest(a)).slice(7), reason: 'other' } });
+    expect({ revoked_at: again.body.revoked_at, reason: again.body.reason }).toEqual({ revoked_at: r1.body.revoked_at, reason: 'duplicate billing' });
     const ra = await verifyStd(a);
     expect(ra.valid).toBe(false);
     expect(ra.checks.find((c: { name: string }) => c.name === 'revocation')).toMatchObject({ status: 'fail', code: 'REVOKED' });

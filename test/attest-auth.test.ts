@@ -96,8 +96,14 @@ describe('attest keys revoked by another process', () => {
 
   it('a key revoked through this process is forgotten at once', async () => {
     const k = await warmKey();
-    expect((await s.call('DELETE', `/v1/admin/api-keys/${k.id}`)).status).toBe(200);
+    const first = await s.call('DELETE', `/v1/admin/api-keys/${k.id}`);
+    expect(first.status).toBe(200);
     expect401(await s.call('POST', '/v1/attest', { token: k.secret, body: ev() }));
+    // revoked once: revoking again answers the first time, and leaves it stored
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await s.call('DELETE', `/v1/admin/api-keys/${k.id}`)).body.revoked_at).toBe(first.body.revoked_at);
+    const listed = (await s.call('GET', '/v1/admin/api-keys')).body.items.find((x: { id: string }) => x.id === k.id);
+    expect(listed.revoked_at).toBe(first.body.revoked_at);
   });
 
   it('a key that is not revoked keeps attesting, replaying and being refused for its own faults', async () => {

@@ -26,7 +26,7 @@ export const ListQuery = z.strictObject({
 /** GET /v1/evidence: exactly one scope — an attestation, a tenant's billing window, or a settlement. */
 export const EvidenceQuery = z
   .strictObject({
-    attestation_id: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('one attestation'),
+    attestation_id: z.string().regex(/^(sha256:)?[0-9a-f]{64}$/).optional().describe('one attestation: its id, or its statement digest (`sha256:` and the id)'),
     tenant_id: z.string().min(1).optional().describe("with `window`: the tenant's billing window"),
     window: z.string().min(1).optional().describe('with `tenant_id`: the billing_window_id'),
     settlement_id: z.string().min(1).max(256).optional().describe('a settlement (its covered bundles and signed statement)'),

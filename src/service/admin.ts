@@ -1,6 +1,6 @@
 // Admin operations on API keys (and, with the transparency log, revocations).
 import { randomBytes } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Db, schema } from '../db/index.ts';
 import { SCOPES, hashSecret, newSecret } from './auth.ts';
@@ -49,10 +49,13 @@ export class AdminService {
     return rows.map((r) => ({ id: r.id, name: r.name, scopes: r.scopes, tenants: r.tenants, consumer_id: r.consumerId, created_at: r.createdAt.toISOString(), revoked_at: r.revokedAt?.toISOString() ?? null }));
   }
 
+  /** Revokes a key once: revoking it again answers the first revocation's time, unchanged. */
   async revokeApiKey(id: string) {
-    const rows = await this.db.update(schema.apiKeys).set({ revokedAt: new Date() }).where(eq(schema.apiKeys.id, id)).returning();
-    if (!rows.length) throw new ServiceError(404, 'NOT_FOUND', 'API key not found');
+    const k = schema.apiKeys;
+    const rows = await this.db.update(k).set({ revokedAt: new Date() }).where(and(eq(k.id, id), isNull(k.revokedAt))).returning();
+    const row = rows[0] ?? (await this.db.select().from(k).where(eq(k.id, id)))[0];
+    if (!row) throw new ServiceError(404, 'NOT_FOUND', 'API key not found');
     this.onRevoked(id);
-    return { id, revoked_at: rows[0]!.revokedAt!.toISOString() };
+    return { id, revoked_at: row.revokedAt!.toISOString() };
   }
 }

@@ -385,8 +385,11 @@ export class AttestService {
     return out;
   }
 
-  async get(principal: Principal, id: string): Promise<AttestationRow> {
+  /** An attestation by its id: the statement digest's 64 hex digits, or the digest itself
+   *  (`sha256:` and the same digits), as bundles and adjustments name it. */
+  async get(principal: Principal, given: string): Promise<AttestationRow> {
     requireScope(principal, 'read');
+    const id = given.startsWith('sha256:') ? given.slice('sha256:'.length) : given;
     if (!/^[0-9a-f]{64}$/.test(id)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     const [row] = await selectRows(this.db).where(eq(schema.attestations.id, id));
     // A key that may not see the tenant gets the same answer as for a missing attestation.

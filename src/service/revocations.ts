@@ -4,7 +4,7 @@
 // Every change raises the list's sequence in its own transaction; the signed list is kept and
 // signed again when the sequence or the key changes or half its lifetime has passed, so a
 // served list always has at least half its lifetime left (docs/protocol.md §2.11).
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { signObject } from '../core/keys.ts';
 import { Digest, utcTimestamp } from '../core/schemas.ts';
@@ -73,15 +73,17 @@ export class RevocationService {
     const [row] = await this.db.select({ id: schema.attestations.id }).from(schema.attestations).where(eq(schema.attestations.id, digest.slice('sha256:'.length)));
     if (!row) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     const now = this.clock();
-    await this.db.transaction(async (tx) => {
+    // revoked once: revoking again answers the stored revocation (its time and reason), as the list has it
+    const stored = await this.db.transaction(async (tx) => {
       const added = await tx
         .insert(schema.revocations)
         .values({ kind: 'attestation', subject: digest, effectiveAt: now, reason: r.data.reason })
         .onConflictDoNothing()
-        .returning({ subject: schema.revocations.subject });
+        .returning();
       if (added.length) await nextSequence(tx);
+      return added[0] ?? (await tx.select().from(schema.revocations).where(and(eq(schema.revocations.kind, 'attestation'), eq(schema.revocations.subject, digest))))[0]!;
     });
-    return { statement_digest: digest, revoked_at: now.toISOString(), reason: r.data.reason };
+    return { statement_digest: digest, revoked_at: stored.effectiveAt.toISOString(), reason: stored.reason };
   }
 
   /** The current list, signed with the current statement key. */
