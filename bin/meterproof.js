@@ -43,6 +43,13 @@ async function loadMain(reason) {
   return import('../src/cli/main.ts');
 }
 
+// A reader that stops early (`meterproof … | head`) closes the pipe: stop quietly, as Unix tools
+// do, instead of an unhandled EPIPE with a stack trace.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
+
 const reason = sourceReason();
 const argv = process.argv.slice(2);
 const { helpRequest } = await import(reason ? '../src/cli/usage.js' : '../dist/cli/usage.js');

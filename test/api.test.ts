@@ -324,6 +324,8 @@ describe('bad input never yields a 5xx', () => {
     ['POST', '/v1/verify', { raw: '{', token: null }, 400],
     ['POST', '/v1/verify?profile=lax', { body: {}, token: null }, 400],
     ['POST', '/v1/admin/tenants', { body: { id: '' } }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: 't_num', name: 123 } }, 400],
+    ['POST', '/v1/admin/tenants', { body: { id: 't_typo', nmae: 'x' } }, 400],
     ['POST', '/v1/admin/tenants', { body: [] }, 400],
     ['POST', '/v1/admin/api-keys', { body: { scopes: ['root'] } }, 400],
     ['POST', '/v1/admin/api-keys', { body: { scopes: [] } }, 400],

@@ -527,7 +527,7 @@ export class SettlementService {
       // outside the key's tenant allowlist: not found, as for reading it
       if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
       const from = row.status as SettlementStatus;
-      if (!canTransition(from, to)) throw new ServiceError(409, 'ILLEGAL_TRANSITION', `a ${from} settlement cannot become ${to}`);
+      if (!canTransition(from, to)) throw new ServiceError(409, 'ILLEGAL_TRANSITION', `${/^[aeiou]/.test(from) ? 'an' : 'a'} ${from} settlement cannot become ${to}`);
       const now = this.clock();
       await tx.update(s).set({ status: to, statusChangedAt: now }).where(eq(s.id, id));
       await tx.insert(schema.settlementStatusChanges).values({ settlementId: id, fromStatus: from, toStatus: to, actor: principal.id, reason: r.data.reason ?? null, changedAt: now });

@@ -140,7 +140,15 @@ export class TariffService {
       const refusal = invalidInput(id.error, 'INVALID_TENANT', 'expected {id, name?}', 'id');
       if (refusal.code === 'NOT_NFC') throw refusal;
     }
-    if (!b || typeof b !== 'object' || !id.success || Object.keys(b).some((k) => k !== 'id' && k !== 'name')) {
+    if (b && typeof b === 'object' && !Array.isArray(b)) {
+      // a misspelt or mistyped member is named, not dropped
+      const extra = Object.keys(b).filter((k) => k !== 'id' && k !== 'name');
+      if (extra.length) throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', extra.map((k) => ({ path: k, message: 'not a member of a tenant (id, name)' })));
+      if (b.name !== undefined && (typeof b.name !== 'string' || b.name.length > 256)) {
+        throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'name', message: 'a string of at most 256 characters' }]);
+      }
+    }
+    if (!b || typeof b !== 'object' || !id.success) {
       throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'id', message: 'a non-empty identifier of at most 256 characters' }]);
     }
     const rows = await this.db.insert(schema.tenants).values({ id: id.data, name }).onConflictDoNothing().returning();
