@@ -331,6 +331,22 @@ describe('an unavailable store', () => {
       const stored = rowsOf(await s.store.database.db.execute(sql`select 1 from attestations where event_id like 'lk-new%'`));
       expect(stored).toEqual([]);
       for (const m of meters) expect((await w.attest(principal, body(`lk-new${m}`, m))).created).toBe(true);
+
+      // six requests for one meter (one chain group of six) behind the lock: answered together too
+      let releaseHot!: () => void;
+      const heldHot = new Promise<void>((r) => (releaseHot = r));
+      const lockedHot = locker.begin(async (tx) => {
+        await tx`lock table chains in access exclusive mode`;
+        await heldHot;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const hotStarted = Date.now();
+      const hot = await Promise.all(Array.from({ length: 6 }, (_, i) => w.attest(principal, body(`lk-hot${i}`, '/lk0')).then(() => null, (e: unknown) => e)));
+      const hotWaited = Date.now() - hotStarted;
+      releaseHot();
+      await lockedHot;
+      expect(hot.map((e) => toProblem(e).code)).toEqual(hot.map(() => 'STORE_UNAVAILABLE'));
+      expect(hotWaited).toBeLessThan(4 * STATEMENT_MS + 1000); // split in halves: ~10 bounds
     } finally {
       await locker.end();
       await short.close();

@@ -239,7 +239,12 @@ export class ChainWriter {
         let at = 0;
         for (const r of rs) r.resolve(written.slice(at, (at += r.items.length)));
       } catch (e) {
-        if (rs.length === 1) return rs[0]!.reject(e);
+        // an unavailable store is every request's answer: splitting would wait it out again and
+        // again (write() has forgotten the chain head)
+        if (rs.length === 1 || isStoreUnavailable(e)) {
+          for (const r of rs) r.reject(e);
+          return;
+        }
         const half = Math.ceil(rs.length / 2);
         await writeSplit(rs.slice(0, half));
         await writeSplit(rs.slice(half));

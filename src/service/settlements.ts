@@ -58,8 +58,10 @@ const SCAN_ROWS = 100_000;
  *  memory with the API (statement-pool.ts). */
 const RUN_WORKER_YOUNG_GENERATION_MB = 4;
 const CLAIM_ROWS = 50_000;
-/** A `running` run this old whose row no transaction holds is abandoned (takeOverAbandoned). */
-const ABANDONED_AFTER_S = 30;
+/** A `running` run this old whose row no transaction holds is abandoned (takeOverAbandoned):
+ *  well above what a live run may take, on a slow store, from its start to its settling
+ *  transaction (the seal's lock wait, the key reads, each within a statement bound: ~45 s). */
+const ABANDONED_AFTER_S = 120;
 /** An Idempotency-Key header: 1 to 255 visible ASCII characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
