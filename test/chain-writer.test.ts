@@ -307,10 +307,9 @@ describe('an unavailable store', () => {
     const STATEMENT_MS = 700;
     const short = await openDatabase({ url: s.store.url!, timeouts: { statementMs: STATEMENT_MS } });
     const locker = postgres(s.store.url!, { max: 1 });
-    try {
-      const w = new AttestService(short.db, s.container.keys, s.container.tariffs);
-      const meters = Array.from({ length: 6 }, (_, i) => `/lk${i}`);
-      for (const m of meters) expect((await w.attest(principal, body(`lk-warm${m}`, m))).created).toBe(true);
+    const w = new AttestService(short.db, s.container.keys, s.container.tariffs);
+    /** `requests` sent while another session holds the chains table: their errors and the wait. */
+    const behindLock = async (requests: ReturnType<typeof body>[]) => {
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       const locked = locker.begin(async (tx) => {
@@ -319,38 +318,32 @@ describe('an unavailable store', () => {
       });
       await new Promise((r) => setTimeout(r, 200));
       const started = Date.now();
-      const out = await Promise.all(meters.map((m) => w.attest(principal, body(`lk-new${m}`, m)).then(() => null, (e: unknown) => e)));
+      const errors = await Promise.all(requests.map((b) => w.attest(principal, b).then(() => null, (e: unknown) => e)));
       const waited = Date.now() - started;
       release();
       await locked;
-      // every request refused as unavailable: the first statement alone, then the others together
-      expect(out.map((e) => toProblem(e).code)).toEqual(meters.map(() => 'STORE_UNAVAILABLE'));
-      // one by one they would wait 1 + 6 bounds (4.9 s); together 2 bounds and the connects
-      expect(waited).toBeLessThan(4 * STATEMENT_MS + 1000);
+      return { codes: errors.map((e) => toProblem(e).code), waited };
+    };
+    try {
+      const meters = Array.from({ length: 6 }, (_, i) => `/lk${i}`);
+      for (const m of meters) expect((await w.attest(principal, body(`lk-warm${m}`, m))).created).toBe(true);
+      // six meters: the first statement alone, then the others together, every request refused
+      // as unavailable; one by one they would wait 1 + 6 bounds (4.9 s), together 2 and the connects
+      const spread = await behindLock(meters.map((m) => body(`lk-new${m}`, m)));
+      expect(spread.codes).toEqual(meters.map(() => 'STORE_UNAVAILABLE'));
+      expect(spread.waited).toBeLessThan(4 * STATEMENT_MS + 1000);
       // nothing of them was stored, and each is attested afterwards on its chain (heads re-read)
       const stored = rowsOf(await s.store.database.db.execute(sql`select 1 from attestations where event_id like 'lk-new%'`));
       expect(stored).toEqual([]);
       for (const m of meters) expect((await w.attest(principal, body(`lk-new${m}`, m))).created).toBe(true);
-
-      // six requests for one meter (one chain group of six) behind the lock: answered together too
-      let releaseHot!: () => void;
-      const heldHot = new Promise<void>((r) => (releaseHot = r));
-      const lockedHot = locker.begin(async (tx) => {
-        await tx`lock table chains in access exclusive mode`;
-        await heldHot;
-      });
-      await new Promise((r) => setTimeout(r, 200));
-      const hotStarted = Date.now();
-      const hot = await Promise.all(Array.from({ length: 6 }, (_, i) => w.attest(principal, body(`lk-hot${i}`, '/lk0')).then(() => null, (e: unknown) => e)));
-      const hotWaited = Date.now() - hotStarted;
-      releaseHot();
-      await lockedHot;
-      expect(hot.map((e) => toProblem(e).code)).toEqual(hot.map(() => 'STORE_UNAVAILABLE'));
-      expect(hotWaited).toBeLessThan(4 * STATEMENT_MS + 1000); // split in halves: ~10 bounds
+      // six requests for one meter (one chain group of six): answered together too, not split in
+      // halves each waiting the bound out (~10 bounds)
+      const hot = await behindLock(Array.from({ length: 6 }, (_, i) => body(`lk-hot${i}`, '/lk0')));
+      expect(hot.codes).toEqual(hot.codes.map(() => 'STORE_UNAVAILABLE'));
+      expect(hot.waited).toBeLessThan(4 * STATEMENT_MS + 1000);
     } finally {
       await locker.end();
       await short.close();
     }
   }, 30_000);
 });
-
