@@ -12,7 +12,7 @@ import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
 import { type Db, isUniqueViolation, schema } from '../db/index.ts';
 import { describeStoreError, isStoreUnavailable } from '../db/faults.ts';
-import { type Auth, type Principal, requireScope, requireTenant, unknownKey } from './auth.ts';
+import { type Auth, type Principal, maySee, requireScope, requireTenant, unknownKey } from './auth.ts';
 import { ServiceError, chargeProblem, invalidInput, storeUnavailable } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PublishedTariff, TariffService } from './tariffs.ts';
@@ -393,7 +393,7 @@ export class AttestService {
     if (!/^[0-9a-f]{64}$/.test(id)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     const [row] = await selectRows(this.db).where(eq(schema.attestations.id, id));
     // A key that may not see the tenant gets the same answer as for a missing attestation.
-    if (!row || (principal.tenants && !principal.tenants.has(row.tenantId)) || !consumerMaySee(principal, row)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
+    if (!row || !maySee(principal, row.tenantId) || !consumerMaySee(principal, row)) throw new ServiceError(404, 'NOT_FOUND', 'attestation not found');
     return row;
   }
 

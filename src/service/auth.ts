@@ -153,7 +153,7 @@ export function requireScope(p: Principal, scope: Scope): void {
 }
 
 export function requireTenant(p: Principal, tenantId: string): void {
-  if (p.tenants && !p.tenants.has(tenantId)) throw new ServiceError(403, 'TENANT_FORBIDDEN', `this key may not act for tenant ${tenantId}`);
+  if (!maySee(p, tenantId)) throw new ServiceError(403, 'TENANT_FORBIDDEN', `this key may not act for tenant ${tenantId}`);
 }
 
 /** For what acts for every tenant at once (API keys, the tariff and plan catalogues, the service
@@ -163,4 +163,6 @@ export function requireEveryTenant(p: Principal): void {
 }
 
 /** Whether the key may see `tenantId`'s records (lists keep only those). */
-export const maySee = (p: Principal, tenantId: string) => !p.tenants || p.tenants.has(tenantId);
+export function maySee(p: Principal, tenantId: string): boolean {
+  return !p.tenants || p.tenants.has(tenantId);
+}

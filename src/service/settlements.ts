@@ -27,7 +27,7 @@ import {
 } from '../core/settlement.ts';
 import { type Db, type Tx, isUniqueViolation, rowsOf, schema } from '../db/index.ts';
 import { describeStoreError, isStoreError } from '../db/faults.ts';
-import { type Principal, requireScope, requireTenant } from './auth.ts';
+import { type Principal, maySee, requireScope, requireTenant } from './auth.ts';
 import { ServiceError, invalidInput, zodIssues } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
 import type { PlanService } from './plans.ts';
@@ -482,7 +482,7 @@ export class SettlementService {
     requireScope(principal, 'read');
     const t = schema.settlementAdjustments;
     const [row] = /^[0-9a-f]{64}$/.test(id) ? await this.db.select().from(t).where(eq(t.id, id)) : [];
-    if (!row || principal.consumer !== undefined || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
+    if (!row || principal.consumer !== undefined || !maySee(principal, row.tenantId)) throw new ServiceError(404, 'NOT_FOUND', 'adjustment not found');
     const [claim] = await this.db.select().from(schema.settlementClaims).where(eq(schema.settlementClaims.attestationId, `${ADJUSTMENT_CLAIM_PREFIX}${id}`));
     return { id, adjustment: parsed<Adjustment>(row.adjustment), adjustment_digest: row.adjustmentDigest, key_id: row.keyId, signature: row.signature, settlement_id: claim?.settlementId ?? null };
   }
@@ -503,7 +503,7 @@ export class SettlementService {
     const rec = await this.readOrNull(id);
     // a consumer-scoped key sees none: a settlement covers every consumer's events (its evidence
     // holds their statements), as a settlement evidence pack does
-    if (!rec || principal.consumer !== undefined || (principal.tenants && !principal.tenants.has(rec.statement.tenant_id))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
+    if (!rec || principal.consumer !== undefined || !maySee(principal, rec.statement.tenant_id)) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
     return rec;
   }
 
@@ -527,7 +527,7 @@ export class SettlementService {
       const s = schema.settlements;
       const [row] = await tx.select({ status: s.status, runId: s.runId, tenantId: s.tenantId }).from(s).where(eq(s.id, id)).for('update');
       // outside the key's tenant allowlist: not found, as for reading it
-      if (!row || (principal.tenants && !principal.tenants.has(row.tenantId))) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
+      if (!row || !maySee(principal, row.tenantId)) throw new ServiceError(404, 'NOT_FOUND', 'settlement not found');
       const from = row.status as SettlementStatus;
       if (!canTransition(from, to)) throw new ServiceError(409, 'ILLEGAL_TRANSITION', `${/^[aeiou]/.test(from) ? 'an' : 'a'} ${from} settlement cannot become ${to}`);
       const now = this.clock();
