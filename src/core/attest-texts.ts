@@ -6,8 +6,10 @@
 // only make a bundle fail verification, never pass, and every attest-then-verify test would see
 // it. test/attest-texts.test.ts compares both on random values.
 import { digestBytes } from './canonical.ts';
+import { utf8 } from './bytes.ts';
 import { CanonicalizationError } from './errors.ts';
-import type { MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
+import type { ConsumerPop, MeterEvent, StatementV2, TariffSnapshot } from './schemas.ts';
+import { LOG_LEAF_TYPE_V2 } from './binding-v2.ts';
 
 /** Thrown by str() for a value that is not a string: the text is then not made here (null), and
  *  the caller leaves the value to the generic walk. */
@@ -29,6 +31,20 @@ function orNull(make: () => string): string | null {
     if (e === NOT_A_STRING) return null;
     throw e;
   }
+}
+
+/** Keys of a meter event without dimensions. */
+const PLAIN_EVENT_KEYS = 9;
+
+/** The canonical text of a meter event without dimensions (nine string fields), or null for any
+ *  other shape: the caller then canonicalizes generically (canonicalString). */
+export function plainEventText(e: MeterEvent): string | null {
+  if (keyCount(e) !== PLAIN_EVENT_KEYS || 'dimensions' in e) return null;
+  return orNull(
+    () =>
+      `{"api_key_id":${str(e.api_key_id)},"billing_window_id":${str(e.billing_window_id)},"contract_version":${str(e.contract_version)},"endpoint":${str(e.endpoint)},` +
+      `"event_id":${str(e.event_id)},"event_timestamp":${str(e.event_timestamp)},"outcome":${str(e.outcome)},"tenant_id":${str(e.tenant_id)},"usage_units":${str(e.usage_units)}}`,
+  );
 }
 
 /** saltedEventDigest(event, salt), from the event's canonical text and the salt's decimal text:
@@ -72,5 +88,40 @@ export function statementV2Text(s: StatementV2): string | null {
       `"charge_micros":${str(s.charge_micros)},${pop === undefined ? '' : `"consumer_pop_digest":${str(pop)},`}"currency":${str(s.currency)},"event_digest":${str(s.event_digest)},` +
       `"issued_at":${str(s.issued_at)},"key_id":${str(s.key_id)},"outcome":${str(s.outcome)},"tariff_digest":${str(s.tariff_digest)},"tariff_id":${str(s.tariff_id)},` +
       `"tariff_version":${str(s.tariff_version)},"tenant_id":${str(s.tenant_id)},"type":${str(s.type)},"usage_units":${str(s.usage_units)}}`,
+  );
+}
+
+/** logLeafV2's bytes for a statement digest the signing path made (`sha256:` and hex digits),
+ *  or null for anything else: the caller then canonicalizes generically. */
+export function logLeafV2Text(statementDigest: string): Uint8Array | null {
+  if (!/^sha256:[0-9a-f]{64}$/.test(statementDigest)) return null;
+  return utf8(`{"statement_digest":"${statementDigest}","type":${JSON.stringify(LOG_LEAF_TYPE_V2)}}`);
+}
+
+/**
+ * A full v2 bundle's JSON text from the texts the signing path already holds: the event's and the
+ * statement's canonical texts and the tariff snapshot's JSON. It is the same JSON value as
+ * JSON.stringify of the bundle object (signed() in attest.ts), though the event and the statement
+ * come with their keys in canonical order; null when a field is not a string (the caller then
+ * stringifies the object).
+ */
+export function bundleV2Text(p: {
+  eventText: string;
+  tariffText: string;
+  billing: { expected_charge_micros: string; billing_verify_fingerprint: string; cumulative_units_before: string };
+  salts: { event: string; tariff: string };
+  statementText: string;
+  keyId: string;
+  signature: string;
+  consumerPop?: ConsumerPop;
+}): string | null {
+  const b = p.billing;
+  return orNull(
+    () =>
+      `{"meter_event":${p.eventText},"tariff_snapshot":${p.tariffText},` +
+      `"billing":{"expected_charge_micros":${str(b.expected_charge_micros)},"billing_verify_fingerprint":${str(b.billing_verify_fingerprint)},"cumulative_units_before":${str(b.cumulative_units_before)}},` +
+      `"salts":{"event":${str(p.salts.event)},"tariff":${str(p.salts.tariff)}},` +
+      `"attestation":{"statement":${p.statementText},"key_id":${str(p.keyId)},"signature":${str(p.signature)},"proof_status":"pending"}` +
+      `${p.consumerPop ? `,"consumer_pop":${JSON.stringify(p.consumerPop)}` : ''}}`,
   );
 }

@@ -1,7 +1,7 @@
 // Making a bundle from an event, a tariff and a key. Pure: the caller supplies the chain link
 // (running total and previous statement) and the clock. Used by the service, the CLI's
 // `attest --offline`, the tests and the docs' tour.
-import { computeCharge, pricingFromTariff, unitsAdvanced } from './charge.ts';
+import { type PricingTariff, computeCharge, pricingFromTariff, unitsAdvanced } from './charge.ts';
 import type { SigningKey } from './keys.ts';
 import { toB64Url, utf8 } from './bytes.ts';
 import { CloudEventInput, MeterEvent, MeterEventInput, OUTCOMES, STATEMENT_TYPE_V2, TariffSnapshot, TariffSnapshotInput, isNfc, isUtcTimestamp } from './schemas.ts';
@@ -9,7 +9,7 @@ import { isU64String } from './u64.ts';
 import { type ChainLink, buildStatement, buildStatementV2 } from './statement.ts';
 import { cumulativeAfter, logLeafV2, saltString, saltedFingerprint, saltedTariffDigest } from './binding-v2.ts';
 import { canonicalBytes, canonicalString, digestBytes, digestOf } from './canonical.ts';
-import { saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from './attest-texts.ts';
+import { bundleV2Text, logLeafV2Text, plainEventText, saltedEventDigestOfText, saltedFingerprintOfText, statementV2Text } from './attest-texts.ts';
 import type { ConsumerPop, FullBundle, Statement } from './schemas.ts';
 
 /** Accepts a meter event in its plain or CloudEvents 1.0 form; returns the canonical event.
@@ -95,6 +95,9 @@ export function normalizeTariff(input: unknown): TariffSnapshot {
 
 export interface AttestResult {
   readonly bundle: FullBundle;
+  /** The bundle as JSON text (what the service stores and answers): the same value as
+   *  JSON.stringify(bundle), made from texts the signing path already holds where it can. */
+  readonly bundleText: string;
   readonly statement: Statement;
   readonly statementDigest: string;
   /** The RFC 8785 canonical bytes of the statement (what is signed). */
@@ -105,25 +108,56 @@ export interface AttestResult {
   readonly next: ChainLink;
 }
 
-/** Signs the statement and assembles the full bundle (with the salts of a v2 statement). */
-function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop): Omit<AttestResult, 'next'> {
+/** Signs the statement and assembles the full bundle (with the salts of a v2 statement).
+ *  `eventText` is the event's canonical text, when the caller has it (v2). */
+function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop, eventText?: string): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
   const text = statement.type === STATEMENT_TYPE_V2 ? statementV2Text(statement) : null;
   const bytes = text === null ? canonicalBytes(statement) : utf8(text);
   const statementDigest = digestBytes(bytes);
+  const signature = toB64Url(key.sign(bytes));
+  const billing = {
+    expected_charge_micros: statement.charge_micros,
+    billing_verify_fingerprint: statement.billing_verify_fingerprint,
+    cumulative_units_before: statement.chain.cumulative_units_before,
+  };
   const bundle: FullBundle = {
     meter_event: event,
     tariff_snapshot: tariff,
-    billing: {
-      expected_charge_micros: statement.charge_micros,
-      billing_verify_fingerprint: statement.billing_verify_fingerprint,
-      cumulative_units_before: statement.chain.cumulative_units_before,
-    },
+    billing,
     ...(salts ? { salts } : {}),
-    attestation: { statement, key_id: key.keyId, signature: toB64Url(key.sign(bytes)), proof_status: 'pending' },
+    attestation: { statement, key_id: key.keyId, signature, proof_status: 'pending' },
     ...(consumerPop ? { consumer_pop: consumerPop } : {}),
   };
-  return { bundle, statement, statementDigest, statementBytes: bytes, leafBytes: statement.type === STATEMENT_TYPE_V2 ? logLeafV2(statementDigest) : bytes };
+  const v2 = statement.type === STATEMENT_TYPE_V2;
+  // the bundle's text from the canonical texts in hand (the statement's, the event's) and the
+  // tariff's, made once per tariff object; JSON.stringify where a part has no such text
+  const bundleText =
+    (text !== null && eventText !== undefined && salts && bundleV2Text({ eventText, tariffText: tariffJson(tariff), billing, salts, statementText: text, keyId: key.keyId, signature, ...(consumerPop ? { consumerPop } : {}) })) ||
+    JSON.stringify(bundle);
+  return { bundle, bundleText, statement, statementDigest, statementBytes: bytes, leafBytes: v2 ? (logLeafV2Text(statementDigest) ?? logLeafV2(statementDigest)) : bytes };
+}
+
+/** A meter event's canonical text (RFC 8785): written field by field for a plain event. */
+export function meterEventText(event: MeterEvent): string {
+  return plainEventText(event) ?? canonicalString(event);
+}
+
+/** JSON.stringify of a tariff snapshot, once per snapshot object (a published version's snapshot
+ *  is one object, shared by every event attested under it). */
+const TARIFF_TEXTS = new WeakMap<TariffSnapshot, string>();
+function tariffJson(t: TariffSnapshot): string {
+  let s = TARIFF_TEXTS.get(t);
+  if (s === undefined) TARIFF_TEXTS.set(t, (s = JSON.stringify(t)));
+  return s;
+}
+
+/** pricingFromTariff, once per snapshot object (it validates and converts to bigints). */
+const PRICINGS = new WeakMap<TariffSnapshot, PricingTariff>();
+function pricingOf(t: TariffSnapshot): PricingTariff {
+  let p = PRICINGS.get(t);
+  if (p === undefined) PRICINGS.set(t, (p = pricingFromTariff(t)));
+  return p;
 }
 
 /** Attest one event under binding bn128-poseidon8-v2 (what the service issues). The salts are
@@ -148,10 +182,11 @@ export function attestEvent(args: {
 }): AttestResult {
   const { event, tariff, key, chain } = args;
   const units = BigInt(event.usage_units);
-  const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingFromTariff(tariff));
+  const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingOf(tariff));
   const after = cumulativeAfter(chain.cumulativeBefore, event.outcome, units);
   const eventSalt = saltString(args.eventSalt);
   const chargeText = charge.toString();
+  const eventText = args.eventText ?? meterEventText(event);
   const statement = buildStatementV2({
     event,
     tariff,
@@ -160,13 +195,13 @@ export function attestEvent(args: {
     cumulativeAfter: after,
     issuedAt: args.issuedAt,
     keyId: key.keyId,
-    eventDigest: saltedEventDigestOfText(args.eventText ?? canonicalString(event), eventSalt),
+    eventDigest: saltedEventDigestOfText(eventText, eventSalt),
     tariffDigest: args.tariffDigest ?? saltedTariffDigest(tariff, args.tariffSalt),
     fingerprint: saltedFingerprintOfText(event, tariff, chargeText, eventSalt) ?? saltedFingerprint(event, tariff, chargeText, args.eventSalt),
     ...(args.chainId ? { chainId: args.chainId } : {}),
     ...(args.consumerPop ? { consumerPopDigest: digestOf(args.consumerPop) } : {}),
   });
-  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: saltString(args.tariffSalt) }, args.consumerPop);
+  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: saltString(args.tariffSalt) }, args.consumerPop, eventText);
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 

@@ -3,10 +3,10 @@
 // Nothing slow happens here: Poseidon, proving and log integration are asynchronous.
 import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import { ZodError } from 'zod';
-import { cloudEventRequest, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
+import { cloudEventRequest, meterEventText, normalizeMeterEvent, normalizeTariff } from '../core/attest.ts';
 import { DefaultTariffs, resolveOrder } from './default-tariffs.ts';
 import { ChainWriter, ItemRefused, TariffMismatch, requestDigestOf, type PendingEvent } from './chain-writer.ts';
-import { canonicalString, digestBytes, digestOf } from '../core/canonical.ts';
+import { digestBytes, digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
 import type { MeterEvent, TariffSnapshot } from '../core/schemas.ts';
 import { chainId } from '../core/statement.ts';
@@ -207,7 +207,7 @@ export class AttestService {
           const proof = decider instanceof Promise ? await decider : decider;
           // the event's canonical text serves the request digest here and the salted event digest
           // when it is signed
-          const eventText = canonicalString(event);
+          const eventText = meterEventText(event);
           const plainDigest = requestDigestOf(digestBytes(eventText), tariff.tariffDigest);
           const consumerPop = await this.pop?.admit(event, (body as Record<string, unknown>)['consumer_pop'], tariff.inline ? undefined : tariff.tariffDigestV2, plainDigest);
           const requestDigest = requestDigestWithPop(plainDigest, consumerPop);
@@ -376,7 +376,11 @@ export class AttestService {
     if (!events.length) return out;
     const a = schema.attestations;
     const byTenant = new Map<string, string[]>();
-    for (const e of events) byTenant.set(e.tenant_id, [...(byTenant.get(e.tenant_id) ?? []), e.event_id]);
+    for (const e of events) {
+      const ids = byTenant.get(e.tenant_id);
+      if (ids) ids.push(e.event_id);
+      else byTenant.set(e.tenant_id, [e.event_id]);
+    }
     for (const [tenant, ids] of byTenant) {
       // one array parameter rather than one per id: a fixed-shape statement that is cheap to build
       const rows = await selectRows(this.db).where(and(eq(a.tenantId, tenant), sql`${a.eventId} = any(array(select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)))`));

@@ -362,8 +362,8 @@ export class ChainWriter {
         // absent (null in the statement) for the usual `pending`
         ...(proofStatus === 'pending' ? {} : { proof_status: proofStatus }),
       }));
-      // JSON.stringify escapes every control character, so the text never holds BUNDLE_SEPARATOR
-      const bundleText = JSON.stringify(r.bundle);
+      // JSON text escapes every control character, so it never holds BUNDLE_SEPARATOR
+      const bundleText = r.bundleText;
       out.push({ id, bundleText, chargeMicros: r.statement.charge_micros, currency: r.statement.currency, issuedAt: issued, statementDigest: r.statementDigest, seq: link.seq, blinding, proofStatus });
       link = r.next;
     }
