@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/http/app.ts';
-import { createLogger } from '../src/service/logger.ts';
+import { createLogger, requestLineWriter } from '../src/service/logger.ts';
 import { pilotEvent, pilotTariff } from './support/fixtures.ts';
 import { ADMIN, testService, type TestService } from './support/service.ts';
 
@@ -213,6 +213,23 @@ describe('request log', () => {
     const out = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(out.find((l) => l['msg'] === 'store unavailable')).toMatchObject({ level: 'warn', route: '/v1/attestations/:id', err: { type: 'StoreError', code: '57P01' } });
     expect(lines.join('\n')).not.toContain('deadbeefcafe');
+  });
+
+  it('the request line is the line pino writes for the same fields, and JSON whatever the method', () => {
+    const { lines, logger } = capture();
+    const write = requestLineWriter(logger);
+    for (const method of ['POST', 'M"E\\T\nHOD\u2028']) {
+      const f = { req_id: 'req-1', method, route: '/v1/attest', status: 201, duration_ms: 1.25 };
+      logger.info(f, 'request');
+      write(f);
+    }
+    logger.flush();
+    expect(lines).toHaveLength(4);
+    const untimed = (l: string) => ({ ...(JSON.parse(l) as Record<string, unknown>), time: 't' });
+    expect(untimed(lines[1]!)).toStrictEqual(untimed(lines[0]!));
+    expect(Object.keys(JSON.parse(lines[1]!) as object)).toEqual(Object.keys(JSON.parse(lines[0]!) as object));
+    expect(untimed(lines[3]!)).toStrictEqual(untimed(lines[2]!));
+    expect((JSON.parse(lines[3]!) as { time: string }).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
   it('LOG_LEVEL=warn leaves out the request lines', async () => {

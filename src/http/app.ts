@@ -22,7 +22,7 @@ import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { isStoreError } from '../db/faults.ts';
 import { since } from '../service/metrics.ts';
-import { type Logger, errorFields, silentLogger } from '../service/logger.ts';
+import { type Logger, errorFields, requestLineWriter, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
 import { proofQueueView } from '../service/proof-policy.ts';
 import { logRoutes } from './log-routes.ts';
@@ -212,6 +212,7 @@ function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
   const logger = deps.logger ?? silentLogger();
+  const logRequest = requestLineWriter(logger);
   const metrics = deps.metrics;
 
   /** The route pattern that answered (never the raw path: bounded, and free of ids). */
@@ -222,6 +223,17 @@ export function createApp(deps: AppDeps) {
   const httpLabels = (key: string): Record<string, string> => {
     const [method, route, status] = key.split(' ');
     return status === undefined ? { method: method!, route: route! } : { method: method!, route: route!, status };
+  };
+
+  /** Responses made by plainResponse, which carry the request id already. */
+  const withRequestId = new WeakSet<Response>();
+  /** A response whose headers stay a plain object (the request id among them): the node adapter
+   *  writes it as it is, where Hono's c.body would first build a Headers object of them (and
+   *  the adapter iterate it): the attest route's answer. */
+  const plainResponse = (c: Context<Env>, body: string, status: number, headers: Record<string, string>): Response => {
+    const res = new Response(body, { status, headers: { ...headers, 'x-request-id': c.get('requestId') } });
+    withRequestId.add(res);
+    return res;
   };
 
   // One log line and the HTTP metrics per request; X-Request-Id accepted or made, and echoed.
@@ -235,14 +247,14 @@ export function createApp(deps: AppDeps) {
     // stream (a slower path for every request). A handler that made its own Response gets it after.
     c.header('x-request-id', id);
     await next();
-    if (!c.res.headers.has('x-request-id')) c.header('x-request-id', id);
+    if (!withRequestId.has(c.res) && !c.res.headers.has('x-request-id')) c.header('x-request-id', id);
     const seconds = since(started);
     const route = routeOf(c);
     const status = c.res.status;
     const key = `${c.req.method} ${route}`;
     metrics.httpDuration.observe(key, httpLabels, seconds);
     metrics.httpRequests.inc(`${key} ${status}`, httpLabels);
-    logger.info({ req_id: id, method: c.req.method, route, status, duration_ms: Math.round(seconds * 1e6) / 1000 }, 'request');
+    logRequest({ req_id: id, method: c.req.method, route, status, duration_ms: Math.round(seconds * 1e6) / 1000 });
   });
 
   app.onError((e, c) => {
@@ -307,6 +319,7 @@ export function createApp(deps: AppDeps) {
     return JSON.stringify(await render(row));
   }
   const JSON_TYPE = { 'content-type': 'application/json' };
+
 
   const reread = (id: string) => deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, id);
 
@@ -470,7 +483,7 @@ export function createApp(deps: AppDeps) {
     if (q.proof === 'sync') row = await proveNow(row);
     if (q.proof === 'sync' || q.log === 'sync') row = await waitFor(row, { proof: q.proof === 'sync', log: true });
     if (wantsMinimal(c)) return c.json(minimal(row), created ? 201 : 200, { ...bundleHeaders(row), 'preference-applied': 'return=minimal' });
-    return c.body(await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
+    return plainResponse(c, await renderText(row), created ? 201 : 200, { ...JSON_TYPE, ...bundleHeaders(row) });
   });
 
   app.post('/v1/attest/batch', authedAttest, async (c) => {
