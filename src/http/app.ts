@@ -320,7 +320,6 @@ export function createApp(deps: AppDeps) {
   }
   const JSON_TYPE = { 'content-type': 'application/json' };
 
-
   const reread = (id: string) => deps.attest.get({ id: 'internal', scopes: new Set(['read']), tenants: null }, id);
 
   /**
