@@ -195,6 +195,25 @@ describe('attest', () => {
     expect((await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: Array(1001).fill(events[0]) } })).body.code).toBe('BATCH_SIZE');
   });
 
+  it('the retry of an event that brought its chain to the running-total limit is a replay, not a refusal', async () => {
+    const max = '18446744073709551615';
+    const body = { meter_event: ev({ event_id: 'full-1', endpoint: '/v1/full', billing_window_id: '2026-07', usage_units: max }), tariff_snapshot: pilotTariff };
+    const first = await s.call('POST', '/v1/attest', { token: attestKey, body });
+    expect(first.status).toBe(201);
+    const again = await s.call('POST', '/v1/attest', { token: attestKey, body });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('x-attestation-id')).toBe(first.headers.get('x-attestation-id'));
+    // in a one-item batch too; another event of the full chain is still refused, and a different
+    // event under the same id is a conflict
+    const batch = await s.call('POST', '/v1/attest/batch', { token: attestKey, body: { events: [body] } });
+    expect(batch.body.results[0]).toMatchObject({ status: 200, id: first.headers.get('x-attestation-id') });
+    const other = await s.call('POST', '/v1/attest', { token: attestKey, body: { ...body, meter_event: { ...body.meter_event, event_id: 'full-2', usage_units: 1 } } });
+    expect(other.status).toBe(422);
+    expect(other.body.code).toBe('CUMULATIVE_OUT_OF_RANGE');
+    const changed = await s.call('POST', '/v1/attest', { token: attestKey, body: { ...body, meter_event: { ...body.meter_event, usage_units: 1 } } });
+    expect(changed.status).toBe(409);
+  });
+
   it("a batch item whose running total would overflow fails alone; its chain's other items are attested", async () => {
     const max = '18446744073709551615';
     const item = (id: string, units: number | string) => ({ meter_event: ev({ event_id: id, endpoint: '/v1/overflow', billing_window_id: '2026-07', usage_units: units }), tariff_snapshot: pilotTariff });

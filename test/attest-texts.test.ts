@@ -138,6 +138,18 @@ describe('attest texts', () => {
     expect(plainEventText({ ...plain, usage_units: 5 } as unknown as MeterEvent)).toBeNull();
   });
 
+  it('keep nothing per tariff object: the same object, changed, is priced and written as it now is', async () => {
+    const event = normalizeMeterEvent(pilotEvent);
+    const t = normalizeTariff(pilotTariff);
+    const first = testAttest({ event, tariff: t, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
+    expect(first.statement.charge_micros).toBe('221040');
+    (t as unknown as Record<string, string>)['unit_price_micros'] = '999';
+    const r = testAttest({ event, tariff: t, key: keyA, chain: GENESIS, issuedAt: '2026-05-29T12:00:01.000Z' });
+    expect(r.statement.charge_micros).toBe(String(1842 * 999));
+    expect(JSON.parse(r.bundleText)).toStrictEqual(JSON.parse(JSON.stringify(r.bundle)));
+    expect((await verifyBundle(JSON.parse(r.bundleText), trustFor(keyA), { profile: 'standard' })).checks.filter((c) => c.status === 'fail')).toEqual([]);
+  });
+
   it('make bundles the verifier accepts, with and without the event text given', async () => {
     const event = normalizeMeterEvent({ ...pilotEvent, event_id: 'évt "quoted" \\ 😀' });
     for (const eventText of [canonicalString(event), undefined]) {

@@ -230,6 +230,10 @@ describe('request log', () => {
     expect(Object.keys(JSON.parse(lines[1]!) as object)).toEqual(Object.keys(JSON.parse(lines[0]!) as object));
     expect(untimed(lines[3]!)).toStrictEqual(untimed(lines[2]!));
     expect((JSON.parse(lines[3]!) as { time: string }).time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // a child logger's own bindings are kept (it is written through pino)
+    requestLineWriter(logger.child({ component: 'edge' }))({ req_id: 'req-2', method: 'GET', route: '/health', status: 200, duration_ms: 0.5 });
+    logger.flush();
+    expect(JSON.parse(lines[4]!)).toMatchObject({ component: 'edge', req_id: 'req-2', msg: 'request' });
   });
 
   it('LOG_LEVEL=warn leaves out the request lines', async () => {

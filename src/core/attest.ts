@@ -109,8 +109,8 @@ export interface AttestResult {
 }
 
 /** Signs the statement and assembles the full bundle (with the salts of a v2 statement).
- *  `eventText` is the event's canonical text, when the caller has it (v2). */
-function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop, eventText?: string): Omit<AttestResult, 'next'> {
+ *  `texts`: the event's canonical text and the tariff's JSON text, where the caller has them (v2). */
+function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop, texts?: { event: string; tariff?: string | undefined }): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
   const text = statement.type === STATEMENT_TYPE_V2 ? statementV2Text(statement) : null;
   const bytes = text === null ? canonicalBytes(statement) : utf8(text);
@@ -130,10 +130,10 @@ function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff
     ...(consumerPop ? { consumer_pop: consumerPop } : {}),
   };
   const v2 = statement.type === STATEMENT_TYPE_V2;
-  // the bundle's text from the canonical texts in hand (the statement's, the event's) and the
-  // tariff's, made once per tariff object; JSON.stringify where a part has no such text
+  // the bundle's text from the texts in hand (the statement's and the event's canonical texts, the
+  // tariff's JSON); JSON.stringify where a part has no such text
   const bundleText =
-    (text !== null && eventText !== undefined && salts && bundleV2Text({ eventText, tariffText: tariffJson(tariff), billing, salts, statementText: text, keyId: key.keyId, signature, ...(consumerPop ? { consumerPop } : {}) })) ||
+    (text !== null && texts && salts && bundleV2Text({ eventText: texts.event, tariffText: texts.tariff ?? JSON.stringify(tariff), billing, salts, statementText: text, keyId: key.keyId, signature, ...(consumerPop ? { consumerPop } : {}) })) ||
     JSON.stringify(bundle);
   return { bundle, bundleText, statement, statementDigest, statementBytes: bytes, leafBytes: v2 ? (logLeafV2Text(statementDigest) ?? logLeafV2(statementDigest)) : bytes };
 }
@@ -141,23 +141,6 @@ function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff
 /** A meter event's canonical text (RFC 8785): written field by field for a plain event. */
 export function meterEventText(event: MeterEvent): string {
   return plainEventText(event) ?? canonicalString(event);
-}
-
-/** JSON.stringify of a tariff snapshot, once per snapshot object (a published version's snapshot
- *  is one object, shared by every event attested under it). */
-const TARIFF_TEXTS = new WeakMap<TariffSnapshot, string>();
-function tariffJson(t: TariffSnapshot): string {
-  let s = TARIFF_TEXTS.get(t);
-  if (s === undefined) TARIFF_TEXTS.set(t, (s = JSON.stringify(t)));
-  return s;
-}
-
-/** pricingFromTariff, once per snapshot object (it validates and converts to bigints). */
-const PRICINGS = new WeakMap<TariffSnapshot, PricingTariff>();
-function pricingOf(t: TariffSnapshot): PricingTariff {
-  let p = PRICINGS.get(t);
-  if (p === undefined) PRICINGS.set(t, (p = pricingFromTariff(t)));
-  return p;
 }
 
 /** Attest one event under binding bn128-poseidon8-v2 (what the service issues). The salts are
@@ -174,15 +157,21 @@ export function attestEvent(args: {
   /** Precomputed salted tariff digest and chain id, when the caller has them. */
   tariffDigest?: string;
   chainId?: string;
-  /** The event's canonical text, when the caller has it (the request digest is made from it). */
+  /** The event's canonical text, when the caller has it (the request digest is made from it):
+   *  meterEventText(event). It is what the statement's event digest and the bundle's meter_event
+   *  are made of, so it must be the text of `event`. */
   eventText?: string;
+  /** JSON.stringify(tariff) and pricingFromTariff(tariff), when the caller keeps them per
+   *  published version (the service: src/service/chain-writer.ts). */
+  tariffText?: string;
+  pricing?: PricingTariff;
   /** The consumer's proof of possession (already checked): carried by the bundle, its digest
    *  committed to by the statement. */
   consumerPop?: ConsumerPop;
 }): AttestResult {
   const { event, tariff, key, chain } = args;
   const units = BigInt(event.usage_units);
-  const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, pricingOf(tariff));
+  const { charge } = computeCharge({ units, outcome: event.outcome, cumulativeBefore: chain.cumulativeBefore }, args.pricing ?? pricingFromTariff(tariff));
   const after = cumulativeAfter(chain.cumulativeBefore, event.outcome, units);
   const eventSalt = saltString(args.eventSalt);
   const chargeText = charge.toString();
@@ -201,7 +190,7 @@ export function attestEvent(args: {
     ...(args.chainId ? { chainId: args.chainId } : {}),
     ...(args.consumerPop ? { consumerPopDigest: digestOf(args.consumerPop) } : {}),
   });
-  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: saltString(args.tariffSalt) }, args.consumerPop, eventText);
+  const r = signed(statement, key, event, tariff, { event: eventSalt, tariff: saltString(args.tariffSalt) }, args.consumerPop, { event: eventText, tariff: args.tariffText });
   return { ...r, next: { seq: chain.seq + 1n, prev: r.statementDigest, cumulativeBefore: after } };
 }
 

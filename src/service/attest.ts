@@ -234,7 +234,8 @@ export class AttestService {
     // Replays and conflicts with what is already stored, and duplicates inside this request.
     // A single event skips the look-up: the unique index turns a duplicate into a failed write,
     // which is then settled as a replay or a conflict (one round trip for a new event).
-    const existing = bodies.length > 1 ? await this.existing(pending.map((p) => p.item.event)) : new Map<string, AttestationRow>();
+    const looked = bodies.length > 1;
+    const existing = looked ? await this.existing(pending.map((p) => p.item.event)) : new Map<string, AttestationRow>();
     const firstInBatch = new Map<string, number>();
     const fresh: typeof pending = [];
     const laterDuplicates: typeof pending = [];
@@ -255,7 +256,7 @@ export class AttestService {
       if (group) group.push(p);
       else byChain.set(p.cid, [p]);
     }
-    await Promise.all([...byChain].map(([cid, group]) => this.writeGroup(cid, group, results)));
+    await Promise.all([...byChain].map(([cid, group]) => this.writeGroup(cid, group, results, looked)));
 
     for (const p of laterDuplicates) {
       const first = results[firstInBatch.get(`${p.item.event.tenant_id}\u0000${p.item.event.event_id}`)!];
@@ -276,7 +277,8 @@ export class AttestService {
     }
   }
 
-  private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[]): Promise<void> {
+  /** `looked`: the items' replays were looked up before (attestAs does for more than one item). */
+  private async writeGroup(cid: string, group: { index: number; item: PendingEvent }[], results: (AttestOutcome | ServiceError | undefined)[], looked: boolean): Promise<void> {
     const tenantId = group[0]!.item.event.tenant_id;
     try {
       const written = await this.writer.submit(cid, tenantId, group.map((g) => g.item), () => this.keys.signer(this.clock));
@@ -322,10 +324,13 @@ export class AttestService {
           // group while it was being signed, before anything was stored: that item fails alone,
           // the items before it are written as a group, and those after it follow on the chain.
           const before = group.slice(0, e.index);
-          if (before.length) await this.writeGroup(cid, before, results);
-          results[group[e.index]!.index] = refused instanceof ChargeError ? chargeProblem(refused, 'meter_event') : refused;
+          if (before.length) await this.writeGroup(cid, before, results, looked);
+          const item = group[e.index]!;
+          // a single event skipped the look-up for replays: the retry of an event that is stored
+          // (say, the one that brought the running total to its limit) is a replay, not a refusal
+          if (looked || (await this.answerStored([item], results)).length) results[item.index] = refused instanceof ChargeError ? chargeProblem(refused, 'meter_event') : refused;
           const after = group.slice(e.index + 1);
-          if (after.length) await this.writeGroup(cid, after, results);
+          if (after.length) await this.writeGroup(cid, after, results, looked);
           return;
         }
         e = refused;
@@ -340,7 +345,7 @@ export class AttestService {
       if (e instanceof TariffMismatch || isUniqueViolation(e)) {
         // Something in the group raced with another request: settle the items one by one.
         if (group.length > 1) {
-          for (const g of group) await this.writeGroup(cid, [g], results);
+          for (const g of group) await this.writeGroup(cid, [g], results, looked);
           return;
         }
         const g = group[0]!;

@@ -6,6 +6,7 @@
 // whole statement; its chain groups are then stored one by one.
 import { sql } from 'drizzle-orm';
 import { attestEvent } from '../core/attest.ts';
+import { type PricingTariff, pricingFromTariff } from '../core/charge.ts';
 import { randomSalt } from '../core/binding-v2.ts';
 import { digestOf } from '../core/canonical.ts';
 import type { SigningKey } from '../core/keys.ts';
@@ -127,6 +128,16 @@ const MAX_EVENTS_PER_STATEMENT = 250;
  *  large statement executes on one PostgreSQL backend, several use several. */
 const BULK_WAITING = 200;
 const MAX_IN_FLIGHT_BULK = 6;
+
+/** A tariff snapshot's JSON text and pricing, once per snapshot object: a published version's
+ *  snapshot is one object, held by the tariff cache and shared by every event priced under it.
+ *  The service never changes a snapshot object once made. */
+const TARIFF_PARTS = new WeakMap<TariffSnapshot, { readonly text: string; readonly pricing: PricingTariff }>();
+function tariffParts(t: TariffSnapshot): { readonly text: string; readonly pricing: PricingTariff } {
+  let p = TARIFF_PARTS.get(t);
+  if (p === undefined) TARIFF_PARTS.set(t, (p = { text: JSON.stringify(t), pricing: pricingFromTariff(t) }));
+  return p;
+}
 
 /** SQLSTATE 40P01: two statements locked chain rows in opposite orders; one was cancelled. */
 const DEADLOCK = '40P01';
@@ -326,7 +337,8 @@ export class ChainWriter {
       const it = items[i]!;
       let r: ReturnType<typeof attestEvent>;
       try {
-        r = attestEvent({ event: it.event, tariff: it.tariff, key, chain: link, issuedAt, eventSalt: randomSalt(),
+        const t = tariffParts(it.tariff);
+        r = attestEvent({ event: it.event, tariff: it.tariff, tariffText: t.text, pricing: t.pricing, key, chain: link, issuedAt, eventSalt: randomSalt(),
           ...(it.tariffSalt === undefined ? { tariffSalt: randomSalt() } : { tariffSalt: it.tariffSalt, ...(it.tariffDigestV2 ? { tariffDigest: it.tariffDigestV2 } : {}) }),
           chainId: cid,
           ...(it.eventText === undefined ? {} : { eventText: it.eventText }),

@@ -9,7 +9,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function createLogger(opts: { level?: LogLevel; destination?: pino.DestinationStream } = {}): Logger {
-  return pino(
+  const logger = pino(
     {
       level: opts.level ?? 'info',
       base: { pid: process.pid },
@@ -23,6 +23,8 @@ export function createLogger(opts: { level?: LogLevel; destination?: pino.Destin
     },
     opts.destination ?? bufferedStdout(),
   );
+  OURS.add(logger);
+  return logger;
 }
 
 /** What the request log line of every HTTP request says. */
@@ -39,19 +41,26 @@ export interface RequestLine {
  * straight to the logger's destination. The line has these five fields only, none of them secret
  * (the request id is one the caller gave and the service checked, or made; the route is the
  * pattern, never the path), so it skips pino's per-call redaction walk, which allocated more than
- * anything else on the single-event attest path. Nothing is written below LOG_LEVEL=info.
+ * anything else on the single-event attest path. Only for a logger made by createLogger (whose
+ * line format this is) writing to a plain stream; any other logger (a child, a multistream
+ * destination) gets logger.info. Nothing is written below LOG_LEVEL=info.
  */
 export function requestLineWriter(logger: Logger): (line: RequestLine) => void {
-  const stream = (logger as unknown as Record<symbol, { write(s: string): unknown } | undefined>)[pino.symbols.streamSym];
-  const head = `,"pid":${JSON.stringify(logger.bindings()['pid'] ?? process.pid)},"req_id":`;
-  if (!stream) return (l) => logger.info(l, 'request');
+  const fields = logger as unknown as Record<symbol, unknown>;
+  const stream = fields[pino.symbols.streamSym] as ({ write(s: string): unknown } & Record<symbol, unknown>) | undefined;
+  if (!OURS.has(logger) || !stream || typeof stream.write !== 'function' || stream[pino.symbols.needsMetadataGsym]) return (l) => logger.info(l, 'request');
   return (l) => {
     if (!logger.isLevelEnabled('info')) return;
+    // the bindings as pino holds them, serialized (`,"pid":…`)
+    const bindings = fields[pino.symbols.chindingsSym] as string;
     stream.write(
-      `{"level":"info","time":"${new Date().toISOString()}"${head}${JSON.stringify(l.req_id)},"method":${JSON.stringify(l.method)},"route":${JSON.stringify(l.route)},"status":${l.status},"duration_ms":${l.duration_ms},"msg":"request"}\n`,
+      `{"level":"info","time":"${new Date().toISOString()}"${bindings},"req_id":${JSON.stringify(l.req_id)},"method":${JSON.stringify(l.method)},"route":${JSON.stringify(l.route)},"status":${l.status},"duration_ms":${l.duration_ms},"msg":"request"}\n`,
     );
   };
 }
+
+/** Loggers made by createLogger. */
+const OURS = new WeakSet<Logger>();
 
 /** How long a log line may wait in the buffer before it is written. */
 export const LOG_FLUSH_MS = 250;
