@@ -362,6 +362,18 @@ describe('bad input never yields a 5xx', () => {
       expect(typeof r.body.code).toBe('string');
     });
   }
+  it('a tenant with a mistyped or misspelt member is refused naming it, nothing created', async () => {
+    const typed = await s.call('POST', '/v1/admin/tenants', { body: { id: 't_num', name: 123 } });
+    expect(typed.body).toMatchObject({ code: 'INVALID_TENANT', errors: [{ path: 'name' }] });
+    const typo = await s.call('POST', '/v1/admin/tenants', { body: { id: 't_typo', nmae: 'x' } });
+    expect(typo.body.code).toBe('INVALID_TENANT');
+    expect(JSON.stringify(typo.body.errors)).toContain('nmae');
+    for (const id of ['t_num', 't_typo']) expect((await s.call('GET', `/v1/admin/tenants/${id}`)).status).toBe(404);
+    // an identifier not in NFC has its own code; a name defaults to the id
+    expect((await s.call('POST', '/v1/admin/tenants', { body: { id: 'cafe\u0301' } })).body.code).toBe('NOT_NFC');
+    expect((await s.call('POST', '/v1/admin/tenants', { body: { id: 't_plain' } })).body).toMatchObject({ id: 't_plain', name: 't_plain' });
+  });
+
   it("reports where a refused character is, and keeps a deep body's path short", async () => {
     const r = await s.call('POST', '/v1/verify', { raw: `${'['.repeat(120)}"\\u0000"${']'.repeat(120)}`, token: null });
     expect(r.body.code).toBe('UNSUPPORTED_CHARACTER');

@@ -112,7 +112,8 @@ export interface AttestResult {
  *  `texts`: the event's canonical text and the tariff's JSON text, where the caller has them (v2). */
 function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff: TariffSnapshot, salts?: { event: string; tariff: string }, consumerPop?: ConsumerPop, texts?: { event: string; tariff?: string | undefined }): Omit<AttestResult, 'next'> {
   // One canonicalization serves the digest, the signature and (v1) the leaf.
-  const text = statement.type === STATEMENT_TYPE_V2 ? statementV2Text(statement) : null;
+  const v2 = statement.type === STATEMENT_TYPE_V2;
+  const text = v2 ? statementV2Text(statement) : null;
   const bytes = text === null ? canonicalBytes(statement) : utf8(text);
   const statementDigest = digestBytes(bytes);
   const signature = toB64Url(key.sign(bytes));
@@ -129,7 +130,6 @@ function signed(statement: Statement, key: SigningKey, event: MeterEvent, tariff
     attestation: { statement, key_id: key.keyId, signature, proof_status: 'pending' },
     ...(consumerPop ? { consumer_pop: consumerPop } : {}),
   };
-  const v2 = statement.type === STATEMENT_TYPE_V2;
   // the bundle's text from the texts in hand (the statement's and the event's canonical texts, the
   // tariff's JSON); JSON.stringify where a part has no such text
   const bundleText =

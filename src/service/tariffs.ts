@@ -2,7 +2,7 @@
 // id and version again with other content is a conflict; with the same content it is a replay.
 import { and, eq, isNull } from 'drizzle-orm';
 import { randomSalt, saltedTariffDigest } from '../core/binding-v2.ts';
-import { ZodError } from 'zod';
+import { ZodError, z } from 'zod';
 import { normalizeTariff } from '../core/attest.ts';
 import { digestOf } from '../core/canonical.ts';
 import { ChargeError } from '../core/errors.ts';
@@ -31,6 +31,9 @@ export interface TariffCommitmentFns {
 }
 
 type Row = typeof schema.tariffs.$inferSelect;
+
+/** POST /v1/admin/tenants: an identifier and an optional display name (default: the id). */
+const TenantInput = z.strictObject({ id: identInput, name: z.string().max(256).optional() });
 
 export class TariffService {
   private readonly cache = new Map<string, PublishedTariff>();
@@ -133,28 +136,14 @@ export class TariffService {
   }
 
   async createTenant(body: unknown): Promise<{ created: boolean; tenant: ReturnType<typeof tenantView> }> {
-    const b = body as { id?: unknown; name?: unknown } | null;
-    const id = identInput.safeParse(b?.id);
-    const name = typeof b?.name === 'string' && b.name.length <= 256 ? b.name : id.success ? id.data : '';
-    if (!id.success && b && typeof b === 'object' && typeof b.id === 'string') {
-      const refusal = invalidInput(id.error, 'INVALID_TENANT', 'expected {id, name?}', 'id');
-      if (refusal.code === 'NOT_NFC') throw refusal;
-    }
-    if (b && typeof b === 'object' && !Array.isArray(b)) {
-      // a misspelt or mistyped member is named, not dropped
-      const extra = Object.keys(b).filter((k) => k !== 'id' && k !== 'name');
-      if (extra.length) throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', extra.map((k) => ({ path: k, message: 'not a member of a tenant (id, name)' })));
-      if (b.name !== undefined && (typeof b.name !== 'string' || b.name.length > 256)) {
-        throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'name', message: 'a string of at most 256 characters' }]);
-      }
-    }
-    if (!b || typeof b !== 'object' || !id.success) {
-      throw new ServiceError(400, 'INVALID_TENANT', 'expected {id, name?}', [{ path: 'id', message: 'a non-empty identifier of at most 256 characters' }]);
-    }
-    const rows = await this.db.insert(schema.tenants).values({ id: id.data, name }).onConflictDoNothing().returning();
-    const [row] = rows.length ? rows : await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id.data));
+    // strict: a misspelt or mistyped member is named, not dropped
+    const r = TenantInput.safeParse(body);
+    if (!r.success) throw invalidInput(r.error, 'INVALID_TENANT', 'expected {id, name?}', '');
+    const { id, name = id } = r.data;
+    const rows = await this.db.insert(schema.tenants).values({ id, name }).onConflictDoNothing().returning();
+    const [row] = rows.length ? rows : await this.db.select().from(schema.tenants).where(eq(schema.tenants.id, id));
     // known here at once (a requireTenant read in flight from before the insert is not joined)
-    this.tenants.set(id.data, true);
+    this.tenants.set(id, true);
     return { created: rows.length > 0, tenant: tenantView(row!) };
   }
 
