@@ -7,10 +7,11 @@
 // PostgreSQL process and in this load generator, and how many of the machine's cores were busy.
 // The line ends with the server's resident memory: its peak (sampled every 100 ms) and at the end.
 //
-//   npm run bench:attest [-- --duration 10 --rate 1000 --concurrency 32 --batch 1000
+//   npm run bench:attest [-- --duration 10 --rate 1000 --burst 1 --concurrency 32 --batch 1000
 //                            --batch-concurrency 4 --meters 64
 //                            --only fixed,max,max-minimal,max-pop,batch,batch-minimal]
-// Phases: fixed (open loop at --rate), max and max-minimal (closed loop; full bundles, then
+// Phases: fixed (open loop at --rate; with --burst N the requests are sent N at a time, the same
+// number per second: how much of the CPU per event is paid per wake-up), max and max-minimal (closed loop; full bundles, then
 // `Prefer: return=minimal`), max-pop (as max, every event with a consumer PoP: bilateral
 // metering; the generator signs each PoP), batch and batch-minimal. BENCH_SERVER_NODE_ARGS passes node flags to
 // the server (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"); BENCH_SERVER_LOG=<file> appends its
@@ -32,6 +33,7 @@ const { values: opt } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
+    burst: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '32' },
     batch: { type: 'string', default: '1000' },
     'batch-concurrency': { type: 'string', default: '4' },
@@ -307,6 +309,8 @@ async function main() {
     const phase = (p: string) => !opt.only || opt.only.split(',').includes(p);
     // 1. open loop at a fixed rate: latency measured from the scheduled send time
     const rate = Number(opt.rate);
+    const burst = Number(opt.burst);
+    if (!Number.isSafeInteger(burst) || burst < 1) throw new Error('--burst must be a positive integer');
     const lat: number[] = [];
     if (phase('fixed')) {
       const cpu = cpuMeter(server.pid!);
@@ -314,7 +318,8 @@ async function main() {
       const total = Math.floor((rate * DURATION) / 1000);
       const inflight: Promise<void>[] = [];
       for (let i = 0; i < total; i++) {
-        const due = start + (i * 1000) / rate;
+        // with --burst N, the requests of a group share its send time (i rounded down to N)
+        const due = start + ((i - (i % burst)) * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         inflight.push(send('/v1/attest', event('fixed'), key).then((r) => {
@@ -324,7 +329,7 @@ async function main() {
       }
       await Promise.all(inflight);
       const secs = (performance.now() - start) / 1000;
-      results.push(`/v1/attest at a fixed ${rate} req/s for ${(DURATION / 1000).toFixed(0)} s: achieved ${(total / secs).toFixed(0)} req/s, ${fmt(lat)}`);
+      results.push(`/v1/attest at a fixed ${rate} req/s${burst > 1 ? ` in bursts of ${burst}` : ''} for ${(DURATION / 1000).toFixed(0)} s: achieved ${(total / secs).toFixed(0)} req/s, ${fmt(lat)}`);
       results.push(`  ${cpu(total)}`);
       results.push(`  ${await storeStatements(key)}`);
     }

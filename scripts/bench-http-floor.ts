@@ -7,7 +7,7 @@
 // metrics: what any Node service on this machine pays per request, to read the attest figures
 // against. With `--node`, the server is bare node:http instead of Hono (what Hono adds).
 //
-//   npm run bench:floor [-- --rate 1000 --duration 10] [-- --pg] [-- --node]
+//   npm run bench:floor [-- --rate 1000 --burst 1 --duration 10] [-- --pg] [-- --node]
 //
 // The server runs in a child process (this file with --serve); its CPU is read from /proc.
 import { spawn } from 'node:child_process';
@@ -23,6 +23,7 @@ import { machineLine, signingLine } from './machine.ts';
 const { values: opt } = parseArgs({
   options: {
     rate: { type: 'string', default: '1000' },
+    burst: { type: 'string', default: '1' },
     duration: { type: 'string', default: '10' },
     pg: { type: 'boolean', default: false },
     node: { type: 'boolean', default: false },
@@ -136,6 +137,8 @@ async function drive(): Promise<void> {
   for (let i = 0; i < 3000; i++) await send(); // warm-up
 
   const rate = Number(opt.rate);
+  const burst = Number(opt.burst);
+  if (!Number.isSafeInteger(burst) || burst < 1) throw new Error('--burst must be a positive integer');
   const durationMs = Number(opt.duration) * 1000;
   const latencies: number[] = [];
   const [server0, pg0] = [processCpuMs(server.pid!), postgresCpuMs()];
@@ -145,8 +148,11 @@ async function drive(): Promise<void> {
     let open = 0;
     const tick = () => {
       const now = performance.now() - start;
-      for (const due = Math.min(Math.floor((now / 1000) * rate), Math.floor((durationMs / 1000) * rate)); sent < due; sent++) {
-        const scheduled = start + (sent * 1000) / rate;
+      // request i is due at i / rate; with --burst N, requests are released N at a time, each
+      // group at its first request's time (the same number per second)
+      const released = (Math.floor(((now / 1000) * rate) / burst) + 1) * burst;
+      for (const due = Math.min(released, Math.floor((durationMs / 1000) * rate)); sent < due; sent++) {
+        const scheduled = start + ((sent - (sent % burst)) * 1000) / rate;
         open++;
         void send().then(() => {
           latencies.push(performance.now() - scheduled);
@@ -167,7 +173,7 @@ async function drive(): Promise<void> {
   console.log(machineLine());
   console.log(signingLine());
   console.log(
-    `${opt.node ? 'bare node:http' : 'bare Hono'}${opt.pg ? ' + one shared PostgreSQL statement per request' : ''}, ${rate} req/s for ${opt.duration} s: ${count} requests; ` +
+    `${opt.node ? 'bare node:http' : 'bare Hono'}${opt.pg ? ' + one shared PostgreSQL statement per request' : ''}, ${rate} req/s${burst > 1 ? ` in bursts of ${burst}` : ''} for ${opt.duration} s: ${count} requests; ` +
       `server CPU ${((serverMs * 1000) / count).toFixed(0)} µs per request${opt.pg ? `, PostgreSQL ${((pgMs * 1000) / count).toFixed(0)} µs` : ''}; ` +
       `p50 ${latencies[Math.floor(count * 0.5)]!.toFixed(2)} ms, p95 ${latencies[Math.floor(count * 0.95)]!.toFixed(2)} ms`,
   );
