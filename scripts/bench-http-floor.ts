@@ -75,7 +75,9 @@ function serveFloor(): void {
     if (db) await new Promise<void>((done) => (waiting.push({ id: body.meter_event.event_id, done }), void flush()));
     return c.body(answer, 201, { 'content-type': 'application/json' });
   });
-  serve({ fetch: app.fetch, port: PORT, hostname: '127.0.0.1' }, () => console.log('listening'));
+  // no request or header timeouts, as for the bare node:http server above: with node's defaults,
+  // its periodic timeout check answered some runs' requests 408 on the VMs measured here
+  serve({ fetch: app.fetch, port: PORT, hostname: '127.0.0.1', serverOptions: { requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 60_000 } }, () => console.log('listening'));
 }
 
 /** One keep-alive connection: a request at a time, the answer read as far as its Content-Length. */
