@@ -43,6 +43,12 @@ const { values: opt } = parseArgs({
   },
 });
 const DURATION = Number(opt.duration) * 1000;
+/** Requests sent together in the fixed-rate phase (--burst). */
+const burst = Number(opt.burst);
+if (!Number.isSafeInteger(burst) || burst < 1) {
+  console.error('bench:attest: --burst must be a positive integer');
+  process.exit(2);
+}
 const PORT = Number(opt.port);
 const METERS = Number(opt.meters);
 const BASE = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -309,8 +315,6 @@ async function main() {
     const phase = (p: string) => !opt.only || opt.only.split(',').includes(p);
     // 1. open loop at a fixed rate: latency measured from the scheduled send time
     const rate = Number(opt.rate);
-    const burst = Number(opt.burst);
-    if (!Number.isSafeInteger(burst) || burst < 1) throw new Error('--burst must be a positive integer');
     const lat: number[] = [];
     if (phase('fixed')) {
       const cpu = cpuMeter(server.pid!);

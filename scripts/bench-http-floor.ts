@@ -32,6 +32,12 @@ const { values: opt } = parseArgs({
   },
 });
 const PORT = Number(opt.port);
+/** Requests sent together in the fixed-rate phase (--burst). */
+const burst = Number(opt.burst);
+if (!Number.isSafeInteger(burst) || burst < 1) {
+  console.error('bench:floor: --burst must be a positive integer');
+  process.exit(2);
+}
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** The bare server: parse the body, (with --pg) wait for the shared statement, answer. */
@@ -139,8 +145,6 @@ async function drive(): Promise<void> {
   for (let i = 0; i < 3000; i++) await send(); // warm-up
 
   const rate = Number(opt.rate);
-  const burst = Number(opt.burst);
-  if (!Number.isSafeInteger(burst) || burst < 1) throw new Error('--burst must be a positive integer');
   const durationMs = Number(opt.duration) * 1000;
   const latencies: number[] = [];
   const [server0, pg0] = [processCpuMs(server.pid!), postgresCpuMs()];
