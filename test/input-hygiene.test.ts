@@ -47,6 +47,12 @@ describe('bodies that are not UTF-8', () => {
     expect((await post('/v1/attest', bodyWithIdBytes(enc.encode('café')))).status).toBe(201);
     expect((await post('/v1/verify', new Uint8Array([0x7b, 0xff, 0x7d]), null)).body.code).toBe('INVALID_UTF8');
     expect((await post('/v1/admin/tenants', new Uint8Array([0x7b, 0x22, 0x69, 0x64, 0x22, 0x3a, 0x22, 0xe9, 0x22, 0x7d]), ADMIN)).body.code).toBe('INVALID_UTF8');
+    // invoice lines are read as a stream: a bad byte in a later line, and one cut off at the end
+    const line = enc.encode('{"event_id":"e1","amount_micros":"1"}\n');
+    for (const tail of [[0x7b, 0xff, 0x7d, 0x0a], [0x7b, 0xe2, 0x82]]) {
+      const r = await post('/v1/reconcile?tenant_id=tenant_acme&window=2026-05', Buffer.concat([line, new Uint8Array(tail)]));
+      expect([r.status, r.body.code]).toEqual([400, 'INVALID_UTF8']);
+    }
   });
 
   it('are refused with 400 INVALID_UTF8 over a real socket (the Node body reader)', async () => {

@@ -4,13 +4,10 @@ import { stream } from 'hono/streaming';
 import { SETTLEMENT_EVIDENCE_TYPE } from '../core/settlement-verify.ts';
 import { routePath } from 'hono/route';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { z } from 'zod';
 import type { Countersignature, FullBundle, VerificationReport } from '../core/schemas.ts';
 import type { AttestOutcome, AttestationRow } from '../service/attest.ts';
-import { type Principal, isUnavailable, maySee, requireEveryTenant, requireScope, requireTenant } from '../service/auth.ts';
-import { ServiceError, zodIssues } from '../service/errors.ts';
-import type { PublishedTariff } from '../service/tariffs.ts';
+import { type Principal, isUnavailable, requireEveryTenant, requireScope } from '../service/auth.ts';
+import { ServiceError } from '../service/errors.ts';
 import { planView } from '../service/plans.ts';
 import { type EvidenceRequest, evidenceLines, planEvidence } from '../service/evidence.ts';
 import { storeLookup } from '../service/reconcile.ts';
@@ -18,17 +15,18 @@ import { ReconcileInputError, reconcile } from '../core/reconcile.ts';
 import { renderAuditReport } from '../core/report.ts';
 import { verifyEvidencePack, zkVerifier } from '../verifier/index.ts';
 import type { SettlementRecord } from '../service/settlements.ts';
-import { JsonTextError, parseJsonStrict } from '../core/json.ts';
 import { problemResponse, toProblem } from './problem.ts';
 import { isStoreError } from '../db/faults.ts';
 import { since } from '../service/metrics.ts';
 import { type Logger, errorFields, requestLineWriter, silentLogger } from '../service/logger.ts';
 import { type ProcessState, readiness, storeFigures } from '../service/health.ts';
 import { proofQueueView } from '../service/proof-policy.ts';
+import { bodyLines, query, readJson } from './input.ts';
+import { adminRoutes, tariffView } from './admin-routes.ts';
 import { logRoutes } from './log-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { DOCS_ASSETS, DOCS_PAGE, type DocsAsset, docsAsset, verifierPage } from './pages.ts';
-import { EvidenceQuery, ReconcileQuery, ListQuery, SettlementListQuery, SyncQuery, type TariffView, VerifyQuery } from './schemas.ts';
+import { EvidenceQuery, ReconcileQuery, ListQuery, SettlementListQuery, SyncQuery, VerifyQuery } from './schemas.ts';
 import type { ServiceDeps } from '../service/container.ts';
 
 /** The services (src/service/container.ts builds them) and the HTTP layer's own options. */
@@ -59,88 +57,10 @@ export const MAX_VERIFY_BATCH = 256;
 
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 
-// Bytes that are not UTF-8 are refused, not replaced with U+FFFD: two different ids would
-// otherwise become one. ignoreBOM keeps a leading U+FEFF (JSON.parse then refuses it).
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new ServiceError(400, 'INVALID_UTF8', 'the request body is not valid UTF-8');
-  }
-}
-
 /** POST /v1/reconcile: invoice lines up to this many bytes, read as a stream (never whole). */
 export const RECONCILE_BODY_LIMIT = 256 * 1024 * 1024;
 /** Unmatched items listed in a POST /v1/reconcile response (the counts and totals cover all). */
 export const RECONCILE_MAX_ITEMS = 1000;
-
-/** The request body's lines, decoded as UTF-8 while it arrives, refused beyond `limit` bytes. */
-async function* bodyLines(c: Context, limit: number): AsyncGenerator<string> {
-  const declared = c.req.header('content-length');
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const source: AsyncIterable<Uint8Array> = incoming && !incoming.readableDidRead ? (incoming as AsyncIterable<Buffer>) : ((c.req.raw.body ?? []) as AsyncIterable<Uint8Array>);
-  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
-  let size = 0;
-  let rest = '';
-  const decode = (bytes?: Uint8Array) => {
-    try {
-      return bytes ? decoder.decode(bytes, { stream: true }) : decoder.decode();
-    } catch {
-      throw new ServiceError(400, 'INVALID_UTF8', 'the request body is not valid UTF-8');
-    }
-  };
-  for await (const chunk of source) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    rest += decode(chunk);
-    let start = 0;
-    let nl: number;
-    while ((nl = rest.indexOf('\n', start)) >= 0) {
-      yield rest.slice(start, nl);
-      start = nl + 1;
-    }
-    rest = rest.slice(start);
-  }
-  rest += decode();
-  if (rest.length) yield rest;
-}
-
-const tooLarge = (limit: number) => new ServiceError(413, 'PAYLOAD_TOO_LARGE', `request body exceeds ${limit} bytes`);
-
-/**
- * The request body as text, refused with 413 beyond `limit` bytes. On @hono/node-server the
- * body is read straight from the Node request (a declared Content-Length is checked before
- * reading, a chunked body while reading): going through `c.req` would first build a full web
- * `Request` (streams, abort signal, header conversion), which cost ~5% of a busy server's CPU.
- * Elsewhere (app.request in tests, other runtimes) `c.req.text()` is read and then measured.
- */
-async function readText(c: Context, limit: number): Promise<string> {
-  const declared = c.req.header('content-length');
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming && !incoming.readableDidRead) {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const chunk of incoming as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > limit) throw tooLarge(limit);
-        chunks.push(chunk);
-      }
-    } catch (e) {
-      if (e instanceof ServiceError) throw e;
-      // the client went away mid-body ("aborted"): its fault, answered (to no one) as such
-      // rather than logged as an unhandled server error
-      throw new ServiceError(400, 'BODY_INCOMPLETE', 'the request body ended before it was complete');
-    }
-    return decodeUtf8(Buffer.concat(chunks, size));
-  }
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  if (bytes.length > limit) throw tooLarge(limit);
-  return decodeUtf8(bytes);
-}
 
 /** CloudEvents JSON event format media types: structured mode (one event) and batched mode. */
 const CE_STRUCTURED = 'application/cloudevents+json';
@@ -148,66 +68,6 @@ const CE_BATCH = 'application/cloudevents-batch+json';
 const mediaType = (c: Context) => (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
 const isCloudEvent = (x: unknown) => !!x && typeof x === 'object' && !Array.isArray(x) && 'specversion' in x;
 
-async function readJson(c: Context, limit: number): Promise<unknown> {
-  const ct = c.req.header('content-type') ?? '';
-  if (!/^application\/(.+\+)?json\b/i.test(ct)) throw new ServiceError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send Content-Type: application/json');
-  const text = await readText(c, limit);
-  let value: unknown;
-  try {
-    value = parseJsonStrict(text);
-  } catch (e) {
-    if (!(e instanceof JsonTextError)) throw e;
-    if (e.code === 'DUPLICATE_KEY') throw new ServiceError(400, 'DUPLICATE_KEY', `request body is not I-JSON: ${e.message}`, [{ path: e.path ?? '(root)', message: e.message }]);
-    throw new ServiceError(400, 'INVALID_JSON', `request body is not valid JSON: ${e.message}`);
-  }
-  // Refused here, for every route, rather than deeper down (in JSON text both can only appear
-  // escaped, so most bodies skip the walk):
-  // - U+0000: PostgreSQL text and jsonb cannot hold it, so the store would fail;
-  // - a lone surrogate (U+D800–U+DFFF unpaired): it has no RFC 8785 canonical form, so nothing
-  //   holding one can be digested or signed, and PostgreSQL would store it altered.
-  if (/\\u(0000|d[89a-f])/i.test(text)) {
-    const found = badCharacter(value);
-    if (found) {
-      const path = found.path.length > 200 ? `${found.path.slice(0, 200)}…` : found.path; // a deep body's path is long
-      throw new ServiceError(400, 'UNSUPPORTED_CHARACTER', `strings may not contain ${found.what}`, [{ path, message: `${found.what} is not allowed` }]);
-    }
-  }
-  return value;
-}
-
-const badIn = (s: string) => (s.includes('\u0000') ? 'U+0000' : s.isWellFormed() ? null : 'a lone surrogate');
-
-/** The path of the first string or key holding U+0000 or a lone surrogate, and which, or null.
- *  Iterative: a body nested thousands of levels deep (JSON.parse takes it) must not overflow the
- *  stack here. */
-function badCharacter(root: unknown): { path: string; what: string } | null {
-  const stack: [unknown, string][] = [[root, '']];
-  while (stack.length) {
-    const [v, path] = stack.pop()!;
-    if (typeof v === 'string') {
-      const what = badIn(v);
-      if (what) return { path, what };
-      continue;
-    }
-    if (!v || typeof v !== 'object') continue;
-    const entries = Object.entries(v);
-    // pushed in reverse, so the first offending value in document order is the one reported
-    for (let i = entries.length - 1; i >= 0; i--) {
-      const [k, x] = entries[i]!;
-      const p = path ? `${path}.${k}` : k;
-      const what = badIn(k);
-      if (what) return { path: p, what };
-      stack.push([x, p]);
-    }
-  }
-  return null;
-}
-
-function query<T extends z.ZodType>(c: Context, schema: T): z.infer<T> {
-  const r = schema.safeParse(c.req.query());
-  if (!r.success) throw new ServiceError(400, 'INVALID_QUERY', 'invalid query parameters', zodIssues(r.error, ''));
-  return r.data;
-}
 
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
@@ -682,106 +542,7 @@ export function createApp(deps: AppDeps) {
     return c.json(planView(p));
   });
 
-  // ── admin ─────────────────────────────────────────────────────────────────────────────
-  // An admin key with a tenant allowlist administers those tenants only: a route for one tenant
-  // (named in the path or the body) checks it (403 TENANT_FORBIDDEN), a list keeps that tenant's
-  // records, and a route that acts for every tenant needs an admin key without an allowlist
-  // (403 FORBIDDEN). The tariff and plan catalogues are shared by all tenants: such a key reads
-  // them but does not publish.
-  const admin = new Hono<Env>();
-  admin.use('*', authed, async (c, next) => {
-    requireScope(c.get('principal'), 'admin');
-    await next();
-  });
-  const everyTenant = async (c: Context<Env>, next: () => Promise<void>) => {
-    requireEveryTenant(c.get('principal'));
-    await next();
-  };
-  // the tenant a route acts for, from the path: checked before anything is read or written
-  const pathTenant = (c: Context<Env>) => {
-    const id = c.req.param('tenant') ?? '';
-    requireTenant(c.get('principal'), id);
-    return id;
-  };
-  // a request body naming its tenant (`field`): checked when it is a string; anything else is the
-  // service's 400
-  const bodyFor = async (c: Context<Env>, field: string) => {
-    const body = await jsonBody(c);
-    const id = body && typeof body === 'object' ? (body as Record<string, unknown>)[field] : undefined;
-    if (typeof id === 'string') requireTenant(c.get('principal'), id);
-    return body;
-  };
-  for (const path of ['/api-keys', '/api-keys/*', '/keys/*', '/revocations/*', '/webhooks', '/webhooks/*', '/proofs/*']) admin.use(path, everyTenant);
-  admin.on('POST', ['/tariffs', '/plans'], everyTenant);
-  admin.post('/tenants', async (c) => {
-    const r = await deps.tariffs.createTenant(await bodyFor(c, 'id'));
-    return c.json(r.tenant, r.created ? 201 : 200);
-  });
-  admin.get('/tenants', async (c) => c.json({ items: (await deps.tariffs.listTenants()).filter((t) => maySee(c.get('principal'), t.id)) }));
-  admin.put('/tenants/:tenant/consumer-pop', async (c) => c.json(await deps.consumers.setPopPolicy(pathTenant(c), await jsonBody(c))));
-  // bilateral metering: consumers and their keys
-  admin.post('/consumers', async (c) => {
-    const r = await deps.consumers.register(await bodyFor(c, 'tenant_id'));
-    return c.json(r.consumer, r.created ? 201 : 200);
-  });
-  admin.get('/consumers', async (c) => {
-    const tenant = c.req.query('tenant_id');
-    if (tenant !== undefined) requireTenant(c.get('principal'), tenant);
-    return c.json({ items: (await deps.consumers.list(tenant)).filter((x) => maySee(c.get('principal'), x.tenant_id)) });
-  });
-  admin.get('/consumers/:tenant/:consumer', async (c) => c.json(await deps.consumers.view(pathTenant(c), c.req.param('consumer') ?? '')));
-  admin.post('/consumers/:tenant/:consumer/keys', async (c) => c.json(await deps.consumers.rotate(pathTenant(c), c.req.param('consumer') ?? '', await jsonBody(c)), 201));
-  admin.post('/consumers/:tenant/:consumer/keys/:kid/revoke', async (c) =>
-    c.json(await deps.consumers.revoke(pathTenant(c), c.req.param('consumer') ?? '', c.req.param('kid') ?? '', await jsonBody(c))),
-  );
-  admin.get('/tenants/:tenant', async (c) => c.json(await deps.tariffs.getTenant(pathTenant(c))));
-  admin.put('/tenants/:tenant/proof-policy', async (c) => c.json(await deps.policies.set(pathTenant(c), await jsonBody(c))));
-  admin.get('/tenants/:tenant/default-tariffs', async (c) => c.json({ items: await deps.attest.defaults.list(pathTenant(c)) }));
-  admin.put('/tenants/:tenant/default-tariffs/:meter', async (c) => {
-    const r = await deps.attest.defaults.set(pathTenant(c), c.req.param('meter') ?? '', await jsonBody(c));
-    return c.json(r.item, r.created ? 201 : 200);
-  });
-  admin.delete('/tenants/:tenant/default-tariffs/:meter', async (c) => {
-    await deps.attest.defaults.remove(pathTenant(c), c.req.param('meter') ?? '');
-    return c.body(null, 204);
-  });
-  admin.post('/api-keys', async (c) => c.json(await deps.admin.createApiKey(await jsonBody(c)), 201));
-  admin.get('/api-keys', async (c) => c.json({ items: await deps.admin.listApiKeys() }));
-  admin.delete('/api-keys/:id', async (c) => c.json(await deps.admin.revokeApiKey(c.req.param('id') ?? '')));
-  admin.post('/tariffs', async (c) => {
-    const r = await deps.tariffs.publish(await jsonBody(c));
-    const t = r.tariff;
-    return c.json(tariffView(t), r.created ? 201 : 200);
-  });
-  admin.get('/tariffs', async (c) =>
-    c.json({ items: (await deps.tariffs.list()).map(tariffView) }),
-  );
-  admin.post('/plans', async (c) => {
-    const r = await deps.plans.publish(await jsonBody(c));
-    return c.json(planView(r.plan), r.created ? 201 : 200);
-  });
-  admin.get('/plans', async (c) => c.json({ items: (await deps.plans.list()).map(planView) }));
-  admin.post('/subscriptions', async (c) => {
-    const r = await deps.plans.subscribe(await bodyFor(c, 'tenant_id'));
-    return c.json(r.subscription, r.created ? 201 : 200);
-  });
-  admin.get('/subscriptions', async (c) => {
-    const tenant = query(c, SettlementListQuery).tenant_id;
-    requireTenant(c.get('principal'), tenant);
-    return c.json({ items: await deps.plans.subscriptions(tenant) });
-  });
-  admin.post('/keys/rotate', async (c) => {
-    const key = await deps.keys.rotate();
-    return c.json({ key_id: key.keyId, jwks: await deps.keys.jwks() }, 201);
-  });
-  admin.post('/revocations/keys', async (c) => c.json(await deps.revocations.revokeKey(await jsonBody(c)), 201));
-  admin.post('/revocations/attestations', async (c) => c.json(await deps.revocations.revokeAttestation(await jsonBody(c)), 201));
-  admin.post('/webhooks', async (c) => c.json(await deps.webhooks.create(await jsonBody(c)), 201));
-  admin.get('/webhooks', async (c) => c.json({ items: await deps.webhooks.list() }));
-  admin.delete('/webhooks/:id', async (c) => c.json(await deps.webhooks.disable(c.req.param('id') ?? '')));
-  admin.get('/webhooks/:id/deliveries', async (c) => c.json({ items: await deps.webhooks.deliveries(c.req.param('id') ?? '', Number(c.req.query('limit') ?? 100) || 100) }));
-  admin.post('/proofs/requeue', async (c) => c.json({ requeued: await deps.proofs.requeueFailed() }));
-  app.route('/v1/admin', admin);
+  app.route('/v1/admin', adminRoutes(deps, authed, jsonBody));
 
   if (deps.log) logRoutes(app, deps.log);
   return app;
@@ -789,15 +550,3 @@ export function createApp(deps: AppDeps) {
 
 /** A report's label in the verifications metric: valid, or the code of its first failure. */
 const verdict = (r: VerificationReport) => (r.valid ? 'valid' : (r.checks.find((x) => x.status === 'fail')?.code ?? 'invalid'));
-
-/** A published tariff version as its holders (read or admin scope) see it: the snapshot, both
- *  commitments, and the bn128-poseidon8-v2 salt (never in the log or in redacted bundles). */
-function tariffView(t: PublishedTariff): TariffView {
-  return {
-    tariff_snapshot: t.snapshot,
-    tariff_digest: t.tariffDigest,
-    tariff_commitment: t.tariffCommitment,
-    v2: { salt: t.salt.toString(), tariff_digest: t.tariffDigestV2, tariff_commitment: t.tariffCommitmentV2 },
-    published_at: t.createdAt.toISOString(),
-  };
-}
