@@ -98,6 +98,17 @@ function refuseConsumer(p: Principal, what: string): void {
 }
 const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
+
+/**
+ * The ids of rows just locked FOR UPDATE SKIP LOCKED, as a jsonb array for a second statement
+ * that reads them and keeps those still unclaimed. One statement is not enough under READ
+ * COMMITTED: its snapshot is taken before it locks, so a run of another window that claimed a row
+ * and committed in between (its lock released, so the row is no longer skipped) is not seen by
+ * it; the next statement's snapshot sees that claim. Without the second look both runs would sign
+ * the row into their statements, and the second run's claim would fail on the claims' primary
+ * key (a 500).
+ */
+const lockedIds = (locked: readonly Row[]) => JSON.stringify(locked.map((r) => r['id'] as string));
 export class SettlementService {
   /** Attestations per page of a run and of its evidence (memory per page, round trips per run).
    *  A 400,000-event run at 2,000 / 1,000 / 500: peak RSS ~390 / ~365 / ~335 MiB at the same CPU
@@ -343,15 +354,20 @@ export class SettlementService {
           await drain(2 * Math.max(pool.threads, 1));
         }
       }
-      // late: few by nature, read in one statement
-      late = rowsOf<Row>(
-        await tx.execute(sql`select a.id, a.statement_digest, (a.bundle -> 'attestation')::text as attestation
+      // late: few by nature, locked in one statement and read in another (see lockedIds)
+      const lateIds = rowsOf<Row>(
+        await tx.execute(sql`select a.id
           from settlement_runs r join attestations a
             on a.tenant_id = r.tenant_id and a.billing_window_id = r.billing_window_id and a.cursor > r.sealed_cursor
           where r.tenant_id = ${tenantId} and r.status = 'settled' and r.late_events = 'next_period' and r.billing_window_id <> ${windowId}
             and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
-          order by a.chain_id, a.seq
           for update of a skip locked`),
+      );
+      late = rowsOf<Row>(
+        await tx.execute(sql`select a.id, a.statement_digest, (a.bundle -> 'attestation')::text as attestation from attestations a
+          where a.id in (select jsonb_array_elements_text(${lockedIds(lateIds)}::jsonb))
+            and not exists (select 1 from settlement_claims c where c.attestation_id = a.id)
+          order by a.chain_id, a.seq`),
       );
       submit(late, true);
       // the claims need only their ids
@@ -361,13 +377,19 @@ export class SettlementService {
       await Promise.allSettled(inflight.map((x) => x.checked));
       await pool.close();
     }
-    const adjustments = rowsOf<Row>(
-      // those in the plan's currency: one in another waits for a settlement in its currency
-      await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
+    // those in the plan's currency (one in another waits for a settlement in its currency), locked
+    // in one statement and read in another (lockedIds)
+    const adjustmentIds = rowsOf<Row>(
+      await tx.execute(sql`select a.id from settlement_adjustments a
         where a.tenant_id = ${tenantId} and a.adjustment ->> 'currency' = ${plan.currency}
           and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
-        order by a.id
         for update of a skip locked`),
+    );
+    const adjustments = rowsOf<Row>(
+      await tx.execute(sql`select a.id, a.adjustment_digest, a.adjustment from settlement_adjustments a
+        where a.id in (select jsonb_array_elements_text(${lockedIds(adjustmentIds)}::jsonb))
+          and not exists (select 1 from settlement_claims c where c.attestation_id = ${ADJUSTMENT_CLAIM_PREFIX} || a.id)
+        order by a.id`),
     );
     for (const row of adjustments) acc.adjust(row['adjustment_digest'] as string, parsed<Adjustment>(row['adjustment']));
 
