@@ -98,7 +98,6 @@ function refuseConsumer(p: Principal, what: string): void {
 }
 const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v) as T;
 
-
 /**
  * The ids of rows just locked FOR UPDATE SKIP LOCKED, as a jsonb array for a second statement
  * that reads them and keeps those still unclaimed. One statement is not enough under READ
@@ -109,6 +108,7 @@ const parsed = <T>(v: unknown): T => (typeof v === 'string' ? JSON.parse(v) : v)
  * key (a 500).
  */
 const lockedIds = (locked: readonly Row[]) => JSON.stringify(locked.map((r) => r['id'] as string));
+
 export class SettlementService {
   /** Attestations per page of a run and of its evidence (memory per page, round trips per run).
    *  A 400,000-event run at 2,000 / 1,000 / 500: peak RSS ~390 / ~365 / ~335 MiB at the same CPU
