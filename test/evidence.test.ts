@@ -241,9 +241,9 @@ describe('the CLI: evidence verify, reconcile, report', () => {
     expect(ok.stdout).toMatch(/^VALID: 4 bundles, 4 valid; trust pinned$/m);
     expect(ok.status).toBe(0);
     const [truncated, wrong, notPack] = await Promise.all([
-      runCli(['evidence', 'verify', files.truncated], dir),
+      runCli(['evidence', 'verify', files.truncated, '--embedded-trust'], dir),
       runCli(['evidence', 'verify', files.pack, '--trust', files.wrongTrust], dir),
-      runCli(['evidence', 'verify', files.notPack], dir),
+      runCli(['evidence', 'verify', files.notPack, '--embedded-trust'], dir),
     ]);
     expect(truncated.status).toBe(1);
     expect(truncated.stdout).toMatch(/INVALID \(PACK_TRUNCATED\)/);
@@ -251,6 +251,37 @@ describe('the CLI: evidence verify, reconcile, report', () => {
     expect(wrong.stdout).toMatch(/INVALID \(PINNED_LOG_KEY_MISMATCH\)/);
     expect(notPack.status).toBe(2);
     expect(notPack.stderr).toMatch(/^not an evidence pack/);
+  }, 120_000);
+
+  it('a pack is trusted only when asked: no --trust is a usage error; --embedded-trust is never called VALID', async () => {
+    const [none, both, self, rec, rep] = await Promise.all([
+      runCli(['evidence', 'verify', files.pack], dir),
+      runCli(['evidence', 'verify', files.pack, '--trust', files.trust, '--embedded-trust'], dir),
+      runCli(['evidence', 'verify', files.pack, '--embedded-trust'], dir),
+      runCli(['reconcile', files.invoice, '--pack', files.pack, '--json'], dir),
+      runCli(['report', files.pack, '--invoice', files.invoice], dir),
+    ]);
+    for (const r of [none, rec, rep]) {
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/give --trust <pinned\.json> .*or --embedded-trust/);
+    }
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/not both/);
+    expect(self.status).toBe(0);
+    expect(self.stdout).toMatch(/^CONSISTENT WITH ITSELF: 4 bundles, 4 valid; trust embedded in the pack, not pinned/m);
+    expect(self.stdout).not.toMatch(/^VALID/m);
+    const [selfRec, selfRep] = await Promise.all([
+      runCli(['reconcile', files.invoice, '--pack', files.pack, '--embedded-trust', '--json'], dir),
+      runCli(['report', files.pack, '--embedded-trust'], dir),
+    ]);
+    expect(selfRec.status).toBe(1); // the invoice's discrepancies, as with pinned trust
+    expect(JSON.parse(selfRec.stdout).lines).toBe(4);
+    expect(selfRec.stderr).toMatch(/checked only against the keys it carries/);
+    expect(selfRep.status).toBe(0);
+    expect(selfRep.stdout).toContain('✓ CONSISTENT WITH ITSELF');
+    expect(selfRep.stdout).not.toContain('✓ VALID');
   }, 120_000);
 
   it('evidence export streams a pack from a running server; reconcile --url posts the invoice to it', async () => {

@@ -248,6 +248,16 @@ describe('the built page, from file:// with the network off', () => {
     expect(r.charge).toContain(`over 2 events (${total} micros)`);
   });
 
+  it('calls a pack verified without trust material consistent with itself, never valid', async () => {
+    await page.getByLabel('Or paste it', { exact: true }).nth(1).fill('');
+    const r = await verifyIn(page, { text: pack });
+    expect(r.valid).toBe(true); // every check passed…
+    expect(await page.locator('#trust-source-used').getAttribute('data-source')).toBe('embedded');
+    const headline = await page.locator('#verdict').innerText();
+    expect(headline).toContain('Consistent with itself'); // …against the keys the pack carries
+    expect(headline).not.toMatch(/valid/i);
+  });
+
   it('names the failing check of an evidence pack under a wrong log key, and of a pack with a tampered charge', async () => {
     const r = await verifyIn(page, { text: pack, trust: json(wrongLogKey(trust)) });
     expect(r.valid).toBe(false);

@@ -32,6 +32,27 @@ function fileLines(file: string, what: string): { lines: AsyncIterable<string>; 
   };
 }
 
+/** The trust a pack is checked against: the pinned file of `--trust`, or (only when asked for with
+ *  `--embedded-trust`) the keys the pack carries, which shows no more than that it is consistent
+ *  with itself. Neither, or both: a usage error, so that no one relies on an unpinned pack by
+ *  omission. */
+function trustOf(a: ReturnType<typeof parseCommand>): string | undefined {
+  const file = a.str('trust');
+  const embedded = a.bool('embedded-trust');
+  if (file !== undefined && embedded) throw new UsageError('give --trust <pinned.json> or --embedded-trust, not both');
+  if (file === undefined && !embedded) {
+    throw new UsageError("give --trust <pinned.json> (the service's GET /v1/trust, obtained out of band), or --embedded-trust to check the pack only against the keys it carries");
+  }
+  return file;
+}
+
+/** The verdict's last line: VALID only against pinned trust; against the pack's own keys, a pack
+ *  that passes every check is only CONSISTENT WITH ITSELF. */
+function verdictLine(v: EvidenceVerdict): string {
+  if (!v.valid) return `INVALID (${v.code})`;
+  return v.trust_source === 'pinned' ? 'VALID' : 'CONSISTENT WITH ITSELF';
+}
+
 function pinnedOf(file: string | undefined): PinnedTrust | undefined {
   if (file === undefined) return undefined;
   const t = readJsonFile(file, 'pinned trust');
@@ -53,7 +74,7 @@ function printVerdict(v: EvidenceVerdict): void {
   for (const c of v.checks) out(`${mark[c.status]} ${c.name.padEnd(13)} ${c.status}${c.code ? ` ${c.code}` : ''}${c.reason ? ` — ${c.reason}` : ''}`);
   for (const f of v.bundles.failures.slice(0, 20)) out(`  bundle ${f.index} ${f.statement_digest ?? ''}: ${f.check} ${f.code} — ${f.reason}`);
   for (const t of v.totals.by_currency) out(`total ${t.currency}: ${t.charge_micros} micros over ${t.events} events`);
-  out(`${v.valid ? 'VALID' : `INVALID (${v.code})`}: ${v.bundles.total} bundles, ${v.bundles.valid} valid; trust ${v.trust_source === 'pinned' ? 'pinned' : 'embedded in the pack (pin the JWKS and log key with --trust to trust it)'}`);
+  out(`${verdictLine(v)}: ${v.bundles.total} bundles, ${v.bundles.valid} valid; trust ${v.trust_source === 'pinned' ? 'pinned' : 'embedded in the pack, not pinned (pin the JWKS and log key with --trust to trust it)'}`);
 }
 
 async function verifyFile(file: string, opts: { trust?: string; profile?: string; onBundle?: (b: AttestedLine) => void }) {
@@ -71,7 +92,7 @@ export async function cmdEvidence(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'verify') {
     const a = parseCommand('evidence verify', rest, 1);
-    const { verdict } = await verifyFile(a.positionals[0]!, { trust: a.str('trust'), profile: a.str('profile') });
+    const { verdict } = await verifyFile(a.positionals[0]!, { trust: trustOf(a), profile: a.str('profile') });
     if (a.bool('json')) out(JSON.stringify(verdict, null, 2));
     else if (!unusable(verdict)) printVerdict(verdict);
     if (unusable(verdict)) {
@@ -143,9 +164,10 @@ async function reconcileWith(invoice: string, a: ReturnType<typeof parseCommand>
   if (format !== undefined && format !== 'csv' && format !== 'ndjson' && format !== 'json') throw new UsageError('--format must be csv, ndjson or json');
   if (packFile !== undefined) {
     if (packFile === STDIN && invoice === STDIN) throw new UsageError('standard input can be given only once');
+    const trust = trustOf(a);
     const lookup = new MemoryLookup();
     const { verdict, digest } = await verifyFile(packFile, {
-      trust: a.str('trust'),
+      ...(trust === undefined ? {} : { trust }),
       profile: a.str('profile'),
       onBundle: (b) => {
         if (b.valid) lookup.add({ attestation_id: b.attestation_id, event_id: b.event_id, charge_micros: b.charge_micros, currency: b.currency });
@@ -210,6 +232,7 @@ export async function cmdReconcile(argv: string[]): Promise<number> {
     printReconciliation(report);
     if (outFile) err(`every discrepancy (one JSON object a line) written to ${outFile}`);
   }
+  if (verdict?.trust_source === 'embedded') err('the pack was checked only against the keys it carries (--embedded-trust): pin them with --trust to rely on it');
   if (verdict && !verdict.valid) {
     err(`the evidence pack is INVALID (${verdict.code}): only its valid bundles were reconciled`);
     return 1;
@@ -222,13 +245,14 @@ export async function cmdReport(argv: string[]): Promise<number> {
   const a = parseCommand('report', argv, 1);
   const pack = a.positionals[0]!;
   const invoice = a.str('invoice');
+  const trust = trustOf(a);
   let verdict: EvidenceVerdict;
   let digest: string;
   let reconciliation: ReconcileReport | null = null;
   if (invoice !== undefined) {
     const lookup = new MemoryLookup();
     ({ verdict, digest } = await verifyFile(pack, {
-      trust: a.str('trust'),
+      ...(trust === undefined ? {} : { trust }),
       profile: a.str('profile'),
       onBundle: (b) => void (b.valid && lookup.add({ attestation_id: b.attestation_id, event_id: b.event_id, charge_micros: b.charge_micros, currency: b.currency })),
     }));
@@ -238,21 +262,21 @@ export async function cmdReport(argv: string[]): Promise<number> {
       if (e instanceof ReconcileInputError) throw new UsageError(`invoice ${invoice}: ${e.message}`);
       throw e;
     }
-  } else ({ verdict, digest } = await verifyFile(pack, { trust: a.str('trust'), profile: a.str('profile') }));
+  } else ({ verdict, digest } = await verifyFile(pack, { ...(trust === undefined ? {} : { trust }), profile: a.str('profile') }));
   if (unusable(verdict)) throw new UsageError(`${pack} is not an evidence pack: ${verdict.checks[0]?.reason ?? 'unreadable'}`);
   const html = renderAuditReport({
     verdict,
     reconciliation,
     packFile: pack === STDIN ? 'pack.ndjson' : pack,
     packDigest: digest || null,
-    trustFile: a.str('trust') ?? null,
+    trustFile: trust ?? null,
     invoiceFile: invoice ?? null,
     generator: 'meterproof report',
   });
   const file = notStdin(a.str('out'), '--out');
   if (file) {
     fs.writeFileSync(file, html);
-    err(`report written to ${file} (${verdict.valid ? 'VALID' : `INVALID ${verdict.code}`}); open it in a browser, print it for a PDF`);
+    err(`report written to ${file} (${verdictLine(verdict)}); open it in a browser, print it for a PDF`);
   } else process.stdout.write(html);
   return verdict.valid ? 0 : 1;
 }

@@ -167,21 +167,23 @@ export const COMMANDS = {
     exit: '0 written, 2 usage, service unreachable or refusing (one line with its problem code)',
   },
   'evidence verify': {
-    usage: 'meterproof evidence verify <pack.ndjson|-> [--trust <pinned.json>] [options]',
+    usage: 'meterproof evidence verify <pack.ndjson|-> (--trust <pinned.json> | --embedded-trust) [options]',
     summary: 'verify an evidence pack offline: every bundle, the log, the manifest, the settlement',
     about:
-      'Reads the pack line by line (any size). Without --trust the pack is checked against its own embedded\n' +
-      'trust material (consistent with itself only); with --trust only the pinned JWKS and log key are trusted\n' +
-      'and the pack must carry exactly them (PINNED_LOG_KEY_MISMATCH, PINNED_JWKS_MISMATCH).',
+      'Reads the pack line by line (any size). With --trust only the pinned JWKS and log key are trusted and the\n' +
+      'pack must carry exactly them (PINNED_LOG_KEY_MISMATCH, PINNED_JWKS_MISMATCH); the verdict is VALID or\n' +
+      'INVALID. With --embedded-trust the pack is checked against the keys it carries, which shows only that it\n' +
+      'is consistent with itself: the verdict is CONSISTENT WITH ITSELF or INVALID. One of the two is required.',
     options: [
       { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'pinned trust: a saved GET /v1/trust, or {jwks, log: {verifier_key}}, obtained out of band' },
+      { name: 'embedded-trust', type: 'boolean', help: 'instead of --trust: check the pack only against the keys it carries' },
       { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'the bundle profile (docs/protocol.md §3)' },
       { name: 'json', type: 'boolean', help: 'print the verdict as JSON' },
     ],
-    exit: '0 valid, 1 invalid (a check failed: truncated, tampered, incomplete, pin mismatch), 2 not a pack or usage',
+    exit: '0 valid (or consistent with itself, with --embedded-trust), 1 invalid (a check failed: truncated, tampered, incomplete, pin mismatch), 2 not a pack or usage (neither --trust nor --embedded-trust)',
   },
   reconcile: {
-    usage: 'meterproof reconcile <invoice.csv|.ndjson|.json|-> (--pack <pack.ndjson> [--trust <pinned.json>] | --url <base> --tenant <id> --window <id>) [options]',
+    usage: 'meterproof reconcile <invoice.csv|.ndjson|.json|-> (--pack <pack.ndjson> (--trust <pinned.json> | --embedded-trust) | --url <base> --tenant <id> --window <id>) [options]',
     summary: 'match invoice lines to attested charges: matched, amount mismatch, billed without attestation, attested unbilled',
     about:
       'Invoice lines: CSV with a header (event_id or attestation_id, billed_micros or amount, currency), NDJSON or a\n' +
@@ -191,6 +193,7 @@ export const COMMANDS = {
     options: [
       { name: 'pack', type: 'string', arg: FILE_OR_STDIN, help: 'offline: the evidence pack of the billing window (meterproof evidence export)' },
       { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'with --pack: pinned trust (as evidence verify)' },
+      { name: 'embedded-trust', type: 'boolean', help: 'with --pack, instead of --trust: the keys the pack carries (as evidence verify)' },
       { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'with --pack: the bundle profile' },
       { name: 'url', type: 'string', arg: '<http(s) url>', help: "the API instead of a pack: the service's base URL" },
       { name: 'token', type: 'string', arg: '<api key>', default: '$METERPROOF_TOKEN', help: 'with --url: an API key with the read scope' },
@@ -204,16 +207,17 @@ export const COMMANDS = {
     exit: '0 every line matched and nothing attested is unbilled, 1 discrepancies (or the pack is invalid), 2 usage or unreadable input',
   },
   report: {
-    usage: 'meterproof report <pack.ndjson|-> [--trust <pinned.json>] [--invoice <lines.csv>] [-o <report.html>]',
+    usage: 'meterproof report <pack.ndjson|-> (--trust <pinned.json> | --embedded-trust) [--invoice <lines.csv>] [-o <report.html>]',
     summary: "an auditor's report: a printable HTML page of the verified pack and the reconciliation",
     about: 'Totals, breakdowns, every check with its code, the reconciliation (with --invoice) and the exact\ncommands to re-verify offline. Self-contained (no script, no external resource); print it for a PDF.',
     options: [
       { name: 'trust', type: 'string', arg: FILE_OR_STDIN, help: 'pinned trust (as evidence verify)' },
+      { name: 'embedded-trust', type: 'boolean', help: 'instead of --trust: the keys the pack carries (as evidence verify)' },
       { name: 'invoice', type: 'string', arg: '<file>', help: 'invoice lines to reconcile (as reconcile)' },
       { name: 'profile', type: 'string', arg: 'strict|standard', default: 'strict', help: 'the bundle profile' },
       { name: 'out', short: 'o', type: 'string', arg: '<file>', help: 'write there instead of standard output' },
     ],
-    exit: '0 the pack is valid, 1 invalid (the report says why), 2 not a pack or usage',
+    exit: '0 the pack is valid (or consistent with itself, with --embedded-trust), 1 invalid (the report says why), 2 not a pack or usage',
   },
   'log monitor': {
     usage: 'meterproof log monitor --log <base url> --state <file> [options]',

@@ -111,8 +111,8 @@ main{max-width:960px;margin:0 auto;padding:32px 40px 48px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid var(--line);padding-bottom:4px}h3{font-size:14px;margin:18px 0 6px;color:var(--muted);text-transform:uppercase;letter-spacing:.04em}
 .sub{color:var(--muted);margin:0 0 16px}
 .verdict{display:flex;gap:16px;align-items:center;border:2px solid;border-radius:8px;padding:12px 16px;margin:16px 0}
-.verdict.ok{border-color:var(--ok);background:#eaf6ed}.verdict.bad{border-color:var(--bad);background:#fdecea}
-.verdict .big{font-size:22px;font-weight:700}.verdict.ok .big{color:var(--ok)}.verdict.bad .big{color:var(--bad)}
+.verdict.ok{border-color:var(--ok);background:#eaf6ed}.verdict.bad{border-color:var(--bad);background:#fdecea}.verdict.self{border-color:var(--warn);background:#fff8e5}
+.verdict .big{font-size:22px;font-weight:700}.verdict.ok .big{color:var(--ok)}.verdict.bad .big{color:var(--bad)}.verdict.self .big{color:var(--warn)}
 .note{border-left:4px solid var(--warn);background:#fff8e5;padding:8px 12px;margin:12px 0}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:8px 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;word-break:break-all}
 table{border-collapse:collapse;width:100%;margin:6px 0 10px}th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
@@ -125,12 +125,14 @@ pre{background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:
 .rate strong{font-size:18px}
 footer{margin-top:32px;color:var(--muted);font-size:12px;border-top:1px solid var(--line);padding-top:8px}
 @page{size:A4;margin:14mm}
-@media print{main{max-width:none;padding:0}body{font-size:11px}h2{break-after:avoid}table,pre,.verdict{break-inside:avoid}tr{break-inside:avoid}.verdict.ok,.verdict.bad,.note,th,pre{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+@media print{main{max-width:none;padding:0}body{font-size:11px}h2{break-after:avoid}table,pre,.verdict{break-inside:avoid}tr{break-inside:avoid}.verdict.ok,.verdict.bad,.verdict.self,.note,th,pre{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 `;
 
 /** The report as one HTML document. */
 export function renderAuditReport(input: ReportInput): string {
   const v = input.verdict;
+  // VALID only against pinned trust: against the pack's own keys it shows self-consistency only
+  const pinned = v.trust_source === 'pinned';
   const pack = input.packFile;
   const trustArg = input.trustFile ? ` --trust ${sh(input.trustFile)}` : ' --trust pinned.json';
   const invoice = input.invoiceFile;
@@ -149,7 +151,7 @@ export function renderAuditReport(input: ReportInput): string {
 <body><main>
 <h1>Auditor's report</h1>
 <p class="sub">${esc(scopeLine(v))}</p>
-<div class="verdict ${v.valid ? 'ok' : 'bad'}"><span class="big">${v.valid ? '✓ VALID' : '✗ INVALID'}</span><span>${
+<div class="verdict ${!v.valid ? 'bad' : pinned ? 'ok' : 'self'}"><span class="big">${!v.valid ? '✗ INVALID' : pinned ? '✓ VALID' : '✓ CONSISTENT WITH ITSELF'}</span><span>${
     v.valid
       ? `every check passed for ${v.bundles.total.toLocaleString('en-US')} attested ${v.bundles.total === 1 ? 'event' : 'events'} (profile ${esc(v.profile)})`
       : `first failure: <code>${esc(v.code ?? 'unknown')}</code> — ${v.bundles.invalid.toLocaleString('en-US')} of ${v.bundles.total.toLocaleString('en-US')} bundles invalid`

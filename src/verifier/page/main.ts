@@ -109,7 +109,9 @@ function render(report: VerificationReport, bundle: unknown, note: string | null
 /** An evidence pack's verdict: the pack checks, the bundles' count and failures, the totals. */
 function renderPack(v: EvidenceVerdict): void {
   result.replaceChildren();
-  const verdict = el('h2', v.valid ? '✓ Valid evidence pack: every check passed' : '✗ Not a valid evidence pack', { id: 'verdict', tabindex: '-1', 'data-valid': String(v.valid) });
+  // valid only against pinned trust: against the pack's own keys it is consistent with itself
+  const headline = !v.valid ? '✗ Not a valid evidence pack' : v.trust_source === 'pinned' ? '✓ Valid evidence pack: every check passed' : '✓ Consistent with itself: every check passed, but against the keys the pack carries (not pinned)';
+  const verdict = el('h2', headline, { id: 'verdict', tabindex: '-1', 'data-valid': String(v.valid) });
   result.append(verdict);
   const failed = v.checks.find((c) => c.status === 'fail') ?? v.checks.find((c) => c.status !== 'pass');
   if (!v.valid && failed) {
