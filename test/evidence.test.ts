@@ -6,11 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateConsumerKey } from '../src/consumer/index.ts';
-import { generateSigningKey } from '../src/core/keys.ts';
+import { digestOf } from '../src/core/canonical.ts';
+import { generateSigningKey, publicJwk, signObject } from '../src/core/keys.ts';
 import { formatVerifierKey } from '../src/core/note.ts';
 import type { FullBundle } from '../src/core/schemas.ts';
 import type { TrustMaterial } from '../src/core/trust.ts';
 import { type EvidenceVerdict, packLines, verifyEvidencePack, zkVerifier } from '../src/verifier/index.ts';
+import { nextStatementsDigest, STATEMENTS_DIGEST_EMPTY } from '../src/verifier/evidence.ts';
 import { provedBundles } from './support/proved-bundles.ts';
 import { runCli } from './support/cli.ts';
 import { renderAuditReport } from '../src/core/report.ts';
@@ -77,11 +79,37 @@ describe('a window pack', () => {
     expect(wrongLog.code).toBe('PINNED_LOG_KEY_MISMATCH');
     const k = generateSigningKey();
     const otherJwks = { keys: trust.jwks.keys.map((j) => ({ ...j, x: Buffer.from(k.publicKey).toString('base64url') })) };
-    const wrongJwks = await verify(windowPack, { jwks: otherJwks });
+    const wrongJwks = await verify(windowPack, { jwks: otherJwks, log: trust.log });
     expect(wrongJwks.code).toBe('PINNED_JWKS_MISMATCH');
-    expect((await verify(windowPack, otherJwks)).code).toBe('PINNED_JWKS_MISMATCH'); // a bare JWKS
-    expect((await verify(windowPack, trust.jwks)).valid).toBe(true);
+    expect((await verify(windowPack, { jwks: trust.jwks, log: trust.log })).valid).toBe(true);
     expect((await verify(windowPack, { nothing: 1 })).code).toBe('PINNED_TRUST_INVALID');
+  });
+
+  it('refuses a pin of only one of the JWKS and the log key: a pack re-signed with a key of its own does not pass as pinned', async () => {
+    // a forger drops a bundle, adds a key of its own to the header's JWKS and signs a new manifest
+    // with it: consistent with itself, and with the genuine log key
+    const ls = lines(windowPack);
+    const forger = generateSigningKey();
+    const header = ls[0] as { created_at: string; trust: { jwks: { keys: unknown[] } } };
+    header.trust.jwks.keys.push(publicJwk(forger, '2000-01-01T00:00:00.000Z'));
+    const kept = ls.slice(1, -2) as { bundle: FullBundle }[]; // the last bundle dropped
+    const { manifest } = ls.at(-1) as { manifest: { chains: { id: string; count: string }[] } };
+    const forgedManifest = {
+      ...manifest,
+      header_digest: digestOf(header),
+      count: String(kept.length),
+      statements_digest: kept.reduce((d, l) => nextStatementsDigest(d, digestOf(l.bundle.attestation.statement)), STATEMENTS_DIGEST_EMPTY),
+      chains: manifest.chains.map((c) => ({ ...c, count: String(kept.filter((l) => l.bundle.attestation.statement.chain.id === c.id).length) })).filter((c) => c.count !== '0'),
+    };
+    const forged = text([header, ...kept, { manifest: forgedManifest, key_id: forger.keyId, signature: signObject(forger, forgedManifest) }]);
+    const selfCheck = await verify(forged);
+    expect(selfCheck.valid, JSON.stringify(selfCheck.checks)).toBe(true); // consistent with itself
+    for (const partial of [{ log: trust.log }, trust.jwks, { jwks: trust.jwks }]) {
+      const v = await verify(forged, partial);
+      expect(v.valid).toBe(false);
+      expect(v.code).toBe('PINNED_TRUST_INVALID');
+    }
+    expect((await verify(forged, trust)).code).toBe('PINNED_JWKS_MISMATCH');
   });
 
   it('tampered: a charge changed, a proof swapped, a bundle dropped, a truncated file — each fails with its code', async () => {
@@ -230,7 +258,7 @@ describe('the CLI: evidence verify, reconcile, report', () => {
     };
     fs.writeFileSync(files.pack, windowPack);
     fs.writeFileSync(files.trust, JSON.stringify(trust));
-    fs.writeFileSync(files.wrongTrust, JSON.stringify({ log: { verifier_key: formatVerifierKey('test.meterproof/log', generateSigningKey().publicKey) } }));
+    fs.writeFileSync(files.wrongTrust, JSON.stringify({ ...trust, log: { verifier_key: formatVerifierKey('test.meterproof/log', generateSigningKey().publicKey) } }));
     fs.writeFileSync(files.truncated, windowPack.slice(0, windowPack.lastIndexOf('\n', windowPack.length - 2) + 1));
     fs.writeFileSync(files.notPack, '{"hello":"world"}\n');
     fs.writeFileSync(files.invoice, `${invoice}\n`);

@@ -173,6 +173,7 @@ export interface EvidenceVerdict {
 }
 
 /** A saved GET /v1/trust (its `jwks` and `log.verifier_key` are read), `{jwks?, log?: {verifier_key}}`, or a bare JWKS `{keys}`. */
+/** Trust obtained out of band (GET /v1/trust, or just its two members): both are required. */
 export interface PinnedTrust {
   /** A JWKS ({keys: [...]}). */
   readonly jwks?: unknown;
@@ -255,30 +256,26 @@ function addAmount(map: Map<string, { currency: string; events: number; micros: 
 const amounts = (map: Map<string, { currency: string; events: number; micros: bigint }>): Amount[] =>
   [...map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => ({ key: k.split('\u0000')[0]!, currency: v.currency, events: v.events, charge_micros: v.micros.toString() }));
 
-/** The trust the checks use: the pinned JWKS and log key in place of the pack's, after checking the pack's agree. */
-function applyPinned(embedded: TrustMaterial, given: PinnedTrust): TrustMaterial {
-  // a bare JWKS ({keys: […]}) pins the JWKS alone
-  const pinned: PinnedTrust = given && typeof given === 'object' && 'keys' in given ? { jwks: given } : given;
-  const jwks = Jwks.safeParse(pinned.jwks && typeof pinned.jwks === 'object' && 'keys' in pinned.jwks ? pinned.jwks : undefined);
-  const key = pinned.log?.verifier_key;
-  if (!jwks.success && pinned.jwks !== undefined) throw new Fail('PINNED_TRUST_INVALID', `the pinned JWKS is not a JWKS: ${issue(jwks.error)}`);
-  if (key !== undefined && (typeof key !== 'string' || !key)) throw new Fail('PINNED_TRUST_INVALID', 'the pinned log verifier key is not a string');
-  if (pinned.jwks === undefined && key === undefined) throw new Fail('PINNED_TRUST_INVALID', 'the pinned trust names neither a JWKS nor a log verifier key');
-  let trust = embedded;
-  if (key !== undefined) {
-    if (embedded.log?.verifier_key !== key) throw new Fail('PINNED_LOG_KEY_MISMATCH', `the pack's log verifier key ${JSON.stringify(embedded.log?.verifier_key ?? null)} is not the pinned one`);
-    trust = { ...trust, log: { verifier_key: key } };
+/** The trust the checks use: the pinned JWKS and log key in place of the pack's, after checking the
+ *  pack's agree. Both must be pinned: with one alone the other would come from the pack, and a
+ *  pack signed by keys of its maker's choosing would pass as pinned. */
+function applyPinned(embedded: TrustMaterial, pinned: PinnedTrust): TrustMaterial {
+  if (!pinned || typeof pinned !== 'object') throw new Fail('PINNED_TRUST_INVALID', 'the pinned trust is not a JSON object');
+  if (pinned.jwks === undefined || pinned.log?.verifier_key === undefined) {
+    throw new Fail('PINNED_TRUST_INVALID', `the pinned trust names no ${pinned.jwks === undefined ? 'JWKS (jwks)' : 'log verifier key (log.verifier_key)'}: pin both, as GET /v1/trust gives them`);
   }
-  if (jwks.success) {
-    const pins = new Map(jwks.data.keys.map((k) => [k.kid, k]));
-    for (const k of embedded.jwks.keys) {
-      const p = pins.get(k.kid);
-      if (!p) throw new Fail('PINNED_JWKS_MISMATCH', `the pack's key ${k.kid} is not in the pinned JWKS`);
-      if (p.x !== k.x) throw new Fail('PINNED_JWKS_MISMATCH', `the pack's key ${k.kid} differs from the pinned one`);
-    }
-    trust = { ...trust, jwks: jwks.data };
+  const jwks = Jwks.safeParse(pinned.jwks);
+  const key = pinned.log.verifier_key;
+  if (!jwks.success) throw new Fail('PINNED_TRUST_INVALID', `the pinned JWKS is not a JWKS: ${issue(jwks.error)}`);
+  if (typeof key !== 'string' || !key) throw new Fail('PINNED_TRUST_INVALID', 'the pinned log verifier key is not a string');
+  if (embedded.log?.verifier_key !== key) throw new Fail('PINNED_LOG_KEY_MISMATCH', `the pack's log verifier key ${JSON.stringify(embedded.log?.verifier_key ?? null)} is not the pinned one`);
+  const pins = new Map(jwks.data.keys.map((k) => [k.kid, k]));
+  for (const k of embedded.jwks.keys) {
+    const p = pins.get(k.kid);
+    if (!p) throw new Fail('PINNED_JWKS_MISMATCH', `the pack's key ${k.kid} is not in the pinned JWKS`);
+    if (p.x !== k.x) throw new Fail('PINNED_JWKS_MISMATCH', `the pack's key ${k.kid} differs from the pinned one`);
   }
-  return trust;
+  return { ...embedded, jwks: jwks.data, log: { verifier_key: key } };
 }
 
 /**
